@@ -1,0 +1,50 @@
+"""evalkit: test conversational support agents before they reach customers.
+
+Public names are re-exported lazily so that ``import evalkit`` stays cheap and has no
+side effects (no model clients, no deepeval, no telemetry).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "EvalkitError": "evalkit.errors",
+    "Transcript": "evalkit.transcript",
+    "Turn": "evalkit.transcript",
+    "UserTurn": "evalkit.transcript",
+    "AgentTurn": "evalkit.transcript",
+    "ToolCall": "evalkit.transcript",
+    "Handoff": "evalkit.transcript",
+    "Usage": "evalkit.transcript",
+    "Outcome": "evalkit.transcript",
+    "StopReason": "evalkit.transcript",
+    "Verdict": "evalkit.results",
+    "JudgeKind": "evalkit.results",
+    "ConversationResult": "evalkit.results",
+    "RunManifest": "evalkit.results",
+    "RunResult": "evalkit.results",
+    "Scenario": "evalkit.scenarios.models",
+    "SuiteConfig": "evalkit.scenarios.models",
+    "JudgeSpec": "evalkit.scenarios.models",
+    "Judge": "evalkit.judges.base",
+    "JudgeContext": "evalkit.judges.base",
+    "AgentReply": "evalkit.agents.base",
+    "TurnContext": "evalkit.agents.base",
+    "SessionInfo": "evalkit.agents.base",
+    "UserMessage": "evalkit.simulators.base",
+    "Stop": "evalkit.simulators.base",
+    "SimulatorContext": "evalkit.simulators.base",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,96 @@
+"""The agent side of a conversation: one method, one context object."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from evalkit.transcript import Handoff, ToolCall, Turn, Usage
+
+__all__ = ["SessionInfo", "TurnContext", "AgentReply", "AgentAdapter", "AgentProvider"]
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """Who and what one conversation is about; fixed for the whole conversation."""
+
+    session_id: str
+    scenario_id: str
+    trial: int = 0
+    seed: int = 0
+    variant: str = "default"
+    channel: str = "web"
+    customer: dict[str, JsonValue] | None = None
+    initial_state: dict[str, JsonValue] | None = None
+
+
+@dataclass
+class TurnContext:
+    """Everything an agent gets for one user message. New fields are added here, never as
+    new ``respond`` parameters, so no adapter breaks."""
+
+    session: SessionInfo
+    message: str
+    turn: int  # 1-based exchange number
+    history: list[Turn] = field(default_factory=list)  # turns before this message
+    _on_first_token: Callable[[], None] | None = field(default=None, repr=False)
+
+    @property
+    def session_id(self) -> str:
+        return self.session.session_id
+
+    @property
+    def channel(self) -> str:
+        return self.session.channel
+
+    @property
+    def customer(self) -> dict[str, JsonValue] | None:
+        return self.session.customer
+
+    def first_token(self) -> None:
+        """Streaming adapters call this when the first token arrives (measures TTFT)."""
+        if self._on_first_token is not None:
+            self._on_first_token()
+
+
+class AgentReply(BaseModel):
+    """What the agent answered to one user message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    handoff: Handoff | None = None
+    usage: Usage | None = None
+    # The agent closed the conversation (e.g. after handing off).
+    end_conversation: bool = False
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+@runtime_checkable
+class AgentAdapter(Protocol):
+    """What a user's agent object provides (one per conversation).
+
+    ``respond`` may be sync or async and may return an :class:`AgentReply`, a mapping
+    with its fields, or a plain string. ``end_state()`` (the state the conversation left
+    behind, for ``state`` assertions), ``reset()`` and ``aclose()`` are optional.
+    """
+
+    def respond(self, ctx: TurnContext) -> AgentReply | Awaitable[AgentReply] | Any: ...
+
+
+class AgentProvider(ABC):
+    """Builds one isolated agent session per conversation from an agent spec."""
+
+    spec: str
+
+    @abstractmethod
+    def new_session(self, info: SessionInfo) -> AgentAdapter:
+        """A fresh agent for one conversation, sharing no state with any other."""
+
+    async def aclose(self) -> None:
+        """Release shared resources (HTTP clients, servers)."""

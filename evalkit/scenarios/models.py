@@ -1,0 +1,201 @@
+"""The scenario file format, as pydantic models (the JSON Schema is generated from these).
+
+A scenario file holds one scenario (a mapping) or many (a list, or a mapping with a
+``scenarios:`` list). A suite is a folder of such files with an optional ``suite.yaml``
+(:class:`SuiteConfig`) whose defaults apply to every scenario in it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, model_validator
+
+__all__ = [
+    "Channel",
+    "JudgeSpec",
+    "ScriptStep",
+    "PersonaTraits",
+    "Goal",
+    "Persona",
+    "UserSpec",
+    "Scenario",
+    "GateConfig",
+    "SuiteConfig",
+]
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Channel(StrEnum):
+    web = "web"
+    whatsapp = "whatsapp"
+    slack = "slack"
+    voice = "voice"
+
+
+class JudgeSpec(_Model):
+    """One expectation: a judge name (or ``module:Class``) and its arguments.
+
+    Written in YAML as a one-key mapping, ``- tool_called: {name: cancel_order}``; a judge
+    with no arguments may be a bare string, ``- no_pii_leak``.
+    """
+
+    name: str
+    args: dict[str, JsonValue] = Field(default_factory=dict)
+    # Set by the loader: where the spec was written, for one-line error messages.
+    _file: str | None = PrivateAttr(default=None)
+    _line: int | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_mapping(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data, "args": {}}
+        if isinstance(data, dict) and set(data) - {"name", "args"}:
+            if len(data) != 1:
+                raise ValueError(
+                    f"an expectation is a mapping with exactly one judge name as key, got {sorted(data)}"
+                )
+            ((name, args),) = data.items()
+            if args is None:
+                args = {}
+            if not isinstance(args, dict):
+                raise ValueError(f"the arguments of judge '{name}' must be a mapping")
+            return {"name": name, "args": args}
+        return data
+
+    def label(self) -> str:
+        """Short human label, e.g. ``tool_called(check_order_status)``."""
+        hint = self.args.get("name") or self.args.get("outcome") or self.args.get("contains")
+        if isinstance(hint, list):
+            hint = ", ".join(str(h) for h in hint[:3])
+        return f"{self.name}({hint})" if hint else self.name
+
+
+class ScriptStep(_Model):
+    """One scripted user message and the expectations checked on the agent's reply to it."""
+
+    say: str
+    expect: list[JudgeSpec] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        return {"say": data} if isinstance(data, str) else data
+
+
+class PersonaTraits(_Model):
+    tone: Literal["polite", "impatient", "angry", "confused", "terse"] = "polite"
+    verbosity: Literal["low", "normal", "high"] = "normal"
+    typo_rate: float = Field(default=0.0, ge=0.0, le=0.5)
+    # How many unhelpful agent replies the user tolerates before getting frustrated.
+    patience: int = Field(default=3, ge=0, le=20)
+    # Ask for a human: never, when frustrated, or straight away.
+    asks_for_human: Literal["never", "when_frustrated", "immediately"] = "when_frustrated"
+    language: str = "en"
+
+
+class Goal(_Model):
+    """What the simulated user wants, and what "met" looks like (checkable offline)."""
+
+    description: str
+    # A coarse intent the offline persona engine plays: track_order, return, refund,
+    # cancel, change_address, faq, human, other.
+    intent: str = "other"
+    # The first message; when absent the persona engine phrases one from the intent.
+    opening: str | None = None
+    # Every judge here must pass (on the transcript so far) for the goal to count as met.
+    done_when: list[JudgeSpec] = Field(default_factory=list)
+    # The user accepts an escalation to a human as an end to the conversation.
+    accept_handoff: bool = True
+
+
+class Persona(_Model):
+    """A simulated user: traits, a goal, and facts revealed only when asked."""
+
+    name: str | None = None
+    traits: PersonaTraits = Field(default_factory=PersonaTraits)
+    goal: Goal
+    # Facts the user knows and reveals only when the agent asks (order_id, email, reason, ...).
+    facts: dict[str, JsonValue] = Field(default_factory=dict)
+    # Facts the user does not know (says so when asked).
+    unknown: list[str] = Field(default_factory=list)
+    # Free-text instructions for an LLM-driven user (ignored by the offline engine).
+    instructions: str | None = None
+    max_turns: int = Field(default=12, ge=1, le=200)
+
+
+class UserSpec(_Model):
+    """The user side of a scenario: a script or a persona, exactly one."""
+
+    script: list[ScriptStep] | None = None
+    persona: Persona | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> UserSpec:
+        if (self.script is None) == (self.persona is None):
+            raise ValueError("give exactly one of 'script' or 'persona'")
+        if self.script is not None and not self.script:
+            raise ValueError("'script' must have at least one step")
+        return self
+
+
+class Scenario(_Model):
+    """One conversation to play against the agent, and what must be true of it."""
+
+    id: str = Field(pattern=_ID_PATTERN)
+    title: str = ""
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    channel: Channel | None = None  # None: the suite's default (web)
+    # Who the customer is (e.g. {email: ..., name: ...}); given to the agent as identity.
+    customer: dict[str, JsonValue] | None = None
+    # Initial agent state, passed to the agent at session start (free-form).
+    initial_state: dict[str, JsonValue] | None = None
+    user: UserSpec
+    expect: list[JudgeSpec] = Field(default_factory=list)
+    trials: int | None = Field(default=None, ge=1, le=1000)
+    max_turns: int | None = Field(default=None, ge=1, le=200)
+    # Per-scenario agent spec override (rare; normally the suite or --agent names it).
+    agent: str | None = None
+
+    _file: str | None = PrivateAttr(default=None)
+    _line: int | None = PrivateAttr(default=None)
+
+    @property
+    def kind(self) -> str:
+        return "script" if self.user.script is not None else "persona"
+
+
+class GateConfig(_Model):
+    """CI gate thresholds (also settable by flags on ``evalkit gate``)."""
+
+    min: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float] = Field(default_factory=dict)
+    max_drop: dict[str, float] = Field(default_factory=dict)
+    no_new_failures: bool = False
+
+
+class SuiteConfig(_Model):
+    """``suite.yaml``: defaults for every scenario in the folder."""
+
+    name: str | None = None
+    description: str = ""
+    agent: str | None = None
+    channel: Channel = Channel.web
+    trials: int = Field(default=1, ge=1, le=1000)
+    # Judges applied to every scenario, in addition to its own expectations.
+    judges: list[JudgeSpec] = Field(default_factory=list)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    # Files or folders (relative to the suite folder, never outside it) to load; by default
+    # every *.yaml / *.yml file below the folder except suite.yaml.
+    include: list[str] | None = None
+    max_turns: int = Field(default=12, ge=1, le=200)
+    turn_timeout_s: float = Field(default=30.0, gt=0)
+    conversation_timeout_s: float = Field(default=300.0, gt=0)
