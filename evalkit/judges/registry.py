@@ -1,0 +1,73 @@
+"""The explicit judge registry: built-in names, ``module:Class`` references, entry points.
+
+Nothing is imported until a judge is asked for, so listing or loading a scenario never
+imports every plugin.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from pydantic import ValidationError
+
+from evalkit.errors import JudgeSpecError
+from evalkit.judges.base import Judge
+from evalkit.scenarios.models import JudgeSpec
+
+__all__ = ["BUILTIN_JUDGES", "judge_names", "get_judge_class", "build_judge"]
+
+# name -> "module:Class". Built-in judges are added here, by hand, one line each.
+BUILTIN_JUDGES: dict[str, str] = {}
+
+ENTRY_POINT_GROUP = "evalkit.judges"
+
+
+def judge_names() -> list[str]:
+    """Every judge name usable in a scenario file (built-ins and installed plugins)."""
+    names = set(BUILTIN_JUDGES)
+    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(names)
+
+
+def _import_ref(ref: str) -> type:
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise JudgeSpecError(f"'{ref}' is not a 'module:Class' reference")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise JudgeSpecError(f"cannot import module '{module_name}' for judge '{ref}': {exc}") from None
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise JudgeSpecError(f"module '{module_name}' has no '{attr}' for judge '{ref}'") from None
+    if not callable(getattr(obj, "evaluate", None)):
+        raise JudgeSpecError(f"'{ref}' has no evaluate(ctx) method")
+    return obj
+
+
+def get_judge_class(name: str) -> type:
+    """The judge class for a scenario-file name or a ``module:Class`` reference."""
+    if name in BUILTIN_JUDGES:
+        return _import_ref(BUILTIN_JUDGES[name])
+    if ":" in name:
+        return _import_ref(name)
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        return ep.load()
+    known = ", ".join(judge_names()) or "(none)"
+    raise JudgeSpecError(f"unknown judge '{name}' (known: {known}; or use 'module:Class')")
+
+
+def build_judge(spec: JudgeSpec) -> Judge:
+    """Instantiate a judge from its spec, validating its arguments."""
+    cls = get_judge_class(spec.name)
+    try:
+        return cls(**spec.args)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        field = f"{spec.name}.{loc}" if loc else spec.name
+        raise JudgeSpecError(err["msg"], field=field) from None
+    except TypeError as exc:
+        raise JudgeSpecError(str(exc), field=spec.name) from None
