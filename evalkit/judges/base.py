@@ -48,6 +48,8 @@ class Judge(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: ClassVar[str] = "judge"
+    # The field a scalar argument maps to (`- outcome: escalated`), if any.
+    primary: ClassVar[str | None] = None
     kind: ClassVar[JudgeKind] = JudgeKind.deterministic
 
     def evaluate(self, ctx: JudgeContext) -> Verdict | Awaitable[Verdict]:

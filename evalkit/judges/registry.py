@@ -62,8 +62,14 @@ def get_judge_class(name: str) -> type:
 def build_judge(spec: JudgeSpec) -> Judge:
     """Instantiate a judge from its spec, validating its arguments."""
     cls = get_judge_class(spec.name)
+    args = dict(spec.args)
+    # A scalar written as `- outcome: escalated` arrives as {"value": ...}; map it to the
+    # judge's main field.
+    primary = getattr(cls, "primary", None)
+    if "value" in args and primary and primary != "value":
+        args[primary] = args.pop("value")
     try:
-        return cls(**spec.args)
+        return cls(**args)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])

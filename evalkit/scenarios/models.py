@@ -43,7 +43,9 @@ class JudgeSpec(_Model):
     """One expectation: a judge name (or ``module:Class``) and its arguments.
 
     Written in YAML as a one-key mapping, ``- tool_called: {name: cancel_order}``; a judge
-    with no arguments may be a bare string, ``- no_pii_leak``.
+    with no arguments may be a bare string, ``- no_pii_leak``; a judge with one main
+    argument may take it as a scalar, ``- outcome: escalated`` (stored as ``{"value": ...}``
+    and mapped to the judge's ``primary`` field by the registry).
     """
 
     name: str
@@ -66,7 +68,7 @@ class JudgeSpec(_Model):
             if args is None:
                 args = {}
             if not isinstance(args, dict):
-                raise ValueError(f"the arguments of judge '{name}' must be a mapping")
+                args = {"value": args}
             return {"name": name, "args": args}
         return data
 
