@@ -1,0 +1,316 @@
+"""The offline CSAT proxy: what the user would likely answer in a post-chat survey (1-5).
+
+No model, no network, deterministic: a handful of principled signals read from the
+transcript, each turned into a signed contribution (in survey points) around a neutral
+baseline, then clipped to 1..5. ``csat_signals`` returns every component so a report can
+say *why* a conversation scored what it did.
+
+The signals, in order of weight:
+
+* the user's sentiment over the conversation (a small lexicon with negation, intensifiers,
+  CAPS and "!" emphasis), weighted towards the last user turns, because a survey answer
+  is dominated by how the conversation ended;
+* explicit gratitude and explicit complaints, and the user correcting the agent ("no,
+  I said ...");
+* the agent failing: "sorry, I can't / no results / I don't understand" replies, errors;
+* effort: user turns beyond a short conversation, user repeating themselves, agent
+  looping (near-identical replies);
+* how it ended: escalated, abandoned, cut off, failed (for recorded conversations, whose
+  outcome was not observed, only an outcome the importer set explicitly counts);
+* slow replies (agent turns slower than ``SLOW_REPLY_MS``).
+
+The weights are few and were set by hand, then checked against human dialogue-level
+ratings (see ``docs/csat.md`` and ``benchmarks/csat_uss.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, UserTurn
+
+__all__ = [
+    "SLOW_REPLY_MS",
+    "SATISFIED_MIN",
+    "csat_proxy",
+    "csat_signals",
+    "sentiment",
+]
+
+# A reply slower than this is "slow" for the user (the same default as slow_turn_rate).
+SLOW_REPLY_MS = 3000.0
+# A proxy score at or above this counts as a satisfied answer (4 or 5 on the survey).
+SATISFIED_MIN = 3.5
+# The score of a conversation with no signal at all: users who say nothing either way
+# tend to answer "3 - neutral" on a 5-point survey.
+_BASELINE = 3.0
+
+# --- the lexicon -------------------------------------------------------------------------
+# Valence in [-1, 1]. Small on purpose: words people use about service, not a general
+# sentiment dictionary. Multi-word cues are matched on the normalised text first.
+_POSITIVE: dict[str, float] = {
+    "great": 0.8, "perfect": 0.9, "excellent": 0.9, "awesome": 0.9, "wonderful": 0.9,
+    "fantastic": 0.9, "amazing": 0.9, "good": 0.5, "nice": 0.5, "fine": 0.3, "cool": 0.4,
+    "helpful": 0.8, "happy": 0.7, "glad": 0.6, "love": 0.8, "lovely": 0.7, "appreciate": 0.7,
+    "appreciated": 0.7, "brilliant": 0.9, "super": 0.6, "sounds": 0.1, "works": 0.4,
+    "worked": 0.4, "solved": 0.7, "resolved": 0.6, "fixed": 0.6, "easy": 0.5, "quick": 0.4,
+    "fast": 0.4, "thanks": 0.6, "thank": 0.6, "thx": 0.5, "ty": 0.3, "pleased": 0.7,
+    "satisfied": 0.7, "exactly": 0.5, "ideal": 0.7, "beautiful": 0.6, "correct": 0.3,
+    "right": 0.1, "yes": 0.15, "yeah": 0.1, "sure": 0.15, "ok": 0.1, "okay": 0.1,
+    "definitely": 0.3, "best": 0.6, "enjoy": 0.5, "fun": 0.5, "interesting": 0.3,
+}
+_NEGATIVE: dict[str, float] = {
+    "bad": -0.6, "terrible": -0.9, "awful": -0.9, "horrible": -0.9, "worst": -0.9,
+    "useless": -0.9, "stupid": -0.8, "ridiculous": -0.8, "annoying": -0.7, "annoyed": -0.7,
+    "frustrating": -0.8, "frustrated": -0.8, "angry": -0.8, "upset": -0.7, "disappointed": -0.8,
+    "disappointing": -0.8, "unhappy": -0.7, "hate": -0.9, "wrong": -0.6, "incorrect": -0.5,
+    "mistake": -0.5, "error": -0.4, "broken": -0.6, "problem": -0.3, "issue": -0.2,
+    "unacceptable": -0.9, "waste": -0.7, "wasted": -0.7, "confused": -0.4, "confusing": -0.5,
+    "unclear": -0.4, "slow": -0.4, "late": -0.3, "never": -0.3, "nobody": -0.3,
+    "complaint": -0.6, "complain": -0.6, "refund": -0.1, "cancel": -0.1, "sorry": -0.1,
+    "unfortunately": -0.4, "sadly": -0.4, "bother": -0.3, "hassle": -0.5, "pointless": -0.8,
+    "rude": -0.8, "ugh": -0.6, "seriously": -0.3, "again": -0.2, "already": -0.2,
+    "still": -0.2, "unable": -0.4, "cannot": -0.2, "can't": -0.2, "nothing": -0.2,
+    "too": -0.05, "expensive": -0.3, "boring": -0.5, "not": 0.0, "no": -0.15,
+}
+_PHRASES: dict[str, float] = {
+    "thank you": 0.6, "thanks a lot": 0.8, "thank you so much": 0.9, "thanks so much": 0.9,
+    "that's all": 0.2, "that is all": 0.2, "that's it": 0.1, "you've been": 0.2,
+    "you have been": 0.2, "no problem": 0.3, "no worries": 0.3, "not bad": 0.3,
+    "sounds good": 0.6, "sounds great": 0.8, "works for me": 0.5, "that works": 0.5,
+    "have a nice day": 0.4, "have a good day": 0.4, "have a great day": 0.5,
+    "what a waste": -0.8, "not helpful": -0.8, "not what i": -0.6, "doesn't help": -0.7,
+    "does not help": -0.7, "didn't help": -0.7, "did not help": -0.7, "not working": -0.6,
+    "doesn't work": -0.6, "does not work": -0.6, "i said": -0.4, "i already": -0.5,
+    "i told you": -0.7, "already told": -0.7, "you don't understand": -0.8,
+    "you do not understand": -0.8, "real person": -0.5, "human agent": -0.4,
+    "speak to a human": -0.6, "talk to a human": -0.6, "speak to someone": -0.5,
+    "talk to someone": -0.5, "a manager": -0.5, "never mind": -0.5, "nevermind": -0.5,
+    "forget it": -0.7, "don't bother": -0.6, "not at all": -0.3, "at all": -0.1,
+    "not really": -0.3, "that's not": -0.4, "that is not": -0.4, "come on": -0.5,
+    "are you kidding": -0.8, "give up": -0.6, "no thanks": 0.0, "no thank you": 0.1,
+}
+_NEGATORS = frozenset(
+    "not no never n't dont don't doesn't didn't isn't wasn't aren't won't can't cannot "
+    "couldn't shouldn't wouldn't hardly barely neither nor without".split()
+)
+_INTENSIFIERS: dict[str, float] = {
+    "very": 0.3, "really": 0.3, "so": 0.25, "extremely": 0.5, "super": 0.3, "totally": 0.3,
+    "absolutely": 0.4, "completely": 0.4, "incredibly": 0.4, "quite": 0.1, "too": 0.2,
+    "most": 0.2, "such": 0.2,
+}
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+# Things users say that are about the service (not the content) and move the survey answer.
+_GRATITUDE = re.compile(r"\b(thank(s| you)|thx|ty|appreciate|cheers|helpful|perfect|great help)\b", re.I)
+_COMPLAINT = re.compile(
+    r"\b(useless|terrible|awful|horrible|worst|ridiculous|unacceptable|frustrat\w*|annoy\w*|"
+    r"complain\w*|disappoint\w*|waste of|not helpful|doesn'?t help|didn'?t help|not what i|"
+    r"i (already|just) (said|told)|i told you|you don'?t understand|forget it|never ?mind|"
+    r"speak to (a|an) (human|person|agent|manager)|talk to (a|an|someone|a real)|real person|"
+    r"come on|are you kidding|seriously\?)\b",
+    re.I,
+)
+# The user correcting the agent: "No, ...", "that's wrong", "I meant".
+_CORRECTION = re.compile(
+    r"^\s*(no|nope|nah)\b(?!\s+(thanks|thank you|that'?s all|that is all|more|problem|worries|need|other|"
+    r"further|i'?m good|i am good|that'?s it))|\b(that'?s|that is) (wrong|not (right|correct|what))|"
+    r"\bi meant\b|\bactually,? (i|it|no)\b|\binstead\b|\bnot (that|this) one\b",
+    re.I,
+)
+# The agent failing to help: no results, cannot do it, did not understand, an error.
+_AGENT_FAILURE = re.compile(
+    r"\b(sorry|unfortunately|apologi[sz]e|i'?m afraid|regret)\b|"
+    r"\b(can(no|')t|could(n'?t| not)|unable to|not able to|was not able|wasn'?t able|"
+    r"don'?t (have|see|understand)|do not (have|see|understand)|did not (find|understand)|"
+    r"didn'?t (find|understand)|no (results?|matches|availability|records?|options?|such)|"
+    r"(is|are) not available|isn'?t available|aren'?t available|(fully|completely) booked|"
+    r"not (find|found)|nothing (found|available|matches)|no [a-z]+ (match|matches|matching)|"
+    r"(there|it) (is|are) no\b|doesn'?t (exist|match)|failed|an error)",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class _TurnSentiment:
+    score: float  # in [-1, 1]
+    n_cues: int
+
+
+def _tokens(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("’", "'"))
+
+
+def sentiment(text: str) -> float:
+    """Valence of one utterance in [-1, 1] (0 when it carries no sentiment cue).
+
+    Lexicon words and phrases, flipped and damped by a preceding negator (within three
+    words), scaled up by intensifiers, words in CAPS and exclamation marks.
+    """
+    return _sentiment(text).score
+
+
+def _sentiment(text: str) -> _TurnSentiment:
+    if not text.strip():
+        return _TurnSentiment(0.0, 0)
+    low = " " + " ".join(_tokens(text)) + " "
+    total = 0.0
+    n = 0
+    # Phrases first; blank them out so their words are not counted twice.
+    for phrase in sorted(_PHRASES, key=len, reverse=True):
+        needle = f" {phrase} "
+        while needle in low:
+            total += _PHRASES[phrase]
+            n += 1
+            low = low.replace(needle, " _ ", 1)
+    raw_words = re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", text.replace("’", "'"))
+    caps = {w.lower() for w in raw_words if len(w) >= 3 and w.isupper()}
+    words = low.split()
+    for i, w in enumerate(words):
+        val = _POSITIVE.get(w, _NEGATIVE.get(w))
+        if not val:
+            continue
+        boost = 1.0
+        if i > 0 and words[i - 1] in _INTENSIFIERS:
+            boost += _INTENSIFIERS[words[i - 1]]
+        if w in caps:
+            boost += 0.3
+        window = words[max(0, i - 3) : i]
+        if any(x in _NEGATORS or x.endswith("n't") for x in window):
+            # "not good" is mildly negative; "not bad" mildly positive (VADER's damping).
+            val = -0.6 * val
+        total += val * boost
+        n += 1
+    if n == 0:
+        return _TurnSentiment(0.0, 0)
+    bangs = min(text.count("!"), 3)
+    if bangs:
+        total *= 1.0 + 0.1 * bangs
+    # Squash the sum into (-1, 1) so long messages do not dominate.
+    return _TurnSentiment(total / math.sqrt(total * total + 1.5), n)
+
+
+def _overlap(a: str, b: str) -> float:
+    """Jaccard overlap of content words (length >= 3) of two utterances."""
+    sa = {w for w in _tokens(a) if len(w) >= 3}
+    sb = {w for w in _tokens(b) if len(w) >= 3}
+    if len(sa) < 3 or len(sb) < 3:
+        return 0.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def _weighted_trajectory(scores: list[float]) -> tuple[float, float]:
+    """(recency-weighted mean, last-third mean minus first-third mean) of turn scores."""
+    if not scores:
+        return 0.0, 0.0
+    n = len(scores)
+    # Weight grows linearly towards the end: the last turns weigh most (peak-end effect).
+    weights = [1.0 + 2.0 * i / max(n - 1, 1) for i in range(n)]
+    mean = sum(w * s for w, s in zip(weights, scores, strict=True)) / sum(weights)
+    third = max(1, n // 3)
+    trend = sum(scores[-third:]) / third - sum(scores[:third]) / third
+    return mean, trend
+
+
+def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
+    """Every component of the proxy: the raw measurements and their contributions.
+
+    Keys ending in ``_pts`` are contributions in survey points; ``csat_proxy`` is the
+    clipped sum of the baseline and every ``_pts``. Empty conversations give
+    ``csat_proxy: None``.
+    """
+    users: list[UserTurn] = transcript.user_turns
+    agents: list[AgentTurn] = transcript.agent_turns
+    out: dict[str, float | int | str | None] = {}
+    if not users and not agents:
+        out["csat_proxy"] = None
+        out["reason"] = "empty conversation"
+        return out
+
+    user_texts = [u.content for u in users]
+    sents = [_sentiment(t) for t in user_texts]
+    scores = [s.score for s in sents]
+    mean, trend = _weighted_trajectory(scores)
+    # The last *informative* user turn ("bye" carries no sentiment).
+    last_info = next((s.score for s in reversed(sents) if s.n_cues), 0.0)
+    out["user_sentiment_mean"] = round(mean, 3)
+    out["user_sentiment_last"] = round(last_info, 3)
+    out["user_sentiment_trend"] = round(trend, 3)
+    out["sentiment_pts"] = 1.2 * mean + 0.5 * last_info + 0.3 * max(min(trend, 1.0), -1.0)
+
+    n_thanks = sum(1 for t in user_texts if _GRATITUDE.search(t))
+    n_complaints = sum(1 for t in user_texts if _COMPLAINT.search(t))
+    closing_thanks = bool(user_texts) and any(_GRATITUDE.search(t) for t in user_texts[-2:])
+    out["n_thanks"] = n_thanks
+    out["n_complaints"] = n_complaints
+    out["gratitude_pts"] = 0.25 if closing_thanks else 0.0
+    out["complaint_pts"] = -0.5 * min(n_complaints, 3)
+
+    n_corrections = sum(1 for t in user_texts[1:] if _CORRECTION.search(t))
+    out["n_corrections"] = n_corrections
+    out["correction_pts"] = -0.2 * min(n_corrections, 4)
+
+    agent_texts = [a.content for a in agents if a.content]
+    n_fail = sum(1 for t in agent_texts if _AGENT_FAILURE.search(t))
+    fail_share = n_fail / len(agent_texts) if agent_texts else 0.0
+    n_errors = sum(1 for a in agents if a.error) + sum(1 for c in transcript.tool_calls if c.error)
+    out["n_agent_failures"] = n_fail
+    out["agent_failure_share"] = round(fail_share, 3)
+    out["n_agent_errors"] = n_errors
+    out["agent_failure_pts"] = -0.9 * fail_share - 0.3 * min(n_errors, 3)
+
+    # Effort: a short conversation (up to 4 user turns) costs nothing; then log-growing.
+    n_user = len(users)
+    n_user_words = sum(len(_tokens(t)) for t in user_texts)
+    out["n_user_turns"] = n_user
+    out["n_user_words"] = n_user_words
+    out["effort_pts"] = -0.25 * math.log2(max(n_user, 4) / 4)
+
+    repeats = sum(
+        1 for i in range(1, len(user_texts)) if any(_overlap(user_texts[i], p) >= 0.6 for p in user_texts[:i])
+    )
+    loops = sum(
+        1 for i in range(1, len(agent_texts)) if any(_overlap(agent_texts[i], p) >= 0.8 for p in agent_texts[:i])
+    )
+    out["n_user_repeats"] = repeats
+    out["n_agent_loops"] = loops
+    out["repetition_pts"] = -0.35 * min(repeats, 3) - 0.3 * min(loops, 3)
+
+    out["outcome"] = transcript.outcome.value
+    out["outcome_pts"] = _outcome_pts(transcript)
+
+    latencies = [a.latency_ms for a in agents if a.latency_ms is not None]
+    slow = sum(1 for x in latencies if x > SLOW_REPLY_MS)
+    slow_share = slow / len(latencies) if latencies else 0.0
+    out["slow_reply_share"] = round(slow_share, 3)
+    out["latency_pts"] = -0.8 * slow_share
+
+    total = _BASELINE + sum(float(v) for k, v in out.items() if k.endswith("_pts") and v is not None)
+    out["csat_proxy"] = round(min(5.0, max(1.0, total)), 3)
+    for k in list(out):
+        if k.endswith("_pts"):
+            out[k] = round(float(out[k] or 0.0), 3)
+    return out
+
+
+def _outcome_pts(t: Transcript) -> float:
+    recorded = t.stop_reason == StopReason.recorded
+    if t.error is not None or t.outcome == Outcome.error:
+        return -1.2
+    if t.outcome == Outcome.abandoned:
+        return -1.0
+    if t.outcome == Outcome.max_turns:
+        return -0.8
+    if t.outcome == Outcome.escalated or t.handoff is not None:
+        # A handoff the user asked for is not a failure of the survey; still costs effort.
+        return -0.4
+    # A recorded conversation defaults to "resolved" without anyone having checked it.
+    return 0.0 if recorded else 0.3
+
+
+def csat_proxy(transcript: Transcript) -> float | None:
+    """The offline CSAT estimate (1.0-5.0) for one conversation; None when it is empty."""
+    value = csat_signals(transcript)["csat_proxy"]
+    return None if value is None else float(value)
