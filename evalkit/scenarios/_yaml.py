@@ -1,0 +1,134 @@
+"""Safe YAML loading that remembers where every mapping key and list item was written.
+
+``yaml.safe_load`` forgets line numbers; every evalkit error must name ``file:line``, so
+this loader builds :class:`LocDict` / :class:`LocList` (plain ``dict`` / ``list``
+subclasses that also carry lines) and rejects what a scenario file should never contain:
+duplicate keys, alias bombs, timestamps silently turned into dates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+__all__ = ["LocDict", "LocList", "YamlSyntaxError", "parse_yaml", "line_of"]
+
+# Aliases are legal YAML but a handful is all a scenario file needs; thousands are an
+# exponential "billion laughs" expansion waiting to happen during validation.
+MAX_ALIASES = 200
+
+
+class YamlSyntaxError(Exception):
+    """The text is not valid YAML (or uses a construct evalkit refuses); carries the line."""
+
+    def __init__(self, problem: str, line: int | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.line = line
+
+
+class LocDict(dict):  # type: ignore[type-arg]
+    """A mapping that knows its own line and the line of each key."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class LocList(list):  # type: ignore[type-arg]
+    """A sequence that knows its own line and the line of each item."""
+
+    line: int = 0
+    item_lines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise YamlSyntaxError(f"more than {MAX_ALIASES} YAML aliases (*ref)", mark.line + 1)
+        return super().compose_node(parent, index)
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise YamlSyntaxError(
+                    f"duplicate key '{key_node.value}' (also on line {seen[key]})",
+                    key_node.start_mark.line + 1,
+                )
+            seen[key] = key_node.start_mark.line + 1
+    loader.flatten_mapping(node)  # merge keys (<<: *base); own keys then win
+    out = LocDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    yield out
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise YamlSyntaxError(
+                "a mapping key must be a plain value", key_node.start_mark.line + 1
+            ) from None
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Any:
+    out = LocList()
+    out.line = node.start_mark.line + 1
+    out.item_lines = [child.start_mark.line + 1 for child in node.value]
+    yield out
+    out.extend(loader.construct_object(child, deep=True) for child in node.value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+# `date: 2024-05-01` stays the string the author wrote (JSON has no dates).
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse one YAML document safely, keeping lines (raises :class:`YamlSyntaxError`)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            problem = f"{exc.problem} ({exc.context})"
+        raise YamlSyntaxError(f"invalid YAML: {problem}", mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(f"invalid YAML: {exc}", None) from None
+    finally:
+        loader.dispose()
+
+
+def line_of(data: Any, loc: Sequence[Any], default: int | None = None) -> int | None:
+    """The line of the deepest part of ``loc`` that exists in ``data``."""
+    line = getattr(data, "line", None) or default
+    cur = data
+    for part in loc:
+        if isinstance(cur, LocDict) and part in cur:
+            line = cur.key_lines.get(part, line)
+            cur = cur[part]
+        elif isinstance(cur, LocList) and isinstance(part, int) and 0 <= part < len(cur):
+            line = cur.item_lines[part]
+            cur = cur[part]
+        else:
+            break
+    return line
