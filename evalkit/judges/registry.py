@@ -18,7 +18,20 @@ from evalkit.scenarios.models import JudgeSpec
 __all__ = ["BUILTIN_JUDGES", "judge_names", "get_judge_class", "build_judge"]
 
 # name -> "module:Class". Built-in judges are added here, by hand, one line each.
-BUILTIN_JUDGES: dict[str, str] = {}
+BUILTIN_JUDGES: dict[str, str] = {
+    "tool_called": "evalkit.judges.tools:ToolCalled",
+    "tool_not_called": "evalkit.judges.tools:ToolNotCalled",
+    "tool_sequence": "evalkit.judges.tools:ToolSequence",
+    "state": "evalkit.judges.state:StateJudge",
+    "handoff": "evalkit.judges.conversation:HandoffJudge",
+    "outcome": "evalkit.judges.conversation:OutcomeJudge",
+    "stop_reason": "evalkit.judges.conversation:StopReasonJudge",
+    "max_turns": "evalkit.judges.conversation:MaxTurnsJudge",
+    "latency": "evalkit.judges.conversation:LatencyJudge",
+    "said": "evalkit.judges.text:Said",
+    "never_said": "evalkit.judges.text:NeverSaid",
+    "no_pii_leak": "evalkit.judges.pii:NoPiiLeak",
+}
 
 ENTRY_POINT_GROUP = "evalkit.judges"
 
