@@ -1,0 +1,92 @@
+"""``python -m reference_agent serve``: run the reference agent as an HTTP service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+__all__ = ["main"]
+
+
+def _known_faults() -> set[str] | None:
+    """Fault names the agent knows, when it publishes a catalogue."""
+    try:
+        from reference_agent import faults as faults_module
+    except ImportError:
+        return None
+    for attr in ("FAULTS", "FAULT_NAMES", "CATALOGUE"):
+        catalogue = getattr(faults_module, attr, None)
+        if catalogue:
+            return {str(name) for name in catalogue}
+    return None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def main() -> None:
+    """The evalkit reference support agent (AcmeCorp)."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--engine", default="rules", show_default=True, help="Dialog engine (the offline 'rules' engine by default).")
+@click.option(
+    "--faults",
+    default="",
+    help="Comma-separated seeded faults to switch on (for testing evalkit itself).",
+)
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None,
+              help="Append the agent's one-JSON-line-per-turn analytics log to this file.")
+@click.option("--max-sessions", default=1000, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="Live sessions kept; the least recently used are evicted beyond this.")
+@click.option("--idle-timeout", default=3600.0, show_default=True, type=click.FloatRange(min=1.0),
+              help="Seconds after which an idle session is forgotten.")
+@click.option("--max-body", default=64 * 1024, show_default=True, type=click.IntRange(256, 16 * 1024 * 1024),
+              help="Largest accepted request body in bytes (larger: 413).")
+def serve(
+    host: str,
+    port: int,
+    engine: str,
+    faults: str,
+    log_file: str | None,
+    max_sessions: int,
+    idle_timeout: float,
+    max_body: int,
+) -> None:
+    """Serve the agent over evalkit's HTTP agent protocol, with a web chat page at /."""
+    import uvicorn
+
+    from reference_agent.service import create_app
+
+    fault_names = tuple(f.strip() for f in faults.split(",") if f.strip())
+    known = _known_faults()
+    if known is not None:
+        unknown = [f for f in fault_names if f not in known]
+        if unknown:
+            raise click.BadParameter(
+                f"unknown fault(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", param_hint="--faults"
+            )
+    if log_file:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        # The analytics lines are already JSON; write them as they are.
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        analytics = logging.getLogger("reference_agent.analytics")
+        analytics.addHandler(handler)
+        analytics.setLevel(logging.INFO)
+        analytics.propagate = False
+    app = create_app(
+        engine=engine,
+        faults=fault_names,
+        max_sessions=max_sessions,
+        idle_timeout_s=idle_timeout,
+        max_body_bytes=max_body,
+    )
+    click.echo(f"AcmeCorp support agent on http://{host}:{port}/  (engine={engine}"
+               f"{', faults=' + ','.join(fault_names) if fault_names else ''})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
