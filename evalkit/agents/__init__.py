@@ -1,0 +1,17 @@
+"""Agent adapters: how evalkit talks to the agent under test."""
+
+from evalkit.agents.base import AgentAdapter, AgentProvider, AgentReply, SessionInfo, TurnContext
+from evalkit.agents.loader import SCHEMES, load_agent
+from evalkit.agents.session import AgentJunk, normalize_reply
+
+__all__ = [
+    "AgentAdapter",
+    "AgentProvider",
+    "AgentReply",
+    "SessionInfo",
+    "TurnContext",
+    "SCHEMES",
+    "load_agent",
+    "AgentJunk",
+    "normalize_reply",
+]

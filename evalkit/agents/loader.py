@@ -1,0 +1,47 @@
+"""Turn an ``--agent`` spec into an :class:`~evalkit.agents.base.AgentProvider`.
+
+* ``http://HOST:PORT[/prefix]`` / ``https://...``: the HTTP protocol adapter.
+* ``SCHEME:rest`` for a scheme in :data:`SCHEMES` (e.g. ``openai-chat:gpt-4o-mini``):
+  the adapter registered for that scheme, imported only when used.
+* ``module:factory[?key=value&...]``: a Python factory, called once per conversation.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from evalkit.agents.base import AgentProvider
+from evalkit.errors import AgentSpecError
+
+__all__ = ["SCHEMES", "load_agent"]
+
+# scheme -> "module:ProviderClass"; the class is built as Class(spec) with the full spec.
+# Imported lazily so an unused adapter costs nothing.
+SCHEMES: dict[str, str] = {
+    "openai-chat": "evalkit.agents.openai_chat:OpenAIChatProvider",
+}
+
+
+def load_agent(spec: str) -> AgentProvider:
+    """The provider for ``spec`` (raises :class:`AgentSpecError`, one line, when it is wrong)."""
+    spec = (spec or "").strip()
+    if not spec:
+        raise AgentSpecError("no agent given (use --agent SPEC or 'agent:' in suite.yaml)")
+    scheme = spec.split(":", 1)[0].lower()
+    if scheme in ("http", "https"):
+        from evalkit.agents.http import HttpAgentProvider
+
+        return HttpAgentProvider(spec)
+    if scheme in SCHEMES:
+        ref = SCHEMES[scheme]
+        module_name, _, attr = ref.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError):
+            raise AgentSpecError(
+                f"the '{scheme}:' agent adapter ({ref}) is not available in this installation", field=spec
+            ) from None
+        return cls(spec)
+    from evalkit.agents.python import PythonAgentProvider
+
+    return PythonAgentProvider(spec)

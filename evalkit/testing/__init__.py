@@ -1,0 +1,24 @@
+"""Shipped test doubles: scripted and misbehaving agents (and, elsewhere in this package,
+a fake OpenAI-compatible server). Nothing here is imported until it is asked for."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ScriptedAgent": "evalkit.testing.agents",
+    "EchoAgent": "evalkit.testing.agents",
+    "SlowAgent": "evalkit.testing.agents",
+    "FlakyAgent": "evalkit.testing.agents",
+    "StatefulAgent": "evalkit.testing.agents",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evalkit.testing' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
