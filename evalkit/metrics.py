@@ -8,17 +8,37 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from evalkit.results import ConversationResult
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from evalkit import stats
+from evalkit.errors import ConfigError
+from evalkit.results import ConversationResult, RunResult
 from evalkit.transcript import Outcome
 
 __all__ = [
     "HEADLINE_METRICS",
+    "DEFAULT_SLOW_TURN_MS",
+    "HIGHER_IS_BETTER",
+    "OFFLINE_COST_NOTE",
+    "MetricValue",
+    "GroupSummary",
+    "PriceTable",
+    "is_automated",
     "pass_hat_k",
     "percentile",
     "summarize",
+    "summarize_with_ci",
+    "breakdown",
+    "cost_note",
+    "metric_names",
+    "higher_is_better",
+    "summary_document",
+    "apply_prices",
 ]
 
 HEADLINE_METRICS = (
@@ -82,8 +102,11 @@ def is_automated(c: ConversationResult) -> bool:
     return t.outcome == Outcome.resolved and t.handoff is None
 
 
+DEFAULT_SLOW_TURN_MS = 3000.0
+
+
 def summarize(
-    conversations: Iterable[ConversationResult], *, slow_turn_ms: float = 3000.0
+    conversations: Iterable[ConversationResult], *, slow_turn_ms: float = DEFAULT_SLOW_TURN_MS
 ) -> dict[str, Any]:
     """The headline metrics of a set of conversations (one variant)."""
     convs = list(conversations)
@@ -126,3 +149,446 @@ def summarize(
         "cost_per_conversation_usd": cost_total / n if cost_total is not None and n else None,
         "pass_hat_k": {str(k): v for k, v in pass_hat_k(dict(by_scenario)).items()},
     }
+
+
+# --- confidence intervals ------------------------------------------------------------------
+
+# Which way is "better" for each metric (used by compare and the gate); None: neither.
+HIGHER_IS_BETTER: dict[str, bool | None] = {
+    "n_conversations": None,
+    "n_errors": False,
+    "error_rate": False,
+    "automation_rate": True,
+    "escalation_rate": False,
+    "task_completion_rate": True,
+    "csat_proxy_mean": True,
+    "csat_proxy_pct_satisfied": True,
+    "latency_p50_ms": False,
+    "latency_p95_ms": False,
+    "latency_p99_ms": False,
+    "ttft_p50_ms": False,
+    "slow_turn_rate": False,
+    "tokens_total": False,
+    "cost_usd_total": False,
+    "cost_per_conversation_usd": False,
+}
+
+OFFLINE_COST_NOTE = "offline run: no model cost"
+
+
+class MetricValue(BaseModel):
+    """A metric with its 95% confidence interval and the sample size behind it.
+
+    ``ci_low``/``ci_high`` are ``None`` when no interval applies (a count, a total) or when
+    there is no data; ``value`` is ``None`` when the metric was not measured at all.
+    ``method`` names how the interval was computed: ``wilson``, ``bootstrap`` (resampling
+    conversations), ``bootstrap_scenarios`` (resampling scenarios) or ``none``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = 0
+    method: str = "none"
+
+    def fmt(self, fmt: Callable[[float], str] = "{:.3g}".format) -> str:
+        """``0.82 [0.74, 0.88]``; ``n/a`` when not measured."""
+        if self.value is None:
+            return "n/a"
+        if self.ci_low is None or self.ci_high is None:
+            return fmt(self.value)
+        return f"{fmt(self.value)} [{fmt(self.ci_low)}, {fmt(self.ci_high)}]"
+
+
+@dataclass
+class _Columns:
+    """Per-conversation numbers of a set of conversations, as numpy arrays (one row each)."""
+
+    n: int
+    automated: np.ndarray
+    escalated: np.ndarray
+    errored: np.ndarray
+    passed: np.ndarray  # 1.0 / 0.0 / nan (no deterministic verdict ran)
+    csat: np.ndarray  # nan when absent
+    cost: np.ndarray  # per-conversation priced cost (0 where unpriced)
+    tokens: np.ndarray
+    # Turn-level values, with the index of the conversation each belongs to.
+    latency: np.ndarray
+    latency_conv: np.ndarray
+    ttft: np.ndarray
+    ttft_conv: np.ndarray
+    # (scenario key -> list of passed) for pass^k.
+    by_scenario: dict[tuple[str, str], list[bool]]
+
+    @classmethod
+    def of(cls, convs: Sequence[ConversationResult]) -> _Columns:
+        n = len(convs)
+        lat: list[float] = []
+        lat_c: list[int] = []
+        ttft: list[float] = []
+        ttft_c: list[int] = []
+        passed = np.full(n, np.nan)
+        csat = np.full(n, np.nan)
+        cost = np.zeros(n)
+        tokens = np.zeros(n)
+        by_scenario: dict[tuple[str, str], list[bool]] = defaultdict(list)
+        for i, c in enumerate(convs):
+            p = c.passed
+            if p is not None:
+                passed[i] = float(p)
+                by_scenario[(c.transcript.variant, c.transcript.scenario_id)].append(bool(p))
+            v = c.metrics.get("csat_proxy")
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                csat[i] = float(v)
+            for a in c.transcript.agent_turns:
+                if a.latency_ms is not None:
+                    lat.append(a.latency_ms)
+                    lat_c.append(i)
+                if a.ttft_ms is not None:
+                    ttft.append(a.ttft_ms)
+                    ttft_c.append(i)
+                if a.usage is not None:
+                    tokens[i] += a.usage.total_tokens
+                    if a.usage.cost_usd is not None:
+                        cost[i] += a.usage.cost_usd
+        return cls(
+            n=n,
+            automated=np.array([is_automated(c) for c in convs], dtype=np.float64),
+            escalated=np.array([c.transcript.outcome == Outcome.escalated for c in convs], dtype=np.float64),
+            errored=np.array([c.transcript.outcome == Outcome.error for c in convs], dtype=np.float64),
+            passed=passed,
+            csat=csat,
+            cost=cost,
+            tokens=tokens,
+            latency=np.array(lat, dtype=np.float64),
+            latency_conv=np.array(lat_c, dtype=np.int64),
+            ttft=np.array(ttft, dtype=np.float64),
+            ttft_conv=np.array(ttft_c, dtype=np.int64),
+            by_scenario=dict(by_scenario),
+        )
+
+
+def _wilson(successes: float, n: int, confidence: float) -> MetricValue:
+    if n == 0:
+        return MetricValue(value=None, n=0, method="wilson")
+    iv = stats.wilson_interval(int(round(successes)), n, confidence)
+    return MetricValue(value=successes / n, ci_low=iv.low, ci_high=iv.high, n=n, method="wilson")
+
+
+def _turn_percentiles_ci(
+    values: np.ndarray,
+    conv: np.ndarray,
+    n_convs: int,
+    qs: Sequence[float],
+    *,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> list[MetricValue]:
+    """Turn-level percentiles, with CIs from resampling whole conversations (turns of one
+    conversation are not independent, so resampling turns would understate the noise).
+    All percentiles share one set of resamples."""
+    if values.size == 0:
+        return [MetricValue(value=None, n=0, method="bootstrap") for _ in qs]
+    order = np.argsort(values, kind="stable")
+    xs, cs = values[order], conv[order]
+    parts: list[np.ndarray] = []
+
+    def stat(counts: np.ndarray) -> np.ndarray:
+        parts.append(stats.weighted_quantiles(xs, counts[:, cs], list(qs)))
+        return np.zeros(counts.shape[0])
+
+    stats.cluster_bootstrap(n_convs, stat, n_resamples=n_resamples, seed=seed, width=int(xs.size))
+    dists = np.concatenate(parts, axis=1)
+    out = []
+    for j, q in enumerate(qs):
+        iv = stats.percentile_interval(dists[j], confidence)
+        out.append(
+            MetricValue(
+                value=percentile(values.tolist(), q), ci_low=iv.low, ci_high=iv.high, n=int(values.size), method="bootstrap"
+            )
+        )
+    return out
+
+
+def _mean_ci(x: np.ndarray, *, confidence: float, n_resamples: int, seed: int) -> MetricValue:
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return MetricValue(value=None, n=0, method="bootstrap")
+    iv = stats.bootstrap_ci(x, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    return MetricValue(value=float(x.mean()), ci_low=iv.low, ci_high=iv.high, n=int(x.size), method="bootstrap")
+
+
+def summarize_with_ci(
+    conversations: Iterable[ConversationResult],
+    *,
+    slow_turn_ms: float = DEFAULT_SLOW_TURN_MS,
+    confidence: float = stats.DEFAULT_CONFIDENCE,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, MetricValue]:
+    """Every headline metric as a :class:`MetricValue` with its confidence interval.
+
+    Rates over conversations use the Wilson interval; means and percentiles use a seeded
+    percentile bootstrap that resamples conversations (turn-level latency percentiles
+    resample whole conversations with their turns); pass^k resamples scenarios. Counts and
+    totals carry no interval. pass^k appears as ``pass_hat_1``, ``pass_hat_2``, ...; the
+    extra ``error_rate`` is the share of conversations that ended in an error.
+    """
+    convs = list(conversations)
+    col = _Columns.of(convs)
+    n = col.n
+    kw = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
+    out: dict[str, MetricValue] = {}
+    out["n_conversations"] = MetricValue(value=float(n), n=n)
+    out["n_errors"] = MetricValue(value=float(col.errored.sum()), n=n)
+    out["error_rate"] = _wilson(col.errored.sum(), n, confidence)
+    out["automation_rate"] = _wilson(col.automated.sum(), n, confidence)
+    out["escalation_rate"] = _wilson(col.escalated.sum(), n, confidence)
+    judged = col.passed[np.isfinite(col.passed)]
+    out["task_completion_rate"] = _wilson(judged.sum(), int(judged.size), confidence)
+    out["csat_proxy_mean"] = _mean_ci(col.csat, **kw)
+    csat = col.csat[np.isfinite(col.csat)]
+    out["csat_proxy_pct_satisfied"] = _wilson(float((csat >= 4.0).sum()), int(csat.size), confidence)
+    lat = _turn_percentiles_ci(col.latency, col.latency_conv, n, (50, 95, 99), **kw)
+    out["latency_p50_ms"], out["latency_p95_ms"], out["latency_p99_ms"] = lat
+    (out["ttft_p50_ms"],) = _turn_percentiles_ci(col.ttft, col.ttft_conv, n, (50,), **kw)
+    out["slow_turn_rate"] = _slow_turn_rate(col, slow_turn_ms, **kw)
+    has_usage = any(a.usage is not None for c in convs for a in c.transcript.agent_turns)
+    priced = any(
+        a.usage is not None and a.usage.cost_usd is not None for c in convs for a in c.transcript.agent_turns
+    )
+    out["tokens_total"] = MetricValue(value=float(col.tokens.sum()) if has_usage else None, n=n)
+    if priced and n:
+        out["cost_usd_total"] = MetricValue(value=float(col.cost.sum()), n=n)
+        per = _mean_ci(col.cost, **kw)
+        out["cost_per_conversation_usd"] = per
+    else:
+        out["cost_usd_total"] = MetricValue(value=None, n=n)
+        out["cost_per_conversation_usd"] = MetricValue(value=None, n=n)
+    out.update(_pass_hat_k_ci(col.by_scenario, **kw))
+    return out
+
+
+def _slow_turn_rate(col: _Columns, slow_turn_ms: float, *, confidence: float, n_resamples: int, seed: int) -> MetricValue:
+    if col.latency.size == 0:
+        return MetricValue(value=None, n=0, method="bootstrap")
+    slow = (col.latency > slow_turn_ms).astype(np.float64)
+    per_conv_slow = np.bincount(col.latency_conv, weights=slow, minlength=col.n)
+    per_conv_turns = np.bincount(col.latency_conv, minlength=col.n).astype(np.float64)
+    dist = stats.cluster_bootstrap(
+        col.n,
+        lambda c: (c @ per_conv_slow) / (c @ per_conv_turns),
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    iv = stats.percentile_interval(dist, confidence)
+    return MetricValue(
+        value=float(slow.mean()), ci_low=iv.low, ci_high=iv.high, n=int(slow.size), method="bootstrap"
+    )
+
+
+def _pass_hat_k_ci(
+    by_scenario: dict[tuple[str, str], list[bool]], *, confidence: float, n_resamples: int, seed: int
+) -> dict[str, MetricValue]:
+    out: dict[str, MetricValue] = {}
+    for k, value in pass_hat_k(by_scenario).items():
+        per = np.array(
+            [math.comb(sum(v), k) / math.comb(len(v), k) for v in by_scenario.values() if len(v) >= k]
+        )
+        iv = stats.bootstrap_ci(per, confidence=confidence, n_resamples=n_resamples, seed=seed)
+        out[f"pass_hat_{k}"] = MetricValue(
+            value=value, ci_low=iv.low, ci_high=iv.high, n=int(per.size), method="bootstrap_scenarios"
+        )
+    return out
+
+
+def metric_names(values: Mapping[str, Any] | None = None) -> list[str]:
+    """Names a gate or a comparison can refer to: the headline metrics (pass^k as
+    ``pass_hat_<k>``), ``error_rate``, plus any ``pass_hat_<k>`` present in ``values``."""
+    names = [m for m in HEADLINE_METRICS if m != "pass_hat_k"] + ["error_rate"]
+    extra = sorted((k for k in (values or {}) if k.startswith("pass_hat_") and k != "pass_hat_k"), key=_k_order)
+    return names + (extra or ["pass_hat_1"])
+
+
+def _k_order(name: str) -> int:
+    tail = name.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def higher_is_better(metric: str) -> bool | None:
+    """Direction of a metric name (pass^k is higher-is-better)."""
+    if metric.startswith("pass_hat_"):
+        return True
+    return HIGHER_IS_BETTER.get(metric)
+
+
+
+# --- cost -----------------------------------------------------------------------------------
+
+
+def cost_note(conversations: Iterable[ConversationResult]) -> str | None:
+    """What a report should print instead of a cost figure, or ``None`` when cost is measured.
+
+    No usage at all means an offline run (rules-engine agent, no model): reports must say
+    so rather than print $0.00 as if it had been measured.
+    """
+    replies = [a for c in conversations for a in c.transcript.agent_turns]
+    usages = [a.usage for a in replies if a.usage is not None]
+    if not usages:
+        return OFFLINE_COST_NOTE
+    priced = sum(1 for u in usages if u.cost_usd is not None)
+    if priced == 0:
+        return "tokens counted but not priced: no price for the model (see the price table)"
+    if priced < len(usages):
+        return f"partial cost: {priced} of {len(usages)} model replies priced"
+    return None
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """US$ per million prompt / completion tokens, by model name.
+
+    ``PriceTable.from_mapping({"gpt-4o-mini": {"input": 0.15, "output": 0.6}})``; a model
+    missing from the table stays unpriced (and the report says so).
+    """
+
+    prices: Mapping[str, tuple[float, float]]
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> PriceTable:
+        out: dict[str, tuple[float, float]] = {}
+        for model, p in data.items():
+            try:
+                if isinstance(p, Mapping):
+                    out[str(model)] = (float(p["input"]), float(p["output"]))
+                else:
+                    inp, outp = p
+                    out[str(model)] = (float(inp), float(outp))
+            except (KeyError, TypeError, ValueError):
+                raise ConfigError(
+                    "a price is {input: US$ per 1M prompt tokens, output: US$ per 1M completion tokens}",
+                    field=f"prices.{model}",
+                ) from None
+        return cls(out)
+
+    def cost(self, model: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
+        if model is None or model not in self.prices:
+            return None
+        inp, outp = self.prices[model]
+        return (prompt_tokens * inp + completion_tokens * outp) / 1_000_000
+
+
+def apply_prices(run: RunResult, table: PriceTable) -> RunResult:
+    """A copy of ``run`` with unpriced usage priced from ``table``.
+
+    The model of a reply is its ``metadata["model"]`` when the adapter recorded one, else
+    the run's ``manifest.models["agent"]``. Costs already recorded are kept.
+    """
+    default_model = run.manifest.models.get("agent")
+    out = run.model_copy(deep=True)
+    for c in out.conversations:
+        for a in c.transcript.agent_turns:
+            if a.usage is None or a.usage.cost_usd is not None:
+                continue
+            model = a.metadata.get("model")
+            model = model if isinstance(model, str) else default_model
+            a.usage.cost_usd = table.cost(model, a.usage.prompt_tokens, a.usage.completion_tokens)
+    return out
+
+
+# --- breakdowns -----------------------------------------------------------------------------
+
+BreakdownKey = Literal["tag", "channel", "scenario", "variant", "outcome"]
+UNTAGGED = "(untagged)"
+
+
+class GroupSummary(BaseModel):
+    """The metrics of one group of a breakdown (one tag, channel, scenario, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str
+    key: str
+    n: int
+    metrics: dict[str, MetricValue] = Field(default_factory=dict)
+
+
+def _group_keys(c: ConversationResult, by: str) -> list[str]:
+    t = c.transcript
+    if by == "tag":
+        return list(dict.fromkeys(c.tags)) or [UNTAGGED]
+    if by == "channel":
+        return [t.channel]
+    if by == "scenario":
+        return [t.scenario_id]
+    if by == "variant":
+        return [t.variant]
+    if by == "outcome":
+        return [str(t.outcome)]
+    raise ConfigError(f"unknown breakdown '{by}' (tag, channel, scenario, variant, outcome)", field="by")
+
+
+def breakdown(
+    conversations: Iterable[ConversationResult],
+    by: BreakdownKey | str = "tag",
+    *,
+    slow_turn_ms: float = DEFAULT_SLOW_TURN_MS,
+    confidence: float = stats.DEFAULT_CONFIDENCE,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> list[GroupSummary]:
+    """Headline metrics (with CIs) per tag, channel, scenario, variant or outcome.
+
+    A conversation with several tags counts in each of its tags' groups; untagged ones are
+    grouped under ``(untagged)``. Groups come sorted by key.
+    """
+    groups: dict[str, list[ConversationResult]] = defaultdict(list)
+    for c in conversations:
+        for key in _group_keys(c, by):
+            groups[key].append(c)
+    return [
+        GroupSummary(
+            by=by,
+            key=key,
+            n=len(members),
+            metrics=summarize_with_ci(
+                members, slow_turn_ms=slow_turn_ms, confidence=confidence, n_resamples=n_resamples, seed=seed
+            ),
+        )
+        for key, members in sorted(groups.items())
+    ]
+
+
+# --- summary.json ---------------------------------------------------------------------------
+
+
+def summary_document(
+    conversations: Iterable[ConversationResult] | RunResult,
+    *,
+    slow_turn_ms: float = DEFAULT_SLOW_TURN_MS,
+    confidence: float = stats.DEFAULT_CONFIDENCE,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The content of ``summary.json``: the stable headline keys of :func:`summarize`, then
+    ``ci`` (metric -> {value, ci_low, ci_high, n, method}), ``cost_note``, ``slow_turn_ms``
+    and, for a run with several variants, ``by_variant`` (variant -> the same document).
+    The top-level headline numbers of a multi-variant run cover all its conversations.
+    """
+    convs = list(conversations.conversations if isinstance(conversations, RunResult) else conversations)
+    kw = {"slow_turn_ms": slow_turn_ms}
+    ci_kw = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed, **kw}
+    doc: dict[str, Any] = summarize(convs, **kw)
+    doc["ci"] = {k: v.model_dump() for k, v in summarize_with_ci(convs, **ci_kw).items()}
+    doc["cost_note"] = cost_note(convs)
+    doc["slow_turn_ms"] = slow_turn_ms
+    doc["confidence"] = confidence
+    variants = sorted({c.transcript.variant for c in convs})
+    if len(variants) > 1:
+        doc["by_variant"] = {
+            v: summary_document([c for c in convs if c.transcript.variant == v], **ci_kw) for v in variants
+        }
+    return doc

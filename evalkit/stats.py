@@ -1,0 +1,331 @@
+"""Small, dependency-light statistics for evaluation results.
+
+Everything here is a pure function of numbers: confidence intervals (Wilson for rates,
+bootstrap for means and percentiles, including the *cluster* bootstrap that resamples whole
+conversations or scenarios), and paired tests for comparing two variants (exact McNemar,
+Wilcoxon signed-rank, paired bootstrap). Bootstraps are seeded, so the same run always gives
+the same interval, and vectorised with numpy.
+
+scipy is not required: the exact binomial and Wilcoxon computations are implemented here
+(and checked against scipy in the tests when it happens to be installed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_CONFIDENCE",
+    "DEFAULT_RESAMPLES",
+    "Interval",
+    "wilson_interval",
+    "bootstrap_ci",
+    "cluster_bootstrap",
+    "weighted_quantiles",
+    "binom_two_sided_p",
+    "mcnemar_exact",
+    "McNemarResult",
+    "wilcoxon_signed_rank",
+    "WilcoxonResult",
+    "paired_bootstrap_mean_diff",
+    "bootstrap_p_value",
+    "percentile_interval",
+]
+
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_RESAMPLES = 2000
+# Resamples materialised at once: bounds memory to ~_CHUNK * n_clusters counts.
+_CHUNK = 250
+# Upper bound on matrix cells per chunk (~32 MB of float64).
+_MAX_CELLS = 4_000_000
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A two-sided confidence interval; both ends ``None`` when it cannot be computed."""
+
+    low: float | None
+    high: float | None
+
+    def excludes_zero(self) -> bool:
+        return self.low is not None and self.high is not None and (self.low > 0 or self.high < 0)
+
+
+def _z(confidence: float) -> float:
+    """Two-sided normal quantile, e.g. 1.95996 for 0.95 (no scipy needed)."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> Interval:
+    """Wilson score interval for a proportion (well-behaved at 0%, 100% and small n)."""
+    if n <= 0:
+        return Interval(None, None)
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in 0..{n}, got {successes}")
+    z = _z(confidence)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # Exact ends at the boundaries (floating error would otherwise give 1e-17).
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Interval(low, high)
+
+
+def _percentile_interval(samples: np.ndarray, confidence: float) -> Interval:
+    samples = samples[np.isfinite(samples)]
+    if samples.size == 0:
+        return Interval(None, None)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(samples, [alpha, 1 - alpha])
+    return Interval(float(lo), float(hi))
+
+
+def cluster_bootstrap(
+    n_clusters: int,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    width: int | None = None,
+) -> np.ndarray:
+    """Bootstrap distribution of a statistic over resampled clusters.
+
+    ``statistic`` receives a ``(b, n_clusters)`` matrix of resampling counts (how many times
+    each cluster was drawn in each of ``b`` resamples) and returns ``b`` values. Expressing
+    statistics as functions of counts keeps everything vectorised: a mean is
+    ``counts @ x / counts.sum(1)``, a ratio of sums is ``counts @ num / counts @ den``.
+    ``width`` is how many columns the statistic expands the counts to (e.g. turns for a
+    turn-level percentile); it bounds how many resamples are materialised at once.
+    """
+    if n_clusters <= 0 or n_resamples <= 0:
+        return np.empty(0)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(_CHUNK, _MAX_CELLS // max(width or n_clusters, 1)))
+    out = []
+    done = 0
+    while done < n_resamples:
+        b = min(chunk, n_resamples - done)
+        # Draw indices and count them per row (much faster than rng.multinomial).
+        idx = rng.integers(0, n_clusters, size=(b, n_clusters)) + (np.arange(b) * n_clusters)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=b * n_clusters).reshape(b, n_clusters).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.asarray(statistic(counts), dtype=np.float64))
+        done += b
+    return np.concatenate(out)
+
+
+def bootstrap_ci(
+    values: Sequence[float] | np.ndarray,
+    *,
+    statistic: str = "mean",
+    q: float = 50.0,
+    confidence: float = DEFAULT_CONFIDENCE,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> Interval:
+    """Percentile bootstrap CI of the mean (or the ``q``-th percentile) of independent values."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return Interval(None, None)
+    if x.size == 1:
+        return Interval(float(x[0]), float(x[0]))
+    if statistic == "mean":
+        dist = cluster_bootstrap(x.size, lambda c: c @ x / x.size, n_resamples=n_resamples, seed=seed)
+    elif statistic == "percentile":
+        order = np.argsort(x, kind="stable")
+        xs = x[order]
+        dist = cluster_bootstrap(
+            x.size, lambda c: weighted_quantiles(xs, c[:, order], q), n_resamples=n_resamples, seed=seed
+        )
+    else:
+        raise ValueError(f"unknown statistic {statistic!r} (mean, percentile)")
+    return _percentile_interval(dist, confidence)
+
+
+def weighted_quantiles(
+    sorted_values: np.ndarray, weights: np.ndarray, q: float | Sequence[float]
+) -> np.ndarray:
+    """Percentile(s) ``q`` of ``sorted_values`` under each row of integer ``weights``.
+
+    A row of counts stands for the data with each value repeated that many times, and the
+    percentile is the same linear interpolation as :func:`evalkit.metrics.percentile` on
+    that expanded data, so bootstrap distributions sit around the point estimate. Rows with
+    zero total weight give NaN. ``weights`` is ``(b, len(sorted_values))``; the result is
+    ``(b,)`` for one ``q`` and ``(len(q), b)`` for several (one cumulative sum shared).
+    """
+    qs = np.atleast_1d(np.asarray(q, dtype=np.float64))
+    b = weights.shape[0]
+    if sorted_values.size == 0:
+        out = np.full((qs.size, b), np.nan)
+        return out[0] if np.ndim(q) == 0 else out
+    cum = np.cumsum(weights, axis=1)
+    total = cum[:, -1]
+    # Row offsets make the flattened cumulative sums globally increasing, so one
+    # searchsorted finds every row's positions at once.
+    span = float(total.max()) + 1.0
+    flat = (cum + (np.arange(b) * span)[:, None]).ravel()
+    last = sorted_values.size - 1
+    res = np.empty((qs.size, b))
+    for j, qq in enumerate(qs):
+        pos = np.maximum(total - 1, 0) * (qq / 100.0)
+        lo, hi = np.floor(pos), np.ceil(pos)
+        base = np.arange(b) * span
+        # Value at 0-based order position k: first index whose cumulative count exceeds k.
+        i_lo = np.searchsorted(flat, lo + base, side="right") - np.arange(b) * sorted_values.size
+        i_hi = np.searchsorted(flat, hi + base, side="right") - np.arange(b) * sorted_values.size
+        v_lo = sorted_values[np.clip(i_lo, 0, last)]
+        v_hi = sorted_values[np.clip(i_hi, 0, last)]
+        res[j] = v_lo + (v_hi - v_lo) * (pos - lo)
+    res[:, total <= 0] = np.nan
+    return res[0] if np.ndim(q) == 0 else res
+
+
+# --- exact binomial / McNemar -------------------------------------------------------------
+
+
+def _binom_cdf_half(k: int, n: int) -> float:
+    """P(X <= k) for X ~ Binomial(n, 1/2), exactly (log-space for large n)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(k + 1)]
+    m = max(logs)
+    return min(1.0, math.exp(m + math.log(sum(math.exp(v - m) for v in logs)) - n * math.log(2)))
+
+
+def binom_two_sided_p(k: int, n: int) -> float:
+    """Exact two-sided p-value of ``k`` successes in ``n`` fair coin flips."""
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * _binom_cdf_half(min(k, n - k), n))
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """Exact McNemar on paired pass/fail: only the discordant pairs carry information."""
+
+    # Pairs that passed in the base and failed in the candidate (regressions).
+    base_only: int
+    # Pairs that failed in the base and passed in the candidate (fixes).
+    cand_only: int
+    n_pairs: int
+    p_value: float
+
+
+def mcnemar_exact(pairs: Sequence[tuple[bool, bool]]) -> McNemarResult:
+    """Exact (binomial) McNemar test on ``(base_passed, cand_passed)`` pairs."""
+    b = sum(1 for x, y in pairs if x and not y)
+    c = sum(1 for x, y in pairs if y and not x)
+    return McNemarResult(base_only=b, cand_only=c, n_pairs=len(pairs), p_value=binom_two_sided_p(b, b + c))
+
+
+# --- Wilcoxon signed-rank -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WilcoxonResult:
+    statistic: float  # W+ : sum of ranks of positive differences
+    n_nonzero: int
+    p_value: float
+    method: str  # "exact" | "normal"
+
+
+def _ranks(a: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based), ties sharing their mean rank."""
+    order = np.argsort(a, kind="stable")
+    ranks = np.empty(a.size, dtype=np.float64)
+    sa = a[order]
+    i = 0
+    while i < sa.size:
+        j = i
+        while j + 1 < sa.size and sa[j + 1] == sa[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def wilcoxon_signed_rank(diffs: Sequence[float] | np.ndarray) -> WilcoxonResult:
+    """Two-sided Wilcoxon signed-rank test of paired differences (zeros dropped).
+
+    Exact null distribution for up to 50 non-zero differences without ties; otherwise the
+    normal approximation with tie correction and continuity correction.
+    """
+    d = np.asarray(diffs, dtype=np.float64)
+    d = d[np.isfinite(d) & (d != 0)]
+    n = int(d.size)
+    if n == 0:
+        return WilcoxonResult(0.0, 0, 1.0, "exact")
+    ranks = _ranks(np.abs(d))
+    w_plus = float(ranks[d > 0].sum())
+    has_ties = np.unique(np.abs(d)).size < n
+    if n <= 50 and not has_ties:
+        # Count subsets of {1..n} by rank sum (dynamic programming over integers).
+        max_sum = n * (n + 1) // 2
+        counts = np.zeros(max_sum + 1, dtype=np.float64)
+        counts[0] = 1.0
+        for r in range(1, n + 1):
+            counts[r:] = counts[r:] + counts[: max_sum + 1 - r].copy()
+        total = 2.0**n
+        w = int(round(w_plus))
+        lo = min(w, max_sum - w)
+        p = min(1.0, 2 * counts[: lo + 1].sum() / total)
+        return WilcoxonResult(w_plus, n, float(p), "exact")
+    mean = n * (n + 1) / 4
+    _, tie_counts = np.unique(np.abs(d), return_counts=True)
+    var = n * (n + 1) * (2 * n + 1) / 24 - float((tie_counts**3 - tie_counts).sum()) / 48
+    if var <= 0:
+        return WilcoxonResult(w_plus, n, 1.0, "normal")
+    z = (abs(w_plus - mean) - 0.5) / math.sqrt(var)
+    p = math.erfc(max(z, 0.0) / math.sqrt(2))
+    return WilcoxonResult(w_plus, n, min(1.0, p), "normal")
+
+
+# --- paired bootstrap -----------------------------------------------------------------------
+
+
+def bootstrap_p_value(dist: np.ndarray) -> float | None:
+    """Two-sided bootstrap p-value for "the difference is 0": twice the smaller tail mass."""
+    dist = dist[np.isfinite(dist)]
+    if dist.size == 0:
+        return None
+    below = (np.sum(dist <= 0) + 1) / (dist.size + 1)
+    above = (np.sum(dist >= 0) + 1) / (dist.size + 1)
+    return float(min(1.0, 2 * min(below, above)))
+
+
+def paired_bootstrap_mean_diff(
+    base: Sequence[float] | np.ndarray,
+    cand: Sequence[float] | np.ndarray,
+    *,
+    confidence: float = DEFAULT_CONFIDENCE,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float | None, Interval, float | None]:
+    """Mean of ``cand - base`` over pairs: (point estimate, CI, two-sided p-value)."""
+    a = np.asarray(base, dtype=np.float64)
+    b = np.asarray(cand, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError("paired samples must have the same length")
+    d = b - a
+    if d.size == 0:
+        return None, Interval(None, None), None
+    dist = cluster_bootstrap(d.size, lambda c: c @ d / d.size, n_resamples=n_resamples, seed=seed)
+    return float(d.mean()), _percentile_interval(dist, confidence), bootstrap_p_value(dist)
+
+
+def percentile_interval(samples: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> Interval:
+    """The central ``confidence`` interval of a bootstrap distribution (NaNs ignored)."""
+    return _percentile_interval(np.asarray(samples, dtype=np.float64), confidence)
+

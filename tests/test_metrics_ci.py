@@ -1,0 +1,245 @@
+"""Confidence intervals, breakdowns and cost notes of evalkit.metrics, and evalkit.stats."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from _results_factory import conv, run
+
+from evalkit import stats
+from evalkit.errors import ConfigError
+from evalkit.metrics import (
+    OFFLINE_COST_NOTE,
+    PriceTable,
+    apply_prices,
+    breakdown,
+    cost_note,
+    metric_names,
+    summarize,
+    summarize_with_ci,
+    summary_document,
+)
+from evalkit.transcript import Outcome, Usage
+
+# --- stats --------------------------------------------------------------------------------
+
+
+def test_wilson_matches_textbook_values():
+    iv = stats.wilson_interval(8, 10)
+    assert iv.low == pytest.approx(0.4901624715, abs=1e-9)
+    assert iv.high == pytest.approx(0.9433178485, abs=1e-9)
+    assert stats.wilson_interval(0, 10).low == 0.0
+    assert stats.wilson_interval(10, 10).high == 1.0
+    assert stats.wilson_interval(0, 0) == stats.Interval(None, None)
+
+
+def test_exact_binomial_and_mcnemar():
+    # P(X<=2 | n=12, p=.5) = (1+12+66)/4096, two-sided doubles it.
+    assert stats.binom_two_sided_p(2, 12) == pytest.approx(2 * 79 / 4096)
+    assert stats.binom_two_sided_p(0, 0) == 1.0
+    pairs = [(True, False)] * 9 + [(False, True)] * 1 + [(True, True)] * 30
+    r = stats.mcnemar_exact(pairs)
+    assert (r.base_only, r.cand_only, r.n_pairs) == (9, 1, 40)
+    assert r.p_value == pytest.approx(2 * 11 / 1024)
+
+
+def test_wilcoxon_exact_small_sample_by_enumeration():
+    d = [1.5, -0.5, 2.0, 3.0, -1.0, 4.0]
+    res = stats.wilcoxon_signed_rank(d)
+    # Enumerate all sign patterns of ranks 1..6.
+    ranks = [3, 1, 4, 5, 2, 6]
+    w = 3 + 4 + 5 + 6
+    import itertools
+
+    sums = [sum(r for r, s in zip(ranks, signs, strict=True) if s) for signs in itertools.product([0, 1], repeat=6)]
+    lo = min(w, 21 - w)
+    expected = 2 * sum(1 for s in sums if s <= lo) / len(sums)
+    assert res.method == "exact"
+    assert res.statistic == w
+    assert res.p_value == pytest.approx(expected)
+
+
+def test_wilcoxon_matches_scipy_when_available():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(3)
+    for d in (rng.normal(0.4, 1, 25), np.round(rng.normal(0.2, 1, 90), 1)):
+        ours = stats.wilcoxon_signed_rank(d)
+        theirs = scipy_stats.wilcoxon(d[d != 0], correction=True)
+        assert ours.p_value == pytest.approx(float(theirs.pvalue), rel=1e-6)
+
+
+def test_bootstrap_is_seeded_and_covers_the_mean():
+    x = np.random.default_rng(0).normal(10, 2, 200)
+    a = stats.bootstrap_ci(x, seed=1)
+    b = stats.bootstrap_ci(x, seed=1)
+    c = stats.bootstrap_ci(x, seed=2)
+    assert a == b and a != c
+    assert a.low < x.mean() < a.high
+    # Width close to the normal theory 2 * 1.96 * sd / sqrt(n).
+    assert (a.high - a.low) == pytest.approx(2 * 1.96 * x.std() / math.sqrt(200), rel=0.15)
+
+
+def test_paired_bootstrap_detects_a_shift_and_not_noise():
+    rng = np.random.default_rng(5)
+    base = rng.normal(3, 1, 60)
+    est, iv, p = stats.paired_bootstrap_mean_diff(base, base + 0.5 + rng.normal(0, 0.1, 60))
+    assert est == pytest.approx(0.5, abs=0.05) and iv.excludes_zero() and p < 0.01
+    est, iv, p = stats.paired_bootstrap_mean_diff(base, base + rng.normal(0, 0.1, 60))
+    assert not iv.excludes_zero() and p > 0.05
+
+
+def test_weighted_quantiles_equal_expanded_data_percentiles():
+    from evalkit.metrics import percentile
+
+    rng = np.random.default_rng(0)
+    xs = np.sort(rng.normal(size=30))
+    w = rng.integers(0, 4, (40, 30))
+    got = stats.weighted_quantiles(xs, w, [50, 95, 99])
+    for i in range(40):
+        expanded = np.repeat(xs, w[i]).tolist()
+        for j, q in enumerate([50, 95, 99]):
+            assert got[j, i] == pytest.approx(percentile(expanded, q))
+    assert stats.weighted_quantiles(np.arange(1.0, 11.0), np.ones((1, 10)), 95)[0] == pytest.approx(9.55)
+    assert np.isnan(stats.weighted_quantiles(xs, np.zeros((1, 30)), 50)[0])
+
+
+# --- metrics with CI --------------------------------------------------------------------------
+
+
+def _mixed_run():
+    convs = []
+    for i in range(40):
+        convs.append(
+            conv(
+                f"s{i % 10}",
+                trial=i // 10,
+                passed=i % 4 != 0,
+                outcome=Outcome.escalated if i % 5 == 0 else Outcome.resolved,
+                csat=float(1 + i % 5),
+                latencies=(100.0 + i, 4000.0 if i % 8 == 0 else 200.0),
+                tags=("billing",) if i % 2 else ("orders", "vip"),
+                channel="whatsapp" if i % 3 == 0 else "web",
+            )
+        )
+    return convs
+
+
+def test_summarize_with_ci_agrees_with_summarize_and_brackets_point_values():
+    convs = _mixed_run()
+    plain = summarize(convs)
+    ci = summarize_with_ci(convs)
+    for name in (
+        "automation_rate",
+        "escalation_rate",
+        "task_completion_rate",
+        "csat_proxy_mean",
+        "csat_proxy_pct_satisfied",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "slow_turn_rate",
+    ):
+        mv = ci[name]
+        assert mv.value == pytest.approx(plain[name]), name
+        assert mv.ci_low is not None and mv.ci_high is not None, name
+        assert mv.ci_low <= mv.value + 1e-9 and mv.value - 1e-9 <= mv.ci_high, name
+    assert ci["task_completion_rate"].method == "wilson"
+    assert ci["task_completion_rate"].n == 40
+    assert ci["slow_turn_rate"].n == 80  # turns, not conversations
+    assert ci["pass_hat_4"].value == pytest.approx(plain["pass_hat_k"]["4"])
+    assert ci["pass_hat_1"].method == "bootstrap_scenarios" and ci["pass_hat_1"].n == 10
+    assert ci["n_conversations"].value == 40 and ci["n_conversations"].ci_low is None
+
+
+def test_slow_turn_threshold_is_configurable():
+    convs = [conv(latencies=(1000.0, 2500.0, 5000.0))]
+    assert summarize_with_ci(convs)["slow_turn_rate"].value == pytest.approx(1 / 3)
+    assert summarize_with_ci(convs, slow_turn_ms=2000)["slow_turn_rate"].value == pytest.approx(2 / 3)
+    assert summarize(convs, slow_turn_ms=500)["slow_turn_rate"] == 1.0
+
+
+def test_empty_and_unmeasured_metrics_are_none_not_zero():
+    ci = summarize_with_ci([])
+    assert ci["task_completion_rate"].value is None
+    assert ci["latency_p95_ms"].value is None
+    ci = summarize_with_ci([conv(passed=None, csat=None, latencies=())])
+    assert ci["task_completion_rate"].value is None
+    assert ci["csat_proxy_mean"].value is None
+    assert ci["cost_usd_total"].value is None
+
+
+def test_cost_is_null_offline_with_a_note_and_measured_when_priced():
+    offline = [conv(), conv("s2")]
+    assert summarize(offline)["cost_usd_total"] is None
+    assert cost_note(offline) == OFFLINE_COST_NOTE
+    unpriced = [conv(usage=Usage(prompt_tokens=100, completion_tokens=20))]
+    assert "not priced" in cost_note(unpriced)
+    assert summarize_with_ci(unpriced)["tokens_total"].value == 120
+    priced = [conv(usage=Usage(prompt_tokens=100, completion_tokens=20, cost_usd=0.01), latencies=(1.0, 2.0))]
+    assert cost_note(priced) is None
+    ci = summarize_with_ci(priced)
+    assert ci["cost_usd_total"].value == pytest.approx(0.02)
+    assert ci["cost_per_conversation_usd"].value == pytest.approx(0.02)
+
+
+def test_price_table_prices_unpriced_usage():
+    r = run([conv(usage=Usage(prompt_tokens=1_000_000, completion_tokens=500_000))])
+    r.manifest.models["agent"] = "m1"
+    table = PriceTable.from_mapping({"m1": {"input": 0.5, "output": 2.0}})
+    priced = apply_prices(r, table)
+    assert summarize(priced.conversations)["cost_usd_total"] == pytest.approx(1.5)
+    # The original is untouched, and an unknown model stays unpriced.
+    assert summarize(r.conversations)["cost_usd_total"] is None
+    assert summarize(apply_prices(r, PriceTable.from_mapping({"other": [1, 1]})).conversations)["cost_usd_total"] is None
+    with pytest.raises(ConfigError, match="prices.m1"):
+        PriceTable.from_mapping({"m1": {"input": 1}})
+
+
+def test_breakdown_by_tag_channel_scenario():
+    convs = _mixed_run()
+    by_tag = {g.key: g for g in breakdown(convs, "tag", n_resamples=200)}
+    assert set(by_tag) == {"billing", "orders", "vip"}
+    assert by_tag["billing"].n == 20 and by_tag["vip"].n == 20
+    expected = sum(1 for i in range(40) if i % 2 and i % 4 != 0) / 20
+    assert by_tag["billing"].metrics["task_completion_rate"].value == pytest.approx(expected)
+    by_channel = {g.key: g.n for g in breakdown(convs, "channel", n_resamples=200)}
+    assert by_channel == {"whatsapp": 14, "web": 26}
+    by_scen = breakdown(convs, "scenario", n_resamples=200)
+    assert [g.key for g in by_scen] == sorted(f"s{i}" for i in range(10))
+    assert all(g.n == 4 for g in by_scen)
+    untagged = breakdown([conv()], "tag")
+    assert untagged[0].key == "(untagged)"
+    with pytest.raises(ConfigError, match="unknown breakdown"):
+        breakdown(convs, "colour")
+
+
+def test_summary_document_keeps_headline_keys_and_adds_ci():
+    convs = _mixed_run() + [conv("x", variant="B")]
+    doc = summary_document(run(convs))
+    for key in summarize(convs):
+        assert key in doc
+    assert doc["ci"]["task_completion_rate"]["ci_low"] is not None
+    assert doc["cost_note"] == OFFLINE_COST_NOTE
+    assert set(doc["by_variant"]) == {"default", "B"}
+    assert doc["by_variant"]["B"]["n_conversations"] == 1
+    import json
+
+    json.dumps(doc)  # serialisable as is
+
+
+def test_metric_names_lists_pass_hat_k_present():
+    names = metric_names(summarize_with_ci(_mixed_run()))
+    assert "task_completion_rate" in names and "pass_hat_4" in names and "pass_hat_k" not in names
+
+
+def test_latency_ci_resamples_conversations_at_scale_quickly():
+    import time
+
+    rng = np.random.default_rng(0)
+    convs = [conv(f"s{i}", latencies=tuple(rng.lognormal(6, 0.5, 5)), csat=None) for i in range(2000)]
+    t0 = time.perf_counter()
+    ci = summarize_with_ci(convs)
+    assert time.perf_counter() - t0 < 10
+    p95 = ci["latency_p95_ms"]
+    assert p95.ci_low < p95.value < p95.ci_high
