@@ -51,6 +51,7 @@ class StopReason(StrEnum):
     timeout = "timeout"
     agent_ended = "agent_ended"
     recorded = "recorded"  # imported from a recording; the loop never ran
+    simulator_error = "simulator_error"  # the simulated user (e.g. its model) failed
 
 
 class ToolCall(_Model):
