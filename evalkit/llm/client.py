@@ -1,0 +1,539 @@
+"""The one model client: every model call in evalkit goes through :class:`LLMClient`.
+
+It wraps :class:`openai.AsyncOpenAI` (any OpenAI-compatible endpoint) with the openai
+client's own retries turned off and these on instead:
+
+- retries with exponential backoff and full jitter on 429, 5xx, timeouts, dropped
+  connections and unparseable responses, honouring ``Retry-After``, bounded by
+  ``max_retries``;
+- client-side limits on concurrent requests, requests per minute and tokens per minute;
+- token usage and cost per call (:mod:`evalkit.llm.pricing`), totalled per client;
+- streaming with time-to-first-token when the caller asks for it;
+- structured output (``response_format`` JSON schema) validated against a pydantic model,
+  with malformed answers re-asked and never cached;
+- the on-disk response cache (:mod:`evalkit.llm.cache`), which agent calls bypass unless
+  replay is asked for.
+
+A call that fails for good raises :class:`~evalkit.llm.errors.ModelCallError` with one
+scrubbed line; callers record it as data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import openai
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+from evalkit.llm._limits import RateLimiter
+from evalkit.llm.cache import ResponseCache, request_key
+from evalkit.llm.errors import ModelCallError, scrub
+from evalkit.llm.pricing import PriceTable
+from evalkit.llm.settings import ModelSettings
+from evalkit.transcript import Usage
+
+__all__ = ["ChatResult", "UsageTotals", "LLMClient", "LLMClients", "role_client", "strict_schema"]
+
+M = TypeVar("M", bound=BaseModel)
+
+_RETRYABLE_STATUS = {408, 409, 425, 429}
+
+
+class ChatResult(BaseModel):
+    """One model answer with its cost; this is also what the cache stores."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str | None = None
+    # OpenAI message shape: {"id", "type": "function", "function": {"name", "arguments": str}}
+    tool_calls: list[dict[str, JsonValue]] = Field(default_factory=list)
+    finish_reason: str | None = None
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_estimated: bool = False
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    attempts: int = 1
+    cached: bool = False
+    # Set by structured(): the validated answer as plain JSON.
+    parsed: JsonValue = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def usage(self) -> Usage:
+        """Tokens and cost as the transcript records them (a cache hit costs nothing)."""
+        return Usage(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cost_usd=0.0 if self.cached else self.cost_usd,
+        )
+
+    def message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation sent back to the model."""
+        msg: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            msg["tool_calls"] = self.tool_calls
+        return msg
+
+    def parsed_tool_calls(self) -> list[tuple[str, str, dict[str, Any] | None, str | None]]:
+        """``(id, name, arguments, error)`` per tool call; ``arguments`` is None when not JSON."""
+        out: list[tuple[str, str, dict[str, Any] | None, str | None]] = []
+        for i, tc in enumerate(self.tool_calls):
+            fn = tc.get("function") or {}
+            assert isinstance(fn, dict)
+            raw = fn.get("arguments") or "{}"
+            try:
+                args = json.loads(raw) if isinstance(raw, str) else raw
+                err = None if isinstance(args, dict) else "tool arguments are not a JSON object"
+            except ValueError as exc:
+                args, err = None, f"tool arguments are not valid JSON: {exc}"
+            out.append((str(tc.get("id") or f"call_{i}"), str(fn.get("name") or ""),
+                        args if isinstance(args, dict) else None, err))
+        return out
+
+
+@dataclass
+class UsageTotals:
+    """Running totals of one client's calls (for the manifest and cost roll-ups)."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    failed_calls: int = 0
+    retries: int = 0
+    invalid_outputs: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+
+    def record(self, r: ChatResult) -> None:
+        self.calls += 1
+        self.retries += r.attempts - 1
+        if r.cached:
+            self.cached_calls += 1
+            return
+        self.prompt_tokens += r.prompt_tokens
+        self.completion_tokens += r.completion_tokens
+        if r.cost_usd is None:
+            self.unpriced_calls += 1
+        else:
+            self.cost_usd += r.cost_usd
+
+    def as_dict(self) -> dict[str, int | float]:
+        return {
+            "calls": self.calls,
+            "cached_calls": self.cached_calls,
+            "failed_calls": self.failed_calls,
+            "retries": self.retries,
+            "invalid_outputs": self.invalid_outputs,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": round(self.cost_usd, 8),
+            "unpriced_calls": self.unpriced_calls,
+        }
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A JSON schema for ``model`` usable with ``strict: true`` (every property required,
+    no additional properties, ``$defs`` inlined is not needed for flat answer models)."""
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = {k: fix(v) for k, v in node.items() if k not in ("title", "default")}
+            if node.get("type") == "object" and "properties" in node:
+                node["required"] = list(node["properties"])
+                node["additionalProperties"] = False
+            return node
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    return fix(model.model_json_schema())
+
+
+def _estimate_tokens(payload: Any) -> int:
+    # ~4 characters a token: only used for client-side TPM budgeting and servers without usage.
+    return max(1, len(json.dumps(payload, ensure_ascii=False, default=str)) // 4)
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    headers = getattr(exc.response, "headers", None) or {}
+    raw = headers.get("retry-after-ms")
+    if raw:
+        try:
+            return max(0.0, float(raw) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw).timestamp()
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when - time.time())
+
+
+@dataclass
+class _LoopState:
+    client: openai.AsyncOpenAI
+    semaphore: asyncio.Semaphore
+
+
+@dataclass
+class LLMClient:
+    """A model for one role (``simulator``, ``judge`` or ``agent``), shared by a whole run.
+
+    ``cache_reads`` decides whether this client is served from the cache at all: true for
+    judges and simulators, false for the agent unless replay is asked for (the agent under
+    test must actually answer). Safe to use from several event loops one after another.
+    """
+
+    settings: ModelSettings
+    role: str = "judge"
+    cache: ResponseCache | None = None
+    prices: PriceTable = field(default_factory=PriceTable)
+    cache_reads: bool = True
+    totals: UsageTotals = field(default_factory=UsageTotals)
+    # Injected in tests: the jitter source and the sleep used between retries.
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+    sleep: Callable[[float], Any] = field(default=asyncio.sleep, repr=False)
+    _limiter: RateLimiter = field(init=False, repr=False)
+    _states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = field(
+        init=False, repr=False, default_factory=weakref.WeakKeyDictionary
+    )
+
+    def __post_init__(self) -> None:
+        self._limiter = RateLimiter(self.settings.rpm, self.settings.tpm)
+
+    @property
+    def model(self) -> str:
+        return self.settings.model
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            state = _LoopState(
+                client=openai.AsyncOpenAI(
+                    api_key=self.settings.key(),
+                    base_url=self.settings.base_url,
+                    timeout=self.settings.timeout,
+                    max_retries=0,  # ours, not theirs: one retry policy, one place
+                ),
+                semaphore=asyncio.Semaphore(self.settings.max_concurrency),
+            )
+            self._states[loop] = state
+        return state
+
+    async def aclose(self) -> None:
+        """Close the HTTP client of the running loop (call before the loop ends)."""
+        loop = asyncio.get_running_loop()
+        state = self._states.pop(loop, None)
+        if state is not None:
+            await state.client.close()
+
+    def _scrub(self, text: str) -> str:
+        key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
+        return scrub(text, key)
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self.settings.max_backoff_s, self.settings.backoff_s * (2 ** (attempt - 1)))
+        return self.rng.uniform(cap / 2, cap)  # "equal jitter": never zero, never above the cap
+
+    # -- calls ------------------------------------------------------------------------------
+
+    async def chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        response_format: dict[str, Any] | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        model: str | None = None,
+        stream: bool = False,
+        on_first_token: Callable[[], None] | None = None,
+        use_cache: bool | None = None,
+        validate: Callable[[ChatResult], None] | None = None,
+    ) -> ChatResult:
+        """One chat completion. ``validate`` may raise ``ValueError`` to refuse an answer
+        (it is then neither cached nor retried here; :meth:`structured` re-asks)."""
+        temperature = self.settings.temperature if temperature is None else temperature
+        seed = self.settings.seed if seed is None else seed
+        request: dict[str, Any] = {"model": model or self.settings.model, "messages": list(messages)}
+        for name, value in (
+            ("tools", list(tools) if tools else None),
+            ("tool_choice", tool_choice if tools else None),
+            ("response_format", response_format),
+            ("temperature", temperature),
+            ("seed", seed),
+            ("max_tokens", max_tokens),
+        ):
+            if value is not None:
+                request[name] = value
+
+        reads = self.cache_reads if use_cache is None else use_cache
+        cache = self.cache if (self.cache is not None and self.cache.enabled) else None
+        key = request_key(request) if cache is not None else None
+        if cache is not None and key is not None and reads:
+            hit = cache.get(key)
+            if hit is not None:
+                try:
+                    result = ChatResult.model_validate({**hit, "cached": True, "attempts": 1})
+                    if validate is not None:
+                        validate(result)
+                except (ValidationError, ValueError):
+                    result = None
+                if result is not None:
+                    if on_first_token is not None:
+                        on_first_token()
+                    self.totals.record(result)
+                    return result
+
+        result = await self._call_with_retries(request, stream=stream, on_first_token=on_first_token)
+        self.totals.record(result)
+        if validate is not None:
+            validate(result)  # ValueError propagates: not cached
+        if cache is not None and key is not None:
+            cache.put(key, request, result.model_dump(mode="json", exclude={"cached", "attempts"}))
+        return result
+
+    async def structured(
+        self,
+        messages: Sequence[dict[str, Any]],
+        output: type[M],
+        *,
+        name: str = "answer",
+        retries: int = 2,
+        **kwargs: Any,
+    ) -> tuple[M, ChatResult]:
+        """Ask for JSON matching ``output`` (``response_format`` json_schema, strict) and validate
+        it. A malformed answer is re-asked up to ``retries`` times with the validation error;
+        then :class:`ModelCallError` (kind ``invalid_output``) is raised."""
+        schema = strict_schema(output)
+        response_format = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+        convo = list(messages)
+        holder: dict[str, M] = {}
+
+        def check(r: ChatResult) -> None:
+            text = (r.content or "").strip()
+            if text.startswith("```"):  # some local models fence JSON despite the schema
+                text = text.strip("`").removeprefix("json").strip()
+            try:
+                holder["value"] = output.model_validate_json(text)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"])
+                raise ValueError(f"{loc + ': ' if loc else ''}{err['msg']}") from None
+
+        last = ""
+        for attempt in range(retries + 1):
+            try:
+                result = await self.chat(convo, response_format=response_format, validate=check, **kwargs)
+            except ValueError as exc:
+                self.totals.invalid_outputs += 1
+                last = str(exc)
+                convo = [
+                    *messages,
+                    {"role": "user", "content": (
+                        f"Your previous answer was invalid ({last}). Reply again with only a JSON object "
+                        f"matching the schema '{name}'."
+                    )},
+                ]
+                if attempt < retries:
+                    continue
+                break
+            value = holder["value"]
+            return value, result.model_copy(update={"parsed": value.model_dump(mode="json")})
+        raise ModelCallError(
+            f"{self.role} model returned malformed output {retries + 1} times: {last}",
+            kind="invalid_output", attempts=retries + 1,
+        )
+
+    async def _call_with_retries(
+        self, request: dict[str, Any], *, stream: bool, on_first_token: Callable[[], None] | None
+    ) -> ChatResult:
+        est = _estimate_tokens(request["messages"]) + int(request.get("max_tokens") or 256)
+        attempts = self.settings.max_retries + 1
+        last_kind, last_reason, last_status = "error", "", None
+        for attempt in range(1, attempts + 1):
+            await self._limiter.acquire(est)
+            wait: float | None = None
+            state = self._state()
+            try:
+                async with state.semaphore:
+                    result = await self._once(state.client, request, stream=stream, on_first_token=on_first_token)
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                last_status = status
+                detail = self._scrub(getattr(exc, "message", "") or str(exc))
+                if status in _RETRYABLE_STATUS or status >= 500:
+                    last_kind = "rate_limited" if status == 429 else "server_error"
+                    last_reason = f"HTTP {status}: {detail}"
+                    wait = _retry_after(exc)
+                else:
+                    self.totals.failed_calls += 1
+                    kind = "auth" if status in (401, 403) else "bad_request"
+                    raise ModelCallError(
+                        f"{self.role} model {request['model']}: HTTP {status}: {detail}",
+                        kind=kind, attempts=attempt, status=status,
+                    ) from None
+            except openai.APITimeoutError:
+                last_kind, last_reason = "timeout", f"no answer within {self.settings.timeout:g}s"
+            except openai.APIConnectionError as exc:
+                cause = exc.__cause__ or exc
+                last_kind, last_reason = "connection", f"connection failed: {type(cause).__name__}: {cause}"
+            except (ValueError, TypeError, KeyError, AttributeError, openai.APIResponseValidationError) as exc:
+                # A 200 whose body is not a chat completion (truncated JSON, HTML from a proxy).
+                last_kind, last_reason = "invalid_response", f"unparseable response: {type(exc).__name__}: {exc}"
+            else:
+                result.attempts = attempt
+                self._limiter.settle(est, result.total_tokens)
+                return result
+            if attempt < attempts:
+                delay = self._backoff(attempt) if wait is None else min(wait, 120.0)
+                await self.sleep(delay)
+        self.totals.failed_calls += 1
+        raise ModelCallError(
+            f"{self.role} model {request['model']}: {last_kind} after {attempts} attempt"
+            f"{'s' if attempts != 1 else ''}: {self._scrub(last_reason)}",
+            kind=last_kind, attempts=attempts, status=last_status,
+        )
+
+    async def _once(
+        self,
+        client: openai.AsyncOpenAI,
+        request: dict[str, Any],
+        *,
+        stream: bool,
+        on_first_token: Callable[[], None] | None,
+    ) -> ChatResult:
+        start = time.perf_counter()
+        if not stream:
+            completion = await client.chat.completions.create(**request)
+            if isinstance(completion, str | bytes) or not getattr(completion, "choices", None):
+                raise ValueError("response has no choices")
+            choice = completion.choices[0]
+            msg = choice.message
+            tool_calls = [tc.model_dump(mode="json", exclude_none=True) for tc in (msg.tool_calls or [])]
+            usage = completion.usage
+            content = msg.content
+            finish = choice.finish_reason
+            ttft = None
+            prompt_tokens = usage.prompt_tokens if usage else None
+            completion_tokens = usage.completion_tokens if usage else None
+        else:
+            ttft = None
+            parts: list[str] = []
+            calls: dict[int, dict[str, Any]] = {}
+            finish = None
+            prompt_tokens = completion_tokens = None
+            response = await client.chat.completions.create(
+                **request, stream=True, stream_options={"include_usage": True}
+            )
+            async for chunk in response:
+                if chunk.usage is not None:
+                    prompt_tokens, completion_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
+                for ch in chunk.choices or []:
+                    delta = ch.delta
+                    if delta is not None and (delta.content or delta.tool_calls) and ttft is None:
+                        ttft = (time.perf_counter() - start) * 1000
+                        if on_first_token is not None:
+                            on_first_token()
+                    if delta is not None and delta.content:
+                        parts.append(delta.content)
+                    for tc in (delta.tool_calls or []) if delta is not None else []:
+                        slot = calls.setdefault(
+                            tc.index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+                        )
+                        if tc.id:
+                            slot["id"] = tc.id
+                        if tc.function is not None:
+                            slot["function"]["name"] += tc.function.name or ""
+                            slot["function"]["arguments"] += tc.function.arguments or ""
+                    if ch.finish_reason:
+                        finish = ch.finish_reason
+            content = "".join(parts) if parts or not calls else None
+            tool_calls = [calls[i] for i in sorted(calls)]
+        latency = (time.perf_counter() - start) * 1000
+        estimated = prompt_tokens is None or completion_tokens is None
+        if estimated:
+            prompt_tokens = _estimate_tokens(request["messages"])
+            completion_tokens = _estimate_tokens([content, tool_calls]) if (content or tool_calls) else 0
+        assert prompt_tokens is not None and completion_tokens is not None
+        return ChatResult(
+            content=content,
+            tool_calls=tool_calls,
+            finish_reason=finish,
+            model=request["model"],
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            usage_estimated=estimated,
+            cost_usd=self.prices.cost(request["model"], prompt_tokens, completion_tokens),
+            latency_ms=round(latency, 3),
+            ttft_ms=round(ttft, 3) if ttft is not None else None,
+        )
+
+
+@dataclass
+class LLMClients:
+    """The ``llm=`` object a run passes to simulators, judges and agents.
+
+    Judges use ``llm.judge``, LLM-driven users ``llm.simulator`` and agent adapters
+    ``llm.agent``; each is ``None`` when that role has no model. :func:`role_client`
+    also accepts a bare :class:`LLMClient` (handy in users' own tests).
+    """
+
+    simulator: LLMClient | None = None
+    judge: LLMClient | None = None
+    agent: LLMClient | None = None
+    cache: ResponseCache | None = None
+
+    def clients(self) -> dict[str, LLMClient]:
+        return {r: c for r in ("simulator", "judge", "agent") if (c := getattr(self, r)) is not None}
+
+    def models(self) -> dict[str, str]:
+        """``{role: "model @ url"}`` for the run manifest."""
+        return {r: c.settings.describe() for r, c in self.clients().items()}
+
+    def usage(self) -> dict[str, dict[str, int | float]]:
+        """Per-role totals (calls, tokens, cost, retries, failures) for the manifest."""
+        return {r: c.totals.as_dict() for r, c in self.clients().items()}
+
+    def cache_stats(self) -> dict[str, int]:
+        """Hits, misses and writes, for ``RunManifest.cache``."""
+        return self.cache.stats.as_dict() if self.cache is not None else {}
+
+    async def aclose(self) -> None:
+        for c in self.clients().values():
+            await c.aclose()
+
+
+def role_client(llm: Any, role: str) -> LLMClient | None:
+    """The client for ``role`` from whatever was passed as ``llm=`` (None, a bare client, or
+    an :class:`LLMClients`-like object with role attributes)."""
+    if llm is None:
+        return None
+    if isinstance(llm, LLMClient):
+        return llm
+    return getattr(llm, role, None)
