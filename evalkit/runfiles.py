@@ -1,0 +1,397 @@
+"""The run folder: what a run writes, how it is written safely, and how it is read back.
+
+``conversations.jsonl`` is the journal (one finished conversation per line, flushed and
+fsynced as it is written): it is the resume point and the source every other file is
+derived from. ``manifest.json``, ``results.parquet``, ``verdicts.parquet`` and
+``summary.json`` are written atomically (temp file + fsync + rename), so a reader never
+sees half a file, even after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from evalkit.errors import RunFolderError
+from evalkit.results import ConversationResult, RunManifest, RunResult
+
+__all__ = [
+    "MANIFEST",
+    "JOURNAL",
+    "RESULTS",
+    "VERDICTS",
+    "SUMMARY",
+    "RESULT_COLUMNS",
+    "VERDICT_COLUMNS",
+    "atomic_write",
+    "write_json",
+    "write_manifest",
+    "read_manifest",
+    "Journal",
+    "read_journal",
+    "load_run",
+    "results_frame",
+    "verdicts_frame",
+    "summary_dict",
+    "write_run_outputs",
+]
+
+log = logging.getLogger("evalkit")
+
+MANIFEST = "manifest.json"
+JOURNAL = "conversations.jsonl"
+RESULTS = "results.parquet"
+VERDICTS = "verdicts.parquet"
+SUMMARY = "summary.json"
+
+
+# -- atomic writes ---------------------------------------------------------------------
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` through a temp file in the same folder, fsync it, then rename it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not every platform lets a folder be opened.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomically write ``data`` as indented UTF-8 JSON."""
+    payload = (json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+    atomic_write(path, lambda fh: fh.write(payload))
+
+
+def write_manifest(run_dir: Path, manifest: RunManifest) -> None:
+    payload = (manifest.model_dump_json(indent=2) + "\n").encode()
+    atomic_write(Path(run_dir) / MANIFEST, lambda fh: fh.write(payload))
+
+
+def read_manifest(run_dir: Path) -> RunManifest:
+    path = Path(run_dir) / MANIFEST
+    if not Path(run_dir).is_dir():
+        raise RunFolderError("no such run folder", file=str(run_dir))
+    if not path.is_file():
+        raise RunFolderError(f"not a run folder (no {MANIFEST})", file=str(run_dir))
+    try:
+        return RunManifest.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"]) or None
+        raise RunFolderError(f"corrupt manifest: {err['msg']}", file=str(path), field=loc) from None
+    except OSError as exc:
+        raise RunFolderError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+
+
+def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write(path, lambda fh: frame.to_parquet(fh, index=False))
+
+
+# -- the journal -----------------------------------------------------------------------
+
+
+def read_journal(path: Path) -> tuple[list[ConversationResult], int, str | None]:
+    """Conversations in the journal, the byte length of its valid part, and a note when a
+    torn last line was dropped (a crash mid-write). Corruption elsewhere raises."""
+    path = Path(path)
+    if not path.exists():
+        return [], 0, None
+    data = path.read_bytes()
+    results: list[ConversationResult] = []
+    good_end = 0
+    pos = 0
+    lineno = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos)
+        end = len(data) if nl < 0 else nl + 1
+        raw = data[pos:end]
+        lineno += 1
+        is_last = end >= len(data)
+        if raw.strip():
+            try:
+                results.append(ConversationResult.model_validate_json(raw))
+            except ValidationError as exc:
+                if is_last:
+                    note = f"{path}:{lineno}: dropped a torn or corrupt last line ({len(raw)} bytes)"
+                    return results, good_end, note
+                first = exc.errors(include_url=False)[0]
+                problem = (
+                    "not valid JSON"
+                    if first["type"] == "json_invalid"
+                    else f"not a conversation: {first['msg']}"
+                )
+                raise RunFolderError(
+                    f"corrupt journal line: {problem}", file=str(path), line=lineno
+                ) from None
+            if nl < 0:  # valid JSON but no newline: the final write was cut before "\n"
+                return results, good_end, f"{path}:{lineno}: last line had no newline; kept"
+        good_end = end
+        pos = end
+    return results, good_end, None
+
+
+class Journal:
+    """Append-only ``conversations.jsonl``: one finished conversation per line, durable."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fh: IO[bytes] | None = None
+
+    def open(self) -> list[ConversationResult]:
+        """Open for appending; returns what is already there (a torn tail is cut off)."""
+        results, good_end, note = read_journal(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if note is not None:
+            log.warning("%s", note)
+            if "no newline" in note:
+                with open(self.path, "ab") as fh:
+                    fh.write(b"\n")
+            else:
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(good_end)
+        self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the run
+        return results
+
+    def append(self, result: ConversationResult) -> None:
+        if self._fh is None:
+            self.open()
+        assert self._fh is not None
+        self._fh.write(result.model_dump_json().encode() + b"\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def load_run(run_dir: str | Path) -> RunResult:
+    """Read a run folder back (manifest + journal); one-line :class:`RunFolderError` if broken."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    journal = run_dir / JOURNAL
+    if not journal.is_file():
+        raise RunFolderError(f"run folder has no {JOURNAL}", file=str(run_dir))
+    try:
+        results, _, note = read_journal(journal)
+    except OSError as exc:
+        raise RunFolderError(f"cannot read: {exc.strerror or exc}", file=str(journal)) from None
+    if note is not None:
+        log.warning("%s", note)
+    # The same key twice can only come from hand-edited or concatenated journals: last wins.
+    by_key: dict[tuple[str, str, int], ConversationResult] = {}
+    for r in results:
+        by_key[r.key] = r
+    return RunResult(manifest=manifest, conversations=list(by_key.values()))
+
+
+# -- flat tables -----------------------------------------------------------------------
+
+RESULT_COLUMNS: dict[str, str] = {
+    "run_id": "string",
+    "variant": "string",
+    "scenario_id": "string",
+    "trial": "Int64",
+    "title": "string",
+    "channel": "string",
+    "tags": "object",
+    "seed": "Int64",
+    "outcome": "string",
+    "stop_reason": "string",
+    "passed": "boolean",
+    "n_turns": "Int64",
+    "n_agent_turns": "Int64",
+    "n_tool_calls": "Int64",
+    "n_verdicts": "Int64",
+    "n_failed_verdicts": "Int64",
+    "handoff": "boolean",
+    "csat_proxy": "Float64",
+    "latency_p50_ms": "Float64",
+    "latency_max_ms": "Float64",
+    "ttft_ms": "Float64",
+    "tokens": "Int64",
+    "cost_usd": "Float64",
+    "duration_ms": "Float64",
+    "error": "string",
+    "source_verdict": "boolean",
+    "human_csat": "Float64",
+}
+
+VERDICT_COLUMNS: dict[str, str] = {
+    "run_id": "string",
+    "variant": "string",
+    "scenario_id": "string",
+    "trial": "Int64",
+    "judge": "string",
+    "spec": "string",
+    "kind": "string",
+    "passed": "boolean",
+    "score": "Float64",
+    "label": "string",
+    "reason": "string",
+    "skipped": "string",
+    "error": "string",
+    "turn": "Int64",
+    "details": "string",
+}
+
+
+def _median(xs: list[float]) -> float | None:
+    from evalkit.metrics import percentile
+
+    return percentile(xs, 50)
+
+
+def _metric(c: ConversationResult, name: str) -> Any:
+    value = c.metrics.get(name)
+    return None if isinstance(value, str) else value
+
+
+def _result_row(run_id: str, c: ConversationResult) -> dict[str, Any]:
+    t = c.transcript
+    agents = t.agent_turns
+    lat = [a.latency_ms for a in agents if a.latency_ms is not None]
+    ttft = [a.ttft_ms for a in agents if a.ttft_ms is not None]
+    usages = [a.usage for a in agents if a.usage is not None]
+    costs = [u.cost_usd for u in usages if u.cost_usd is not None]
+    source = c.metrics.get("source_verdict")
+    return {
+        "run_id": c.run_id or run_id,
+        "variant": t.variant,
+        "scenario_id": t.scenario_id,
+        "trial": t.trial,
+        "title": c.title,
+        "channel": t.channel,
+        "tags": list(c.tags),
+        "seed": t.seed,
+        "outcome": t.outcome.value,
+        "stop_reason": t.stop_reason.value,
+        "passed": c.passed,
+        "n_turns": len(t.user_turns),
+        "n_agent_turns": len(agents),
+        "n_tool_calls": len(t.tool_calls),
+        "n_verdicts": len(c.verdicts),
+        "n_failed_verdicts": len(c.failed_verdicts),
+        "handoff": t.handoff is not None,
+        "csat_proxy": _metric(c, "csat_proxy"),
+        "latency_p50_ms": _median(lat),
+        "latency_max_ms": max(lat) if lat else None,
+        "ttft_ms": _median(ttft),
+        "tokens": sum(u.total_tokens for u in usages) if usages else None,
+        "cost_usd": sum(costs) if costs else None,
+        "duration_ms": t.duration_ms,
+        "error": t.error,
+        "source_verdict": source if isinstance(source, bool) else None,
+        "human_csat": _metric(c, "human_csat"),
+    }
+
+
+def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(columns))
+    return frame.astype(columns)
+
+
+def results_frame(run: RunResult) -> pd.DataFrame:
+    """One row per conversation (columns: :data:`RESULT_COLUMNS`)."""
+    rows = [_result_row(run.manifest.run_id, c) for c in run.conversations]
+    return _frame(rows, RESULT_COLUMNS)
+
+
+def verdicts_frame(run: RunResult) -> pd.DataFrame:
+    """One row per verdict (columns: :data:`VERDICT_COLUMNS`)."""
+    rows = []
+    for c in run.conversations:
+        t = c.transcript
+        for v in c.verdicts:
+            rows.append(
+                {
+                    "run_id": c.run_id or run.manifest.run_id,
+                    "variant": t.variant,
+                    "scenario_id": t.scenario_id,
+                    "trial": t.trial,
+                    "judge": v.judge,
+                    "spec": v.spec,
+                    "kind": v.kind.value,
+                    "passed": v.passed,
+                    "score": v.score,
+                    "label": v.label,
+                    "reason": v.reason,
+                    "skipped": v.skipped,
+                    "error": v.error,
+                    "turn": v.turn,
+                    "details": json.dumps(v.details, ensure_ascii=False, sort_keys=True)
+                    if v.details
+                    else None,
+                }
+            )
+    return _frame(rows, VERDICT_COLUMNS)
+
+
+def summary_dict(run: RunResult) -> dict[str, Any]:
+    """``summary.json``: the whole run's headline metrics at the top, then per variant."""
+    from evalkit import __version__
+    from evalkit.metrics import summarize
+
+    m = run.manifest
+    by_variant: dict[str, list[ConversationResult]] = {name: [] for name in m.variants}
+    for c in run.conversations:
+        by_variant.setdefault(c.transcript.variant, []).append(c)
+    return {
+        "run_id": m.run_id,
+        "status": m.status,
+        "evalkit_version": __version__,
+        "n_planned": m.n_planned,
+        **summarize(run.conversations),
+        "variants": {name: summarize(convs) for name, convs in by_variant.items()},
+    }
+
+
+def write_run_outputs(run_dir: str | Path, run: RunResult) -> list[Path]:
+    """Write every file derived from the journal (tables, summary, reports); returns them."""
+    run_dir = Path(run_dir)
+    written = []
+    _write_parquet(run_dir / RESULTS, results_frame(run))
+    _write_parquet(run_dir / VERDICTS, verdicts_frame(run))
+    write_json(run_dir / SUMMARY, summary_dict(run))
+    written += [run_dir / RESULTS, run_dir / VERDICTS, run_dir / SUMMARY]
+
+    # ---- report writers (report.html, junit.xml, summary.md) are called here ----------
+    # Each is a pure function of ``run``; add them below, one call each, appending the
+    # path to ``written``.
+    # ------------------------------------------------------------------------------------
+    return written

@@ -1,0 +1,686 @@
+"""The runner: plays every (variant, scenario, trial) conversation and records it.
+
+There is exactly one conversation loop (:meth:`Runner._play`). Conversations run
+concurrently up to ``concurrency``; each finished one is scored and appended to the
+journal at once, so an interrupted run (Ctrl-C, SIGTERM, a crash) can be resumed without
+redoing or duplicating anything. Failures of the agent (raised, timed out, junk) and of
+the simulated user are recorded on the conversation as ``outcome=error`` with a reason;
+the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import platform
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from evalkit.agents.base import AgentProvider, SessionInfo, TurnContext
+from evalkit.agents.loader import load_agent
+from evalkit.agents.session import AgentJunk, call_maybe_async, close, end_state, respond
+from evalkit.errors import ConfigError
+from evalkit.results import ConversationResult, RunManifest, RunResult
+from evalkit.runfiles import JOURNAL, MANIFEST, Journal, read_manifest, write_manifest, write_run_outputs
+from evalkit.scenarios.loader import Suite, load_suite
+from evalkit.scenarios.models import Scenario
+from evalkit.scoring import score_transcript
+from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
+from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, UserTurn
+
+__all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome", "SIMULATOR_KINDS"]
+
+log = logging.getLogger("evalkit")
+
+SIMULATOR_KINDS = ("auto", "scripted", "persona", "llm")
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs. ``None`` means "the suite's default" (or, on resume,
+    "what the interrupted run used")."""
+
+    suite: Suite | Sequence[str | Path] = ()
+    agent: str | None = None
+    # name -> agent spec; several variants run over the same scenarios in one run folder.
+    variants: dict[str, str] | None = None
+    out: str | Path | None = None
+    trials: int | None = None
+    concurrency: int = 8
+    seed: int | None = None
+    turn_timeout_s: float | None = None
+    conversation_timeout_s: float | None = None
+    simulator: str = "auto"
+    # Model clients (built by evalkit.llm) handed to simulators and judges as ``llm``.
+    llm: Any | None = None
+    resume: bool = False
+    tags: list[str] | None = None
+    # None: a live bar on a terminal, periodic lines otherwise; False: silent.
+    progress: bool | None = None
+    progress_stream: IO[str] | None = None
+    run_id: str | None = None
+    command: str | None = None
+    # make_simulator(scenario, kind=..., seed=..., llm=...) override (tests, plugins).
+    simulator_factory: Callable[..., Any] | None = None
+    # Catch SIGINT/SIGTERM to stop cleanly (only possible on the main thread).
+    handle_signals: bool = True
+
+
+def derive_seed(base: int, scenario_id: str, trial: int) -> int:
+    """A stable per-conversation seed: the same for every variant, so A/B runs meet the
+    same simulated users, and distinct across trials."""
+    digest = hashlib.sha256(f"{base}:{scenario_id}:{trial}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def derive_outcome(t: Transcript) -> Outcome:
+    """How the conversation ended for the customer, from its stop reason and turns."""
+    if t.error is not None:
+        return Outcome.error
+    if t.handoff is not None or t.stop_reason == StopReason.transferred:
+        return Outcome.escalated
+    if t.stop_reason in (StopReason.goal_met, StopReason.script_done, StopReason.agent_ended):
+        return Outcome.resolved
+    if t.stop_reason in (StopReason.gave_up, StopReason.out_of_scope):
+        return Outcome.abandoned
+    if t.stop_reason == StopReason.max_turns:
+        return Outcome.max_turns
+    if t.stop_reason in (StopReason.agent_error, StopReason.timeout, StopReason.simulator_error):
+        return Outcome.error
+    return Outcome.resolved
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _exc_line(exc: BaseException) -> str:
+    return _one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=2)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class _Job:
+    variant: str
+    scenario: Scenario
+    trial: int
+    seed: int
+    order: tuple[int, int, int]
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.variant, self.scenario.id, self.trial)
+
+
+@dataclass
+class _Counts:
+    done: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    unjudged: int = 0
+
+    def add(self, r: ConversationResult) -> None:
+        self.done += 1
+        if r.transcript.outcome == Outcome.error:
+            self.errors += 1
+        elif r.passed is True:
+            self.passed += 1
+        elif r.passed is False:
+            self.failed += 1
+        else:
+            self.unjudged += 1
+
+
+class _Progress:
+    """A live bar on a terminal, or a plain line every few seconds elsewhere (logs, CI)."""
+
+    def __init__(self, total: int, enabled: bool | None, stream: IO[str] | None) -> None:
+        self.stream = stream or sys.stderr
+        self.total = total
+        self.enabled = enabled is not False and total > 0
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.counts = _Counts()
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def _line(self) -> str:
+        c = self.counts
+        elapsed = time.monotonic() - self.started
+        parts = f"{c.done}/{self.total}  passed {c.passed}  failed {c.failed}  errors {c.errors}"
+        if c.unjudged:
+            parts += f"  unjudged {c.unjudged}"
+        return f"{parts}  {elapsed:.1f}s"
+
+    def update(self, r: ConversationResult) -> None:
+        self.counts.add(r)
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if self.tty:
+            width = 24
+            filled = int(width * self.counts.done / self.total)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self._line()}\033[K")
+            self.stream.flush()
+        elif now - self._last >= 5.0 or self.counts.done == self.total:
+            self._last = now
+            self.stream.write(f"evalkit: {self._line()}\n")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class Runner:
+    """Runs a suite against one or more agent variants and writes the run folder."""
+
+    def __init__(self, config: RunConfig) -> None:
+        if config.concurrency < 1:
+            raise ConfigError("must be at least 1", field="concurrency")
+        if config.trials is not None and config.trials < 1:
+            raise ConfigError("must be at least 1", field="trials")
+        if config.simulator not in SIMULATOR_KINDS:
+            raise ConfigError(f"must be one of {', '.join(SIMULATOR_KINDS)}", field="simulator")
+        self.config = config
+        self.run_dir: Path | None = None
+        self.interrupted = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._providers: dict[str, AgentProvider] = {}
+        self.suite: Suite | None = None
+
+    # -- public ----------------------------------------------------------------------
+    def run_sync(self) -> RunResult:
+        """Run from synchronous code (starts and closes its own event loop)."""
+        return asyncio.run(self.run())
+
+    async def run(self) -> RunResult:
+        """Play every planned conversation; returns the run (also written to the folder)."""
+        cfg = self.config
+        suite = cfg.suite if isinstance(cfg.suite, Suite) else None
+        previous: list[ConversationResult] = []
+        old = self._previous_manifest()
+        run_id = (old.run_id if old else None) or cfg.run_id or self._new_run_id()
+        run_dir = Path(cfg.out) if cfg.out is not None else Path("runs") / run_id
+        self.run_dir = run_dir
+        suites = [str(p) for p in cfg.suite] if suite is None else ([str(suite.root)] if suite.root else [])
+        if suite is None:
+            if not suites and old is not None:
+                suites = list(old.suites)
+            tags = cfg.tags if cfg.tags is not None else (old.tags if old else None)
+            suite = load_suite(suites, tags=tags or None)
+        self.suite = suite
+        seed = self._resolve_seed(old)
+        trials_flag = self._resolve_trials(old)
+        variants, explicit = self._resolve_variants(suite, old)
+        turn_timeout = cfg.turn_timeout_s or suite.config.turn_timeout_s
+        conv_timeout = cfg.conversation_timeout_s or suite.config.conversation_timeout_s
+
+        jobs = self._plan(suite, variants, seed, trials_flag)
+        journal = Journal(run_dir / JOURNAL)
+        if old is not None:
+            previous = journal.open()
+        else:
+            journal.open()
+        done = {r.key for r in previous}
+        todo = [j for j in jobs if j.key not in done]
+        resumes = int(old.extra.get("resumes", 0)) + 1 if old is not None else 0  # type: ignore[arg-type]
+
+        manifest = RunManifest(
+            run_id=run_id,
+            evalkit_version=_version(),
+            git_sha=_git_sha(),
+            command=cfg.command,
+            suites=suites,
+            agent=next(iter(variants.values())) if len(variants) == 1 else None,
+            variants={k: v or "(per scenario)" for k, v in variants.items()},
+            models=_llm_models(cfg.llm),
+            simulator=cfg.simulator,
+            seed=seed,
+            trials=trials_flag or suite.config.trials,
+            concurrency=cfg.concurrency,
+            tags=list(cfg.tags or (old.tags if old else [])),
+            started_at=old.started_at if old else _now(),
+            status="running",
+            n_planned=len(jobs),
+            python=platform.python_version(),
+            platform=platform.platform(terse=True),
+            extra={"trials_flag": trials_flag, "resumes": resumes},
+        )
+        write_manifest(run_dir, manifest)
+
+        started = time.monotonic()
+        results: list[ConversationResult] = list(previous)
+        try:
+            await self._start_providers(suite, variants, explicit, todo)
+            progress = _Progress(len(todo), cfg.progress, cfg.progress_stream)
+            await self._run_jobs(
+                todo, journal, results, progress, run_id, resumes, turn_timeout, conv_timeout
+            )
+            progress.finish()
+        finally:
+            journal.close()
+            await self._close_providers()
+
+        order = {j.key: j.order for j in jobs}
+        results.sort(key=lambda r: order.get(r.key, (1 << 30, 0, 0)))
+        finished = {r.key for r in results}
+        complete = not self.interrupted and all(j.key in finished for j in jobs)
+        manifest = manifest.model_copy(
+            update={
+                "status": "complete" if complete else "interrupted",
+                "finished_at": _now(),
+                "duration_s": round(time.monotonic() - started, 3),
+                "cache": _llm_cache(cfg.llm),
+            }
+        )
+        run = RunResult(manifest=manifest, conversations=results)
+        write_run_outputs(run_dir, run)
+        write_manifest(run_dir, manifest)  # last: "complete" only once everything is written
+        return run
+
+    # -- setup -----------------------------------------------------------------------
+    @staticmethod
+    def _new_run_id() -> str:
+        return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+    def _previous_manifest(self) -> RunManifest | None:
+        cfg = self.config
+        if cfg.out is None:
+            return None
+        out = Path(cfg.out)
+        has_run = (out / MANIFEST).exists() or (out / JOURNAL).exists()
+        if not has_run:
+            return None
+        if not cfg.resume:
+            raise ConfigError(
+                "already holds a run; pass --resume to continue it or choose another --out", field=str(out)
+            )
+        return read_manifest(out)
+
+    def _resolve_seed(self, old: RunManifest | None) -> int:
+        cfg = self.config
+        if old is not None and cfg.seed is not None and cfg.seed != old.seed:
+            raise ConfigError(
+                f"--seed {cfg.seed} differs from the resumed run's seed {old.seed}", field="seed"
+            )
+        if cfg.seed is not None:
+            return cfg.seed
+        return old.seed if old is not None else 0
+
+    def _resolve_trials(self, old: RunManifest | None) -> int | None:
+        cfg = self.config
+        before = old.extra.get("trials_flag") if old is not None else None
+        if old is not None and cfg.trials is not None and cfg.trials != before:
+            raise ConfigError(
+                f"--trials {cfg.trials} differs from the resumed run's {before}", field="trials"
+            )
+        if cfg.trials is not None:
+            return cfg.trials
+        return before if isinstance(before, int) else None
+
+    def _resolve_variants(self, suite: Suite, old: RunManifest | None) -> tuple[dict[str, str | None], bool]:
+        """name -> spec (None: each scenario names its own agent), and whether given explicitly."""
+        cfg = self.config
+        if cfg.variants and cfg.agent:
+            raise ConfigError("give either an agent or variants, not both", field="agent")
+        given: dict[str, str] | None = dict(cfg.variants) if cfg.variants else None
+        if given is None and cfg.agent:
+            given = {"default": cfg.agent}
+        if old is not None:
+            before = {k: v for k, v in old.variants.items() if v != "(per scenario)"}
+            if given is not None and before and given != before:
+                raise ConfigError(f"agents {given} differ from the resumed run's {before}", field="agent")
+            if given is None and before:
+                given = before
+        if given is not None:
+            for name in given:
+                if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+                    raise ConfigError(
+                        f"variant name '{name}' must be letters, digits, '-', '_' or '.'", field="variant"
+                    )
+            return dict(given), True
+        default = suite.config.agent
+        missing = [s.id for s in suite.scenarios if not s.agent and not default]
+        if missing:
+            raise ConfigError(
+                f"no agent for scenario '{missing[0]}': pass --agent SPEC or set 'agent:' in suite.yaml",
+                field="agent",
+            )
+        return {"default": default}, False
+
+    def _trials_for(self, scenario: Scenario, trials_flag: int | None, suite: Suite) -> int:
+        return trials_flag or scenario.trials or suite.config.trials
+
+    def _plan(
+        self, suite: Suite, variants: dict[str, str | None], seed: int, trials_flag: int | None
+    ) -> list[_Job]:
+        jobs = []
+        for vi, variant in enumerate(variants):
+            for si, scenario in enumerate(suite.scenarios):
+                for trial in range(self._trials_for(scenario, trials_flag, suite)):
+                    jobs.append(
+                        _Job(variant, scenario, trial, derive_seed(seed, scenario.id, trial), (vi, si, trial))
+                    )
+        return jobs
+
+    def _spec_for(self, job: _Job) -> str:
+        spec = (
+            self._variants[job.variant]
+            if self._explicit
+            else (job.scenario.agent or self._variants[job.variant])
+        )
+        assert spec is not None  # checked in _resolve_variants
+        return spec
+
+    async def _start_providers(
+        self, suite: Suite, variants: dict[str, str | None], explicit: bool, todo: list[_Job]
+    ) -> None:
+        self._variants, self._explicit = variants, explicit
+        for job in todo:
+            spec = self._spec_for(job)
+            if spec not in self._providers:
+                provider = load_agent(spec)
+                self._providers[spec] = provider
+                start = getattr(provider, "start", None)
+                if callable(start):
+                    await call_maybe_async(start, thread=False)
+
+    async def _close_providers(self) -> None:
+        for provider in self._providers.values():
+            try:
+                await provider.aclose()
+            except Exception as exc:  # the run is recorded; a failing cleanup is only worth a warning
+                log.warning("closing agent %s failed: %s", provider.spec, _exc_line(exc))
+        self._providers.clear()
+
+    def _make_simulator(self, scenario: Scenario, seed: int) -> Any:
+        factory = self.config.simulator_factory
+        if factory is None:
+            from evalkit.simulators import make_simulator as factory  # type: ignore[attr-defined]
+        return factory(scenario, kind=self.config.simulator, seed=seed, llm=self.config.llm)
+
+    # -- scheduling --------------------------------------------------------------------
+    async def _run_jobs(
+        self,
+        todo: list[_Job],
+        journal: Journal,
+        results: list[ConversationResult],
+        progress: _Progress,
+        run_id: str,
+        resumes: int,
+        turn_timeout: float,
+        conv_timeout: float,
+    ) -> None:
+        queue = iter(todo)
+        suite = self.suite
+        assert suite is not None
+
+        async def worker() -> None:
+            for job in queue:
+                result = await self._conversation(job, run_id, resumes, turn_timeout, conv_timeout)
+                journal.append(result)
+                results.append(result)
+                progress.update(result)
+
+        self._tasks = [asyncio.create_task(worker()) for _ in range(min(self.config.concurrency, len(todo)))]
+        restore = self._install_signals()
+        try:
+            outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            restore()
+        for out in outcomes:
+            if isinstance(out, BaseException) and not isinstance(out, asyncio.CancelledError):
+                raise out
+
+    def _install_signals(self) -> Callable[[], None]:
+        if not self.config.handle_signals or threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.interrupt)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+        def restore() -> None:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+        return restore
+
+    def interrupt(self) -> None:
+        """Stop: start no new conversation, cancel the running ones (they are not journaled)."""
+        if not self.interrupted:
+            self.interrupted = True
+            for task in self._tasks:
+                task.cancel()
+
+    # -- one conversation ------------------------------------------------------------
+    async def _conversation(
+        self, job: _Job, run_id: str, resumes: int, turn_timeout: float, conv_timeout: float
+    ) -> ConversationResult:
+        suite = self.suite
+        assert suite is not None
+        scenario = job.scenario
+        channel = str(scenario.channel or suite.config.channel)
+        t = Transcript(
+            scenario_id=scenario.id,
+            trial=job.trial,
+            seed=job.seed,
+            variant=job.variant,
+            channel=channel,
+            started_at=_now(),
+        )
+        parts = [run_id] + ([job.variant] if job.variant != "default" else []) + [scenario.id, str(job.trial)]
+        if resumes:
+            parts.append(f"r{resumes}")  # a resumed attempt never reuses a session an agent may still hold
+        info = SessionInfo(
+            session_id="-".join(parts),
+            scenario_id=scenario.id,
+            trial=job.trial,
+            seed=job.seed,
+            variant=job.variant,
+            channel=channel,
+            customer=scenario.customer,
+            initial_state=scenario.initial_state,
+        )
+        holder: dict[str, Any] = {}
+        t0 = time.monotonic()
+        try:
+            async with asyncio.timeout(conv_timeout):
+                await self._play(job, t, info, holder, turn_timeout)
+        except TimeoutError:
+            if t.turns and isinstance(t.turns[-1], UserTurn):
+                t.turns.append(AgentTurn(error="cancelled: conversation timeout"))
+            t.error = f"conversation took longer than {conv_timeout:g}s (conversation timeout)"
+            t.stop_reason = StopReason.timeout
+        agent = holder.get("agent")
+        if agent is not None:
+            await self._finish_agent(agent, t, turn_timeout)
+        t.duration_ms = round((time.monotonic() - t0) * 1000, 3)
+        t.outcome = derive_outcome(t)
+        try:
+            result = await score_transcript(
+                t, scenario, suite_judges=suite.judges_for(scenario), llm=self.config.llm, run_id=run_id
+            )
+        except Exception as exc:  # a bug in scoring must not lose the conversation
+            log.warning("scoring %s failed: %s", scenario.id, _exc_line(exc))
+            result = ConversationResult(
+                run_id=run_id, title=scenario.title, tags=list(scenario.tags), transcript=t
+            )
+            result.metrics["scoring_error"] = _exc_line(exc)
+        return result
+
+    async def _finish_agent(self, agent: Any, t: Transcript, turn_timeout: float) -> None:
+        try:
+            async with asyncio.timeout(turn_timeout):
+                t.end_state = await end_state(agent)
+        except TimeoutError:
+            if t.error is None:
+                t.error = f"end_state() gave no answer within {turn_timeout:g}s"
+                t.stop_reason = StopReason.timeout
+        except Exception as exc:  # the agent's failure, recorded
+            if t.error is None:
+                t.error = f"end_state() failed: {_exc_line(exc)}"
+                t.stop_reason = StopReason.agent_error
+        try:
+            async with asyncio.timeout(turn_timeout):
+                await close(agent)
+        except Exception as exc:  # closing is cleanup; the conversation is already complete
+            log.warning("closing agent session for %s failed: %s", t.scenario_id, _exc_line(exc))
+
+    def _fail(self, t: Transcript, reason: StopReason, error: str) -> None:
+        t.stop_reason = reason
+        t.error = _one_line(error)
+
+    async def _play(
+        self, job: _Job, t: Transcript, info: SessionInfo, holder: dict[str, Any], turn_timeout: float
+    ) -> None:
+        """The conversation loop: user turn, agent turn, until someone stops."""
+        scenario = job.scenario
+        suite = self.suite
+        assert suite is not None
+        max_turns = scenario.max_turns or suite.config.max_turns
+        try:
+            simulator = self._make_simulator(scenario, job.seed)
+        except Exception as exc:  # a simulator that cannot play this scenario: recorded
+            return self._fail(t, StopReason.simulator_error, f"simulator could not start: {_exc_line(exc)}")
+        provider = self._providers[self._spec_for(job)]
+        try:
+            async with asyncio.timeout(turn_timeout):
+                agent = await call_maybe_async(provider.new_session, info)
+        except TimeoutError:
+            return self._fail(t, StopReason.timeout, f"creating the agent took longer than {turn_timeout:g}s")
+        except Exception as exc:
+            return self._fail(t, StopReason.agent_error, f"creating the agent failed: {_exc_line(exc)}")
+        holder["agent"] = agent
+        if not callable(getattr(agent, "respond", None)):
+            return self._fail(
+                t,
+                StopReason.agent_error,
+                f"the agent factory returned {type(agent).__name__}, which has no respond()",
+            )
+        accepts_handoff = scenario.user.persona is not None and scenario.user.persona.goal.accept_handoff
+        rng = random.Random(job.seed)
+        n = 0
+        while True:
+            sctx = SimulatorContext(
+                scenario=scenario, transcript=t, turn=n + 1, rng=rng, max_turns=max_turns, llm=self.config.llm
+            )
+            try:
+                nxt = await call_maybe_async(simulator.next_turn, sctx, thread=False)
+            except Exception as exc:
+                return self._fail(t, StopReason.simulator_error, f"simulator failed: {_exc_line(exc)}")
+            if isinstance(nxt, Stop):
+                t.stop_reason = nxt.reason
+                return None
+            if not isinstance(nxt, UserMessage):
+                return self._fail(
+                    t,
+                    StopReason.simulator_error,
+                    f"simulator returned {type(nxt).__name__}, not UserMessage or Stop",
+                )
+            if n >= max_turns:
+                t.stop_reason = StopReason.max_turns
+                return None
+            n += 1
+            history = list(t.turns)
+            t.turns.append(UserTurn(content=nxt.content, act=nxt.act))
+            turn, reply_ended = await self._agent_turn(
+                holder["agent"], info, nxt.content, n, history, turn_timeout
+            )
+            t.turns.append(turn)
+            if turn.error is not None:
+                reason = StopReason.timeout if turn.error.startswith("no reply") else StopReason.agent_error
+                return self._fail(t, reason, f"turn {n}: {turn.error}")
+            if reply_ended:
+                t.stop_reason = StopReason.agent_ended
+                return None
+            if turn.handoff is not None and accepts_handoff:
+                t.stop_reason = StopReason.transferred
+                return None
+
+    async def _agent_turn(
+        self, agent: Any, info: SessionInfo, message: str, n: int, history: list[Any], turn_timeout: float
+    ) -> tuple[AgentTurn, bool]:
+        first: list[float] = []
+
+        def on_first_token() -> None:
+            if not first:
+                first.append(time.monotonic())
+
+        ctx = TurnContext(
+            session=info, message=message, turn=n, history=history, _on_first_token=on_first_token
+        )
+        t0 = time.monotonic()
+        try:
+            reply = await asyncio.wait_for(respond(agent, ctx), turn_timeout)
+        except TimeoutError:
+            latency = (time.monotonic() - t0) * 1000
+            return AgentTurn(
+                error=f"no reply within {turn_timeout:g}s (turn timeout)", latency_ms=latency
+            ), False
+        except AgentJunk as exc:
+            latency = (time.monotonic() - t0) * 1000
+            return AgentTurn(error=f"junk reply: {_one_line(str(exc))}", latency_ms=latency), False
+        except Exception as exc:  # the agent raised: its failure, recorded on the turn
+            latency = (time.monotonic() - t0) * 1000
+            return AgentTurn(error=f"agent raised {_exc_line(exc)}", latency_ms=latency), False
+        latency = (time.monotonic() - t0) * 1000
+        turn = AgentTurn(
+            content=reply.content,
+            tool_calls=reply.tool_calls,
+            latency_ms=round(latency, 3),
+            ttft_ms=round((first[0] - t0) * 1000, 3) if first else None,
+            usage=reply.usage,
+            handoff=reply.handoff,
+            metadata=reply.metadata,
+        )
+        return turn, reply.end_conversation
+
+
+def _version() -> str:
+    from evalkit import __version__
+
+    return __version__
+
+
+def _llm_models(llm: Any) -> dict[str, str]:
+    models = getattr(llm, "models", None)
+    if callable(models):
+        models = models()
+    return {str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else {}
+
+
+def _llm_cache(llm: Any) -> dict[str, int]:
+    stats = getattr(llm, "cache_stats", None)
+    if callable(stats):
+        stats = stats()
+    return {str(k): int(v) for k, v in stats.items()} if isinstance(stats, dict) else {}
