@@ -1,0 +1,573 @@
+"""Compare two variants: per-metric deltas with 95% CIs, paired tests, flipped scenarios.
+
+The two sides are two run folders (``compare_runs(base, cand)``) or two variants inside one
+run made with ``--variant A=... --variant B=...`` (``compare_variants(run, "A", "B")``).
+
+How it is computed (documented in docs/metrics.md):
+
+* Only scenarios that both sides ran are compared; the others are listed, not counted.
+* Each metric is computed on each side exactly as in the summary; its delta is
+  ``candidate - base``. The delta's CI is a *paired cluster bootstrap over scenarios*: the
+  same resampled scenarios (with all their trials and turns) are used for both sides, so
+  scenario difficulty cancels out.
+* The significance test per metric is paired: exact McNemar on the discordant
+  ``(scenario_id, trial)`` pairs for pass/fail-type metrics (task completion, automation,
+  escalation, error, satisfied); Wilcoxon signed-rank on paired CSAT values; the paired
+  bootstrap's two-sided p-value for latency, slow turns, cost and pass^k.
+* A scenario *flips* when its majority verdict over trials (passed in more than half of its
+  judged trials) differs between the sides. Regressions (passed -> failed) come first,
+  then fixes, each with a conversation key from both sides to open side by side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from evalkit import stats
+from evalkit.errors import ConfigError
+from evalkit.metrics import (
+    DEFAULT_SLOW_TURN_MS,
+    MetricValue,
+    higher_is_better,
+    is_automated,
+    summarize_with_ci,
+)
+from evalkit.results import ConversationResult, RunResult
+from evalkit.transcript import Outcome
+
+__all__ = [
+    "COMPARED_METRICS",
+    "RunRef",
+    "MetricDelta",
+    "FlippedScenario",
+    "Comparison",
+    "compare_runs",
+    "compare_variants",
+    "select_variant",
+    "first_failure_reason",
+    "render_comparison_markdown",
+]
+
+COMPARISON_SCHEMA_VERSION = 1
+
+# The metrics a comparison reports, in display order (pass^k metrics are appended).
+COMPARED_METRICS = (
+    "task_completion_rate",
+    "automation_rate",
+    "escalation_rate",
+    "error_rate",
+    "csat_proxy_mean",
+    "csat_proxy_pct_satisfied",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "ttft_p50_ms",
+    "slow_turn_rate",
+    "cost_per_conversation_usd",
+)
+
+ConversationKey = tuple[str, str, int]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunRef(_Model):
+    """One side of a comparison."""
+
+    run_id: str
+    variant: str
+    agent: str | None = None
+    path: str | None = None
+    n_conversations: int = 0
+
+
+class MetricDelta(_Model):
+    """One metric on both sides, the difference with its CI, and a paired test."""
+
+    metric: str
+    base: MetricValue
+    cand: MetricValue
+    delta: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    # mcnemar_exact | wilcoxon | paired_bootstrap | none
+    test: str = "none"
+    p_value: float | None = None
+    n_pairs: int = 0
+    higher_is_better: bool | None = None
+    # p < 1 - confidence.
+    significant: bool = False
+    # better | worse: significant change in that direction; same: not significant;
+    # n/a: not measured on one side.
+    verdict: Literal["better", "worse", "same", "n/a"] = "n/a"
+
+    def ci_excludes_zero(self) -> bool:
+        return stats.Interval(self.ci_low, self.ci_high).excludes_zero()
+
+
+class FlippedScenario(_Model):
+    """A scenario whose majority verdict changed between the two sides."""
+
+    scenario_id: str
+    title: str = ""
+    tags: list[str] = Field(default_factory=list)
+    kind: Literal["regression", "fix"]
+    base_pass_rate: float
+    cand_pass_rate: float
+    base_trials: int
+    cand_trials: int
+    # Conversation keys (variant, scenario_id, trial) to open side by side.
+    base_key: ConversationKey
+    cand_key: ConversationKey
+    # The first failing verdict's reason on the failing side (None on the passing side).
+    base_reason: str | None = None
+    cand_reason: str | None = None
+
+
+class Comparison(_Model):
+    """Base vs candidate: what ``evalkit compare`` saves as ``comparison.json``."""
+
+    schema_version: int = COMPARISON_SCHEMA_VERSION
+    base: RunRef
+    cand: RunRef
+    confidence: float = stats.DEFAULT_CONFIDENCE
+    n_resamples: int = stats.DEFAULT_RESAMPLES
+    seed: int = 0
+    slow_turn_ms: float = DEFAULT_SLOW_TURN_MS
+    pairing: str = "scenario_id+trial"
+    n_common_scenarios: int = 0
+    n_pairs: int = 0
+    base_only_scenarios: list[str] = Field(default_factory=list)
+    cand_only_scenarios: list[str] = Field(default_factory=list)
+    metrics: list[MetricDelta] = Field(default_factory=list)
+    flipped: list[FlippedScenario] = Field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[FlippedScenario]:
+        return [f for f in self.flipped if f.kind == "regression"]
+
+    @property
+    def fixes(self) -> list[FlippedScenario]:
+        return [f for f in self.flipped if f.kind == "fix"]
+
+    def metric(self, name: str) -> MetricDelta | None:
+        return next((m for m in self.metrics if m.metric == name), None)
+
+
+# --- choosing the two sides -----------------------------------------------------------------
+
+
+def _variants_of(run: RunResult) -> list[str]:
+    seen = {c.transcript.variant for c in run.conversations}
+    return sorted(seen) or sorted(run.manifest.variants)
+
+
+def select_variant(run: RunResult, variant: str | None, *, role: str = "run") -> tuple[str, list[ConversationResult]]:
+    """The conversations of one variant; with ``None``, the run's only variant.
+
+    Raises :class:`ConfigError` naming the variants when the choice is ambiguous or wrong.
+    """
+    variants = _variants_of(run)
+    if variant is None:
+        if len(variants) != 1:
+            raise ConfigError(
+                f"{role} '{run.manifest.run_id}' has variants {', '.join(variants) or '(none)'}: choose one",
+                field="variant",
+            )
+        variant = variants[0]
+    elif variant not in variants:
+        raise ConfigError(
+            f"{role} '{run.manifest.run_id}' has no variant '{variant}' (has: {', '.join(variants) or '(none)'})",
+            field="variant",
+        )
+    return variant, [c for c in run.conversations if c.transcript.variant == variant]
+
+
+def first_failure_reason(c: ConversationResult) -> str | None:
+    """The reason of a conversation's first failed (or errored) deterministic verdict, or its
+    transcript error; ``None`` when nothing failed."""
+    if c.transcript.error:
+        return f"agent error: {c.transcript.error}"
+    for v in c.failed_verdicts:
+        label = v.spec or v.judge
+        why = v.error or v.reason
+        return f"{label}: {why}" if why else label
+    return None
+
+
+# --- per-scenario aggregates for the paired bootstrap ---------------------------------------
+
+
+@dataclass
+class _Side:
+    """One side's numbers, aggregated per common scenario (index s) for cluster resampling."""
+
+    n_s: int
+    sums: dict[str, np.ndarray] = field(default_factory=dict)
+    lat: np.ndarray = field(default_factory=lambda: np.empty(0))
+    lat_s: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    ttft: np.ndarray = field(default_factory=lambda: np.empty(0))
+    ttft_s: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    pass_lists: list[list[bool]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, convs: Sequence[ConversationResult], index: dict[str, int], slow_turn_ms: float) -> _Side:
+        n_s = len(index)
+        side = cls(n_s=n_s)
+        names = (
+            "n", "automated", "escalated", "errored", "judged", "passed", "csat_n", "csat_sum",
+            "satisfied", "turns", "slow", "cost",
+        )  # fmt: skip
+        sums = {k: np.zeros(n_s) for k in names}
+        lat: list[float] = []
+        lat_s: list[int] = []
+        ttft: list[float] = []
+        ttft_s: list[int] = []
+        pass_lists: list[list[bool]] = [[] for _ in range(n_s)]
+        for c in convs:
+            s = index[c.transcript.scenario_id]
+            t = c.transcript
+            sums["n"][s] += 1
+            sums["automated"][s] += is_automated(c)
+            sums["escalated"][s] += t.outcome == Outcome.escalated
+            sums["errored"][s] += t.outcome == Outcome.error
+            p = c.passed
+            if p is not None:
+                sums["judged"][s] += 1
+                sums["passed"][s] += p
+                pass_lists[s].append(bool(p))
+            v = _csat(c)
+            if v is not None:
+                sums["csat_n"][s] += 1
+                sums["csat_sum"][s] += v
+                sums["satisfied"][s] += v >= 4.0
+            for a in t.agent_turns:
+                if a.latency_ms is not None:
+                    lat.append(a.latency_ms)
+                    lat_s.append(s)
+                    sums["turns"][s] += 1
+                    sums["slow"][s] += a.latency_ms > slow_turn_ms
+                if a.ttft_ms is not None:
+                    ttft.append(a.ttft_ms)
+                    ttft_s.append(s)
+                if a.usage is not None and a.usage.cost_usd is not None:
+                    sums["cost"][s] += a.usage.cost_usd
+        side.sums = sums
+        side.lat, side.lat_s = _sorted_pair(lat, lat_s)
+        side.ttft, side.ttft_s = _sorted_pair(ttft, ttft_s)
+        side.pass_lists = pass_lists
+        return side
+
+    def ratio(self, num: str, den: str) -> Callable[[np.ndarray], np.ndarray]:
+        a, b = self.sums[num], self.sums[den]
+        return lambda c: (c @ a) / (c @ b)
+
+    def quantile(self, which: str, q: float) -> Callable[[np.ndarray], np.ndarray]:
+        xs, ss = (self.lat, self.lat_s) if which == "latency" else (self.ttft, self.ttft_s)
+        return lambda c: stats.weighted_quantiles(xs, c[:, ss], q)
+
+    def pass_hat(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
+        vals = np.array([math.comb(sum(v), k) / math.comb(len(v), k) if len(v) >= k else 0.0 for v in self.pass_lists])
+        has = np.array([1.0 if len(v) >= k else 0.0 for v in self.pass_lists])
+        return lambda c: (c @ vals) / (c @ has)
+
+
+def _sorted_pair(values: list[float], groups: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    v = np.asarray(values, dtype=np.float64)
+    g = np.asarray(groups, dtype=np.int64)
+    order = np.argsort(v, kind="stable")
+    return v[order], g[order]
+
+
+def _csat(c: ConversationResult) -> float | None:
+    v = c.metrics.get("csat_proxy")
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v)
+    return None
+
+
+# --- the comparison ---------------------------------------------------------------------------
+
+
+def _binary(c: ConversationResult, metric: str) -> bool | None:
+    t = c.transcript
+    if metric == "task_completion_rate":
+        return c.passed
+    if metric == "automation_rate":
+        return is_automated(c)
+    if metric == "escalation_rate":
+        return t.outcome == Outcome.escalated
+    if metric == "error_rate":
+        return t.outcome == Outcome.error
+    if metric == "csat_proxy_pct_satisfied":
+        v = _csat(c)
+        return None if v is None else v >= 4.0
+    raise KeyError(metric)
+
+
+_BINARY = ("task_completion_rate", "automation_rate", "escalation_rate", "error_rate", "csat_proxy_pct_satisfied")
+
+
+def _statistic(side: _Side, metric: str) -> Callable[[np.ndarray], np.ndarray]:
+    ratios = {
+        "task_completion_rate": ("passed", "judged"),
+        "automation_rate": ("automated", "n"),
+        "escalation_rate": ("escalated", "n"),
+        "error_rate": ("errored", "n"),
+        "csat_proxy_mean": ("csat_sum", "csat_n"),
+        "csat_proxy_pct_satisfied": ("satisfied", "csat_n"),
+        "slow_turn_rate": ("slow", "turns"),
+        "cost_per_conversation_usd": ("cost", "n"),
+    }
+    if metric in ratios:
+        return side.ratio(*ratios[metric])
+    if metric.startswith("latency_p"):
+        return side.quantile("latency", float(metric[len("latency_p") : -len("_ms")]))
+    if metric == "ttft_p50_ms":
+        return side.quantile("ttft", 50.0)
+    if metric.startswith("pass_hat_"):
+        return side.pass_hat(int(metric.rsplit("_", 1)[1]))
+    raise KeyError(metric)
+
+
+def compare_runs(
+    base: RunResult,
+    cand: RunResult,
+    *,
+    base_variant: str | None = None,
+    cand_variant: str | None = None,
+    confidence: float = stats.DEFAULT_CONFIDENCE,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = 0,
+    slow_turn_ms: float = DEFAULT_SLOW_TURN_MS,
+    base_path: str | None = None,
+    cand_path: str | None = None,
+) -> Comparison:
+    """Compare a candidate against a base (two runs, or two variants of one run).
+
+    Raises :class:`ConfigError` when a variant is ambiguous or unknown, or when the two
+    sides have no scenario in common.
+    """
+    bv, bconvs = select_variant(base, base_variant, role="base run")
+    cv, cconvs = select_variant(cand, cand_variant, role="candidate run")
+    if base is cand and bv == cv:
+        raise ConfigError(f"base and candidate are the same variant '{bv}'", field="variant")
+    b_ids = {c.transcript.scenario_id for c in bconvs}
+    c_ids = {c.transcript.scenario_id for c in cconvs}
+    common = sorted(b_ids & c_ids)
+    if not common:
+        raise ConfigError(
+            f"base ({bv}) and candidate ({cv}) have no scenario in common: nothing to compare", field="scenarios"
+        )
+    keep = set(common)
+    bconvs = [c for c in bconvs if c.transcript.scenario_id in keep]
+    cconvs = [c for c in cconvs if c.transcript.scenario_id in keep]
+    index = {sid: i for i, sid in enumerate(common)}
+    kw = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed, "slow_turn_ms": slow_turn_ms}
+    b_vals = summarize_with_ci(bconvs, **kw)
+    c_vals = summarize_with_ci(cconvs, **kw)
+    b_side = _Side.of(bconvs, index, slow_turn_ms)
+    c_side = _Side.of(cconvs, index, slow_turn_ms)
+
+    b_by_key = {(c.transcript.scenario_id, c.transcript.trial): c for c in bconvs}
+    c_by_key = {(c.transcript.scenario_id, c.transcript.trial): c for c in cconvs}
+    paired_keys = sorted(set(b_by_key) & set(c_by_key))
+
+    ks = sorted(
+        {int(m.rsplit("_", 1)[1]) for m in b_vals if m.startswith("pass_hat_")}
+        & {int(m.rsplit("_", 1)[1]) for m in c_vals if m.startswith("pass_hat_")}
+    )
+    names = list(COMPARED_METRICS) + [f"pass_hat_{k}" for k in ks]
+    alpha = 1 - confidence
+    deltas: list[MetricDelta] = []
+    for name in names:
+        bm, cm = b_vals[name], c_vals[name]
+        md = MetricDelta(metric=name, base=bm, cand=cm, higher_is_better=higher_is_better(name))
+        if bm.value is None or cm.value is None:
+            deltas.append(md)
+            continue
+        md.delta = cm.value - bm.value
+        fb, fc = _statistic(b_side, name), _statistic(c_side, name)
+        width = int(max(b_side.lat.size, c_side.lat.size, len(common)))
+        dist = stats.cluster_bootstrap(
+            len(common), lambda counts, fb=fb, fc=fc: fc(counts) - fb(counts), n_resamples=n_resamples, seed=seed, width=width
+        )
+        iv = stats.percentile_interval(dist, confidence)
+        md.ci_low, md.ci_high = iv.low, iv.high
+        if name in _BINARY:
+            pairs = [
+                (bool(x), bool(y))
+                for k in paired_keys
+                if (x := _binary(b_by_key[k], name)) is not None and (y := _binary(c_by_key[k], name)) is not None
+            ]
+            res = stats.mcnemar_exact(pairs)
+            md.test, md.p_value, md.n_pairs = "mcnemar_exact", res.p_value, res.n_pairs
+        elif name == "csat_proxy_mean":
+            diffs = [
+                y - x
+                for k in paired_keys
+                if (x := _csat(b_by_key[k])) is not None and (y := _csat(c_by_key[k])) is not None
+            ]
+            w = stats.wilcoxon_signed_rank(diffs)
+            md.test, md.p_value, md.n_pairs = "wilcoxon", w.p_value, len(diffs)
+        else:
+            md.test, md.p_value, md.n_pairs = "paired_bootstrap", stats.bootstrap_p_value(dist), len(common)
+        md.significant = md.p_value is not None and md.p_value < alpha
+        if not md.significant or md.delta == 0 or md.higher_is_better is None:
+            md.verdict = "same"
+        else:
+            md.verdict = "better" if (md.delta > 0) == md.higher_is_better else "worse"
+        deltas.append(md)
+
+    return Comparison(
+        base=RunRef(
+            run_id=base.manifest.run_id,
+            variant=bv,
+            agent=base.manifest.variants.get(bv, base.manifest.agent),
+            path=base_path,
+            n_conversations=len(bconvs),
+        ),
+        cand=RunRef(
+            run_id=cand.manifest.run_id,
+            variant=cv,
+            agent=cand.manifest.variants.get(cv, cand.manifest.agent),
+            path=cand_path,
+            n_conversations=len(cconvs),
+        ),
+        confidence=confidence,
+        n_resamples=n_resamples,
+        seed=seed,
+        slow_turn_ms=slow_turn_ms,
+        n_common_scenarios=len(common),
+        n_pairs=len(paired_keys),
+        base_only_scenarios=sorted(b_ids - c_ids),
+        cand_only_scenarios=sorted(c_ids - b_ids),
+        metrics=deltas,
+        flipped=_flips(bconvs, cconvs),
+    )
+
+
+def compare_variants(run: RunResult, base_variant: str, cand_variant: str, **kwargs: object) -> Comparison:
+    """Compare two variants inside one run folder (``evalkit run --variant A=... --variant B=...``)."""
+    return compare_runs(run, run, base_variant=base_variant, cand_variant=cand_variant, **kwargs)  # type: ignore[arg-type]
+
+
+def _flips(bconvs: list[ConversationResult], cconvs: list[ConversationResult]) -> list[FlippedScenario]:
+    def group(convs: list[ConversationResult]) -> dict[str, list[ConversationResult]]:
+        out: dict[str, list[ConversationResult]] = defaultdict(list)
+        for c in sorted(convs, key=lambda c: c.transcript.trial):
+            out[c.transcript.scenario_id].append(c)
+        return out
+
+    bg, cg = group(bconvs), group(cconvs)
+    flips: list[FlippedScenario] = []
+    for sid in sorted(set(bg) & set(cg)):
+        bj = [c for c in bg[sid] if c.passed is not None]
+        cj = [c for c in cg[sid] if c.passed is not None]
+        if not bj or not cj:
+            continue
+        b_rate = sum(bool(c.passed) for c in bj) / len(bj)
+        c_rate = sum(bool(c.passed) for c in cj) / len(cj)
+        b_pass, c_pass = b_rate > 0.5, c_rate > 0.5
+        if b_pass == c_pass:
+            continue
+        kind: Literal["regression", "fix"] = "regression" if b_pass else "fix"
+        # Show a conversation that passed on the passing side and one that failed on the
+        # failing side, with the same trial number where possible.
+        pass_side, fail_side = (bj, cj) if b_pass else (cj, bj)
+        failing = next(c for c in fail_side if not c.passed)
+        passing = next(
+            (c for c in pass_side if c.passed and c.transcript.trial == failing.transcript.trial),
+            next(c for c in pass_side if c.passed),
+        )
+        b_conv, c_conv = (passing, failing) if b_pass else (failing, passing)
+        ref = c_conv if b_pass else b_conv
+        flips.append(
+            FlippedScenario(
+                scenario_id=sid,
+                title=ref.title,
+                tags=list(ref.tags),
+                kind=kind,
+                base_pass_rate=b_rate,
+                cand_pass_rate=c_rate,
+                base_trials=len(bj),
+                cand_trials=len(cj),
+                base_key=b_conv.key,
+                cand_key=c_conv.key,
+                base_reason=first_failure_reason(b_conv),
+                cand_reason=first_failure_reason(c_conv),
+            )
+        )
+    # Regressions first (biggest drop first), then fixes (biggest gain first).
+    flips.sort(key=lambda f: (f.kind != "regression", -abs(f.cand_pass_rate - f.base_pass_rate), f.scenario_id))
+    return flips
+
+
+# --- Markdown -------------------------------------------------------------------------------
+
+
+def render_comparison_markdown(cmp: Comparison, *, max_flips: int = 20) -> str:
+    """The comparison as Markdown (PR-comment sized)."""
+    from evalkit.reports._numbers import fmt_delta, fmt_metric, fmt_p, md_escape
+
+    b, c = cmp.base, cmp.cand
+    pct = f"{cmp.confidence * 100:.0f}%"
+    lines = [
+        f"## evalkit comparison: {md_escape(b.variant)} → {md_escape(c.variant)}",
+        "",
+        f"- **Base**: `{b.run_id}` variant `{b.variant}`" + (f" ({md_escape(b.agent)})" if b.agent else "")
+        + f", {b.n_conversations} conversations",
+        f"- **Candidate**: `{c.run_id}` variant `{c.variant}`" + (f" ({md_escape(c.agent)})" if c.agent else "")
+        + f", {c.n_conversations} conversations",
+        f"- {cmp.n_common_scenarios} scenarios in common, {cmp.n_pairs} paired conversations "
+        f"(paired by scenario and trial); {pct} CIs from a paired bootstrap over scenarios "
+        f"({cmp.n_resamples} resamples, seed {cmp.seed}).",
+    ]
+    if cmp.base_only_scenarios or cmp.cand_only_scenarios:
+        lines.append(
+            f"- Not compared: {len(cmp.base_only_scenarios)} scenarios only in the base, "
+            f"{len(cmp.cand_only_scenarios)} only in the candidate."
+        )
+    n_reg, n_fix = len(cmp.regressions), len(cmp.fixes)
+    worse = [m.metric for m in cmp.metrics if m.verdict == "worse"]
+    better = [m.metric for m in cmp.metrics if m.verdict == "better"]
+    lines += [
+        "",
+        f"**{n_reg} regression{'s' if n_reg != 1 else ''}, {n_fix} fix{'es' if n_fix != 1 else ''}**; "
+        f"significantly better: {', '.join(better) or 'none'}; significantly worse: {', '.join(worse) or 'none'}.",
+        "",
+        f"| Metric | Base | Candidate | Δ [{pct} CI] | p | Test | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    marks = {"better": "✅ better", "worse": "❌ worse", "same": "≈", "n/a": "n/a"}
+    for m in cmp.metrics:
+        if m.base.value is None and m.cand.value is None:
+            continue
+        delta = fmt_delta(m.metric, m.delta)
+        if m.ci_low is not None and m.ci_high is not None:
+            delta += f" [{fmt_delta(m.metric, m.ci_low)}, {fmt_delta(m.metric, m.ci_high)}]"
+        lines.append(
+            f"| {m.metric} | {fmt_metric(m.metric, m.base)} | {fmt_metric(m.metric, m.cand)} | {delta} | "
+            f"{fmt_p(m.p_value)} | {m.test.replace('_', ' ')} | {marks[m.verdict]} |"
+        )
+    for title, items in (("Regressions (passed → failed)", cmp.regressions), ("Fixes (failed → passed)", cmp.fixes)):
+        if not items:
+            continue
+        lines += ["", f"### {title}", ""]
+        for f in items[:max_flips]:
+            reason = f.cand_reason if f.kind == "regression" else f.base_reason
+            rates = f"{f.base_pass_rate:.0%} → {f.cand_pass_rate:.0%}"
+            name = f"`{f.scenario_id}`" + (f" {md_escape(f.title, 80)}" if f.title else "")
+            lines.append(f"- {name} ({rates}): {md_escape(reason or 'failed')}")
+        if len(items) > max_flips:
+            lines.append(f"- … and {len(items) - max_flips} more")
+    return "\n".join(lines) + "\n"
