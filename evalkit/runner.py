@@ -30,7 +30,7 @@ from typing import IO, Any
 from evalkit.agents.base import AgentProvider, SessionInfo, TurnContext
 from evalkit.agents.loader import load_agent
 from evalkit.agents.session import AgentJunk, call_maybe_async, close, end_state, respond
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, EvalkitError
 from evalkit.results import ConversationResult, RunManifest, RunResult
 from evalkit.runfiles import JOURNAL, MANIFEST, Journal, read_manifest, write_manifest, write_run_outputs
 from evalkit.scenarios.loader import Suite, load_suite
@@ -276,6 +276,7 @@ class Runner:
         started = time.monotonic()
         results: list[ConversationResult] = list(previous)
         try:
+            self._preflight_simulators(todo)
             await self._start_providers(suite, variants, explicit, todo)
             progress = _Progress(len(todo), cfg.progress, cfg.progress_stream)
             await self._run_jobs(
@@ -423,6 +424,21 @@ class Runner:
         if factory is None:
             from evalkit.simulators import make_simulator as factory  # type: ignore[attr-defined]
         return factory(scenario, kind=self.config.simulator, seed=seed, llm=self.config.llm)
+
+    def _preflight_simulators(self, todo: list[_Job]) -> None:
+        """Misuse (e.g. ``--simulator llm`` with no model) fails the run at once, not per
+        conversation; other simulator failures are recorded on each conversation."""
+        seen: set[str] = set()
+        for job in todo:
+            if job.scenario.id in seen:
+                continue
+            seen.add(job.scenario.id)
+            try:
+                self._make_simulator(job.scenario, job.seed)
+            except EvalkitError:
+                raise
+            except Exception:
+                continue
 
     # -- scheduling --------------------------------------------------------------------
     async def _run_jobs(

@@ -1,0 +1,208 @@
+"""``evalkit run``: play a suite against an agent and write the run folder."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from evalkit.errors import ConfigError
+from evalkit.results import RunResult
+
+__all__ = ["command", "parse_variants", "summary_table"]
+
+
+def parse_variants(values: tuple[str, ...]) -> dict[str, str] | None:
+    """``("a=spec1", "b=spec2")`` -> ``{"a": "spec1", "b": "spec2"}``."""
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, spec = value.partition("=")
+        name, spec = name.strip(), spec.strip()
+        if not sep or not name or not spec:
+            raise ConfigError(f"'{value}' is not NAME=SPEC", field="--variant")
+        if name in out:
+            raise ConfigError(f"variant '{name}' given twice", field="--variant")
+        out[name] = spec
+    return out or None
+
+
+def _fmt(value: Any, pct: bool = False, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if pct:
+        return f"{value * 100:.1f}%"
+    if isinstance(value, float):
+        return f"{value:.0f}{unit}"
+    return f"{value}{unit}"
+
+
+def summary_table(run: RunResult, run_dir: Path) -> str:
+    """The short table ``evalkit run`` prints: one row per variant."""
+    from evalkit.metrics import summarize
+
+    by_variant: dict[str, list[Any]] = {name: [] for name in run.manifest.variants}
+    for c in run.conversations:
+        by_variant.setdefault(c.transcript.variant, []).append(c)
+    header = ["variant", "n", "passed", "failed", "errors", "automation", "task compl.", "p95 latency"]
+    rows = [header]
+    for name, convs in by_variant.items():
+        s = summarize(convs)
+        errors = sum(1 for c in convs if c.transcript.error is not None)
+        rows.append(
+            [
+                name,
+                str(len(convs)),
+                str(sum(1 for c in convs if c.passed is True)),
+                str(sum(1 for c in convs if c.passed is False and c.transcript.error is None)),
+                str(errors),
+                _fmt(s["automation_rate"], pct=True),
+                _fmt(s["task_completion_rate"], pct=True),
+                _fmt(s["latency_p95_ms"], unit=" ms"),
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
+    status = run.manifest.status
+    lines.append("")
+    lines.append(f"run {run.manifest.run_id}: {status}, files in {run_dir}/")
+    if status == "interrupted":
+        lines.append(f"continue with: evalkit run --resume --out {shlex.quote(str(run_dir))}")
+    return "\n".join(lines)
+
+
+@click.command("run")
+@click.argument("suite", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--agent",
+    "-a",
+    envvar="EVALKIT_AGENT",
+    metavar="SPEC",
+    help="Agent under test: module:factory[?k=v], http(s)://HOST:PORT, openai-chat:MODEL. "
+    "Default: 'agent:' in suite.yaml.",
+)
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    metavar="NAME=SPEC",
+    help="Run several agents over the same scenarios (repeatable); replaces --agent.",
+)
+@click.option(
+    "--out",
+    "-o",
+    envvar="EVALKIT_OUT",
+    type=click.Path(path_type=Path),
+    help="Run folder (default runs/<timestamp>).",
+)
+@click.option(
+    "--trials",
+    "-k",
+    envvar="EVALKIT_TRIALS",
+    type=click.IntRange(1, 1000),
+    help="Run every scenario K times with distinct seeds (default: suite/scenario setting).",
+)
+@click.option(
+    "--concurrency",
+    "-j",
+    envvar="EVALKIT_CONCURRENCY",
+    type=click.IntRange(1, 10000),
+    default=8,
+    show_default=True,
+    help="Conversations in flight at once.",
+)
+@click.option("--seed", envvar="EVALKIT_SEED", type=int, help="Base seed (default 0).")
+@click.option(
+    "--resume", is_flag=True, help="Continue the interrupted run in --out (skips finished conversations)."
+)
+@click.option(
+    "--tag", "tags", multiple=True, metavar="TAG", help="Only scenarios with this tag (repeatable: any)."
+)
+@click.option(
+    "--simulator",
+    envvar="EVALKIT_SIMULATOR",
+    type=click.Choice(["auto", "scripted", "persona", "llm"]),
+    default="auto",
+    show_default=True,
+    help="How users are simulated.",
+)
+@click.option(
+    "--turn-timeout",
+    envvar="EVALKIT_TURN_TIMEOUT",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Per agent reply (default: suite.yaml turn_timeout_s, 30).",
+)
+@click.option(
+    "--conversation-timeout",
+    envvar="EVALKIT_CONVERSATION_TIMEOUT",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Per conversation (default: suite.yaml conversation_timeout_s, 300).",
+)
+@click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
+def command(
+    suite: tuple[Path, ...],
+    agent: str | None,
+    variants: tuple[str, ...],
+    out: Path | None,
+    trials: int | None,
+    concurrency: int,
+    seed: int | None,
+    resume: bool,
+    tags: tuple[str, ...],
+    simulator: str,
+    turn_timeout: float | None,
+    conversation_timeout: float | None,
+    no_progress: bool,
+) -> int:
+    """Play the scenarios in SUITE (files or folders) against an agent and write the run folder.
+
+    \b
+    Writes manifest.json, conversations.jsonl, results.parquet, verdicts.parquet and
+    summary.json to --out, then prints a short summary. Exit 0 when the run completed,
+    130 when it was interrupted (resume it with --resume), 2 on bad input.
+
+    \b
+      evalkit run datasets/support --agent my_bot:create_agent --trials 3
+      evalkit run suite/ --variant old=bot_v1:make --variant new=bot_v2:make
+      evalkit run --resume --out runs/nightly
+    """
+    from evalkit.runner import RunConfig, Runner
+
+    if not suite and not resume:
+        raise click.UsageError("give at least one SUITE file or folder (or --resume --out DIR)")
+    if resume and out is None:
+        raise ConfigError("--resume needs --out DIR (the run folder to continue)", field="--resume")
+    variant_map = parse_variants(variants)
+    if variant_map and agent:
+        raise ConfigError("give either --agent or --variant, not both", field="--variant")
+    config = RunConfig(
+        suite=list(suite),
+        agent=agent,
+        variants=variant_map,
+        out=out,
+        trials=trials,
+        concurrency=concurrency,
+        seed=seed,
+        turn_timeout_s=turn_timeout,
+        conversation_timeout_s=conversation_timeout,
+        simulator=simulator,
+        resume=resume,
+        tags=list(tags) or None,
+        progress=False if no_progress else None,
+        command=shlex.join(["evalkit", *sys.argv[1:]]),
+    )
+    runner = Runner(config)
+    run = runner.run_sync()
+    assert runner.run_dir is not None
+    click.echo(summary_table(run, runner.run_dir))
+    return 130 if run.manifest.status == "interrupted" else 0
