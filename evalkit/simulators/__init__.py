@@ -1,0 +1,94 @@
+"""Simulated users: ``next_turn(ctx) -> UserMessage | Stop``.
+
+:func:`make_simulator` picks the simulator for a scenario from an explicit registry of
+``module:Class`` references, imported only when used. A simulator class is constructed as
+``Class(scenario, seed=..., llm=...)``, once per conversation.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from evalkit.errors import ConfigError
+from evalkit.scenarios.models import Scenario
+from evalkit.simulators.base import Simulator, SimulatorContext, Stop, UserMessage
+
+__all__ = [
+    "SIMULATORS",
+    "SIMULATOR_KINDS",
+    "make_simulator",
+    "Simulator",
+    "SimulatorContext",
+    "Stop",
+    "UserMessage",
+    "ScriptedUser",
+    "PersonaUser",
+]
+
+# kind -> "module:Class". The LLM-driven user adds "llm" here when it exists.
+SIMULATORS: dict[str, str] = {
+    "scripted": "evalkit.simulators.scripted:ScriptedUser",
+    "persona": "evalkit.simulators.persona:PersonaUser",
+}
+
+SIMULATOR_KINDS = ("auto", "scripted", "persona", "llm")
+
+
+def _load(kind: str) -> type:
+    ref = SIMULATORS.get(kind)
+    if ref is None:
+        raise ConfigError(
+            f"simulator '{kind}' is not available (available: {', '.join(['auto', *SIMULATORS])})",
+            field="simulator",
+        )
+    module_name, _, attr = ref.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"simulator '{kind}' cannot be loaded from {ref}: {exc}", field="simulator"
+        ) from None
+
+
+def make_simulator(
+    scenario: Scenario, *, kind: str = "auto", seed: int = 0, llm: Any | None = None
+) -> Simulator:
+    """The simulated user for one conversation of ``scenario``.
+
+    ``auto``: a script is replayed by ``scripted``; a persona is played by ``llm`` when a
+    model client is given and an LLM user is registered, else by the offline ``persona``.
+    """
+    if kind not in SIMULATOR_KINDS and kind not in SIMULATORS:
+        raise ConfigError(
+            f"unknown simulator '{kind}' (known: {', '.join(dict.fromkeys([*SIMULATOR_KINDS, *SIMULATORS]))})",
+            field="simulator",
+        )
+    if kind == "auto":
+        if scenario.user.script is not None:
+            kind = "scripted"
+        else:
+            has_model = llm is not None and getattr(llm, "simulator", llm) is not None
+            kind = "llm" if has_model and "llm" in SIMULATORS else "persona"
+    elif kind != "scripted" and scenario.user.script is not None:
+        # A scripted scenario has no persona to play: replay it whatever was asked.
+        kind = "scripted"
+    elif kind == "scripted" and scenario.user.script is None:
+        raise ConfigError(
+            f"scenario '{scenario.id}' has a persona, not a script; use --simulator persona, llm or auto",
+            field="simulator",
+        )
+    cls = _load(kind)
+    return cls(scenario, seed=seed, llm=llm)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ScriptedUser":
+        from evalkit.simulators.scripted import ScriptedUser
+
+        return ScriptedUser
+    if name == "PersonaUser":
+        from evalkit.simulators.persona import PersonaUser
+
+        return PersonaUser
+    raise AttributeError(f"module 'evalkit.simulators' has no attribute {name!r}")
