@@ -1,0 +1,325 @@
+"""The reference agent's HTTP service: every endpoint, the SSE stream, bad requests, isolation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from reference_agent.service import create_app
+
+ANA = "ana.silva@example.com"
+BEN = "ben.carter@example.com"
+
+
+@pytest.fixture()
+def client():
+    with TestClient(create_app(max_sessions=50)) as c:
+        yield c
+
+
+def post(client: TestClient, sid: str, message: str, **extra: Any):
+    body = {"message": message, "turn": 1, "channel": "web", "customer": {"email": ANA}, **extra}
+    return client.post(f"/v1/sessions/{sid}/messages", json=body)
+
+
+def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        if not block.strip():
+            continue
+        name, data = "message", []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+        events.append((name, json.loads("\n".join(data))))
+    return events
+
+
+# -- happy paths ---------------------------------------------------------------------------
+
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+
+
+def test_message_json_reply_has_protocol_shape(client):
+    r = post(client, "s1", "Where is my order ORD-10001?")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/json")
+    reply = r.json()
+    assert set(reply) >= {"content", "tool_calls", "handoff", "usage", "end_conversation", "metadata"}
+    assert isinstance(reply["content"], str) and reply["content"]
+    calls = reply["tool_calls"]
+    assert [c["name"] for c in calls] == ["check_order_status"]
+    assert calls[0]["arguments"] == {"order_id": "ORD-10001"}
+    assert calls[0]["result"]["status"] == "shipped"
+    assert "ORD-10001" in reply["content"]
+    assert reply["handoff"] is None
+
+
+def test_sse_stream_sends_tokens_then_one_reply(client):
+    r = post(client, "s-sse", "Where is my order ORD-10001?", stream=True)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = parse_sse(r.text)
+    names = [n for n, _ in events]
+    assert names[-1] == "reply" and names.count("reply") == 1
+    assert names[0] == "token" and set(names[:-1]) == {"token"}
+    streamed = "".join(d["text"] for n, d in events if n == "token")
+    reply = events[-1][1]
+    assert reply["content"]
+    # The tokens spell out the reply (whitespace may differ at the edges).
+    assert " ".join(streamed.split()) == " ".join(reply["content"].split())
+    assert reply["tool_calls"][0]["name"] == "check_order_status"
+
+
+def test_accept_header_selects_streaming(client):
+    r = client.post(
+        "/v1/sessions/s-acc/messages",
+        json={"message": "How long does shipping take?"},
+        headers={"Accept": "text/event-stream"},
+    )
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert parse_sse(r.text)[-1][0] == "reply"
+
+
+def test_state_reports_what_the_conversation_changed(client):
+    sid = "s-cancel"
+    post(client, sid, "Please cancel order ORD-10006")
+    r = client.get(f"/v1/sessions/{sid}/state")
+    assert r.status_code == 200
+    before = r.json()["end_state"]
+    assert not any(o.get("status") == "cancelled" for o in before.get("orders", []))
+    post(client, sid, "yes, please cancel it")
+    after = client.get(f"/v1/sessions/{sid}/state").json()["end_state"]
+    assert {"order_id": "ORD-10006", "status": "cancelled"}.items() <= next(
+        o for o in after["orders"] if o["order_id"] == "ORD-10006"
+    ).items()
+
+
+def test_sessions_are_isolated(client):
+    # Session A cancels ORD-10006; session B (same customer) still sees it pending.
+    post(client, "iso-a", "Please cancel order ORD-10006")
+    post(client, "iso-a", "yes")
+    a = client.get("/v1/sessions/iso-a/state").json()["end_state"]
+    assert any(o["order_id"] == "ORD-10006" and o["status"] == "cancelled" for o in a["orders"])
+    r = post(client, "iso-b", "What is the status of ORD-10006?")
+    assert r.json()["tool_calls"][0]["result"]["status"] == "pending"
+    b = client.get("/v1/sessions/iso-b/state").json()["end_state"]
+    assert not any(o.get("order_id") == "ORD-10006" for o in b.get("orders", []))
+
+
+def test_session_identity_is_per_session(client):
+    # Ben's session cannot read Ana's order; Ana's session can.
+    r = client.post(
+        "/v1/sessions/ben/messages",
+        json={"message": "Where is ORD-10001?", "customer": {"email": BEN}},
+    ).json()
+    assert r["tool_calls"][0]["result"].get("error") == "not_your_order" or r["tool_calls"][0]["error"]
+    ok = post(client, "ana", "Where is ORD-10001?").json()
+    assert ok["tool_calls"][0]["result"]["status"] == "shipped"
+
+
+def test_delete_session(client):
+    post(client, "gone", "hello")
+    assert client.delete("/v1/sessions/gone").json() == {"status": "deleted"}
+    assert client.get("/v1/sessions/gone/state").status_code == 404
+    r = client.delete("/v1/sessions/gone")
+    assert r.status_code == 404 and "unknown session" in r.json()["error"]
+
+
+def test_feedback_is_stored_in_the_sessions_feedback_table(client):
+    post(client, "fb", "How long does shipping take?")
+    r = client.post("/v1/sessions/fb/feedback", json={"rating": "down", "comment": "too vague"})
+    assert r.status_code == 201
+    assert r.json()["status"] == "stored"
+    r = client.post("/v1/sessions/fb/feedback", json={"rating": "up"})
+    assert r.status_code == 201
+    agent = client.app.state.pool.get("fb").agent
+    rows = agent.store.all("SELECT session_id, rating, comment FROM feedback ORDER BY rowid")
+    assert [(r["session_id"], r["rating"], r["comment"] or "") for r in rows] == [
+        ("fb", "down", "too vague"),
+        ("fb", "up", ""),
+    ]
+
+
+def test_chat_page_and_assets(client):
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "/static/chat.js" in r.text and "script-src 'self'" in r.headers["content-security-policy"]
+    assert "https://" not in r.text  # self-contained: no CDN
+    for name, kind in (("chat.js", "javascript"), ("chat.css", "text/css")):
+        a = client.get(f"/static/{name}")
+        assert a.status_code == 200 and kind in a.headers["content-type"]
+    # The renderer never assigns untrusted text to innerHTML.
+    assert "innerHTML" not in client.get("/static/chat.js").text
+
+
+# -- bad requests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"", 400, "empty"),
+        (b"\xff\xfe", 400, "UTF-8"),
+        (b"[1, 2]", 422, "JSON object"),
+        (b'"hello"', 422, "JSON object"),
+        (b"{}", 422, "'message' is required"),
+        (b'{"message": 42}', 422, "'message' must be a string"),
+        (b'{"message": null}', 422, "'message' must be a string"),
+        (b'{"message": "   "}', 422, "must not be empty"),
+        (b'{"message": "hi", "channel": "fax"}', 422, "unknown channel"),
+        (b'{"message": "hi", "channel": 3}', 422, "'channel' must be a string"),
+        (b'{"message": "hi", "stream": "yes"}', 422, "'stream' must be a boolean"),
+        (b'{"message": "hi", "turn": "one"}', 422, "'turn'"),
+        (b'{"message": "hi", "customer": "ana"}', 422, "'customer' must be an object"),
+        (b'{"message": "hi", "customer": {"email": 7}}', 422, "customer.email"),
+        (b'{"message": "hi", "initial_state": [1]}', 422, "'initial_state'"),
+    ],
+)
+def test_bad_message_bodies_get_clear_4xx(client, body, status, needle):
+    r = client.post("/v1/sessions/bad/messages", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert needle in err and "\n" not in err
+    # A refused request never creates a session.
+    assert "bad" not in client.app.state.pool
+
+
+def test_oversized_body_is_413(client):
+    big = json.dumps({"message": "x" * (70 * 1024)})
+    r = client.post("/v1/sessions/big/messages", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert "larger than" in r.json()["error"]
+
+
+def test_oversized_body_without_content_length_is_413(client):
+    def chunks():
+        for _ in range(80):
+            yield b"x" * 1024
+
+    r = client.post("/v1/sessions/big/messages", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_long_message_inside_body_limit_is_413():
+    with TestClient(create_app(max_body_bytes=64 * 1024)) as c:
+        r = c.post("/v1/sessions/long/messages", json={"message": "a" * 9000})
+    assert r.status_code == 413 and "longer than" in r.json()["error"]
+
+
+@pytest.mark.parametrize("sid", ["has space", "..", "-leading", "x" * 201, "semi;colon"])
+def test_bad_session_ids(client, sid):
+    r = client.post(f"/v1/sessions/{sid}/messages", json={"message": "hi"})
+    assert r.status_code in (400, 404)
+    assert "error" in r.json()
+
+
+def test_unknown_session_state_and_feedback_are_404(client):
+    r = client.get("/v1/sessions/nobody/state")
+    assert r.status_code == 404 and r.json() == {"error": "unknown session 'nobody'"}
+    r = client.post("/v1/sessions/nobody/feedback", json={"rating": "up"})
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"rating": "meh"}, "'rating'"),
+        ({"comment": "no rating"}, "'rating'"),
+        ({"rating": "up", "comment": 5}, "'comment' must be a string"),
+    ],
+)
+def test_bad_feedback(client, body, needle):
+    post(client, "fbad", "hello")
+    r = client.post("/v1/sessions/fbad/feedback", json=body)
+    assert r.status_code == 422 and needle in r.json()["error"]
+
+
+def test_unknown_routes_and_wrong_methods_are_json(client):
+    r = client.get("/nope")
+    assert r.status_code == 404 and r.json()["error"].startswith("no such endpoint")
+    r = client.get("/static/../service.py")
+    assert r.status_code == 404
+    r = client.get("/v1/sessions/x/messages")
+    assert r.status_code == 405 and "not allowed" in r.json()["error"]
+    r = client.put("/healthz")
+    assert r.status_code == 405 and r.headers["content-type"].startswith("application/json")
+
+
+# -- sessions: eviction and agent failures (a stand-in agent makes these observable) --------
+
+
+@dataclass
+class _Reply:
+    text: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    handoff: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    end_conversation: bool = False
+    intent: str | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+class _CountingAgent:
+    made: list[str] = []
+
+    def __init__(self, *, session_id: str, channel: str = "web", **_: Any) -> None:
+        self.session_id, self.channel, self.n = session_id, channel, 0
+        _CountingAgent.made.append(session_id)
+
+    def reply(self, message: str, *, on_token=None) -> _Reply:
+        if message == "boom":
+            raise RuntimeError("kaboom")
+        self.n += 1
+        if on_token:
+            on_token(f"{self.channel} ")
+            on_token(str(self.n))
+        return _Reply(f"{self.channel} {self.n}")
+
+    def end_state(self) -> dict[str, Any]:
+        return {"turns": self.n}
+
+
+def test_lru_eviction_keeps_sessions_bounded():
+    with TestClient(create_app(max_sessions=3, agent_factory=_CountingAgent)) as c:
+        for sid in ["a", "b", "c"]:
+            c.post(f"/v1/sessions/{sid}/messages", json={"message": "hi"})
+        c.post("/v1/sessions/a/messages", json={"message": "hi again"})  # a is now most recent
+        c.post("/v1/sessions/d/messages", json={"message": "hi"})  # evicts b, the LRU
+        pool = c.app.state.pool
+        assert len(pool) == 3
+        assert "b" not in pool and {"a", "c", "d"} <= {s for s in ["a", "b", "c", "d"] if s in pool}
+        assert c.get("/v1/sessions/a/state").json() == {"end_state": {"turns": 2}}
+        assert c.get("/v1/sessions/b/state").status_code == 404
+
+
+def test_channel_is_fixed_per_session_and_turns_accumulate():
+    with TestClient(create_app(agent_factory=_CountingAgent)) as c:
+        assert c.post("/v1/sessions/v/messages", json={"message": "hi", "channel": "voice"}).json()[
+            "content"
+        ] == "voice 1"
+        assert c.post("/v1/sessions/v/messages", json={"message": "hi"}).json()["content"] == "voice 2"
+
+
+def test_agent_failure_is_a_500_json_error_and_an_sse_error_event():
+    with TestClient(create_app(agent_factory=_CountingAgent)) as c:
+        r = c.post("/v1/sessions/f/messages", json={"message": "boom"})
+        assert r.status_code == 500 and "kaboom" in r.json()["error"]
+        r = c.post("/v1/sessions/f/messages", json={"message": "boom", "stream": True})
+        assert r.status_code == 200
+        events = parse_sse(r.text)
+        assert events == [("error", {"message": "agent error: RuntimeError: kaboom"})]
+        # The session survives its agent's failure.
+        assert c.post("/v1/sessions/f/messages", json={"message": "ok"}).json()["content"] == "web 1"
