@@ -1,0 +1,80 @@
+"""What every importer returns, and the error it raises on malformed input."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pydantic import JsonValue
+
+from evalkit.errors import EvalkitError
+from evalkit.scenarios.models import JudgeSpec, Scenario, ScriptStep, UserSpec
+from evalkit.transcript import Transcript
+
+__all__ = ["ImportFormatError", "Recording", "Imported", "safe_id", "replay_scenario"]
+
+
+class ImportFormatError(EvalkitError):
+    """A recorded-conversation file is malformed (names file, line or record, field)."""
+
+
+@dataclass
+class Recording:
+    """One recorded conversation: its transcript and the source's own judgement, if any.
+
+    ``metrics`` carries flat per-conversation values the source provides, e.g.
+    ``human_csat`` (a human 1-5 rating) or ``source_verdict`` (the source's pass/fail).
+    """
+
+    transcript: Transcript
+    metrics: dict[str, float | bool | str | None] = field(default_factory=dict)
+    title: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Imported:
+    """An imported file: the scenarios (with expectations) and their recordings."""
+
+    format: str
+    source: str
+    scenarios: list[Scenario]
+    recordings: list[Recording]
+    # Free-form facts about the import, saved in the run manifest's ``extra``.
+    info: dict[str, JsonValue] = field(default_factory=dict)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def safe_id(raw: object, fallback: str) -> str:
+    """A scenario id matching the scenario-file pattern, derived from ``raw``."""
+    text = _UNSAFE.sub("-", str(raw)).strip("-._") if raw is not None else ""
+    return (text or fallback)[:128]
+
+
+def replay_scenario(
+    scenario_id: str,
+    user_messages: list[str],
+    expect: list[JudgeSpec] | None = None,
+    *,
+    title: str = "",
+    description: str = "",
+    tags: list[str] | None = None,
+    customer: dict[str, JsonValue] | None = None,
+) -> Scenario:
+    """A scenario for a recording: the recorded user messages as its script.
+
+    The script makes the scenario replayable against a live agent (``evalkit run``); for
+    ``evalkit score`` only its expectations matter.
+    """
+    steps = [ScriptStep(say=m) for m in user_messages if m.strip()] or [ScriptStep(say="(no user message)")]
+    return Scenario(
+        id=scenario_id,
+        title=title,
+        description=description,
+        tags=list(tags or []),
+        customer=customer,
+        user=UserSpec(script=steps),
+        expect=list(expect or []),
+    )
