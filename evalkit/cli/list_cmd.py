@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from evalkit.cli._paths import cwd_on_path
+
 __all__ = ["command", "scenario_rows"]
 
 
@@ -48,6 +50,7 @@ def command(suite: tuple[Path, ...], tags: tuple[str, ...], as_json: bool) -> in
 
     Judges of a script step are shown as `judge(arg)@N` (checked on exchange N).
     """
+    cwd_on_path()
     rows = scenario_rows(list(suite), list(tags) or None)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from evalkit.cli._paths import cwd_on_path
 from evalkit.errors import ConfigError
 from evalkit.results import RunResult
 
@@ -176,6 +177,7 @@ def command(
       evalkit run suite/ --variant old=bot_v1:make --variant new=bot_v2:make
       evalkit run --resume --out runs/nightly
     """
+    cwd_on_path()
     from evalkit.runner import RunConfig, Runner
 
     if not suite and not resume:

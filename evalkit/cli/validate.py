@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from evalkit.cli._paths import cwd_on_path
+
 __all__ = ["command"]
 
 
@@ -18,6 +20,7 @@ def command(paths: tuple[Path, ...]) -> int:
     Prints every problem, one per line, as `file:line: field: problem`, and exits 2.
     Prints nothing and exits 0 when everything is valid.
     """
+    cwd_on_path()
     from evalkit.scenarios.loader import validate_paths
 
     problems = validate_paths(list(paths))
