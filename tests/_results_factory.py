@@ -76,3 +76,18 @@ def run(convs: list[ConversationResult], *, run_id: str = "run-1", variants: dic
         manifest=RunManifest(run_id=run_id, evalkit_version="0.1.0", variants=vs, status="complete", trials=1),
         conversations=convs,
     )
+
+
+def write_run_folder(path, r: RunResult):
+    """Write ``r`` as a run folder with evalkit's own writers (manifest + journal + tables)."""
+    from evalkit.runfiles import Journal, write_manifest, write_run_outputs
+
+    path.mkdir(parents=True, exist_ok=True)
+    write_manifest(path, r.manifest)
+    j = Journal(path / "conversations.jsonl")
+    j.open()
+    for c in r.conversations:
+        j.append(c)
+    j.close()
+    write_run_outputs(path, r)
+    return path

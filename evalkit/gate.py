@@ -1,0 +1,418 @@
+"""The CI gate: thresholds on a run's metrics, and regressions against a baseline.
+
+Rules (documented in docs/ci.md):
+
+* ``min METRIC=V`` passes when the metric's point value is >= V; ``max METRIC=V`` when it is
+  <= V. A metric that was not measured fails its check ("not measured"), except cost
+  metrics of a run with no model cost, which are reported as skipped.
+* ``max_drop METRIC=D`` (needs a baseline) compares the candidate with the baseline on the
+  scenarios both ran (see :mod:`evalkit.compare`). The *worsening* is ``base - cand`` for
+  higher-is-better metrics and ``cand - base`` for lower-is-better ones. The check fails
+  only when the worsening is larger than D **and** the 95% CI of the paired difference
+  excludes 0 on the worse side, so a drop that noise alone could explain never fails a
+  build.
+* ``no_new_failures`` (needs a baseline) fails when a scenario that passed in the baseline
+  (majority of its trials) fails now; each such scenario is listed.
+
+Thresholds come from ``suite.yaml``'s ``gate:`` section and from flags; a flag overrides
+the suite's value for the same metric and kind.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evalkit.compare import Comparison, compare_runs, select_variant
+from evalkit.errors import ConfigError
+from evalkit.metrics import (
+    DEFAULT_SLOW_TURN_MS,
+    MetricValue,
+    cost_note,
+    higher_is_better,
+    metric_names,
+    summarize_with_ci,
+)
+from evalkit.results import RunResult
+from evalkit.scenarios.models import GateConfig, SuiteConfig
+
+__all__ = [
+    "GATE_FILE",
+    "CheckKind",
+    "GateCheck",
+    "GateResult",
+    "parse_threshold",
+    "validate_metric",
+    "merge_gate_configs",
+    "suite_gate_config",
+    "evaluate_gate",
+    "render_gate_table",
+    "render_gate_markdown",
+]
+
+GATE_FILE = "gate.json"
+
+CheckKind = Literal["min", "max", "max_drop", "no_new_failures"]
+_PASS_HAT = re.compile(r"^pass_hat_([1-9][0-9]*)$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GateCheck(_Model):
+    """One line of the gate table."""
+
+    metric: str
+    kind: CheckKind
+    threshold: float | None = None
+    value: MetricValue | None = None
+    # For max_drop: the baseline's value and the difference (cand - base) with its CI.
+    baseline: MetricValue | None = None
+    delta: float | None = None
+    delta_ci_low: float | None = None
+    delta_ci_high: float | None = None
+    # True pass, False fail, None skipped (cannot be judged; does not fail the gate).
+    passed: bool | None
+    detail: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else ("SKIP" if self.passed is None else "FAIL")
+
+
+class GateResult(_Model):
+    """All checks of one gate evaluation (saved as ``gate.json`` in the run folder)."""
+
+    run_id: str
+    variant: str
+    baseline_run_id: str | None = None
+    baseline_variant: str | None = None
+    checks: list[GateCheck] = Field(default_factory=list)
+    new_failures: list[str] = Field(default_factory=list)
+    cost_note: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed is not False for c in self.checks)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(1 for c in self.checks if c.passed is False)
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def validate_metric(name: str, *, kind: str = "min") -> str:
+    """The metric name if the gate knows it; otherwise a one-line :class:`ConfigError`."""
+    valid = [m for m in metric_names() if not m.startswith("pass_hat_")]
+    if name in valid or _PASS_HAT.match(name):
+        if kind == "max_drop" and higher_is_better(name) is None:
+            raise ConfigError(f"'{name}' has no better or worse direction: it cannot have a max-drop", field=kind)
+        return name
+    raise ConfigError(f"unknown metric '{name}' (valid: {', '.join(valid)}, pass_hat_<k>)", field=kind)
+
+
+def parse_threshold(text: str, *, kind: str = "min") -> tuple[str, float]:
+    """``METRIC=VALUE`` (VALUE may be ``85%``) -> (metric, value)."""
+    name, sep, raw = text.partition("=")
+    name, raw = name.strip(), raw.strip()
+    if not sep or not name or not raw:
+        raise ConfigError(f"expected METRIC=VALUE, got '{text}'", field=f"--{kind.replace('_', '-')}")
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(f"'{raw}' is not a number", field=f"--{kind.replace('_', '-')} {name}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"'{raw}' is not a finite number", field=f"--{kind.replace('_', '-')} {name}")
+    return validate_metric(name, kind=kind), value
+
+
+def merge_gate_configs(base: GateConfig | None, override: GateConfig) -> GateConfig:
+    """Suite thresholds updated by flag thresholds (a flag wins for the same metric)."""
+    if base is None:
+        return override
+    return GateConfig(
+        min={**base.min, **override.min},
+        max={**base.max, **override.max},
+        max_drop={**base.max_drop, **override.max_drop},
+        no_new_failures=base.no_new_failures or override.no_new_failures,
+    )
+
+
+def suite_gate_config(run: RunResult, suite_path: str | Path | None = None) -> tuple[GateConfig | None, str | None]:
+    """The ``gate:`` section of the run's suite (or of ``suite_path``) and where it came from.
+
+    The run's manifest lists its suite folders; relative paths are resolved from the
+    current folder (where ``evalkit run`` was normally started). ``(None, None)`` when no
+    ``suite.yaml`` is reachable.
+    """
+    candidates: list[Path] = []
+    if suite_path is not None:
+        p = Path(suite_path)
+        if not p.exists():
+            raise ConfigError("no such suite file or folder", file=str(p), field="--suite")
+        candidates.append(p)
+    else:
+        candidates += [Path(s) for s in run.manifest.suites]
+    for p in candidates:
+        files = [p] if p.is_file() else [p / "suite.yaml", p / "suite.yml"]
+        for f in files:
+            if f.is_file():
+                return _read_gate(f), str(f)
+    if suite_path is not None:
+        raise ConfigError("no suite.yaml in this folder", file=str(suite_path), field="--suite")
+    return None, None
+
+
+def _read_gate(path: Path) -> GateConfig:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(
+            f"invalid YAML: {getattr(exc, 'problem', None) or exc}",
+            file=str(path),
+            line=mark.line + 1 if mark else None,
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError("a suite file is a mapping", file=str(path))
+    try:
+        config = SuiteConfig.model_validate(data).gate
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise ConfigError(err["msg"], file=str(path), field=".".join(str(x) for x in err["loc"])) from None
+    for name in config.min:
+        validate_metric(name, kind="min")
+    for name in config.max:
+        validate_metric(name, kind="max")
+    for name in config.max_drop:
+        validate_metric(name, kind="max_drop")
+    return config
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ctx:
+    values: dict[str, MetricValue]
+    cost_note: str | None
+    comparison: Comparison | None
+    explicit_baseline: bool
+    checks: list[GateCheck] = field(default_factory=list)
+
+
+def _value_check(ctx: _Ctx, metric: str, kind: Literal["min", "max"], threshold: float) -> GateCheck:
+    mv = ctx.values.get(metric)
+    if mv is None or mv.value is None:
+        if metric.endswith("_usd") and ctx.cost_note:
+            return GateCheck(metric=metric, kind=kind, threshold=threshold, value=mv, passed=None, detail=ctx.cost_note)
+        why = "not measured"
+        if _PASS_HAT.match(metric):
+            why = f"not measured (scenarios have fewer than {metric.rsplit('_', 1)[1]} trials)"
+        return GateCheck(metric=metric, kind=kind, threshold=threshold, value=mv, passed=False, detail=why)
+    ok = mv.value >= threshold if kind == "min" else mv.value <= threshold
+    return GateCheck(
+        metric=metric,
+        kind=kind,
+        threshold=threshold,
+        value=mv,
+        passed=ok,
+        detail="" if ok else f"{'below' if kind == 'min' else 'above'} the threshold",
+    )
+
+
+def _drop_check(ctx: _Ctx, metric: str, max_drop: float) -> GateCheck:
+    cmp = ctx.comparison
+    if cmp is None:
+        return GateCheck(metric=metric, kind="max_drop", threshold=max_drop, passed=None, detail="no baseline given")
+    md = cmp.metric(metric)
+    if md is None:
+        return GateCheck(
+            metric=metric,
+            kind="max_drop",
+            threshold=max_drop,
+            value=ctx.values.get(metric),
+            passed=False,
+            detail="not measured on both sides",
+        )
+    check = GateCheck(
+        metric=metric,
+        kind="max_drop",
+        threshold=max_drop,
+        value=md.cand,
+        baseline=md.base,
+        delta=md.delta,
+        delta_ci_low=md.ci_low,
+        delta_ci_high=md.ci_high,
+        passed=True,
+    )
+    if md.delta is None:
+        if metric.endswith("_usd") and ctx.cost_note:
+            check.passed, check.detail = None, ctx.cost_note
+        else:
+            check.passed, check.detail = False, "not measured on both sides"
+        return check
+    hib = bool(md.higher_is_better)
+    worsening = -md.delta if hib else md.delta
+    ci_worse = (md.ci_high is not None and md.ci_high < 0) if hib else (md.ci_low is not None and md.ci_low > 0)
+    if worsening > max_drop and ci_worse:
+        check.passed, check.detail = False, "dropped more than allowed and the CI excludes 0"
+    elif worsening > max_drop:
+        check.detail = "dropped more than allowed, but within noise (CI includes 0)"
+    elif worsening > 0:
+        check.detail = "within the allowed drop"
+    return check
+
+
+def evaluate_gate(
+    run: RunResult,
+    config: GateConfig,
+    *,
+    variant: str | None = None,
+    baseline: RunResult | None = None,
+    baseline_variant: str | None = None,
+    slow_turn_ms: float = DEFAULT_SLOW_TURN_MS,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    require_baseline: bool = False,
+) -> GateResult:
+    """Every check of ``config`` on one variant of ``run`` (against ``baseline`` if given).
+
+    ``baseline`` may be ``run`` itself with another ``baseline_variant`` (A/B in one run).
+    With ``require_baseline`` (flags asked for baseline checks), a missing baseline is a
+    :class:`ConfigError`; otherwise baseline checks are reported as skipped.
+    """
+    variant, convs = select_variant(run, variant, role="run")
+    values = summarize_with_ci(convs, slow_turn_ms=slow_turn_ms, n_resamples=n_resamples, seed=seed)
+    needs_baseline = bool(config.max_drop) or config.no_new_failures
+    comparison = None
+    if baseline is not None and needs_baseline:
+        bvar = baseline_variant
+        if bvar is None:
+            known = {c.transcript.variant for c in baseline.conversations}
+            bvar = variant if variant in known and baseline is not run else None
+        comparison = compare_runs(
+            baseline,
+            run,
+            base_variant=bvar,
+            cand_variant=variant,
+            slow_turn_ms=slow_turn_ms,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+    elif baseline is None and needs_baseline and require_baseline:
+        raise ConfigError("--max-drop and --no-new-failures need --baseline RUN (or --baseline-variant)", field="--baseline")
+    ctx = _Ctx(values=values, cost_note=cost_note(convs), comparison=comparison, explicit_baseline=require_baseline)
+    checks: list[GateCheck] = []
+    for metric, v in config.min.items():
+        checks.append(_value_check(ctx, validate_metric(metric, kind="min"), "min", v))
+    for metric, v in config.max.items():
+        checks.append(_value_check(ctx, validate_metric(metric, kind="max"), "max", v))
+    for metric, v in config.max_drop.items():
+        checks.append(_drop_check(ctx, validate_metric(metric, kind="max_drop"), v))
+    new_failures: list[str] = []
+    if config.no_new_failures:
+        if comparison is None:
+            checks.append(GateCheck(metric="scenarios", kind="no_new_failures", passed=None, detail="no baseline given"))
+        else:
+            new_failures = [f.scenario_id for f in comparison.regressions]
+            shown = ", ".join(new_failures[:10]) + (f" and {len(new_failures) - 10} more" if len(new_failures) > 10 else "")
+            checks.append(
+                GateCheck(
+                    metric="scenarios",
+                    kind="no_new_failures",
+                    threshold=0,
+                    value=MetricValue(value=float(len(new_failures)), n=comparison.n_common_scenarios),
+                    passed=not new_failures,
+                    detail=f"newly failing: {shown}" if new_failures else "no scenario that passed in the baseline fails",
+                )
+            )
+    return GateResult(
+        run_id=run.manifest.run_id,
+        variant=variant,
+        baseline_run_id=comparison.base.run_id if comparison else None,
+        baseline_variant=comparison.base.variant if comparison else None,
+        checks=checks,
+        new_failures=new_failures,
+        cost_note=ctx.cost_note,
+    )
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _threshold_text(c: GateCheck) -> str:
+    from evalkit.reports._numbers import fmt_delta, fmt_value
+
+    if c.kind == "min":
+        return f">= {fmt_value(c.metric, c.threshold)}"
+    if c.kind == "max":
+        return f"<= {fmt_value(c.metric, c.threshold)}"
+    if c.kind == "max_drop":
+        return f"drop <= {fmt_delta(c.metric, c.threshold).lstrip('+')}"
+    return "no new failures"
+
+
+def _value_text(c: GateCheck) -> str:
+    from evalkit.reports._numbers import fmt_delta, fmt_metric
+
+    if c.kind == "no_new_failures":
+        return "n/a" if c.value is None or c.value.value is None else f"{c.value.value:.0f} new"
+    text = fmt_metric(c.metric, c.value)
+    if c.kind == "max_drop" and c.delta is not None:
+        ci = ""
+        if c.delta_ci_low is not None and c.delta_ci_high is not None:
+            ci = f" [{fmt_delta(c.metric, c.delta_ci_low)}, {fmt_delta(c.metric, c.delta_ci_high)}]"
+        text += f"; Δ {fmt_delta(c.metric, c.delta)}{ci} vs baseline"
+    return text
+
+
+def render_gate_table(result: GateResult) -> str:
+    """A plain-text table of every check, then the overall verdict (for the terminal)."""
+    rows = [("CHECK", "METRIC", "VALUE [95% CI]", "THRESHOLD", "VERDICT")]
+    for c in result.checks:
+        verdict = c.verdict + (f" ({c.detail})" if c.detail and c.passed is not True else "")
+        rows.append((c.kind, c.metric, _value_text(c), _threshold_text(c), verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
+    head = f"evalkit gate: run {result.run_id} variant {result.variant}"
+    if result.baseline_run_id:
+        head += f" vs baseline {result.baseline_run_id} variant {result.baseline_variant}"
+    if not result.checks:
+        lines = ["(no checks configured: give --min/--max/--max-drop/--no-new-failures or a suite gate section)"]
+    status = "PASSED" if result.passed else f"FAILED ({result.n_failed} of {len(result.checks)} checks failed)"
+    return "\n".join([head, *lines, f"gate {status}"]) + "\n"
+
+
+def render_gate_markdown(result: GateResult) -> str:
+    """The gate as Markdown (for ``$GITHUB_STEP_SUMMARY`` and PR comments)."""
+    from evalkit.reports._numbers import md_escape
+
+    icon = "✅" if result.passed else "❌"
+    status = "passed" if result.passed else f"failed ({result.n_failed} of {len(result.checks)} checks)"
+    lines = [f"### {icon} evalkit gate {status}", ""]
+    lines.append(
+        f"Run `{result.run_id}`, variant `{result.variant}`"
+        + (f", baseline `{result.baseline_run_id}` variant `{result.baseline_variant}`" if result.baseline_run_id else "")
+        + "."
+    )
+    if not result.checks:
+        lines += ["", "No checks configured."]
+        return "\n".join(lines) + "\n"
+    lines += ["", "| Check | Metric | Value [95% CI] | Threshold | Verdict |", "|---|---|---|---|---|"]
+    marks = {"PASS": "✅ pass", "FAIL": "❌ fail", "SKIP": "⏭️ skip"}
+    for c in result.checks:
+        verdict = marks[c.verdict] + (f": {md_escape(c.detail)}" if c.detail and c.passed is not True else "")
+        lines.append(
+            f"| {c.kind} | {c.metric} | {md_escape(_value_text(c), None)} | {md_escape(_threshold_text(c), None)} | {verdict} |"
+        )
+    return "\n".join(lines) + "\n"
