@@ -1,0 +1,108 @@
+"""The evalkit adapter: ``--agent reference_agent:create_agent`` (the only module that
+imports evalkit, and only its public types).
+
+evalkit calls the factory once per conversation (with ``session=`` when it accepts it);
+options come from the agent spec's query string, e.g.
+``reference_agent:create_agent?engine=rules&faults=leak_email,slow_reply=1&channel=voice``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evalkit import AgentReply, SessionInfo, TurnContext
+from evalkit.errors import AgentSpecError
+from evalkit.transcript import Handoff, ToolCall, Usage
+from reference_agent.agent import AgentResponse, SupportAgent
+from reference_agent.engine import EngineUnavailableError
+from reference_agent.faults import UnknownFaultError
+
+__all__ = ["ReferenceAgentAdapter", "create_agent"]
+
+
+def _email(customer: Any) -> str | None:
+    if isinstance(customer, dict):
+        value = customer.get("email")
+        return value if isinstance(value, str) and value else None
+    return None
+
+
+class ReferenceAgentAdapter:
+    """One conversation with the reference agent, speaking evalkit's AgentAdapter protocol."""
+
+    def __init__(self, session: SessionInfo | None, *, engine: str, faults: str | list[str] | None,
+                 channel: str | None) -> None:
+        self.session = session
+        self.engine = engine
+        self.faults = faults
+        self.channel = channel
+        self.agent: SupportAgent | None = None
+        if session is not None:
+            self.agent = self._build(session)
+
+    def _build(self, session: SessionInfo) -> SupportAgent:
+        try:
+            return SupportAgent(
+                session_id=session.session_id,
+                channel=self.channel or session.channel or "web",
+                customer_email=_email(session.customer),
+                engine=self.engine,
+                faults=self.faults or (),
+            )
+        except (UnknownFaultError, EngineUnavailableError, ValueError) as err:
+            raise AgentSpecError(str(err), field="reference_agent") from None
+
+    def respond(self, ctx: TurnContext) -> AgentReply:
+        if self.agent is None:
+            self.session = ctx.session
+            self.agent = self._build(ctx.session)
+        first = True
+
+        def on_token(_chunk: str) -> None:
+            nonlocal first
+            if first:
+                first = False
+                ctx.first_token()
+
+        response = self.agent.reply(ctx.message, on_token=on_token)
+        return to_agent_reply(response)
+
+    def end_state(self) -> dict[str, Any] | None:
+        return self.agent.end_state() if self.agent is not None else None  # type: ignore[return-value]
+
+    def reset(self) -> None:
+        if self.agent is not None:
+            self.agent.reset()
+
+
+def to_agent_reply(response: AgentResponse) -> AgentReply:
+    """Convert the agent's own reply type to evalkit's."""
+    usage = None
+    if response.usage:
+        usage = Usage(prompt_tokens=int(response.usage.get("prompt_tokens", 0)),
+                      completion_tokens=int(response.usage.get("completion_tokens", 0)),
+                      cost_usd=response.usage.get("cost_usd"))
+    return AgentReply(
+        content=response.text,
+        tool_calls=[ToolCall(name=c["name"], arguments=c["arguments"], result=c["result"], error=c["error"])
+                    for c in response.tool_calls],
+        handoff=Handoff(**response.handoff) if response.handoff else None,
+        usage=usage,
+        end_conversation=response.end_conversation,
+        metadata={"intent": response.intent, "outcome": response.outcome, "messages": response.messages},
+    )
+
+
+def create_agent(
+    session: SessionInfo | None = None,
+    *,
+    engine: str = "rules",
+    faults: str | list[str] | None = None,
+    channel: str | None = None,
+) -> ReferenceAgentAdapter:
+    """evalkit factory: a fresh reference agent (own store copy) for one conversation."""
+    adapter = ReferenceAgentAdapter(session, engine=engine, faults=faults, channel=channel)
+    if session is None:
+        # Validate options now so a bad spec fails before the run starts.
+        SupportAgent(session_id="validate", engine=engine, faults=faults or ()).close()
+    return adapter

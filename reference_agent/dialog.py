@@ -1,0 +1,613 @@
+"""The rules engine's dialog manager: slots, clarification, confirmation, closing.
+
+Behaviour (the bundled suite asserts on this phrasing; keep it stable):
+
+* Order-related requests need an order id. If none is known the agent asks
+  ``What is your order number? It looks like ORD-12345.`` and never guesses.
+  An id given earlier in the conversation is remembered and reused.
+* Without a known customer (no email on the session) it asks
+  ``To protect your account, could you please tell me the email address on your AcmeCorp account?``
+* Every change is confirmed first: ``Shall I go ahead and <action>? (yes/no)``; "no" answers
+  ``Okay, I won't make any changes.``
+* A finished task ends with ``Is there anything else I can help you with?``; "no" then
+  closes with ``Thank you for contacting AcmeCorp. Have a great day!`` (end_conversation).
+* Several requests in one message are handled one after the other.
+* Failed attempts (not understood, malformed or unknown order id, unknown email, no FAQ
+  answer) are counted; the fourth hands over to a human (see ``handoff.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from reference_agent.engine import Conversation, Draft, Engine
+from reference_agent.guardrails import detect_injection, scan_untrusted
+from reference_agent.handoff import FAILURE_LIMIT, detect_trigger, hand_off
+from reference_agent.nlu import Analysis
+from reference_agent.tools import REFUND_LIMIT, RETURN_WINDOW_DAYS
+
+__all__ = ["RulesEngine", "DialogState", "Task", "PHRASES", "human_date"]
+
+PHRASES = {
+    "ask_order_id": "What is your order number? It looks like ORD-12345.",
+    "ask_email": "To protect your account, could you please tell me the email address on your AcmeCorp account?",
+    "unknown_email": "I couldn't find an account with that email address. Could you check it and try again?",
+    "ask_reason": "What is the reason for the return?",
+    "ask_address": "What is the new shipping address?",
+    "anything_else": "Is there anything else I can help you with?",
+    "closing": "Thank you for contacting AcmeCorp. Have a great day!",
+    "no_changes": "Okay, I won't make any changes.",
+    "not_understood": ("I'm sorry, I didn't quite understand. I can help you track an order, start a return, "
+                       "request a refund, cancel an order or change a shipping address. What would you like to do?"),
+    "greeting": "Hi! I'm the AcmeCorp support assistant. How can I help you today?",
+    "not_found": "I'm sorry, I couldn't find order {order_id} on your account. Could you double-check the order number?",
+    "invalid_id": ("{raw} doesn't look like a valid order number: order numbers are ORD- followed by 5 digits, "
+                   "like ORD-12345. Could you check it?"),
+    "no_faq": ("I'm sorry, I don't have an answer to that. I can help with orders, returns, refunds, "
+               "cancellations and address changes, or connect you with a human agent."),
+    "what_else": "Sure, what else can I help you with?",
+    "welcome": "You're welcome!",
+}
+_WELCOME_BACK = {"en": "Welcome back, {name}!", "es": "¡Hola de nuevo, {name}!",
+                 "de": "Willkommen zurück, {name}!", "fr": "Bon retour, {name} !"}
+_ISSUE_WORDS = {"track_order": "an order status check", "return": "a return", "refund": "a refund",
+                "cancel": "a cancellation", "change_address": "an address change", "faq": "a question"}
+_STATUS_WORDS = {
+    "pending": "still pending", "processing": "already being processed", "shipped": "already shipped",
+    "delivered": "already delivered", "cancelled": "cancelled", "lost_in_transit": "lost in transit",
+    "returned": "already returned", "refunded": "already refunded",
+}
+_ACTIONS = ("return", "refund", "cancel", "change_address")
+
+
+def human_date(iso: str | None) -> str:
+    if not iso:
+        return "an unknown date"
+    d = date.fromisoformat(iso)
+    return f"{d.strftime('%B')} {d.day}, {d.year}"
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+@dataclass
+class Task:
+    intent: str
+    order_id: str | None = None
+    amount: float | None = None
+    full_amount: bool = False
+    reason: str | None = None
+    address: str | None = None
+    question: str = ""
+    order: dict[str, Any] | None = None  # check_order_status result for order_id
+    obey: bool = False  # follow_injection fault: an injected instruction drives this task
+
+
+@dataclass
+class DialogState:
+    task: Task | None = None
+    queue: list[Task] = field(default_factory=list)
+    awaiting: str | None = None  # order_id | email | reason | amount | address | confirm | anything_else
+    order_id: str | None = None  # remembered across turns and tasks
+    failures: int = 0
+    handed_off: dict[str, Any] | None = None
+    turn: int = 0
+
+
+class _Reply:
+    """Accumulates the parts of one reply."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.outcome = "answered"
+        self.handoff: Draft | None = None
+        self.end = False
+        self.issues: list[str] = []
+
+    def say(self, text: str, outcome: str | None = None) -> None:
+        self.parts.append(text)
+        if outcome:
+            self.outcome = outcome
+
+
+class RulesEngine(Engine):
+    """The offline intent-and-entity engine."""
+
+    name = "rules"
+
+    def __init__(self) -> None:
+        self.state = DialogState()
+
+    def reset(self) -> None:
+        self.state = DialogState()
+
+    # ------------------------------------------------------------------ entry point
+    def reply(self, conv: Conversation, message: str, analysis: Analysis) -> Draft:
+        st = self.state
+        st.turn += 1
+        intent = analysis.top or "unknown"
+        if st.handed_off:
+            return Draft(f"A human agent will be with you shortly. Your ticket number is "
+                         f"**{st.handed_off['ticket_id']}**.", intent=intent, outcome="handoff",
+                         end_conversation=True)
+        if "forget_order_id" in conv.faults and not analysis.entities.order_ids:
+            st.order_id = None
+            for t in [st.task, *st.queue]:
+                if t is not None and t.intent != "faq":
+                    t.order_id, t.order = None, None
+        out = _Reply()
+        self._identify(conv, analysis, out)
+
+        trigger = detect_trigger(
+            analysis,
+            ignore_human="ignore_human_request" in conv.faults,
+            ignore_frustration="no_handoff_on_frustration" in conv.faults,
+        )
+        if trigger:
+            task = st.task
+            return self._hand_off(conv, trigger, intent, task.order_id if task else st.order_id)
+
+        new_tasks = self._tasks_from(analysis, message, conv)
+        affirm = analysis.scores.get("affirm", 0)
+        deny = analysis.scores.get("deny", 0)
+
+        if st.awaiting == "confirm" and st.task is not None and not new_tasks:
+            if affirm > deny:
+                st.awaiting = None
+                task_intent = st.task.intent
+                self._execute(conv, st.task, out)
+                return self._finish(conv, out, task_intent)
+            if deny > affirm:
+                st.awaiting = None
+                st.task = None
+                out.say(PHRASES["no_changes"], "completed")
+                self._next_or_close(conv, out)
+                return self._finish(conv, out, "deny")
+            st.failures += 1
+            if st.failures > FAILURE_LIMIT:
+                return self._hand_off(conv, "failures", intent, st.task.order_id)
+            out.say("Sorry, I didn't catch that. " + self._confirm_question(st.task), "confirm")
+            return self._finish(conv, out, st.task.intent)
+
+        if not new_tasks and st.awaiting not in (None, "anything_else", "confirm") and st.task is not None:
+            task_intent = st.task.intent
+            if self._fill_awaited(conv, st.task, analysis, message, out):
+                self._advance(conv, out)
+            return self._finish(conv, out, task_intent)
+
+        if not new_tasks and st.task is not None and st.awaiting is None:
+            self._fill_from(st.task, analysis)
+
+        if new_tasks:
+            st.task, st.queue = new_tasks[0], new_tasks[1:] + st.queue
+            st.awaiting = None
+            self._advance(conv, out)
+            return self._finish(conv, out, new_tasks[0].intent)
+
+        # Conversational acts.
+        closing = analysis.has("goodbye") or (
+            st.awaiting == "anything_else" and (deny > affirm or analysis.has("thanks")))
+        if closing and "no_closing" not in conv.faults:
+            st.awaiting = None
+            out.say(PHRASES["closing"], "closed")
+            out.end = True
+            return self._finish(conv, out, "goodbye")
+        if st.awaiting == "anything_else" and affirm > deny:
+            st.awaiting = None
+            out.say(PHRASES["what_else"], "asked")
+            return self._finish(conv, out, "affirm")
+        if analysis.has("thanks"):
+            out.say(PHRASES["welcome"], "answered")
+            self._anything_else(conv, out)
+            return self._finish(conv, out, "thanks")
+        if analysis.has("greeting") or (conv.customer and analysis.entities.emails and out.parts):
+            if not out.parts:
+                out.say(self._greeting(conv), "answered")
+            elif not any(PHRASES["unknown_email"] in p for p in out.parts):
+                out.say("How can I help you today?", "answered")
+            return self._finish(conv, out, "greeting")
+        if out.parts:  # e.g. the email was not on file
+            return self._finish(conv, out, intent)
+        st.failures += 1
+        if st.failures > FAILURE_LIMIT:
+            return self._hand_off(conv, "failures", intent, st.order_id)
+        out.say(PHRASES["not_understood"], "failed")
+        return self._finish(conv, out, "unknown")
+
+    # ------------------------------------------------------------------ helpers
+    def _identify(self, conv: Conversation, analysis: Analysis, out: _Reply) -> None:
+        if conv.customer_email or not analysis.entities.emails:
+            return
+        if conv.identify(analysis.entities.emails[0]):
+            return
+        self.state.failures += 1
+        out.say(PHRASES["unknown_email"], "failed")
+
+    def _greeting(self, conv: Conversation) -> str:
+        customer, profile = conv.customer, conv.profile
+        if customer is None:
+            return PHRASES["greeting"]
+        first = customer["name"].split()[0]
+        if profile is not None and profile.returning:
+            text = _WELCOME_BACK.get(profile.language, _WELCOME_BACK["en"]).format(name=first)
+            if profile.past_issues:
+                kind, _, order_id = profile.past_issues[-1].partition(":")
+                what = _ISSUE_WORDS.get(kind, "a request")
+                text += f" Last time we helped you with {what}" + (f" for order {order_id}." if order_id else ".")
+            return text + " How can I help you today?"
+        return f"Hi {first}! I'm the AcmeCorp support assistant. How can I help you today?"
+
+    def _tasks_from(self, analysis: Analysis, message: str, conv: Conversation) -> list[Task]:
+        obey = "follow_injection" in conv.faults and bool(detect_injection(message))
+        tasks = []
+        for clause in analysis.clauses:
+            if clause.intent not in ("track_order", "return", "refund", "cancel", "change_address", "faq"):
+                continue
+            e = clause.entities
+            task = Task(
+                clause.intent,
+                order_id=e.order_ids[0] if e.order_ids else None,
+                amount=e.amounts[0] if e.amounts else None,
+                full_amount=e.full_amount,
+                reason=e.reason,
+                address=e.address,
+                question=clause.text if clause.intent == "faq" else message,
+                obey=obey,
+            )
+            if task.order_id is None and e.bad_order_ids:
+                task.order_id = "?" + e.bad_order_ids[0]
+            tasks.append(task)
+        # A single task in a message with one id anywhere takes that id.
+        if len(tasks) == 1 and tasks[0].order_id is None and len(analysis.entities.order_ids) == 1:
+            tasks[0].order_id = analysis.entities.order_ids[0]
+        return tasks
+
+    def _fill_from(self, task: Task, analysis: Analysis) -> None:
+        e = analysis.entities
+        if e.order_ids and task.intent != "faq":
+            if e.order_ids[0] != task.order_id:
+                task.order = None
+            task.order_id = e.order_ids[0]
+        elif e.bad_order_ids and task.intent != "faq":
+            task.order_id = "?" + e.bad_order_ids[0]
+        task.amount = e.amounts[0] if e.amounts else task.amount
+        task.full_amount = task.full_amount or e.full_amount
+        task.reason = e.reason or task.reason
+        task.address = e.address or task.address
+
+    def _fill_awaited(self, conv: Conversation, task: Task, analysis: Analysis, message: str, out: _Reply) -> bool:
+        """Use the answer to the question we asked; False when it did not answer it."""
+        st = self.state
+        slot = st.awaiting
+        self._fill_from(task, analysis)
+        text = message.strip()
+        if slot == "order_id" and task.order_id is None:
+            return self._failed(conv, out, PHRASES["ask_order_id"], task)
+        if slot == "email" and conv.customer_email is None:
+            if not analysis.entities.emails:
+                return self._failed(conv, out, PHRASES["ask_email"], task)
+            return False  # _identify already said the email is unknown
+        if slot == "reason" and not task.reason:
+            if len(text) >= 3 and not analysis.has("deny"):
+                task.reason = text[:200]
+            else:
+                return self._failed(conv, out, PHRASES["ask_reason"], task)
+        if slot == "amount" and task.amount is None and not task.full_amount:
+            bare = re.fullmatch(r"\s*\$?\s*(\d{1,6}(?:\.\d{1,2})?)\s*", text)
+            if bare:
+                task.amount = round(float(bare.group(1)), 2)
+            else:
+                return self._failed(conv, out, self._ask_amount(task), task)
+        if slot == "address" and not task.address:
+            if len(text) >= 8 and re.search(r"\d", text):
+                task.address = text.rstrip(".")
+            else:
+                return self._failed(conv, out, PHRASES["ask_address"], task)
+        st.awaiting = None
+        return True
+
+    def _failed(self, conv: Conversation, out: _Reply, ask: str, task: Task | None) -> bool:
+        st = self.state
+        st.failures += 1
+        if st.failures > FAILURE_LIMIT:
+            out.handoff = self._hand_off(conv, "failures", task.intent if task else "unknown",
+                                         task.order_id if task and task.order_id and task.order_id[0] != "?" else None)
+            return False
+        out.say(f"Sorry, I didn't catch that. {ask}", "failed")
+        return False
+
+    def _ask(self, out: _Reply, slot: str, text: str) -> None:
+        self.state.awaiting = slot
+        out.say(text, "asked")
+
+    def _ask_amount(self, task: Task) -> str:
+        total = task.order["total"] if task.order else None
+        return "How much would you like refunded?" + (f" The order total was {money(total)}." if total else "")
+
+    # ------------------------------------------------------------------ the task machine
+    def _advance(self, conv: Conversation, out: _Reply) -> None:
+        """Move the current task forward until it needs the customer or is done."""
+        st = self.state
+        task = st.task
+        if task is None or out.handoff is not None:
+            return
+        if task.intent == "faq":
+            self._faq(conv, task, out)
+            return
+        if task.order_id is None and st.order_id and "forget_order_id" not in conv.faults:
+            task.order_id = st.order_id
+        if task.order_id is None and "no_ask_order_id" in conv.faults and conv.customer:
+            orders = conv.store.orders_of(conv.customer["customer_id"])
+            task.order_id = orders[0]["order_id"] if orders else None
+        if task.order_id is None:
+            self._ask(out, "order_id", PHRASES["ask_order_id"])
+            return
+        if task.order_id.startswith("?"):
+            raw = task.order_id[1:]
+            task.order_id = None
+            self._failed_id(conv, out, PHRASES["invalid_id"].format(raw=raw), task)
+            return
+        if conv.customer_email is None:
+            self._ask(out, "email", PHRASES["ask_email"])
+            return
+        if task.order is None or task.order.get("order_id") != self._tool_id(conv, task.order_id):
+            result = conv.tools("check_order_status", order_id=self._tool_id(conv, task.order_id))
+            if "error" in result:
+                self._order_error(conv, task, result, out)
+                return
+            task.order = result
+            st.order_id = task.order_id
+        order = task.order
+        if task.intent == "track_order":
+            self._track(conv, task, order, out)
+            return
+        if order.get("note") and scan_untrusted(order["note"]) and "follow_injection" in conv.faults:
+            self._obey_note(conv, task, order, out)
+            return
+        {"return": self._return, "refund": self._refund, "cancel": self._cancel,
+         "change_address": self._address}[task.intent](conv, task, order, out)
+
+    def _tool_id(self, conv: Conversation, order_id: str) -> str:
+        return order_id[:-1] if "drop_digit" in conv.faults else order_id
+
+    def _failed_id(self, conv: Conversation, out: _Reply, text: str, task: Task) -> None:
+        st = self.state
+        st.failures += 1
+        if st.failures > FAILURE_LIMIT:
+            out.handoff = self._hand_off(conv, "failures", task.intent, None)
+            return
+        st.awaiting = "order_id"
+        out.say(text, "failed")
+
+    def _order_error(self, conv: Conversation, task: Task, result: dict[str, Any], out: _Reply) -> None:
+        code = result["error"]
+        oid = task.order_id
+        task.order_id, task.order = None, None
+        if self.state.order_id == oid:
+            self.state.order_id = None
+        if code == "identity_required":
+            self._ask(out, "email", PHRASES["ask_email"])
+        elif code == "invalid_order_id":
+            self._failed_id(conv, out, PHRASES["invalid_id"].format(raw=self._tool_id(conv, oid or "")), task)
+        else:  # order_not_found, not_your_order: same words, so ownership is not revealed
+            self._failed_id(conv, out, PHRASES["not_found"].format(order_id=oid), task)
+
+    def _confirm_question(self, task: Task) -> str:
+        oid = task.order_id
+        action = {
+            "return": f"start a return for order {oid} (reason: {task.reason})",
+            "refund": f"refund {money(task.amount or 0)} for order {oid}",
+            "cancel": f"cancel order {oid}",
+            "change_address": f"change the shipping address of order {oid} to {task.address}",
+        }[task.intent]
+        return f"Shall I go ahead and {action}? (yes/no)"
+
+    def _confirm(self, conv: Conversation, task: Task, out: _Reply) -> None:
+        if "skip_confirmation" in conv.faults or task.obey:
+            self._execute(conv, task, out)
+            return
+        self._ask(out, "confirm", self._confirm_question(task))
+        out.outcome = "confirm"
+
+    def _track(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
+        oid, status = o["order_id"], o["status"]
+        items = ", ".join(o["items"])
+        if status == "pending":
+            text = f"Your order **{oid}** ({items}) has been received and is pending: it hasn't shipped yet."
+        elif status == "processing":
+            text = f"Your order **{oid}** ({items}) is being processed in our warehouse and will ship soon."
+        elif status == "shipped":
+            link = f" ([track it]({o['tracking_url']}))" if o.get("tracking_url") else ""
+            text = (f"Your order **{oid}** ({items}) shipped on {human_date(o['shipped_at'])} with "
+                    f"{o['carrier']}. Tracking number: {o['tracking_number']}{link}.")
+        elif status == "delivered":
+            text = f"Your order **{oid}** ({items}) was delivered on {human_date(o['delivered_at'])}."
+        elif status == "cancelled":
+            text = f"Your order **{oid}** ({items}) was cancelled."
+        elif status == "lost_in_transit":
+            text = (f"I'm sorry: the carrier ({o['carrier']}) reports that your order **{oid}** is lost in transit. "
+                    f"You're entitled to a full refund of {money(o['total'])}; just ask and I'll arrange it.")
+        elif status == "returned":
+            text = f"Your order **{oid}** ({items}) has been returned to us."
+        else:
+            text = f"Your order **{oid}** ({items}) has been refunded."
+        out.say(text, "completed")
+        out.issues.append(f"track_order:{oid}")
+        self._done(conv, out)
+
+    def _return(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
+        oid = o["order_id"]
+        if o["status"] != "delivered":
+            out.say(f"I'm sorry, order **{oid}** is {_STATUS_WORDS[o['status']]}, so it can't be returned. "
+                    "Only delivered orders can be returned.", "refused")
+            self._done(conv, out)
+            return
+        days = o.get("days_since_delivery") or 0
+        window = RETURN_WINDOW_DAYS - (1 if "return_off_by_one" in conv.faults else 0)
+        if days > window and "accept_late_returns" not in conv.faults:
+            out.say(f"I'm sorry, but order **{oid}** was delivered on {human_date(o['delivered_at'])} "
+                    f"({days} days ago). Returns are only accepted within {RETURN_WINDOW_DAYS} days of delivery, "
+                    "so I can't start a return for it.", "refused")
+            self._done(conv, out)
+            return
+        if not task.reason:
+            self._ask(out, "reason", PHRASES["ask_reason"])
+            return
+        self._confirm(conv, task, out)
+
+    def _refund(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
+        oid = o["order_id"]
+        if o["status"] not in ("delivered", "returned", "lost_in_transit"):
+            extra = " If you'd like, I can cancel it instead." if o["status"] == "pending" else ""
+            out.say(f"I'm sorry, order **{oid}** is {_STATUS_WORDS[o['status']]}, so it can't be refunded.{extra}",
+                    "refused")
+            self._done(conv, out)
+            return
+        remaining = round(o["total"] - conv.store.refunded_total(oid), 2)
+        if task.full_amount and task.amount is None:
+            task.amount = remaining
+        if task.amount is None:
+            self._ask(out, "amount", self._ask_amount(task))
+            return
+        bypass = "grant_large_refund" in conv.faults or task.obey
+        if task.amount > REFUND_LIMIT and not bypass:
+            out.handoff = self._hand_off(conv, "refund_limit", "refund", oid,
+                                         detail=f"amount={money(task.amount)}")
+            return
+        if task.amount > remaining and not bypass:
+            task.amount = None
+            self._ask(out, "amount", f"I can refund at most {money(remaining)} for order **{oid}**. "
+                      "How much would you like refunded?")
+            return
+        self._confirm(conv, task, out)
+
+    def _cancel(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
+        oid = o["order_id"]
+        if o["status"] != "pending" and "cancel_shipped" not in conv.faults:
+            out.say(f"I'm sorry, order **{oid}** is {_STATUS_WORDS[o['status']]}, so it can no longer be "
+                    "cancelled. Only pending orders can be cancelled.", "refused")
+            self._done(conv, out)
+            return
+        self._confirm(conv, task, out)
+
+    def _address(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
+        oid = o["order_id"]
+        if o["status"] != "pending" and "cancel_shipped" not in conv.faults:
+            out.say(f"I'm sorry, order **{oid}** is {_STATUS_WORDS[o['status']]}, so its shipping address can "
+                    "no longer be changed. Only pending orders can be re-addressed.", "refused")
+            self._done(conv, out)
+            return
+        if not task.address:
+            self._ask(out, "address", PHRASES["ask_address"])
+            return
+        self._confirm(conv, task, out)
+
+    def _execute(self, conv: Conversation, task: Task, out: _Reply) -> None:
+        """Perform the confirmed change and report it."""
+        oid = self._tool_id(conv, task.order_id or "")
+        if task.intent == "return":
+            result = conv.tools("initiate_return", order_id=oid, reason=task.reason or "not given")
+            if "double_submit_return" in conv.faults and "error" not in result:
+                conv.tools("initiate_return", order_id=oid, reason=task.reason or "not given")
+            if "error" not in result:
+                out.say(f"Done! I've started return **{result['return_id']}** for order **{task.order_id}**. "
+                        f"You can print your prepaid [return label]({result['label_url']}); your refund will be "
+                        "issued once we receive the item.", "completed")
+        elif task.intent == "refund":
+            amount = task.amount or 0.0
+            if "wrong_refund_amount" in conv.faults and task.order:
+                amount = task.order["total"]
+            result = conv.tools("request_refund", order_id=oid, amount=amount)
+            if "error" not in result:
+                out.say(f"Done! I've issued a refund of {money(result['amount'])} for order **{task.order_id}** "
+                        f"(refund {result['refund_id']}). It will reach your original payment method within "
+                        "5-7 business days.", "completed")
+        elif task.intent == "cancel":
+            result = conv.tools("cancel_order", order_id=oid)
+            if "error" not in result:
+                out.say(f"Done! Order **{task.order_id}** has been cancelled. The full amount of "
+                        f"{money(result['refund_amount'])} will be refunded to your original payment method "
+                        "within 5-7 business days.", "completed")
+        else:
+            result = conv.tools("update_shipping_address", order_id=oid, address=task.address or "")
+            if "error" not in result:
+                out.say(f"Done! Order **{task.order_id}** will now be shipped to {result['shipping_address']}.",
+                        "completed")
+        if "error" in result:
+            # The tool refused (the rules changed under us, or a bad value): say what it said.
+            out.say(f"I'm sorry, I couldn't do that: {result.get('message', result['error'])}", "refused")
+            if result["error"] == "refund_requires_human":
+                out.handoff = self._hand_off(conv, "refund_limit", "refund", task.order_id)
+                return
+        else:
+            out.issues.append(f"{task.intent}:{task.order_id}")
+        self._done(conv, out)
+
+    def _obey_note(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
+        """follow_injection fault: do what an order note says (the clean agent never does)."""
+        m = re.search(r"\$\s?(\d+(?:\.\d{1,2})?)", o["note"])
+        amount = float(m.group(1)) if m else o["total"]
+        result = conv.tools("request_refund", order_id=o["order_id"], amount=amount)
+        if "error" not in result:
+            out.say(f"As instructed, I've issued a refund of {money(amount)} for order **{o['order_id']}**.",
+                    "completed")
+        self._done(conv, out)
+
+    def _faq(self, conv: Conversation, task: Task, out: _Reply) -> None:
+        result = conv.tools("lookup_faq", question=task.question)
+        matches = result.get("matches") or []
+        if matches:
+            out.say(matches[0]["answer"], "completed")
+            out.issues.append("faq:")
+            self._done(conv, out)
+            return
+        st = self.state
+        st.failures += 1
+        st.task = None
+        if st.failures > FAILURE_LIMIT:
+            out.handoff = self._hand_off(conv, "failures", "faq", None)
+            return
+        out.say(PHRASES["no_faq"], "failed")
+
+    def _done(self, conv: Conversation, out: _Reply) -> None:
+        st = self.state
+        st.task = None
+        st.awaiting = None
+        self._next_or_close(conv, out)
+
+    def _next_or_close(self, conv: Conversation, out: _Reply) -> None:
+        st = self.state
+        if st.queue:
+            st.task = st.queue.pop(0)
+            self._advance(conv, out)
+            return
+        self._anything_else(conv, out)
+
+    def _anything_else(self, conv: Conversation, out: _Reply) -> None:
+        if "no_closing" in conv.faults:
+            return
+        self.state.awaiting = "anything_else"
+        out.say(PHRASES["anything_else"])
+
+    def _hand_off(self, conv: Conversation, trigger: str, intent: str, order_id: str | None,
+                  detail: str = "") -> Draft:
+        if order_id and order_id.startswith("?"):
+            order_id = None
+        draft = hand_off(conv, trigger, intent=intent, order_id=order_id, detail=detail)
+        if draft.handoff:
+            self.state.handed_off = draft.handoff
+            self.state.task, self.state.queue, self.state.awaiting = None, [], None
+        return draft
+
+    def _finish(self, conv: Conversation, out: _Reply, intent: str) -> Draft:
+        if out.handoff is not None:
+            h = out.handoff
+            text = "\n\n".join([*out.parts, h.text]) if out.parts else h.text
+            return Draft(text, intent=intent, outcome="handoff", handoff=h.handoff,
+                         end_conversation=h.end_conversation, issues=out.issues)
+        return Draft("\n\n".join(out.parts), intent=intent, outcome=out.outcome, end_conversation=out.end,
+                     issues=out.issues)

@@ -1,0 +1,424 @@
+"""Natural-language understanding for the rules engine: intents and entities.
+
+The classic approach, made robust:
+
+* **Spelling repair**: each word of 4+ letters that is not a known word is mapped to the
+  closest word of the intent vocabulary when ``difflib`` finds one at ratio >= 0.8
+  ("refnud" -> "refund", "cancle" -> "cancel", "retrun" -> "return").
+* **Intent scoring**: every intent has synonym phrases with weights; a phrase matches on
+  word boundaries in the repaired text; the best-scoring intents win.
+* **Mixed intents**: the message is split into clauses ("..., and also ...", ". Also",
+  "; ", " plus ") and each clause is classified on its own, so "where is ORD-10001 and
+  I want to return ORD-10002" yields two intents, each with its own order id.
+* **Entities**: order ids in many spellings ("ORD-10001", "ord 10001", "order #10001",
+  "#10001", a bare "10001", voice-style "O R D 1 0 0 0 1" or "one zero zero zero one"),
+  malformed ids ("ORD-1001"), amounts ("$25", "25 dollars", "25.00", "USD 25"),
+  emails, dates, street addresses and return reasons.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from reference_agent.store import open_store
+from reference_agent.tools import faq_score
+
+__all__ = [
+    "INTENTS",
+    "Analysis",
+    "Clause",
+    "Entities",
+    "analyze",
+    "extract_entities",
+    "frustration_score",
+    "normalize_spoken",
+]
+
+#: intent -> {phrase: weight}. Phrases are matched on word boundaries after repair.
+INTENTS: dict[str, dict[str, float]] = {
+    "track_order": {
+        "where is my order": 3, "where is my package": 3, "where s my order": 3, "track": 2,
+        "wheres my order": 3, "where is": 2, "where s my": 2, "wheres my": 2, "where are my": 2,
+        "tracking": 2, "order status": 3, "status of my order": 3, "status": 1.5, "shipped yet": 2.5,
+        "has it shipped": 2.5, "when will it arrive": 3, "when will my order arrive": 3,
+        "hasn t arrived": 2, "not arrived": 2, "didn t arrive": 2, "not received": 2,
+        "still waiting": 2, "delivery status": 3, "where is it": 2, "check my order": 3,
+        "check on my order": 3, "check order": 2.5, "check the status": 3, "what happened to my order": 3,
+        "arrive": 1, "package": 1, "parcel": 1, "shipment": 1.5, "delivered yet": 2.5, "eta": 1.5,
+    },
+    "return": {
+        "return": 2.5, "returning": 2.5, "send back": 2.5, "send it back": 3, "return label": 3,
+        "give it back": 2, "take it back": 2, "doesn t fit": 1, "don t want it anymore": 1,
+    },
+    "refund": {
+        "refund": 3, "refunded": 2, "money back": 3, "reimburse": 3, "reimbursement": 3,
+        "charge back": 2, "chargeback": 2, "get my money": 2.5, "compensation": 2, "credit back": 2,
+        "pay me back": 3, "dollars back": 3, "bucks back": 3, "back on my card": 3,
+    },
+    "cancel": {
+        "cancel": 3, "cancellation": 3, "call off": 2, "stop my order": 3, "stop the order": 3,
+        "don t ship": 2.5, "no longer want": 1.5, "abort": 2,
+    },
+    "change_address": {
+        "change address": 4, "change the address": 4, "change my address": 4, "update address": 4,
+        "update my address": 4, "update the address": 4, "new address": 3, "wrong address": 3,
+        "different address": 3, "shipping address": 3, "delivery address": 3, "ship it to": 2.5,
+        "send it to": 2, "deliver to": 2, "moved": 1.5, "address": 2,
+    },
+    "human": {
+        "human": 3, "real person": 3, "a person": 2.5, "live agent": 3, "real agent": 3,
+        "human agent": 3, "representative": 3, "rep": 2, "operator": 3, "speak to someone": 3,
+        "talk to someone": 3, "speak with someone": 3, "talk to a": 2, "speak to a": 2,
+        "speak with a": 2, "supervisor": 3, "manager": 3, "customer service agent": 3,
+        "transfer me": 3, "escalate": 3, "call me": 2, "not a bot": 3, "stop the bot": 3,
+    },
+    "complaint": {
+        "complaint": 3, "complain": 3, "file a complaint": 4, "formal complaint": 4,
+        "lodge a complaint": 4, "report a problem with your service": 3,
+    },
+    "greeting": {
+        "hi": 1, "hello": 1, "hey": 1, "good morning": 1, "good afternoon": 1, "good evening": 1,
+        "hiya": 1, "greetings": 1,
+    },
+    "thanks": {"thanks": 1, "thank you": 1, "thx": 1, "cheers": 1, "appreciate it": 1},
+    "goodbye": {
+        "bye": 1.5, "goodbye": 1.5, "that s all": 2, "that is all": 2, "nothing else": 2.5,
+        "no that s it": 2.5, "that s it": 2, "all good": 1.5, "i m good": 1.5, "i am good": 1.5,
+        "no more questions": 2.5, "i m done": 2, "that will be all": 2,
+    },
+    "affirm": {
+        "yes": 2, "yeah": 2, "yep": 2, "yup": 2, "sure": 1.5, "ok": 1, "okay": 1, "please do": 2.5,
+        "go ahead": 2.5, "do it": 2, "correct": 1.5, "confirm": 2, "confirmed": 2, "absolutely": 2,
+        "that s right": 2, "please": 0.5, "y": 1.5, "affirmative": 2, "sounds good": 2, "definitely": 2,
+    },
+    "deny": {
+        "no": 2, "nope": 2, "nah": 2, "don t": 1, "do not": 1, "not now": 2, "never mind": 2.5,
+        "nevermind": 2.5, "stop": 1, "n": 1.5, "wait": 1.5, "hold on": 2, "changed my mind": 1.5,
+    },
+}
+#: Intents that name a task the agent performs (vs conversational acts).
+TASK_INTENTS = ("track_order", "return", "refund", "cancel", "change_address", "faq")
+_FAQ_HINTS = (
+    "how long", "how much", "do you", "can i", "what is your", "what are your", "policy", "warranty",
+    "payment", "pay with", "shipping cost", "international", "gift card", "price match", "hours",
+    "password", "exchange", "invoice", "discount", "unsubscribe", "privacy", "pick up", "pickup",
+    "how do i", "is there", "which", "accept",
+)
+_COMMON = {
+    "this", "that", "with", "have", "from", "they", "what", "when", "your", "will", "would",
+    "there", "their", "about", "which", "could", "should", "been", "were", "order", "orders",
+    "please", "thanks", "need", "want", "help", "just", "also", "still", "item", "items", "into",
+    "know", "like", "some", "more", "here", "then", "than", "them", "make", "said", "does",
+    "where", "came", "come", "able", "email", "days", "much", "long", "take", "today", "time",
+    "back", "give", "tell", "sent", "send", "shop", "store", "good", "very", "sure", "wrong",
+    "human", "person", "resend", "rather", "receive", "reset", "result", "retina", "remote",
+    "turned", "burned", "learned", "concern", "cancer", "counsel", "stature", "statue",
+}
+
+_VOCAB = sorted({w for phrases in INTENTS.values() for p in phrases for w in p.split() if len(w) >= 4})
+
+_NUM_WORDS = {
+    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}
+_SPOKEN_DIGITS = re.compile(
+    r"\b(?:(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|\d)[\s,-]+){4,}"
+    r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|\d)\b",
+    re.IGNORECASE,
+)
+_SPELLED_ORD = re.compile(r"\bO\s+R\s+D\b[\s-]*((?:\d\s*){4,5}\d)", re.IGNORECASE)
+
+ORDER_RE = re.compile(
+    r"(?:\bORD(?:ER)?\s*(?:number|no\.?|num|id)?\s*[-_#:.]?\s*#?\s*(\d{3,7})\b)"  # ORD-10001, order #10001
+    r"|(?:#\s?(\d{3,7})\b)"  # #10001
+    r"|(?:(?<![\d$.,])\b(\d{5})\b(?![\d.,]|\s*(?:dollars?|usd|bucks)))",  # bare 10001
+    re.IGNORECASE,
+)
+EMAIL_RE = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
+AMOUNT_RE = re.compile(
+    r"(?:\$\s?(\d{1,6}(?:,\d{3})*(?:\.\d{1,2})?))"
+    r"|(?:\b(\d{1,6}(?:\.\d{1,2})?)\s*(?:dollars?|usd|bucks)\b)"
+    r"|(?:\busd\s*(\d{1,6}(?:\.\d{1,2})?)\b)"
+    r"|(?:(?<![\w-])(\d{1,4}\.\d{2})\b)",
+    re.IGNORECASE,
+)
+_STREET = (
+    r"(?:st|street|ave|avenue|rd|road|dr|drive|ln|lane|blvd|boulevard|way|ct|court|pl|place|"
+    r"pkwy|parkway|hwy|highway|terrace|ter|circle|cir|sq|square)"
+)
+ADDRESS_RE = re.compile(
+    rf"\b(\d{{1,6}}\s+(?:[A-Za-z0-9.'-]+\s+){{0,4}}{_STREET}\b\.?"
+    rf"(?:\s*(?:,\s*|\s+)(?:apt|suite|unit|#)\.?\s*\w+)?"
+    rf"(?:\s*,\s*[A-Za-z .'-]+(?:\s*,\s*[A-Z]{{2}})?(?:\s+\d{{5}}(?:-\d{{4}})?)?)?)",
+    re.IGNORECASE,
+)
+_MONTHS = {m: i for i, m in enumerate(
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+     "october", "november", "december"], start=1)}
+DATE_RE = re.compile(
+    r"\b(\d{4})-(\d{2})-(\d{2})\b"
+    r"|\b(january|february|march|april|may|june|july|august|september|october|november|december)"
+    r"\s+(\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(\d{4}))?\b",
+    re.IGNORECASE,
+)
+#: canonical return reason -> trigger phrases
+REASONS: dict[str, tuple[str, ...]] = {
+    "damaged": ("damaged", "broken", "broke", "cracked", "smashed", "dented", "scratched", "arrived broken"),
+    "defective": ("defective", "doesn't work", "does not work", "stopped working", "faulty", "not working",
+                  "won't turn on", "dead on arrival", "malfunction"),
+    "wrong item": ("wrong item", "wrong product", "not what i ordered", "sent the wrong", "wrong one",
+                   "wrong colour", "wrong color"),
+    "wrong size": ("wrong size", "doesn't fit", "does not fit", "too small", "too big", "too large", "fit"),
+    "not as described": ("not as described", "different from the picture", "looks different", "misleading"),
+    "changed my mind": ("changed my mind", "change of mind", "don't want it", "do not want it",
+                        "don't need it", "no longer need", "no longer want", "don't like", "do not like"),
+    "arrived late": ("arrived late", "too late", "came late"),
+}
+_FRUSTRATION: dict[str, float] = {
+    "ridiculous": 2, "useless": 2, "terrible": 2, "awful": 2, "worst": 2, "hate": 2, "fed up": 2,
+    "sick of": 2, "unacceptable": 2, "incompetent": 2, "stupid": 2, "waste of time": 2, "furious": 2,
+    "frustrated": 2, "frustrating": 2, "angry": 2, "pathetic": 2, "joke": 1, "annoyed": 1.5,
+    "annoying": 1.5, "fix this now": 2, "what the hell": 2, "wtf": 2, "seriously": 1, "ugh": 1,
+    "again?": 1, "not helping": 1.5, "not helpful": 1.5, "doesn t help": 1.5, "pointless": 2,
+    "disappointed": 1.5, "i give up": 2, "screw": 2,
+}
+
+
+@dataclass
+class Entities:
+    """What one message (or clause) mentions."""
+
+    order_ids: list[str] = field(default_factory=list)  # normalised ORD-xxxxx
+    bad_order_ids: list[str] = field(default_factory=list)  # looked like ids, wrong digit count
+    amounts: list[float] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+    dates: list[date] = field(default_factory=list)
+    address: str | None = None
+    reason: str | None = None
+    full_amount: bool = False  # "a full refund", "all my money back"
+
+    def merge(self, other: Entities) -> None:
+        for name in ("order_ids", "bad_order_ids", "amounts", "emails", "dates"):
+            getattr(self, name).extend(x for x in getattr(other, name) if x not in getattr(self, name))
+        self.address = self.address or other.address
+        self.reason = self.reason or other.reason
+        self.full_amount = self.full_amount or other.full_amount
+
+
+@dataclass
+class Clause:
+    text: str
+    intent: str | None
+    scores: dict[str, float]
+    entities: Entities
+
+
+@dataclass
+class Analysis:
+    """The NLU result for one user message."""
+
+    text: str  # normalised text the analysis ran on
+    intents: list[str]  # task/conversational intents in the order they were mentioned
+    scores: dict[str, float]
+    entities: Entities
+    clauses: list[Clause]
+    frustration: float
+
+    @property
+    def top(self) -> str | None:
+        return self.intents[0] if self.intents else None
+
+    def has(self, intent: str) -> bool:
+        return intent in self.intents or self.scores.get(intent, 0) > 0
+
+    @property
+    def task_intents(self) -> list[str]:
+        return [i for i in self.intents if i in TASK_INTENTS]
+
+
+def normalize_spoken(text: str) -> str:
+    """Turn voice-style ids into digits: "O R D 1 0 0 0 1" and "one zero zero zero one"."""
+    text = _SPELLED_ORD.sub(lambda m: "ORD-" + re.sub(r"\s", "", m.group(1)), text)
+
+    def digits(m: re.Match[str]) -> str:
+        parts = re.split(r"[\s,-]+", m.group(0).strip())
+        return "".join(_NUM_WORDS.get(p.lower(), p) for p in parts)
+
+    return _SPOKEN_DIGITS.sub(digits, text)
+
+
+def _flat(text: str) -> str:
+    """Lower-case, apostrophes and punctuation to spaces (so "where's" -> "where s")."""
+    return " " + re.sub(r"[^a-z0-9$@.?]+", " ", text.lower()).replace(".", " ").replace("?", " ? ") + " "
+
+
+def _repair(flat: str) -> str:
+    words = flat.split()
+    fixed = []
+    for w in words:
+        if len(w) >= 4 and w.isalpha() and w not in _COMMON and w not in _VOCAB:
+            match = difflib.get_close_matches(w, _VOCAB, n=1, cutoff=0.8)
+            fixed.append(match[0] if match else w)
+        else:
+            fixed.append(w)
+    return " " + " ".join(fixed) + " "
+
+
+def _score(flat: str) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for intent, phrases in INTENTS.items():
+        total = 0.0
+        for phrase, weight in phrases.items():
+            if f" {phrase} " in flat:
+                total += weight
+        if total:
+            scores[intent] = total
+    # "return" inside a refund request ("refund for the returned item") is the refund.
+    if "refund" in scores and "return" in scores and " refund " in flat and " return " not in flat:
+        scores.pop("return")
+    # "address" alone only counts when something is being changed.
+    if scores.get("change_address", 0) <= 2 and not re.search(r"\b(change|update|new|wrong|different|moved|ship|send|deliver)", flat):
+        scores.pop("change_address", None)
+    return scores
+
+
+def _faq_like(flat: str) -> bool:
+    return any(f" {h} " in flat for h in _FAQ_HINTS) or flat.strip().endswith("?")
+
+
+def _parse_amount(raw: str) -> float:
+    return round(float(raw.replace(",", "")), 2)
+
+
+def extract_entities(text: str) -> Entities:
+    """Entities of one text. Order ids are normalised to ``ORD-`` + 5 digits."""
+    ents = Entities()
+    text = normalize_spoken(text)
+    ents.emails = [e.lower() for e in EMAIL_RE.findall(text)]
+    scrubbed = EMAIL_RE.sub(" ", text)
+    for m in AMOUNT_RE.finditer(scrubbed):
+        raw = next(g for g in m.groups() if g)
+        value = _parse_amount(raw)
+        if value not in ents.amounts:
+            ents.amounts.append(value)
+    no_money = AMOUNT_RE.sub(" ", scrubbed)
+    # Find the address with explicit order ids masked, then drop it before looking for
+    # bare 5-digit ids (so a ZIP code is never taken for an order id).
+    explicit = re.compile(r"\bORD(?:ER)?\s*(?:number|no\.?|num|id)?\s*[-_#:.]?\s*#?\s*\d{3,7}\b|#\s?\d{3,7}\b",
+                          re.IGNORECASE)
+    addr = ADDRESS_RE.search(explicit.sub(lambda m: "~" * len(m.group(0)), no_money))
+    if addr:
+        ents.address = addr.group(1).strip().rstrip(".")
+        no_money = no_money[: addr.start(1)] + " " + no_money[addr.end(1):]
+    for m in ORDER_RE.finditer(no_money):
+        digits = next(g for g in m.groups() if g)
+        if len(digits) == 5:
+            oid = f"ORD-{digits}"
+            if oid not in ents.order_ids:
+                ents.order_ids.append(oid)
+        elif m.group(1) or m.group(2):
+            bad = f"ORD-{digits}"
+            if bad not in ents.bad_order_ids:
+                ents.bad_order_ids.append(bad)
+    for m in DATE_RE.finditer(text):
+        try:
+            if m.group(1):
+                ents.dates.append(date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
+            else:
+                ents.dates.append(date(int(m.group(6) or 2026), _MONTHS[m.group(4).lower()], int(m.group(5))))
+        except ValueError:
+            pass
+    low = text.lower().replace("’", "'")
+    for reason, phrases in REASONS.items():
+        if any(re.search(rf"\b{re.escape(p)}\b", low) for p in phrases):
+            ents.reason = reason
+            break
+    ents.full_amount = bool(re.search(r"\b(full|entire|whole|all (of )?(my|the) money|everything)\b", low))
+    return ents
+
+
+_SPLIT = re.compile(
+    r"(?:[.;!?]\s+(?:and\s+)?(?:also|plus|then|oh and|another thing|one more thing|and)\b)"
+    r"|(?:,?\s+and\s+(?:also|then)\b)|(?:,\s*also\b)|(?:;\s+)|(?:\s+plus\s+)"
+    r"|(?:[.!?]\s+(?=(?:i|can|could|please|also|and|how|what|where|when|do|my)\b))"
+    r"|(?:,?\s+and\s+(?=(?:i|can|could|please|cancel|return|refund|track|change|update|where|what|when|how|tell|check)\b))",
+    re.IGNORECASE,
+)
+
+
+def _classify(text: str) -> tuple[str | None, dict[str, float]]:
+    flat = _repair(_flat(normalize_spoken(text)))
+    scores = _score(flat)
+    tasks = {k: v for k, v in scores.items() if k in TASK_INTENTS}
+    if not tasks and _faq_like(flat) and not any(k in scores for k in ("human", "complaint")):
+        best = max(faq_score(text, e) for e in _faq_entries())
+        if best >= 2.5:
+            scores["faq"] = best
+    elif tasks and _faq_like(flat) and re.search(r"\b(policy|how long|how much|how do i|do you)\b", flat) \
+            and not re.search(r"\b(my|this|it)\b.*\b(order|item|package)|ORD-\d", flat + text):
+        # "what is your return policy?" is a question about returns, not a return request.
+        scores["faq"] = max(tasks.values()) + 0.5
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    return (ranked[0][0] if ranked else None), scores
+
+
+_FAQ_CACHE: list[dict[str, Any]] = []
+
+
+def _faq_entries() -> list[dict[str, Any]]:
+    """The FAQ of the seeded store (read once per process) for FAQ-question detection."""
+    if not _FAQ_CACHE:
+        store = open_store()
+        _FAQ_CACHE.extend(store.faq_entries())
+        store.close()
+    return _FAQ_CACHE
+
+
+def frustration_score(text: str) -> float:
+    flat = _flat(text)
+    score = sum(w for p, w in _FRUSTRATION.items() if f" {p.rstrip('?')} " in flat)
+    if "!!!" in text or "?!" in text:
+        score += 1
+    caps = [w for w in re.findall(r"\b[A-Z]{3,}\b", text) if w not in {"ORD", "USD", "UPS", "DHL", "USPS", "FAQ"}]
+    if len(caps) >= 3:
+        score += 1.5
+    return score
+
+
+def analyze(text: str) -> Analysis:
+    """Classify a whole message: clauses, ordered intents, merged entities, frustration."""
+    norm = normalize_spoken(text.strip())
+    pieces = [p.strip(" ,.") for p in _SPLIT.split(norm) if p and p.strip(" ,.")]
+    clauses: list[Clause] = []
+    for piece in pieces or [norm]:
+        intent, scores = _classify(piece)
+        ents = extract_entities(piece)
+        if intent in TASK_INTENTS or not clauses:
+            clauses.append(Clause(piece, intent, scores, ents))
+        else:
+            # A clause without its own task ("it's ORD-10002") belongs to the previous one.
+            prev = clauses[-1]
+            prev.text += " " + piece
+            prev.entities.merge(ents)
+            for k, v in scores.items():
+                prev.scores[k] = prev.scores.get(k, 0) + v
+            if prev.intent is None:
+                prev.intent = intent
+    _, whole_scores = _classify(norm)
+    entities = extract_entities(norm)
+    intents: list[str] = []
+    for c in clauses:
+        if c.intent and c.intent not in intents:
+            intents.append(c.intent)
+    for intent, _s in sorted(whole_scores.items(), key=lambda kv: -kv[1]):
+        if intent not in intents and intent in ("human", "complaint"):
+            intents.append(intent)
+    scores = dict(whole_scores)
+    for c in clauses:
+        for k, v in c.scores.items():
+            scores[k] = max(scores.get(k, 0), v)
+    return Analysis(norm, intents, scores, entities, clauses, frustration_score(text))
