@@ -54,6 +54,7 @@ W_REPEAT = -0.3  # per user message repeating an earlier one (up to 3)
 W_AGENT_FAILURE = -0.6  # times the share of agent replies saying it cannot help
 W_LOOP = -0.3  # per agent reply repeating an earlier one (up to 3)
 W_ERROR = -0.4  # per agent or tool error (up to 3)
+W_UNANSWERED = -0.4  # the transcript ends on a user request with no reply
 W_EFFORT = -0.3  # per doubling of user turns beyond EFFORT_FREE_TURNS
 EFFORT_FREE_TURNS = 16
 W_SLOW = -0.8  # times the share of slow agent replies
@@ -106,6 +107,19 @@ _PHRASES: dict[str, float] = {
     "not really": -0.3, "that's not": -0.4, "that is not": -0.4, "come on": -0.5,
     "are you kidding": -0.8, "give up": -0.6, "no thanks": 0.0, "no thank you": 0.1,
 }
+# Emoticons and emoji, and a few Chinese cues (customer-service chat), matched as
+# substrings of the raw text because neither is split by spaces.
+_SYMBOLS: dict[str, float] = {
+    ":)": 0.5, ":-)": 0.5, "👍": 0.6, "🙏": 0.5, "😊": 0.6, "🙂": 0.4, "😀": 0.6,
+    "😃": 0.6, "❤": 0.7, "🎉": 0.6, ":(": -0.5, ":-(": -0.5, "😡": -0.9, "😠": -0.8,
+    "🤬": -0.9, "👎": -0.7, "🙁": -0.5, "☹": -0.5, "😞": -0.6, "😤": -0.7, "🙄": -0.6,
+    "谢谢": 0.6, "感谢": 0.7, "多谢": 0.6, "满意": 0.7, "不错": 0.5, "很好": 0.6, "太好了": 0.8,
+    "辛苦": 0.4, "解决了": 0.6, "好的": 0.2, "赞": 0.6, "棒": 0.7, "可以了": 0.3,
+    "不满意": -0.8, "差评": -0.9, "投诉": -0.8, "垃圾": -0.9, "太慢": -0.6, "怎么还": -0.5,
+    "为什么": -0.3, "还没": -0.4, "没收到": -0.5, "没有收到": -0.5, "生气": -0.8, "失望": -0.8,
+    "无语": -0.7, "烦": -0.5, "骗": -0.8, "不行": -0.4, "不好": -0.5, "到底": -0.4, "算了": -0.6,
+    "人工": -0.3, "催": -0.4,
+}
 _NEGATORS = frozenset(
     "not no never n't dont don't doesn't didn't isn't wasn't aren't won't can't cannot "
     "couldn't shouldn't wouldn't hardly barely neither nor without".split()
@@ -116,15 +130,25 @@ _INTENSIFIERS: dict[str, float] = {
     "most": 0.2, "such": 0.2,
 }
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_SYMBOLS_BY_LENGTH = sorted(_SYMBOLS, key=len, reverse=True)
+_PHRASES_BY_LENGTH = sorted(_PHRASES, key=len, reverse=True)
 
+# The user ending the conversation on their own terms.
+_CLOSING = re.compile(
+    r"\b(thank(s| you)|bye|goodbye|that'?s (all|it|everything)|that is (all|it|everything)|"
+    r"that will be all|have a (nice|good|great)|i'?m (all set|done)|all set)\b|谢谢|再见|拜拜|没有了|没事了",
+    re.I,
+)
 # Things users say that are about the service (not the content) and move the survey answer.
-_GRATITUDE = re.compile(r"\b(thank(s| you)|thx|ty|appreciate|cheers|helpful|perfect|great help)\b", re.I)
+_GRATITUDE = re.compile(
+    r"\b(thank(s| you)|thx|ty|appreciate|cheers|helpful|perfect|great help)\b|谢谢|感谢|多谢", re.I
+)
 _COMPLAINT = re.compile(
     r"\b(useless|terrible|awful|horrible|worst|ridiculous|unacceptable|frustrat\w*|annoy\w*|"
     r"complain\w*|disappoint\w*|waste of|not helpful|doesn'?t help|didn'?t help|not what i|"
     r"i (already|just) (said|told)|i told you|you don'?t understand|forget it|never ?mind|"
     r"speak to (a|an) (human|person|agent|manager)|talk to (a|an|someone|a real)|real person|"
-    r"come on|are you kidding|seriously\?)\b",
+    r"come on|are you kidding|seriously\?)\b|投诉|差评|垃圾|算了|无语|不满意",
     re.I,
 )
 # The user turning down what was offered and asking for something else.
@@ -177,11 +201,18 @@ def sentiment(text: str) -> float:
 def _sentiment(text: str) -> _TurnSentiment:
     if not text.strip():
         return _TurnSentiment(0.0, 0)
-    low = " " + " ".join(_tokens(text)) + " "
     total = 0.0
     n = 0
+    raw = text.lower()
+    # Symbols and CJK cues first, longest first, blanked once counted ("不满意" before "满意").
+    for cue in _SYMBOLS_BY_LENGTH:
+        while cue in raw:
+            total += _SYMBOLS[cue]
+            n += 1
+            raw = raw.replace(cue, " ", 1)
+    low = " " + " ".join(_tokens(text)) + " "
     # Phrases first; blank them out so their words are not counted twice.
-    for phrase in sorted(_PHRASES, key=len, reverse=True):
+    for phrase in _PHRASES_BY_LENGTH:
         needle = f" {phrase} "
         while needle in low:
             total += _PHRASES[phrase]
@@ -207,7 +238,7 @@ def _sentiment(text: str) -> _TurnSentiment:
         n += 1
     if n == 0:
         return _TurnSentiment(0.0, 0)
-    bangs = min(text.count("!"), 3)
+    bangs = min(text.count("!") + text.count("！"), 3)
     if bangs:
         total *= 1.0 + 0.1 * bangs
     # Squash the sum into (-1, 1) so long messages do not dominate.
@@ -266,13 +297,23 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
     out["user_sentiment_trend"] = round(trend, 3)
     out["sentiment_pts"] = W_SENTIMENT * shrunk
 
-    # 2. Explicit complaints (rare, strong) and gratitude at the close.
-    n_complaints = sum(1 for t in user_texts if _COMPLAINT.search(t))
-    closing_thanks = any(_GRATITUDE.search(t) for t in user_texts[-2:])
+    # 2. Explicit complaints (rare, strong): a late one weighs double an early one that the
+    # agent then recovered from (peak-end again).
+    n_user = len(user_texts)
+    complaint_weight = sum(
+        0.5 + 0.5 * i / max(n_user - 1, 1) for i, t in enumerate(user_texts) if _COMPLAINT.search(t)
+    )
     out["n_thanks"] = sum(1 for t in user_texts if _GRATITUDE.search(t))
-    out["n_complaints"] = n_complaints
-    out["closing_thanks"] = int(closing_thanks)
-    out["complaint_pts"] = W_COMPLAINT * min(n_complaints, 3)
+    out["n_complaints"] = sum(1 for t in user_texts if _COMPLAINT.search(t))
+    out["complaint_pts"] = W_COMPLAINT * min(complaint_weight, 3.0)
+
+    # How the user left: closing the conversation ("thanks, that's all") or left hanging
+    # on a request the agent never answered.
+    closed = any(_CLOSING.search(t) for t in user_texts[-2:])
+    unanswered = isinstance(transcript.turns[-1], UserTurn) and not closed
+    out["closed_by_user"] = int(closed)
+    out["ended_unanswered"] = int(unanswered)
+    out["ending_pts"] = W_UNANSWERED * unanswered
 
     # 3. Friction: the user rejecting offers, correcting the agent, repeating themselves.
     n_alternatives = sum(1 for t in later if _ALTERNATIVE.search(t))
