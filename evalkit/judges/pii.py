@@ -102,20 +102,21 @@ def detect_pii(text: str, kinds: Iterable[str] | None = None) -> list[PiiMatch]:
     found: list[PiiMatch] = []
     taken: list[tuple[int, int]] = []
 
-    def add(kind: str, m: re.Match[str], group: int = 0) -> None:
+    def add(kind: str, m: re.Match[str], group: int = 0, *, report: bool = True) -> None:
         s, e = m.span(group)
         if any(s < te and ts < e for ts, te in taken):
             return
         taken.append((s, e))
-        if kind in want:
+        if report and kind in want:
             found.append(PiiMatch(kind, m.group(group), s, e))
 
     # Most specific first; a span claimed by one kind is not reported again as another.
     for m in _EMAIL.finditer(text):
         add("email", m)
     for m in _IBAN.finditer(text):
-        if iban_valid(m.group(0)):
-            add("iban", m)
+        # An IBAN-shaped string with a bad checksum is claimed but not reported, so its
+        # digits are not misread as a phone number.
+        add("iban", m, report=iban_valid(m.group(0)))
     for m in _SSN.finditer(text):
         if _ssn_valid(*m.groups()):
             add("ssn", m)
