@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -135,22 +136,18 @@ class FlakyAgent:
     def _misbehaves(self, turn: int) -> bool:
         return turn in self.turns or (self.rate > 0 and self.rng.random() < self.rate)
 
-    async def respond(self, ctx: TurnContext) -> Any:
+    def respond(self, ctx: TurnContext) -> Any:
+        # Sync on purpose (evalkit runs it in a worker thread): ``sync_hang`` blocks that
+        # thread like a stuck blocking client would; ``hang`` hands back a never-ending await.
         if not self._misbehaves(ctx.turn):
             return AgentReply(content=self.reply)
         if self.mode == "raise":
             raise RuntimeError(f"flaky agent failed on turn {ctx.turn}")
         if self.mode == "hang":
-            await asyncio.sleep(self.hang_s)
+            return asyncio.sleep(self.hang_s)
         if self.mode == "sync_hang":
-            await asyncio.to_thread(_sleep, self.hang_s)
+            time.sleep(self.hang_s)
         return {"content": 42, "bogus": True}  # junk: not a valid reply
-
-
-def _sleep(seconds: float) -> None:
-    import time
-
-    time.sleep(seconds)
 
 
 class StatefulAgent:
