@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from evalkit.compare import Comparison, compare_runs, select_variant
 from evalkit.errors import ConfigError
@@ -97,6 +97,12 @@ class GateResult(_Model):
     checks: list[GateCheck] = Field(default_factory=list)
     new_failures: list[str] = Field(default_factory=list)
     cost_note: str | None = None
+    # The baseline comparison behind max_drop / no_new_failures (not saved in gate.json).
+    _comparison: Comparison | None = PrivateAttr(default=None)
+
+    @property
+    def comparison(self) -> Comparison | None:
+        return self._comparison
 
     @property
     def passed(self) -> bool:
@@ -336,7 +342,7 @@ def evaluate_gate(
                     detail=f"newly failing: {shown}" if new_failures else "no scenario that passed in the baseline fails",
                 )
             )
-    return GateResult(
+    result = GateResult(
         run_id=run.manifest.run_id,
         variant=variant,
         baseline_run_id=comparison.base.run_id if comparison else None,
@@ -345,6 +351,8 @@ def evaluate_gate(
         new_failures=new_failures,
         cost_note=ctx.cost_note,
     )
+    result._comparison = comparison
+    return result
 
 
 # --- rendering --------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ __all__ = ["command"]
 @click.option("--no-suite", is_flag=True, help="Ignore the suite's gate: section; use the flags only.")
 @click.option("--slow-turn-ms", type=float, default=3000.0, show_default=True, help="A turn slower than this counts in slow_turn_rate.")
 @click.option("--summary/--no-summary", default=True, show_default=True, help="Append Markdown to $GITHUB_STEP_SUMMARY when it is set.")
-@click.option("--write/--no-write", default=True, show_default=True, help="Save the result as gate.json in RUN (read by reports).")
+@click.option("--write/--no-write", default=True, show_default=True, help="Save gate.json in RUN and rewrite RUN/summary.md with the gate status.")
 def command(
     run_dir: Path,
     mins: tuple[str, ...],
@@ -94,10 +94,15 @@ def command(
     )
     click.echo(render_gate_table(result), nl=False)
     if write:
+        from evalkit.reports.markdown import SUMMARY_MD_FILE, write_summary_md
+
         try:
             write_json(run_dir / GATE_FILE, result.model_dump(mode="json"))
+            # summary.md now knows the gate status (and the regressions vs the baseline).
+            write_summary_md(run, run_dir / SUMMARY_MD_FILE, gate=result, comparison=result.comparison)
         except OSError as exc:
-            click.echo(f"evalkit: warning: could not save {run_dir / GATE_FILE}: {exc.strerror or exc}", err=True)
+            where = getattr(exc, "filename", None) or run_dir
+            click.echo(f"evalkit: warning: could not save {where}: {exc.strerror or exc}", err=True)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary and step_summary:
         try:
