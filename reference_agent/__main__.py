@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 
 __all__ = ["main"]
-
-
-def _known_faults() -> set[str] | None:
-    """Fault names the agent knows, when it publishes a catalogue."""
-    try:
-        from reference_agent import faults as faults_module
-    except ImportError:
-        return None
-    for attr in ("FAULTS", "FAULT_NAMES", "CATALOGUE"):
-        catalogue = getattr(faults_module, attr, None)
-        if catalogue:
-            return {str(name) for name in catalogue}
-    return None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -58,30 +44,21 @@ def serve(
     """Serve the agent over evalkit's HTTP agent protocol, with a web chat page at /."""
     import uvicorn
 
+    from reference_agent.faults import UnknownFaultError, parse_faults
     from reference_agent.service import create_app
 
     fault_names = tuple(f.strip() for f in faults.split(",") if f.strip())
-    known = _known_faults()
-    if known is not None:
-        unknown = [f for f in fault_names if f not in known]
-        if unknown:
-            raise click.BadParameter(
-                f"unknown fault(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", param_hint="--faults"
-            )
-    if log_file:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-        # The analytics lines are already JSON; write them as they are.
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        analytics = logging.getLogger("reference_agent.analytics")
-        analytics.addHandler(handler)
-        analytics.setLevel(logging.INFO)
-        analytics.propagate = False
+    try:
+        parse_faults(fault_names)  # refuse unknown names now, not on the first message
+    except UnknownFaultError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
     app = create_app(
         engine=engine,
         faults=fault_names,
         max_sessions=max_sessions,
         idle_timeout_s=idle_timeout,
         max_body_bytes=max_body,
+        log_file=log_file,
     )
     click.echo(f"AcmeCorp support agent on http://{host}:{port}/  (engine={engine}"
                f"{', faults=' + ','.join(fault_names) if fault_names else ''})", err=True)

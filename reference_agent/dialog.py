@@ -96,6 +96,7 @@ class DialogState:
     failures: int = 0
     handed_off: dict[str, Any] | None = None
     turn: int = 0
+    last_task: Task | None = None  # the last task finished (for "what about ORD-10004?")
 
 
 class _Reply:
@@ -149,9 +150,14 @@ class RulesEngine(Engine):
         )
         if trigger:
             task = st.task
+            if task is not None and intent not in ("human", "complaint"):
+                intent = task.intent
             return self._hand_off(conv, trigger, intent, task.order_id if task else st.order_id)
 
         new_tasks = self._tasks_from(analysis, message, conv)
+        if not new_tasks and st.awaiting in (None, "anything_else") and analysis.entities.order_ids \
+                and not analysis.has("goodbye"):
+            new_tasks = [self._follow_up(analysis, message)]
         affirm = analysis.scores.get("affirm", 0)
         deny = analysis.scores.get("deny", 0)
 
@@ -265,6 +271,21 @@ class RulesEngine(Engine):
         if len(tasks) == 1 and tasks[0].order_id is None and len(analysis.entities.order_ids) == 1:
             tasks[0].order_id = analysis.entities.order_ids[0]
         return tasks
+
+    def _follow_up(self, analysis: Analysis, message: str) -> Task:
+        """An order id with no request: the same request as last time, else a status check."""
+        e = analysis.entities
+        last = self.state.last_task
+        if last is None or last.intent == "faq":
+            return Task("track_order", order_id=e.order_ids[0])
+        if not re.search(r"\b(what about|how about|and|same|too|also|as well|another|other one)\b", message, re.I):
+            return Task("track_order", order_id=e.order_ids[0])
+        same = bool(re.search(r"\b(same|too|also|as well)\b", message, re.I))
+        return Task(last.intent, order_id=e.order_ids[0],
+                    amount=e.amounts[0] if e.amounts else (last.amount if same else None),
+                    full_amount=e.full_amount or (same and last.full_amount),
+                    reason=e.reason or (last.reason if same else None),
+                    address=e.address or (last.address if same else None))
 
     def _fill_from(self, task: Task, analysis: Analysis) -> None:
         e = analysis.entities
@@ -575,6 +596,7 @@ class RulesEngine(Engine):
 
     def _done(self, conv: Conversation, out: _Reply) -> None:
         st = self.state
+        st.last_task = st.task or st.last_task
         st.task = None
         st.awaiting = None
         self._next_or_close(conv, out)

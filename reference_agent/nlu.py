@@ -19,6 +19,7 @@ The classic approach, made robust:
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -120,6 +121,7 @@ _COMMON = {
 }
 
 _VOCAB = sorted({w for phrases in INTENTS.values() for p in phrases for w in p.split() if len(w) >= 4})
+_VOCAB_SET = frozenset(_VOCAB)
 
 _NUM_WORDS = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
@@ -178,6 +180,7 @@ REASONS: dict[str, tuple[str, ...]] = {
                         "don't need it", "no longer need", "no longer want", "don't like", "do not like"),
     "arrived late": ("arrived late", "too late", "came late"),
 }
+_REASON_RES = {r: re.compile(r"\b(" + "|".join(re.escape(p) for p in ps) + r")\b") for r, ps in REASONS.items()}
 _FRUSTRATION: dict[str, float] = {
     "ridiculous": 2, "useless": 2, "terrible": 2, "awful": 2, "worst": 2, "hate": 2, "fed up": 2,
     "sick of": 2, "unacceptable": 2, "incompetent": 2, "stupid": 2, "waste of time": 2, "furious": 2,
@@ -256,16 +259,16 @@ def _flat(text: str) -> str:
     return " " + re.sub(r"[^a-z0-9$@.?]+", " ", text.lower()).replace(".", " ").replace("?", " ? ") + " "
 
 
+@functools.lru_cache(maxsize=4096)
+def _repair_word(w: str) -> str:
+    if len(w) >= 4 and w.isalpha() and w not in _COMMON and w not in _VOCAB_SET:
+        match = difflib.get_close_matches(w, _VOCAB, n=1, cutoff=0.8)
+        return match[0] if match else w
+    return w
+
+
 def _repair(flat: str) -> str:
-    words = flat.split()
-    fixed = []
-    for w in words:
-        if len(w) >= 4 and w.isalpha() and w not in _COMMON and w not in _VOCAB:
-            match = difflib.get_close_matches(w, _VOCAB, n=1, cutoff=0.8)
-            fixed.append(match[0] if match else w)
-        else:
-            fixed.append(w)
-    return " " + " ".join(fixed) + " "
+    return " " + " ".join(_repair_word(w) for w in flat.split()) + " "
 
 
 def _score(flat: str) -> dict[str, float]:
@@ -333,8 +336,8 @@ def extract_entities(text: str) -> Entities:
         except ValueError:
             pass
     low = text.lower().replace("’", "'")
-    for reason, phrases in REASONS.items():
-        if any(re.search(rf"\b{re.escape(p)}\b", low) for p in phrases):
+    for reason, rx in _REASON_RES.items():
+        if rx.search(low):
             ents.reason = reason
             break
     ents.full_amount = bool(re.search(r"\b(full|entire|whole|all (of )?(my|the) money|everything)\b", low))
@@ -408,7 +411,7 @@ def analyze(text: str) -> Analysis:
                 prev.scores[k] = prev.scores.get(k, 0) + v
             if prev.intent is None:
                 prev.intent = intent
-    _, whole_scores = _classify(norm)
+    _, whole_scores = _classify(norm) if len(clauses) > 1 else (None, dict(clauses[0].scores))
     entities = extract_entities(norm)
     intents: list[str] = []
     for c in clauses:

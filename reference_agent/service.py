@@ -119,9 +119,12 @@ def _default_factory(**kwargs: Any) -> Any:
 class SessionPool:
     """Session id -> live agent, bounded (LRU) and expiring idle sessions."""
 
-    def __init__(self, config: ServiceConfig, factory: AgentFactory) -> None:
+    def __init__(self, config: ServiceConfig, factory: AgentFactory, *, shared: dict[str, Any] | None = None) -> None:
         self.config = config
         self._factory = factory
+        # Objects every session's agent shares (the analytics sink, long-term profiles);
+        # passed only to factories that accept them.
+        self._shared = dict(shared or {})
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._mutex = threading.Lock()
         self._accepts = _accepted_kwargs(factory)
@@ -160,8 +163,9 @@ class SessionPool:
             "engine": self.config.engine,
             "faults": tuple(self.config.faults),
         }
-        if initial_state is not None and "initial_state" in self._accepts:
+        if initial_state is not None:
             kwargs["initial_state"] = initial_state
+        kwargs.update(self._shared)
         kwargs = {k: v for k, v in kwargs.items() if k in self._accepts or "**" in self._accepts}
         agent = self._factory(**kwargs)
         now = time.monotonic()
@@ -392,9 +396,11 @@ def create_app(
     max_sessions: int = 1000,
     idle_timeout_s: float = 3600.0,
     max_body_bytes: int = MAX_BODY_BYTES,
+    log_file: str | Path | None = None,
     agent_factory: AgentFactory | None = None,
 ) -> FastAPI:
-    """Build the service. ``agent_factory`` (default: ``SupportAgent``) makes one agent per session."""
+    """Build the service. ``agent_factory`` (default: ``SupportAgent``) makes one agent per
+    session; ``log_file`` appends every session's analytics lines (one JSON line per turn)."""
     config = ServiceConfig(
         engine=engine,
         faults=tuple(faults),
@@ -402,7 +408,18 @@ def create_app(
         idle_timeout_s=idle_timeout_s,
         max_body_bytes=max_body_bytes,
     )
-    pool = SessionPool(config, agent_factory or _default_factory)
+    shared: dict[str, Any] = {}
+    if agent_factory is None:
+        from reference_agent.memory import ProfileStore
+
+        # Long-term customer profiles outlive a session: a customer coming back in a new
+        # chat is recognised (each session's orders, returns... stay isolated).
+        shared["profile_store"] = ProfileStore.open()
+    if log_file is not None:
+        from reference_agent.analytics import TurnLogger
+
+        shared["analytics"] = TurnLogger(Path(log_file))
+    pool = SessionPool(config, agent_factory or _default_factory, shared=shared)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -216,6 +216,8 @@ class Store:
 
     conn: sqlite3.Connection
     store_date: date = field(init=False)
+    _emails: set[str] | None = field(default=None, init=False, repr=False)
+    _phones: set[str] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.conn.row_factory = _row
@@ -258,10 +260,15 @@ class Store:
         return self.all("SELECT * FROM faq ORDER BY faq_id")
 
     def all_emails(self) -> set[str]:
-        return {r["email"].lower() for r in self.all("SELECT email FROM customers")}
+        """Every customer email (the customers table never changes during a conversation)."""
+        if self._emails is None:
+            self._emails = {r["email"].lower() for r in self.all("SELECT email FROM customers")}
+        return self._emails
 
     def all_phones(self) -> set[str]:
-        return {r["phone"] for r in self.all("SELECT phone FROM customers") if r["phone"]}
+        if self._phones is None:
+            self._phones = {r["phone"] for r in self.all("SELECT phone FROM customers") if r["phone"]}
+        return self._phones
 
     # -- writes ------------------------------------------------------------------------
     def _next_id(self, table: str, key: str, prefix: str) -> str:
