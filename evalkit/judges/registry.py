@@ -31,6 +31,13 @@ BUILTIN_JUDGES: dict[str, str] = {
     "said": "evalkit.judges.text:Said",
     "never_said": "evalkit.judges.text:NeverSaid",
     "no_pii_leak": "evalkit.judges.pii:NoPiiLeak",
+    "rubric": "evalkit.judges.rubric:RubricJudge",
+    "goal_completion": "evalkit.judges.llm_builtin:GoalCompletion",
+    "policy_adherence": "evalkit.judges.llm_builtin:PolicyAdherence",
+    "tone": "evalkit.judges.llm_builtin:Tone",
+    "handoff_appropriateness": "evalkit.judges.llm_builtin:HandoffAppropriateness",
+    "llm_csat": "evalkit.judges.llm_builtin:LLMCsat",
+    "pairwise": "evalkit.judges.pairwise:PairwiseJudge",
 }
 
 ENTRY_POINT_GROUP = "evalkit.judges"

@@ -30,6 +30,7 @@ __all__ = [
 SIMULATORS: dict[str, str] = {
     "scripted": "evalkit.simulators.scripted:ScriptedUser",
     "persona": "evalkit.simulators.persona:PersonaUser",
+    "llm": "evalkit.simulators.llm:LLMUser",
 }
 
 SIMULATOR_KINDS = ("auto", "scripted", "persona", "llm")

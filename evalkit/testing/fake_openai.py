@@ -417,7 +417,7 @@ class FakeOpenAIServer:
         self._stop.clear()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-openai", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), name="fake-openai", daemon=True)
         self._thread.start()
         return self
 
@@ -493,7 +493,8 @@ class FakeOpenAIServer:
     def _answer(self, req: RecordedRequest) -> Answer:
         with self._lock:
             if req.n in self.fail_on:
-                return self.fail_on[req.n]
+                f = self.fail_on[req.n]
+                return f if isinstance(f, Failure) else Failure(str(f))
             if self.failure_rate and self._rng.random() < self.failure_rate:
                 return self._rng.choice(self.failure_kinds)
             responder: Responder | None = self.script.pop(0) if self.script else None

@@ -1,0 +1,107 @@
+"""Model flags shared by ``evalkit run`` and ``evalkit score``.
+
+Attach with ``@model_options``; turn the parsed values into the ``llm=`` object with::
+
+    roles = build_model_roles(**kwargs)          # ModelRoles (which model per role)
+    llm = build_llm_for_run(roles, cache=..., cache_dir=..., prices=...)   # LLMClients | None
+
+``llm`` is ``None`` when no role has a model (fully offline). Otherwise it is an
+:class:`~evalkit.llm.LLMClients`: judges use ``llm.judge``, LLM users ``llm.simulator``,
+agent adapters ``llm.agent``; ``llm.models()``, ``llm.cache_stats()`` and ``llm.usage()``
+feed the run manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from evalkit.llm.cache import DEFAULT_CACHE_DIR, CacheMode, ResponseCache
+from evalkit.llm.client import LLMClient, LLMClients
+from evalkit.llm.pricing import load_prices
+from evalkit.llm.settings import ModelRoles
+
+__all__ = ["model_options", "build_model_roles", "build_llm_for_run", "MODEL_OPTION_NAMES"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+MODEL_OPTION_NAMES = (
+    "model", "base_url", "simulator_model", "judge_model", "agent_model", "cache", "cache_dir", "prices",
+)
+
+_OPTIONS = [
+    click.option("--model", envvar="EVALKIT_MODEL", default=None, metavar="NAME",
+                 help="Model for every role (simulator, judge, agent) unless overridden. Env: EVALKIT_MODEL."),
+    click.option("--base-url", envvar="EVALKIT_BASE_URL", default=None, metavar="URL",
+                 help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (vLLM), "
+                      "http://localhost:11434/v1 (Ollama). Env: EVALKIT_BASE_URL, OPENAI_BASE_URL."),
+    click.option("--simulator-model", default=None, metavar="NAME",
+                 help="Model for LLM-simulated users. Env: EVALKIT_SIMULATOR_MODEL."),
+    click.option("--judge-model", default=None, metavar="NAME",
+                 help="Model for LLM judges and deepeval metrics. Env: EVALKIT_JUDGE_MODEL."),
+    click.option("--agent-model", default=None, metavar="NAME",
+                 help="Model for model-backed agents (openai-chat, reference agent LLM engine). "
+                      "Env: EVALKIT_AGENT_MODEL."),
+    click.option("--cache", "cache", type=click.Choice([m.value for m in CacheMode]), default="read-write",
+                 show_default=True, envvar="EVALKIT_CACHE",
+                 help="On-disk model response cache. Agent calls are never read from it (only written)."),
+    click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CACHE_DIR,
+                 show_default=True, envvar="EVALKIT_CACHE_DIR", help="Folder of the response cache."),
+    click.option("--prices", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+                 metavar="FILE", help="YAML/JSON price table: {model: {input: USD/1M, output: USD/1M}}."),
+]
+
+
+def model_options(fn: F) -> F:
+    """Add the model flags (see ``MODEL_OPTION_NAMES``) to a click command."""
+    for option in reversed(_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def build_model_roles(
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    simulator_model: str | None = None,
+    judge_model: str | None = None,
+    agent_model: str | None = None,
+    **_ignored: Any,
+) -> ModelRoles:
+    """Which model each role uses, from the flags and the environment."""
+    return ModelRoles.resolve(
+        model=model,
+        base_url=base_url,
+        simulator_model=simulator_model,
+        judge_model=judge_model,
+        agent_model=agent_model,
+    )
+
+
+def build_llm_for_run(
+    roles: ModelRoles,
+    *,
+    cache: str = "read-write",
+    cache_dir: str | Path = DEFAULT_CACHE_DIR,
+    prices: str | Path | None = None,
+    replay: bool = False,
+    **_ignored: Any,
+) -> LLMClients | None:
+    """The ``llm=`` object for the runner, judges and simulators; ``None`` when offline.
+
+    ``replay=True`` lets the agent role read from the cache too (re-score a run exactly).
+    """
+    table = load_prices(prices)
+    if not roles.any:
+        return None
+    store = ResponseCache(Path(cache_dir), mode=CacheMode(cache))
+    clients: dict[str, LLMClient | None] = {}
+    for role in ("simulator", "judge", "agent"):
+        settings = getattr(roles, role)
+        clients[role] = None if settings is None else LLMClient(
+            settings, role=role, cache=store, prices=table, cache_reads=(role != "agent" or replay)
+        )
+    return LLMClients(**clients, cache=store)

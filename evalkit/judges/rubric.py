@@ -1,0 +1,234 @@
+"""LLM-as-judge with a rubric: criteria (and optional steps) in the scenario file, a score on
+a stated scale with a reason, asked for as structured output and validated.
+
+In a scenario file::
+
+    expect:
+      - rubric:
+          criteria: The agent confirms the new address back to the customer before changing it.
+          steps: [Find the address change, Check it was read back first]
+          scale: [1, 5]
+          threshold: 4
+          samples: 3          # ask 3 times; majority/mean with the agreement in details
+
+A malformed answer is re-asked (``retries``), then recorded as a judge failure
+(``Verdict.error``), never turned into a score. With no judge model configured the verdict
+is ``skipped``. Cost: ``samples`` model calls per conversation (plus one per malformed
+answer re-asked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+from collections import Counter
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+
+from evalkit.judges.base import Judge, JudgeContext
+from evalkit.llm.client import ChatResult, LLMClient, role_client
+from evalkit.llm.errors import ModelCallError
+from evalkit.llm.render import render_prompt, render_transcript
+from evalkit.results import JudgeKind, Verdict
+from evalkit.scenarios.models import Scenario
+
+__all__ = ["RubricJudge", "ModelJudge", "NO_JUDGE_MODEL", "scenario_context", "sample_settings"]
+
+NO_JUDGE_MODEL = "no judge model configured (set --judge-model or --model, or EVALKIT_JUDGE_MODEL / EVALKIT_MODEL)"
+PROMPTS = "evalkit.judges"
+
+
+def scenario_context(scenario: Scenario | None) -> str:
+    """What the judge should know about the scenario: its purpose and the customer's goal."""
+    if scenario is None:
+        return ""
+    lines = [f"Scenario: {scenario.title or scenario.id}."]
+    if scenario.description:
+        lines.append(scenario.description.strip())
+    persona = scenario.user.persona
+    if persona is not None:
+        lines.append(f"The customer's goal: {persona.goal.description}")
+        if persona.goal.accept_handoff:
+            lines.append("The customer accepts being handed to a human as an end to the conversation.")
+    if scenario.customer:
+        who = ", ".join(f"{k}={v}" for k, v in scenario.customer.items())
+        lines.append(f"The customer is identified as: {who}.")
+    return "\n".join(lines)
+
+
+def sample_settings(samples: int, temperature: float | None, client: LLMClient) -> list[tuple[float, int | None]]:
+    """(temperature, seed) per sample: deterministic for one sample, varied for several (each
+    sample is its own request, so each is cached separately)."""
+    base_seed = client.settings.seed if client.settings.seed is not None else 0
+    if samples == 1:
+        return [(0.0 if temperature is None else temperature, client.settings.seed)]
+    temp = 0.7 if temperature is None else temperature
+    return [(temp, base_seed + i) for i in range(samples)]
+
+
+class ModelJudge(Judge):
+    """Shared arguments and plumbing of the model-based judges (kind ``model``)."""
+
+    kind: ClassVar[JudgeKind] = JudgeKind.model
+
+    samples: int = Field(default=1, ge=1, le=25)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    retries: int = Field(default=2, ge=0, le=5)
+
+    def _client(self, ctx: JudgeContext) -> LLMClient | None:
+        return role_client(ctx.llm, "judge")
+
+    def _failed(self, error: str, **details: Any) -> Verdict:
+        return Verdict(judge=self.name, kind=self.kind, reason=f"judge failed: {error}", error=error,
+                       details=details)
+
+
+class RubricJudge(ModelJudge):
+    """Scores a conversation against ``criteria`` on ``scale``; passes at ``threshold``
+    (default: three quarters up the scale, 4 on 1-5)."""
+
+    name: ClassVar[str] = "rubric"
+    primary: ClassVar[str | None] = "criteria"
+    template: ClassVar[str] = "rubric.j2"
+    criteria_required: ClassVar[bool] = True
+
+    criteria: str = ""
+    steps: list[str] = Field(default_factory=list)
+    scale: tuple[int, int] = (1, 5)
+    threshold: float | None = None
+    aggregate: Literal["mean", "median", "majority"] = "mean"
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] >= value[1]:
+            raise ValueError(f"scale {list(value)} must be [low, high] with low < high")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> RubricJudge:
+        if self.criteria_required and not self.criteria.strip():
+            raise ValueError("'criteria' is required: say what a good conversation does")
+        if self.threshold is not None and not self.scale[0] <= self.threshold <= self.scale[1]:
+            raise ValueError(f"threshold {self.threshold:g} is outside the scale {list(self.scale)}")
+        return self
+
+    # -- prompt ------------------------------------------------------------------------------
+
+    def prompt_variables(self, ctx: JudgeContext) -> dict[str, Any]:
+        """Template variables; built-in judges add their own."""
+        return {
+            "context": scenario_context(ctx.scenario),
+            "conversation": render_transcript(ctx.transcript, window=ctx.window),
+            "criteria": self.criteria,
+            "steps": self.steps,
+            "lo": self.scale[0],
+            "hi": self.scale[1],
+            "window": ctx.window,
+        }
+
+    def messages(self, ctx: JudgeContext) -> tuple[list[dict[str, str]], str]:
+        """The chat messages for this judge and the prompt version."""
+        system = render_prompt(PROMPTS, "system.j2")
+        user = render_prompt(PROMPTS, self.template, **self.prompt_variables(ctx))
+        msgs = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
+        return msgs, user.version
+
+    def answer_model(self) -> type[BaseModel]:
+        lo, hi = self.scale
+        return create_model(  # type: ignore[call-overload,no-any-return]
+            "RubricAnswer",
+            __config__=ConfigDict(extra="forbid"),
+            reason=(str, ...),
+            score=(int, Field(ge=lo, le=hi)),
+        )
+
+    @property
+    def pass_at(self) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        lo, hi = self.scale
+        return lo + 0.75 * (hi - lo)
+
+    def label_for(self, score: float) -> str:
+        return f"{score:g}/{self.scale[1]}"
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    async def evaluate(self, ctx: JudgeContext) -> Verdict:
+        client = self._client(ctx)
+        if client is None:
+            return self.skip(NO_JUDGE_MODEL)
+        messages, version = self.messages(ctx)
+        answer = self.answer_model()
+
+        async def one(temperature: float, seed: int | None) -> tuple[Any, ChatResult] | ModelCallError:
+            try:
+                return await client.structured(
+                    messages, answer, name=f"{self.name}_verdict", retries=self.retries,
+                    temperature=temperature, seed=seed,
+                )
+            except ModelCallError as exc:
+                return exc
+
+        runs = await asyncio.gather(*(one(t, s) for t, s in sample_settings(self.samples, self.temperature, client)))
+        ok = [r for r in runs if not isinstance(r, ModelCallError)]
+        errors = [r for r in runs if isinstance(r, ModelCallError)]
+        details: dict[str, Any] = {
+            "prompt_version": version,
+            "model": client.model,
+            "scale": list(self.scale),
+            "threshold": self.pass_at,
+            "samples": self.samples,
+            "calls": sum(r[1].attempts for r in ok),
+            "cached": all(r[1].cached for r in ok) if ok else False,
+            "tokens": sum(r[1].total_tokens for r in ok),
+            "cost_usd": _sum_cost([r[1] for r in ok]),
+        }
+        if not ok:
+            return self._failed(errors[0].reason, **details, failed_samples=len(errors))
+        scores = [int(r[0].score) for r in ok]
+        reasons = [str(r[0].reason) for r in ok]
+        score, reason = self._aggregate(scores, reasons)
+        passed = score >= self.pass_at
+        if self.samples > 1:
+            details["scores"] = scores
+            details["failed_samples"] = len(errors)
+            details["agreement"] = round(sum((s >= self.pass_at) == passed for s in scores) / len(scores), 4)
+            details["score_agreement"] = round(Counter(scores).most_common(1)[0][1] / len(scores), 4)
+            details["stdev"] = round(statistics.pstdev(scores), 4)
+            details["aggregate"] = self.aggregate
+            if errors:
+                details["sample_errors"] = [e.reason for e in errors]
+        return Verdict(
+            judge=self.name,
+            kind=self.kind,
+            passed=passed,
+            score=score,
+            label=self.label_for(score),
+            reason=reason,
+            details=details,
+        )
+
+    def _aggregate(self, scores: list[int], reasons: list[str]) -> tuple[float, str]:
+        if self.aggregate == "majority":
+            counts = Counter(scores)
+            top = max(counts.values())
+            # Ties go to the lower score: a judge should not round disagreement upwards.
+            score: float = min(s for s, c in counts.items() if c == top)
+        elif self.aggregate == "median":
+            score = float(statistics.median_low(scores))
+        else:
+            score = round(statistics.fmean(scores), 4)
+        # The reason of the sample closest to the aggregate explains it best.
+        best = min(range(len(scores)), key=lambda i: (abs(scores[i] - score), i))
+        return score, reasons[best]
+
+
+def _sum_cost(results: list[ChatResult]) -> float | None:
+    costs = [0.0 if r.cached else r.cost_usd for r in results]
+    if any(c is None for c in costs):
+        return None
+    return math.fsum(c for c in costs if c is not None)

@@ -1,0 +1,272 @@
+"""The model client against the fake OpenAI-compatible server over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from pydantic import BaseModel
+
+from evalkit.errors import ConfigError
+from evalkit.llm import LLMClient, ModelCallError, ModelRoles, ModelSettings, ResponseCache, load_prices
+from evalkit.llm.errors import scrub
+from evalkit.testing.fake_openai import Failure, FakeOpenAIServer, Reply, Rule
+
+KEY = "sk-fake-test-key"
+MSG = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def srv():
+    with FakeOpenAIServer(hang_s=3) as server:
+        yield server
+
+
+def run(coro_fn, client):
+    async def go():
+        try:
+            return await coro_fn()
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "503", "drop", "invalid_json"])
+def test_transient_failures_are_retried(srv, kind):
+    srv.fail_on = {1: Failure(kind)}
+    c = LLMClient(srv.settings(max_retries=2))
+    r = run(lambda: c.chat(MSG), c)
+    assert r.content == "fake reply to: hello"
+    assert r.attempts == 2
+    assert len(srv.chat_requests) == 2
+    assert c.totals.retries == 1
+
+
+def test_retry_after_is_honoured(srv):
+    srv.fail_on = {1: Failure("429", retry_after=0.4)}
+    c = LLMClient(srv.settings(max_retries=2, backoff_s=0.0, max_backoff_s=0.0))
+    t0 = time.monotonic()
+    run(lambda: c.chat(MSG), c)
+    assert time.monotonic() - t0 >= 0.38
+    gap = srv.chat_requests[1].at - srv.chat_requests[0].at
+    assert gap >= 0.38
+
+
+def test_timeouts_are_retried_then_fail_bounded(srv):
+    srv.fail_on = {1: "hang", 2: "hang"}
+    c = LLMClient(srv.settings(max_retries=1, timeout=0.3))
+    with pytest.raises(ModelCallError) as err:
+        run(lambda: c.chat(MSG), c)
+    assert err.value.kind == "timeout"
+    assert err.value.attempts == 2
+    assert len(srv.chat_requests) == 2  # bounded: no third attempt
+    assert c.totals.failed_calls == 1
+
+
+def test_non_retryable_status_fails_at_once_without_the_key(srv):
+    srv.fail_on = {1: "401"}
+    c = LLMClient(srv.settings(max_retries=3))
+    with pytest.raises(ModelCallError) as err:
+        run(lambda: c.chat(MSG), c)
+    assert err.value.kind == "auth" and err.value.attempts == 1
+    assert len(srv.chat_requests) == 1
+    assert KEY not in str(err.value) and "\n" not in str(err.value)
+    # the key was sent, as a bearer token
+    assert srv.chat_requests[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_seeded_failure_rate_is_reproducible_and_survived():
+    outcomes = []
+    for _ in range(2):
+        with FakeOpenAIServer(failure_rate=0.4, seed=7) as s:
+            c = LLMClient(s.settings(max_retries=6))
+
+            async def many(c=c):
+                return [await c.chat([{"role": "user", "content": f"m{i}"}]) for i in range(8)]
+
+            results = run(many, c)
+            assert all(r.content.startswith("fake reply") for r in results)
+            outcomes.append([r.attempts for r in results])
+    assert outcomes[0] == outcomes[1]
+    assert sum(outcomes[0]) > 8  # some calls really were retried
+
+
+def test_concurrency_limit(srv):
+    srv.latency_s = 0.15
+    c = LLMClient(srv.settings(max_concurrency=2))
+
+    async def many():
+        return await asyncio.gather(*(c.chat([{"role": "user", "content": str(i)}]) for i in range(6)))
+
+    t0 = time.monotonic()
+    run(many, c)
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 0.4  # 6 calls, 2 at a time, 0.15 s each: at least 3 waves
+    # never more than 2 requests in flight: arrival times come in pairs
+    arrivals = sorted(r.at for r in srv.chat_requests)
+    assert arrivals[2] - arrivals[0] >= 0.12
+
+
+def test_requests_per_minute_limit(srv):
+    c = LLMClient(srv.settings(rpm=240))  # 4 a second, burst of 4
+
+    async def many():
+        for i in range(8):
+            await c.chat([{"role": "user", "content": str(i)}])
+
+    t0 = time.monotonic()
+    run(many, c)
+    assert time.monotonic() - t0 >= 0.9  # 4 immediately, 4 more at 0.25 s intervals
+
+
+def test_usage_and_cost(srv, tmp_path):
+    srv.add_rule(Reply("priced", usage=(1000, 500)))
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("fake-model: {input: 2.0, output: 10.0}\n")
+    c = LLMClient(srv.settings(), prices=load_prices(prices))
+
+    async def two():
+        await c.chat(MSG)
+        return await c.chat(MSG, stream=True)
+
+    r = run(two, c)
+    assert (r.prompt_tokens, r.completion_tokens) == (1000, 500)
+    assert r.cost_usd == pytest.approx((1000 * 2 + 500 * 10) / 1e6)
+    assert c.totals.prompt_tokens == 2000 and c.totals.cost_usd == pytest.approx(2 * 0.007)
+    # unknown model: tokens counted, cost unknown (never guessed)
+    c2 = LLMClient(srv.settings(model="mystery"))
+    r2 = run(lambda: c2.chat(MSG), c2)
+    assert r2.cost_usd is None and c2.totals.unpriced_calls == 1
+
+
+def test_price_file_errors_are_one_line(tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("m: {input: -1, output: 2}\n")
+    with pytest.raises(ConfigError) as err:
+        load_prices(bad)
+    assert "p.yaml" in str(err.value) and "m.input" in str(err.value)
+    assert load_prices(None).cost("gpt-4o-mini-2024-07-18", 1_000_000, 0) == pytest.approx(0.15)
+
+
+def test_streaming_ttft_and_tool_calls(srv):
+    srv.stream_delay_s = 0.05
+    srv.add_rule(Reply("a fairly long streamed answer", tool_calls=[{"name": "lookup", "arguments": {"id": 7}}]))
+    seen = []
+    c = LLMClient(srv.settings())
+    r = run(lambda: c.chat(MSG, stream=True, on_first_token=lambda: seen.append(time.perf_counter())), c)
+    assert r.content == "a fairly long streamed answer"
+    assert r.parsed_tool_calls() == [("call_1_0", "lookup", {"id": 7}, None)]
+    assert len(seen) == 1
+    assert r.ttft_ms is not None and 40 <= r.ttft_ms < r.latency_ms
+    assert srv.chat_requests[0].body["stream_options"] == {"include_usage": True}
+
+
+class Answer(BaseModel):
+    score: int
+    reason: str
+
+
+def test_structured_output_retries_malformed_then_fails(srv):
+    srv.enqueue(Reply("not json"), Reply(json={"score": "high"}), Reply(json={"score": 4, "reason": "ok"}))
+    c = LLMClient(srv.settings())
+    value, r = run(lambda: c.structured(MSG, Answer, name="grade"), c)
+    assert value == Answer(score=4, reason="ok") and r.parsed == {"score": 4, "reason": "ok"}
+    rf = srv.chat_requests[0].body["response_format"]
+    assert rf["type"] == "json_schema" and rf["json_schema"]["name"] == "grade"
+    assert rf["json_schema"]["schema"]["required"] == ["score", "reason"]
+    assert "invalid" in srv.chat_requests[1].last_user  # the error is fed back
+    assert c.totals.invalid_outputs == 2
+
+    srv.enqueue("nope", "nope", "nope")
+    c2 = LLMClient(srv.settings())
+    with pytest.raises(ModelCallError) as err:
+        run(lambda: c2.structured(MSG, Answer, retries=2), c2)
+    assert err.value.kind == "invalid_output"
+
+
+def test_cache_modes(srv, tmp_path):
+    cache = ResponseCache(tmp_path / "cache")
+    c = LLMClient(srv.settings(temperature=0.0), cache=cache)
+
+    async def twice():
+        a = await c.chat(MSG)
+        b = await c.chat(MSG)
+        d = await c.chat(MSG, seed=3)  # a parameter change is a different request
+        return a, b, d
+
+    a, b, d = run(twice, c)
+    assert not a.cached and b.cached and not d.cached
+    assert a.content == b.content
+    assert len(srv.chat_requests) == 2
+    assert cache.stats.as_dict() == {"hits": 1, "misses": 2, "writes": 2}
+    files = list((tmp_path / "cache").rglob("*.json"))
+    assert len(files) == 2
+    for f in files:
+        text = f.read_text()
+        assert KEY not in text and srv.base_url not in text
+        assert json.loads(text)["request"]["model"] == "fake-model"
+    assert b.usage().cost_usd == 0.0
+
+    ro = ResponseCache(tmp_path / "cache", mode="read-only")
+    c2 = LLMClient(srv.settings(temperature=0.0), cache=ro)
+    r = run(lambda: c2.chat([{"role": "user", "content": "new"}]), c2)
+    assert not r.cached and len(list((tmp_path / "cache").rglob("*.json"))) == 2  # nothing written
+    r = run(lambda: c2.chat(MSG), c2)
+    assert r.cached
+
+    off = ResponseCache(tmp_path / "cache", mode="off")
+    c3 = LLMClient(srv.settings(temperature=0.0), cache=off)
+    assert not run(lambda: c3.chat(MSG), c3).cached
+
+    agent = LLMClient(srv.settings(temperature=0.0), cache=ResponseCache(tmp_path / "cache"), role="agent",
+                      cache_reads=False)
+    n = len(srv.chat_requests)
+    assert not run(lambda: agent.chat(MSG), agent).cached  # the agent really answers
+    assert len(srv.chat_requests) == n + 1
+    with pytest.raises(ConfigError):
+        ResponseCache(tmp_path, mode="sometimes")
+
+
+def test_settings_resolution_and_masking():
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "EVALKIT_MODEL": "base-model",
+        "EVALKIT_JUDGE_MODEL": "strong",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "EVALKIT_SIMULATOR_BASE_URL": "http://127.0.0.1:8/v1",
+    }
+    roles = ModelRoles.resolve(env=env, agent_model="flagged")
+    assert roles.judge.model == "strong" and roles.simulator.model == "base-model" and roles.agent.model == "flagged"
+    assert roles.simulator.base_url == "http://127.0.0.1:8/v1" and roles.judge.base_url == "http://127.0.0.1:9/v1"
+    for text in (repr(roles), str(roles), json.dumps(roles.model_dump(mode="json")), str(roles.model_dump())):
+        assert KEY not in text
+    assert roles.judge.key() == KEY
+    assert ModelRoles.resolve(env={}).any is False
+    with pytest.raises(ConfigError):
+        ModelSettings.resolve("judge", model="m", base_url="localhost:8000", env={})
+
+
+def test_scrub():
+    text = "failed: Authorization: Bearer sk-abcdef123456 and api_key=hunter22 and sk-proj-zzzzzzzz"
+    out = scrub(text, "hunter22")
+    assert "sk-abcdef" not in out and "hunter22" not in out and "sk-proj" not in out
+
+
+def test_fake_server_models_and_rules(srv):
+    import urllib.request
+
+    with urllib.request.urlopen(srv.base_url + "/models") as resp:
+        assert json.load(resp)["data"][0]["id"] == "fake-model"
+    srv.rules = [Rule("tooly", tools=True), Rule(lambda req: {"echo": req.last_user}, schema="s")]
+    c = LLMClient(srv.settings())
+
+    async def go():
+        a = await c.chat(MSG, tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}])
+        b = await c.chat(MSG, response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": {}}})
+        return a, b
+
+    a, b = run(go, c)
+    assert a.content == "tooly" and json.loads(b.content) == {"echo": "hello"}

@@ -1,0 +1,237 @@
+"""LLM judges (rubric, built-ins, samples, pairwise) against the fake server over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+
+from evalkit.errors import JudgeSpecError
+from evalkit.judges.base import JudgeContext
+from evalkit.judges.pairwise import compare_pairwise
+from evalkit.judges.registry import build_judge
+from evalkit.llm import LLMClient, LLMClients, ResponseCache
+from evalkit.results import ConversationResult, JudgeKind
+from evalkit.scenarios.models import JudgeSpec, Scenario
+from evalkit.testing.fake_openai import FakeOpenAIServer, Reply, Rule
+from evalkit.transcript import AgentTurn, ToolCall, Transcript, UserTurn
+
+SCENARIO = Scenario.model_validate({
+    "id": "cancel-1",
+    "title": "Cancel an order",
+    "user": {"persona": {"goal": {"description": "cancel order A100", "intent": "cancel"},
+                         "facts": {"order_id": "A100"}}},
+})
+
+
+def transcript(good: bool = True, scenario_id: str = "cancel-1") -> Transcript:
+    calls = [ToolCall(name="cancel_order", arguments={"order_id": "A100"}, result={"ok": True})] if good else []
+    return Transcript(scenario_id=scenario_id, turns=[
+        UserTurn(content="Please cancel order A100"),
+        AgentTurn(content="Done, A100 is cancelled." if good else "I can't do that, sorry.", tool_calls=calls),
+    ])
+
+
+def judge(spec):
+    return build_judge(JudgeSpec.model_validate(spec))
+
+
+def evaluate(j, llm, t=None, scenario=SCENARIO, window=None):
+    async def go():
+        try:
+            return await j.evaluate(JudgeContext(transcript=t or transcript(), scenario=scenario, llm=llm,
+                                                 window=window))
+        finally:
+            if llm is not None:
+                for c in (llm.clients().values() if isinstance(llm, LLMClients) else [llm]):
+                    await c.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def srv():
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+def by_tool_evidence(req):
+    """A judge model that reads the prompt: 5 when a cancel_order call succeeded, else 1."""
+    cancelled = "called tool cancel_order" in req.last_user
+    return {"reason": "tool evidence" if cancelled else "no evidence", "score": 5 if cancelled else 1}
+
+
+def test_rubric_scores_with_structured_output(srv):
+    srv.add_rule(by_tool_evidence, schema="rubric_verdict")
+    j = judge({"rubric": {"criteria": "The agent really cancels the order.", "steps": ["find the call"]}})
+    client = LLMClient(srv.settings(), role="judge")
+    v = evaluate(j, LLMClients(judge=client))
+    assert (v.passed, v.score, v.kind, v.label) == (True, 5, JudgeKind.model, "5/5")
+    assert v.reason == "tool evidence"
+    assert v.details["prompt_version"] == "rubric/1" and v.details["calls"] == 1
+    body = srv.chat_requests[0].body
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["score"] == {"maximum": 5, "minimum": 1, "type": "integer"}
+    assert "The agent really cancels the order." in srv.chat_requests[0].last_user
+    assert "1. find the call" in srv.chat_requests[0].last_user
+    v = evaluate(j, LLMClient(srv.settings()), t=transcript(good=False))
+    assert (v.passed, v.score) == (False, 1)
+
+
+def test_malformed_answers_are_retried_then_a_judge_failure(srv):
+    srv.add_rule(Reply(json={"reason": "x", "score": 9}), schema="rubric_verdict")  # out of scale
+    j = judge({"rubric": {"criteria": "c", "retries": 1}})
+    v = evaluate(j, LLMClient(srv.settings()))
+    assert v.error and "malformed" in v.error
+    assert v.passed is None and v.score is None and v.skipped is None
+    assert len(srv.chat_requests) == 2
+    # a malformed answer followed by a valid one gives a score
+    srv.rules.clear()
+    srv.enqueue(Reply("{not json"), Reply(json={"reason": "fine", "score": 4}))
+    v = evaluate(j, LLMClient(srv.settings()))
+    assert (v.passed, v.score, v.error) == (True, 4, None)
+
+
+def test_model_failure_is_a_judge_failure_not_a_crash(srv):
+    srv.fail_on = {1: "500", 2: "500"}
+    j = judge({"goal_completion": None})
+    v = evaluate(j, LLMClient(srv.settings(max_retries=1)))
+    assert v.error and "server_error" in v.error and v.score is None
+
+
+def test_skipped_without_a_model():
+    for name in ("rubric", "goal_completion", "policy_adherence", "tone", "handoff_appropriateness", "llm_csat"):
+        args = {"criteria": "c"} if name == "rubric" else None
+        v = evaluate(judge({name: args}), None)
+        assert v.skipped and "no judge model" in v.skipped and v.passed is None, name
+        assert v.kind == JudgeKind.model
+    v = evaluate(judge("goal_completion"), LLMClients(simulator=None, judge=None))
+    assert v.skipped
+
+
+def test_samples_majority_and_agreement(srv):
+    scores = iter([5, 4, 2, 5, 5])
+    srv.add_rule(lambda req: {"reason": "r", "score": next(scores)}, schema="rubric_verdict")
+    j = judge({"rubric": {"criteria": "c", "samples": 5, "aggregate": "majority"}})
+    v = evaluate(j, LLMClient(srv.settings()))
+    assert sorted(v.details["scores"]) == [2, 4, 5, 5, 5]
+    assert v.score == 5 and v.passed is True
+    assert v.details["agreement"] == pytest.approx(0.8)  # 4 of 5 agree it passes
+    assert v.details["score_agreement"] == pytest.approx(0.6)
+    seeds = sorted(r.body["seed"] for r in srv.chat_requests)
+    assert seeds == [0, 1, 2, 3, 4]  # each sample is its own request
+    assert all(r.body["temperature"] == 0.7 for r in srv.chat_requests)
+
+
+def test_samples_mean(srv):
+    scores = iter([2, 3, 4])
+    srv.add_rule(lambda req: {"reason": "r", "score": next(scores)}, schema="rubric_verdict")
+    v = evaluate(judge({"rubric": {"criteria": "c", "samples": 3, "threshold": 3}}), LLMClient(srv.settings()))
+    assert v.score == pytest.approx(3.0) and v.passed is True
+    assert v.details["agreement"] == pytest.approx(2 / 3, abs=1e-3)
+
+
+def test_builtin_prompts(srv, tmp_path):
+    srv.add_rule(lambda req: {"reason": "ok", "score": 4}, match=lambda r: r.schema is not None)
+    policy = tmp_path / "policy.md"
+    policy.write_text("Never cancel without the customer's email.")
+    for name, args, version, needle in [
+        ("goal_completion", None, "goal_completion/1", "cancel order A100"),
+        ("policy_adherence", {"policy_file": str(policy)}, "policy_adherence/1", "without the customer's email"),
+        ("policy_adherence", None, "policy_adherence/1", "Verify the customer's identity"),
+        ("tone", "formal", "tone/1", "required style: formal"),
+        ("handoff_appropriateness", None, "handoff_appropriateness/1", "hand the conversation to a human"),
+        ("llm_csat", None, "llm_csat/1", "Predict the rating"),
+    ]:
+        v = evaluate(judge({name: args}), LLMClient(srv.settings()))
+        assert v.details["prompt_version"] == version and v.score == 4, name
+        assert needle in srv.chat_requests[-1].last_user, name
+        assert "called tool cancel_order" in srv.chat_requests[-1].last_user
+    assert evaluate(judge("llm_csat"), LLMClient(srv.settings())).label == "satisfied"
+    with pytest.raises(JudgeSpecError):
+        judge({"llm_csat": {"scale": [0, 10]}})
+    with pytest.raises(JudgeSpecError):
+        judge({"rubric": {"steps": ["x"]}})  # no criteria
+    with pytest.raises(JudgeSpecError):
+        judge({"rubric": {"criteria": "c", "threshold": 7}})
+
+
+def test_window_hides_the_future(srv):
+    t = Transcript(scenario_id="s", turns=[
+        UserTurn(content="first question"), AgentTurn(content="first answer"),
+        UserTurn(content="second question"), AgentTurn(content="second answer"),
+    ])
+    evaluate(judge({"rubric": "c"}), LLMClient(srv.settings()), t=t, window=(1, 1))
+    prompt = srv.chat_requests[0].last_user
+    assert "first answer" in prompt and "second" not in prompt and "[judged]" in prompt
+
+
+def test_cache_replay_gives_identical_verdicts(srv, tmp_path):
+    srv.add_rule(by_tool_evidence, schema="rubric_verdict")
+    specs = [{"rubric": {"criteria": "c"}}, "goal_completion", {"llm_csat": {"samples": 3}}]
+
+    def score_all(mode):
+        client = LLMClient(srv.settings(), cache=ResponseCache(tmp_path, mode=mode))
+        return [evaluate(judge(s), client).model_dump() for s in specs], client
+
+    first, c1 = score_all("read-write")
+    n = len(srv.chat_requests)
+    again, c2 = score_all("read-only")
+    assert len(srv.chat_requests) == n  # nothing asked again
+    strip = [{**v, "details": {k: x for k, x in v["details"].items() if k not in ("cached", "cost_usd")}}
+             for v in first]
+    strip2 = [{**v, "details": {k: x for k, x in v["details"].items() if k not in ("cached", "cost_usd")}}
+              for v in again]
+    assert strip == strip2
+    assert all(v["details"]["cached"] for v in again)
+    assert c2.cache.stats.hits == n and c2.totals.cached_calls == n
+
+
+def test_pairwise_runs_both_orders(srv):
+    def prefers_evidence(req):
+        text = req.last_user
+        first = text.split("## Conversation 1", 1)[1].split("## Conversation 2", 1)[0]
+        return {"reason": "r", "winner": "first" if "cancel_order" in first else "second"}
+
+    srv.add_rule(prefers_evidence, schema="pairwise_verdict")
+    client = LLMClient(srv.settings())
+
+    async def go():
+        try:
+            return await compare_pairwise(transcript(True), transcript(False), llm=client, scenario=SCENARIO)
+        finally:
+            await client.aclose()
+
+    r = asyncio.run(go())
+    assert r.winner == "a" and r.consistent and r.votes == ["a", "a"] and r.score == 1.0
+    assert len(srv.chat_requests) == 2
+    firsts = [re.search(r"## Conversation 1\n(.*?)## Conversation 2", q.last_user, re.S).group(1)
+              for q in srv.chat_requests]
+    assert firsts[0] != firsts[1]  # both orders were really shown
+
+    # A position-biased judge (always "first") is cancelled out: a tie, flagged inconsistent.
+    srv.rules = [Rule(Reply(json={"reason": "r", "winner": "first"}), schema="pairwise_verdict")]
+    client = LLMClient(srv.settings())
+    r = asyncio.run(go())
+    assert r.winner == "tie" and not r.consistent and r.score == 0.5
+
+
+def test_pairwise_judge_against_a_baseline_run(srv, tmp_path):
+    run = tmp_path / "base"
+    run.mkdir()
+    (run / "conversations.jsonl").write_text(
+        json.dumps(ConversationResult(transcript=transcript(False)).model_dump(mode="json")) + "\n"
+    )
+
+    def prefers_evidence(req):
+        first = req.last_user.split("## Conversation 2", 1)[0]
+        return {"reason": "r", "winner": "first" if "cancel_order" in first else "second"}
+
+    srv.add_rule(prefers_evidence, schema="pairwise_verdict")
+    v = evaluate(judge({"pairwise": str(run)}), LLMClient(srv.settings()))
+    assert v.passed is True and v.label == "better" and v.details["consistent"] is True
+    v = evaluate(judge({"pairwise": {"baseline": str(run)}}), LLMClient(srv.settings()),
+                 t=transcript(True, scenario_id="other"))
+    assert v.skipped and "no conversation" in v.skipped
