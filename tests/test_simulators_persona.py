@@ -177,6 +177,7 @@ def test_done_when_not_met_keeps_pushing():
         return reply(
             "Order ORD-1 is fine. Anything else?", tool="check_order_status", args={"order_id": "ORD-1"}
         )
+
     t, stop = play(_sc({"patience": 1, "asks_for_human": "never"}, {"done_when": DONE}), wrong, seed=0)
     assert stop.reason == StopReason.gave_up and "not_done" in acts(t)
 
@@ -267,3 +268,16 @@ def test_reading_agent_replies():
     assert r.errored
     r = read_reply([AgentTurn(content="Please provide your loyalty code.")], [], ["loyalty_code"])
     assert r.asks == ["loyalty_code"]
+
+
+def test_a_refusal_followed_by_anything_else_is_not_goal_met():
+    def refuses(msg, t):
+        if "ORD-" in msg:
+            return reply(
+                "Sorry, ORD-10001 can no longer be cancelled. Anything else?", tool="check_order_status"
+            )
+        return reply("What's your order number?")
+
+    sc = _sc({"patience": 1, "asks_for_human": "never"}, {"intent": "cancel"})
+    t, stop = play(sc, refuses, seed=0)
+    assert stop.reason == StopReason.gave_up and "not_done" in acts(t)

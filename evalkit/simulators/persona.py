@@ -64,7 +64,7 @@ _CONFIRM = re.compile(
 )
 _FAILED = re.compile(
     r"\b(can'?t|cannot|can not|unable to|not able to|couldn'?t|could not|wasn'?t able|failed|"
-    r"not possible|isn'?t possible|no (order|record|account)s? (found|with|matching))\b",
+    r"not possible|isn'?t possible|no longer|not eligible|no (order|record|account)s? (found|with|matching))\b",
     re.IGNORECASE,
 )
 _HANDOFF_TEXT = re.compile(
@@ -232,7 +232,13 @@ class PersonaUser:
         wants_human = self.intent == "human" or self.asked_human
         if r.handoff and (self.persona.goal.accept_handoff or wants_human):
             return Stop(reason=StopReason.transferred, detail="the agent handed the conversation to a human")
-        if goal_met is None and r.anything_else and self.agent_acted and self.intent != "human":
+        if (
+            goal_met is None
+            and r.anything_else
+            and self.agent_acted
+            and not r.failed
+            and self.intent != "human"
+        ):
             goal_met = True  # no done_when: "anything else?" after doing something ends it
         if goal_met:
             return self._finish("goal_met", len(users) >= limit, r.anything_else)
