@@ -31,7 +31,6 @@ TESTS = Path(__file__).resolve().parent
 
 def run(suite: Any, agent: str | None = None, **kw: Any) -> RunResult:
     kw.setdefault("progress", False)
-    kw.setdefault("simulator_factory", line_simulator)
     kw.setdefault("handle_signals", False)
     return Runner(RunConfig(suite=suite, agent=agent, **kw)).run_sync()
 
@@ -221,7 +220,10 @@ def test_outcomes_handoff_and_agent_ended(tmp_path: Path) -> None:
         "id: stubborn\nuser: {persona: {goal: {description: x, accept_handoff: false}}}\n",
     )
     write(tmp_path / "s" / "d.yaml", "id: long\nmax_turns: 2\nuser: {script: [a, b, c]}\n")
-    result = run([tmp_path / "s"], "test_core_runner:Ender", out=tmp_path / "r")
+    # A stand-in user whose persona turns are predictable, so the agent can hand off on cue.
+    result = run(
+        [tmp_path / "s"], "test_core_runner:Ender", out=tmp_path / "r", simulator_factory=line_simulator
+    )
     by = {c.transcript.scenario_id: c.transcript for c in result.conversations}
     assert (by["ends"].stop_reason, by["ends"].outcome, len(by["ends"].user_turns)) == (
         StopReason.agent_ended,
@@ -308,13 +310,11 @@ DRIVER = """
 import sys
 sys.path[:0] = [{tests!r}]
 from pathlib import Path
-from _core_helpers import line_simulator
 from evalkit.runner import RunConfig, Runner
 
 resume = sys.argv[1] == "resume"
 runner = Runner(RunConfig(suite=[{suite!r}], agent="evalkit.testing.agents:SlowAgent?delay_ms=60",
-                          out={out!r}, concurrency=3, trials=2, progress=False, resume=resume,
-                          simulator_factory=line_simulator))
+                          out={out!r}, concurrency=3, trials=2, progress=False, resume=resume))
 run = runner.run_sync()
 print(run.manifest.status, len(run.conversations))
 """
@@ -404,3 +404,31 @@ def test_sigterm_interrupts_cleanly_then_resume_completes(tmp_path: Path) -> Non
     assert done.stdout.split() == ["complete", "30"], done.stderr
     keys = Counter(r.key for r in read_journal(out / JOURNAL)[0])
     assert len(keys) == 30 and set(keys.values()) == {1}
+
+
+def test_persona_user_end_to_end_with_state_judge(tmp_path: Path) -> None:
+    write(
+        tmp_path / "s" / "p.yaml",
+        """
+        id: cancel-persona
+        initial_state: {orders: {ORD-7: placed}}
+        user:
+          persona:
+            goal:
+              description: cancel my order
+              intent: cancel
+              done_when:
+                - tool_called: {name: cancel_order, arguments: {order_id: ORD-7}}
+            facts: {order_id: ORD-7}
+        expect:
+          - state: {contains: {orders: {ORD-7: cancelled}}}
+        """,
+    )
+    result = run([tmp_path / "s"], "evalkit.testing.agents:StatefulAgent", out=tmp_path / "r", trials=3)
+    assert [c.transcript.stop_reason for c in result.conversations] == [StopReason.goal_met] * 3
+    assert all(c.passed for c in result.conversations)
+    openings = {c.transcript.turns[0].content for c in result.conversations}
+    assert len(openings) > 1  # distinct seeds, distinct phrasings
+    # The same agent that forgets to act fails the state judge (the judge can fail).
+    bad = run([tmp_path / "s"], 'evalkit.testing.agents:ScriptedAgent?replies=["Sure."]', out=tmp_path / "r2")
+    assert bad.conversations[0].passed is False

@@ -65,7 +65,11 @@ def validate_paths(paths: Sequence[str | Path] | str | Path) -> list[EvalkitErro
     """Every problem in the given files and folders (empty when all is well)."""
     loader = _Loader()
     loader.load(paths, tags=None)
-    return loader.errors
+    # Reading order: file by file (in the order first seen), line by line.
+    first_seen: dict[str | None, int] = {}
+    for err in loader.errors:
+        first_seen.setdefault(err.file, len(first_seen))
+    return sorted(loader.errors, key=lambda e: (first_seen[e.file], e.line or 0))
 
 
 # --------------------------------------------------------------------------------------

@@ -164,6 +164,7 @@ class StatefulAgent:
         start = initial.get("orders") if isinstance(initial.get("orders"), dict) else orders
         self.orders: dict[str, str] = dict(start or {"ORD-1": "shipped"})
         self.tickets: list[dict[str, str]] = []
+        self.pending: str | None = None
 
     def respond(self, ctx: TurnContext) -> AgentReply:
         text = ctx.message
@@ -178,9 +179,11 @@ class StatefulAgent:
                 handoff=Handoff(ticket_id=ticket, reason="customer asked"),
             )
         for verb, status in (("cancel", "cancelled"), ("refund", "refunded")):
-            if verb in lowered:
+            if verb in lowered or (self.pending == verb and order is not None):
                 if order is None:
+                    self.pending = verb  # remembered until the customer gives the number
                     return AgentReply(content="Which order? Please give the order number.")
+                self.pending = None
                 if order not in self.orders:
                     call = ToolCall(name=f"{verb}_order", arguments={"order_id": order}, error="not found")
                     return AgentReply(content=f"I cannot find {order}.", tool_calls=[call])
