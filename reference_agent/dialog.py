@@ -158,6 +158,9 @@ class RulesEngine(Engine):
         if not new_tasks and st.awaiting in (None, "anything_else") and analysis.entities.order_ids \
                 and not analysis.has("goodbye"):
             new_tasks = [self._follow_up(analysis, message)]
+        if st.awaiting in ("order_id", "email", "reason", "amount", "address") and new_tasks \
+                and all(t.intent == "faq" for t in new_tasks) and "?" not in message:
+            new_tasks = []  # "it arrived broken" answers our question; it is not an FAQ
         affirm = analysis.scores.get("affirm", 0)
         deny = analysis.scores.get("deny", 0)
 

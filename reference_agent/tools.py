@@ -242,19 +242,21 @@ def _words(text: str) -> list[str]:
 
 
 def faq_score(question: str, entry: dict[str, Any]) -> float:
-    """Keyword phrases + fuzzy word overlap; robust to typos (difflib ratio >= 0.8)."""
-    q = question.lower()
-    qwords = _words(question)
+    """Keyword phrases + word overlap, after repairing typos against the entry's words
+    (``difflib`` ratio >= 0.8, so "warrenty" counts as "warranty")."""
+    target = set(_words(entry["question"])) | {w for kw in entry["keywords"] for w in _words(kw)}
+    repaired = []
+    for w in _WORD.findall(question.lower()):
+        if w not in target and len(w) > 3:
+            close = difflib.get_close_matches(w, target, n=1, cutoff=0.8)
+            w = close[0] if close else w
+        repaired.append(w)
+    q = " " + " ".join(repaired) + " "
     score = 0.0
     for kw in entry["keywords"]:
-        if kw in q:
+        if f" {' '.join(_WORD.findall(kw.lower()))} " in q:
             score += 2.0 + 0.5 * kw.count(" ")
-    target = set(_words(entry["question"])) | {w for kw in entry["keywords"] for w in _words(kw)}
-    for w in qwords:
-        if w in target:
-            score += 1.0
-        elif len(w) > 3 and difflib.get_close_matches(w, target, n=1, cutoff=0.8):
-            score += 0.7
+    score += sum(1.0 for w in set(repaired) if w in target and w not in _STOP)
     return score
 
 
