@@ -99,7 +99,7 @@ def test_state_reports_what_the_conversation_changed(client):
     assert r.status_code == 200
     before = r.json()["end_state"]
     assert not any(o.get("status") == "cancelled" for o in before.get("orders", []))
-    post(client, sid, "yes, please cancel it")
+    post(client, sid, "yes")
     after = client.get(f"/v1/sessions/{sid}/state").json()["end_state"]
     assert {"order_id": "ORD-10006", "status": "cancelled"}.items() <= next(
         o for o in after["orders"] if o["order_id"] == "ORD-10006"
@@ -161,7 +161,7 @@ def test_chat_page_and_assets(client):
         a = client.get(f"/static/{name}")
         assert a.status_code == 200 and kind in a.headers["content-type"]
     # The renderer never assigns untrusted text to innerHTML.
-    assert "innerHTML" not in client.get("/static/chat.js").text
+    assert ".innerHTML =" not in client.get("/static/chat.js").text
 
 
 # -- bad requests ------------------------------------------------------------------------
