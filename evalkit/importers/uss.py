@@ -31,7 +31,9 @@ def parse_ratings(raw: str, *, file: str, line: int) -> list[int]:
         try:
             value = int(float(part))
         except ValueError:
-            raise ImportFormatError(f"rating '{part}' is not a number", file=file, line=line, field="ratings") from None
+            raise ImportFormatError(
+                f"rating '{part}' is not a number", file=file, line=line, field="ratings"
+            ) from None
         if not 1 <= value <= 5:
             raise ImportFormatError(f"rating {value} is outside 1-5", file=file, line=line, field="ratings")
         out.append(value)
@@ -72,10 +74,14 @@ def read(path: str | Path) -> Imported:
                     f"role must be USER or SYSTEM, got '{cols[0][:30]}'", file=name, line=lineno, field="role"
                 )
             if len(cols) < 2:
-                raise ImportFormatError("expected tab-separated role and text", file=name, line=lineno, field="text")
+                raise ImportFormatError(
+                    "expected tab-separated role and text", file=name, line=lineno, field="text"
+                )
             if role == "USER" and text == "OVERALL":
                 if overall is not None:
-                    raise ImportFormatError("second OVERALL line in one dialogue", file=name, line=lineno, field="text")
+                    raise ImportFormatError(
+                        "second OVERALL line in one dialogue", file=name, line=lineno, field="text"
+                    )
                 overall = parse_ratings(ratings, file=name, line=lineno)
                 continue
             if overall is not None:

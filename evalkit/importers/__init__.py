@@ -1,0 +1,150 @@
+"""Importers: recorded conversations (logs, benchmarks, datasets) -> an evalkit run folder.
+
+One module per format, each with ``read(path, **options) -> Imported``:
+
+* ``openai-messages`` (:mod:`evalkit.importers.openai_messages`): JSONL of OpenAI chat messages;
+* ``tau-bench`` (:mod:`evalkit.importers.tau_bench`): τ-bench trajectories with gold actions;
+* ``uss`` (:mod:`evalkit.importers.uss`): the USS corpus text format with human ratings;
+* ``deepeval`` (:mod:`evalkit.importers.deepeval`): conversational test cases / goldens JSON.
+
+:func:`write_imported` writes the run folder: ``scenarios.yaml`` (the scenarios with
+their expectations, loadable with ``evalkit validate`` / ``load_suite``), ``manifest.json``,
+``conversations.jsonl`` (every transcript with ``stop_reason: recorded`` and the source's
+own judgement in ``metrics``), and the derived tables. ``evalkit score DIR`` then runs
+the judges.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import secrets
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evalkit.errors import ConfigError
+from evalkit.importers._common import Imported, ImportFormatError, Recording
+from evalkit.results import ConversationResult, RunManifest, RunResult
+from evalkit.scenarios.models import JudgeSpec, Scenario
+
+__all__ = [
+    "FORMATS",
+    "SCENARIOS_FILE",
+    "Imported",
+    "ImportFormatError",
+    "Recording",
+    "read_recordings",
+    "scenarios_yaml",
+    "write_imported",
+]
+
+# format name -> module with read(path, **options)
+FORMATS: dict[str, str] = {
+    "openai-messages": "evalkit.importers.openai_messages",
+    "tau-bench": "evalkit.importers.tau_bench",
+    "uss": "evalkit.importers.uss",
+    "deepeval": "evalkit.importers.deepeval",
+}
+
+SCENARIOS_FILE = "scenarios.yaml"
+
+
+def read_recordings(fmt: str, path: str | Path, **options: Any) -> Imported:
+    """Parse ``path`` in format ``fmt``; :class:`ImportFormatError` on malformed input."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})", field="FORMAT")
+    path = Path(path)
+    if not path.is_file():
+        raise ImportFormatError("no such file", file=str(path))
+    module = importlib.import_module(FORMATS[fmt])
+    return module.read(path, **options)  # type: ignore[no-any-return]
+
+
+def _spec_yaml(spec: JudgeSpec) -> Any:
+    return {spec.name: dict(spec.args)} if spec.args else spec.name
+
+
+def scenarios_yaml(scenarios: list[Scenario]) -> str:
+    """The scenario file text: ``scenarios:`` with expectations written the usual way."""
+    items = []
+    for s in scenarios:
+        data = s.model_dump(mode="json", exclude_defaults=True)
+        if s.expect:
+            data["expect"] = [_spec_yaml(e) for e in s.expect]
+        items.append(data)
+    header = "# Written by `evalkit import`: one scenario per recorded task, with its expectations.\n"
+    return header + yaml.safe_dump({"scenarios": items}, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_imported(
+    imported: Imported, out: str | Path, *, command: str | None = None, force: bool = False
+) -> RunResult:
+    """Write ``imported`` as a run folder in ``out`` (refuses to overwrite a run unless ``force``)."""
+    from evalkit import __version__
+    from evalkit.csat import csat_proxy
+    from evalkit.runfiles import JOURNAL, MANIFEST, atomic_write, write_manifest, write_run_outputs
+
+    out = Path(out)
+    if (out / MANIFEST).exists() or (out / JOURNAL).exists():
+        if not force:
+            raise ConfigError(f"{out} already holds a run (use --force to replace it)", field="--out")
+        for name in (JOURNAL, SCENARIOS_FILE):
+            if (out / name).exists():
+                (out / name).unlink()
+        reports = out / "transcripts"
+        if reports.is_dir():
+            shutil.rmtree(reports)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SCENARIOS_FILE).write_text(scenarios_yaml(imported.scenarios), encoding="utf-8")
+
+    run_id = "import-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    source = f"recorded:{imported.format}"
+    trials = max((r.transcript.trial for r in imported.recordings), default=0) + 1
+    manifest = RunManifest(
+        run_id=run_id,
+        evalkit_version=__version__,
+        command=command,
+        suites=[str(out / SCENARIOS_FILE)],
+        agent=source,
+        variants={"default": source},
+        simulator="recorded",
+        trials=trials,
+        started_at=_now(),
+        finished_at=_now(),
+        status="complete",
+        n_planned=len(imported.recordings),
+        python=platform.python_version(),
+        platform=platform.platform(terse=True),
+        extra={
+            "import": {"format": imported.format, "source": imported.source, **imported.info},
+            "scored": False,
+        },
+    )
+    scenarios = {s.id: s for s in imported.scenarios}
+    results = []
+    for rec in imported.recordings:
+        scenario = scenarios.get(rec.transcript.scenario_id)
+        results.append(
+            ConversationResult(
+                run_id=run_id,
+                title=rec.title or (scenario.title if scenario else ""),
+                tags=list(rec.tags or (scenario.tags if scenario else [])),
+                transcript=rec.transcript,
+                metrics={"csat_proxy": csat_proxy(rec.transcript), **rec.metrics},
+            )
+        )
+    # The whole journal at once (atomically): an import is not a run that can be cut short.
+    payload = b"".join(r.model_dump_json().encode() + b"\n" for r in results)
+    atomic_write(out / JOURNAL, lambda fh: fh.write(payload))
+    run = RunResult(manifest=manifest, conversations=results)
+    write_run_outputs(out, run)
+    write_manifest(out, manifest)
+    return run

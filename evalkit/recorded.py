@@ -1,0 +1,266 @@
+"""Scoring recorded conversations (no agent, no simulator) and agreeing with the source's verdicts.
+
+:func:`score_run` re-runs every judge over the transcripts of a run folder (an imported
+one, or any earlier run) with the scenarios saved beside them, then writes the same files
+``evalkit run`` writes. :func:`agreement` compares evalkit's pass/fail with the source's own
+(``source_verdict``, e.g. τ-bench's reward): rate with a Wilson 95% interval, confusion
+matrix, Cohen's kappa, pass^k from both, and every disagreement with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import ConfigError
+from evalkit.metrics import pass_hat_k
+from evalkit.results import ConversationResult, JudgeKind, RunResult
+from evalkit.scenarios.models import Scenario
+
+__all__ = ["AGREEMENT_FILE", "score_run", "agreement", "format_agreement", "source_pass_hat_k"]
+
+AGREEMENT_FILE = "agreement.json"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def score_run(
+    run_dir: str | Path,
+    *,
+    scenarios: str | Path | None = None,
+    out: str | Path | None = None,
+    llm: Any | None = None,
+    concurrency: int = 8,
+    command: str | None = None,
+) -> RunResult:
+    """Judge every transcript in ``run_dir`` and write the run files to ``out`` (default: in place).
+
+    ``scenarios`` defaults to ``run_dir/scenarios.yaml``. Metrics the recording carried
+    (``human_csat``, ``source_verdict``, ...) are kept; ``csat_proxy`` is recomputed.
+    Writes ``agreement.json`` when some conversation has a ``source_verdict``.
+    """
+    from evalkit.importers import SCENARIOS_FILE
+    from evalkit.runfiles import (
+        JOURNAL,
+        atomic_write,
+        load_run,
+        write_json,
+        write_manifest,
+        write_run_outputs,
+    )
+    from evalkit.scenarios.loader import load_suite
+    from evalkit.scoring import score_transcript
+
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    scen_path = Path(scenarios) if scenarios is not None else run_dir / SCENARIOS_FILE
+    if not scen_path.exists():
+        raise ConfigError(
+            f"no scenarios to score against: {scen_path} does not exist (give --scenarios FILE_OR_FOLDER)",
+            field="--scenarios",
+        )
+    suite = load_suite(scen_path)
+    by_id: dict[str, Scenario] = {s.id: s for s in suite.scenarios}
+    missing = sorted({c.transcript.scenario_id for c in run.conversations} - set(by_id))
+
+    async def score_all() -> list[ConversationResult]:
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(old: ConversationResult) -> ConversationResult:
+            scenario = by_id.get(old.transcript.scenario_id)
+            judges = suite.judges_for(scenario) if scenario is not None else suite.config.judges
+            async with gate:
+                new = await score_transcript(
+                    old.transcript, scenario, suite_judges=judges, llm=llm, run_id=run.manifest.run_id
+                )
+            # The recording's own numbers (human rating, source verdict) stay; ours are fresh.
+            metrics = {**old.metrics, **new.metrics}
+            return new.model_copy(
+                update={
+                    "metrics": metrics,
+                    "title": new.title or old.title,
+                    "tags": new.tags or old.tags,
+                }
+            )
+
+        try:
+            return list(await asyncio.gather(*(one(c) for c in run.conversations)))
+        finally:
+            close = getattr(llm, "aclose", None)
+            if close is not None:
+                await close()
+
+    results = asyncio.run(score_all())
+    target = Path(out) if out is not None else run_dir
+    target.mkdir(parents=True, exist_ok=True)
+    extra = dict(run.manifest.extra)
+    extra.update({"scored": True, "scored_at": _now(), "scenarios": str(scen_path)})
+    if missing:
+        extra["scenarios_missing"] = missing[:50]
+    models = getattr(llm, "models", None)
+    manifest = run.manifest.model_copy(
+        update={
+            "finished_at": _now(),
+            "status": "complete",
+            "command": command or run.manifest.command,
+            "models": models() if callable(models) else run.manifest.models,
+            "extra": extra,
+        }
+    )
+    payload = b"".join(r.model_dump_json().encode() + b"\n" for r in results)
+    atomic_write(target / JOURNAL, lambda fh: fh.write(payload))
+    if target != run_dir and scen_path.is_file():
+        (target / SCENARIOS_FILE).write_text(scen_path.read_text(encoding="utf-8"), encoding="utf-8")
+    scored = RunResult(manifest=manifest, conversations=results)
+    write_run_outputs(target, scored)
+    report = agreement(scored)
+    if report["n_with_source"]:
+        write_json(target / AGREEMENT_FILE, report)
+    write_manifest(target, manifest)
+    return scored
+
+
+def _kappa(tp: int, fn: int, fp: int, tn: int) -> float | None:
+    n = tp + fn + fp + tn
+    if n == 0:
+        return None
+    po = (tp + tn) / n
+    pe = ((tp + fn) * (tp + fp) + (fp + tn) * (fn + tn)) / (n * n)
+    if math.isclose(pe, 1.0):
+        return None  # both raters constant: kappa is undefined
+    return (po - pe) / (1 - pe)
+
+
+def source_pass_hat_k(conversations: list[ConversationResult]) -> dict[int, float]:
+    """pass^k computed from the source's own verdicts (τ-bench: from its rewards)."""
+    by_task: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    for c in conversations:
+        v = c.metrics.get("source_verdict")
+        if isinstance(v, bool):
+            by_task[(c.transcript.variant, c.transcript.scenario_id)].append(v)
+    return pass_hat_k(dict(by_task))
+
+
+def _why(c: ConversationResult, source: bool) -> str:
+    det = [v for v in c.verdicts if v.kind == JudgeKind.deterministic and v.skipped is None]
+    if source:  # the source passed it, evalkit did not
+        if c.transcript.error:
+            return f"transcript error: {c.transcript.error}"
+        bad = [v for v in det if v.passed is False or v.error]
+        return "; ".join(f"{v.spec or v.judge}: {v.error or v.reason}" for v in bad) or "evalkit failed it"
+    extra = ", ".join(
+        f"{k.removeprefix('source_')}={c.metrics[k]}"
+        for k in ("source_r_actions", "source_r_outputs")
+        if k in c.metrics
+    )
+    passed = "; ".join(f"{v.spec or v.judge}: {v.reason}" for v in det)
+    note = f" (source sub-scores: {extra})" if extra else ""
+    return f"evalkit's checks all passed ({passed}) but the source failed it{note}"
+
+
+def agreement(run: RunResult) -> dict[str, Any]:
+    """Agreement between evalkit's ``passed`` and the source's ``source_verdict``."""
+    from evalkit.stats import wilson_interval
+
+    tp = fn = fp = tn = 0
+    not_compared = 0
+    disagreements: list[dict[str, Any]] = []
+    with_source = [c for c in run.conversations if isinstance(c.metrics.get("source_verdict"), bool)]
+    for c in with_source:
+        source = bool(c.metrics["source_verdict"])
+        ours = c.passed
+        if ours is None:
+            not_compared += 1
+            continue
+        if source and ours:
+            tp += 1
+        elif source and not ours:
+            fn += 1
+        elif not source and ours:
+            fp += 1
+        else:
+            tn += 1
+        if source != ours:
+            disagreements.append(
+                {
+                    "scenario_id": c.transcript.scenario_id,
+                    "trial": c.transcript.trial,
+                    "variant": c.transcript.variant,
+                    "source_verdict": source,
+                    "evalkit_passed": ours,
+                    "reason": _why(c, source),
+                }
+            )
+    n = tp + fn + fp + tn
+    ci = wilson_interval(tp + tn, n)
+    ours_by_task: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    for c in with_source:
+        if c.passed is not None:
+            ours_by_task[(c.transcript.variant, c.transcript.scenario_id)].append(bool(c.passed))
+    return {
+        "n_with_source": len(with_source),
+        "n_compared": n,
+        "n_not_compared": not_compared,
+        "agreement_rate": (tp + tn) / n if n else None,
+        "agreement_ci95": [ci.low, ci.high],
+        "cohen_kappa": _kappa(tp, fn, fp, tn),
+        "confusion": {
+            "source_pass": {"evalkit_pass": tp, "evalkit_fail": fn},
+            "source_fail": {"evalkit_pass": fp, "evalkit_fail": tn},
+        },
+        "pass_hat_k": {
+            "source": {str(k): v for k, v in source_pass_hat_k(with_source).items()},
+            "evalkit": {str(k): v for k, v in pass_hat_k(dict(ours_by_task)).items()},
+        },
+        "disagreements": disagreements,
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def format_agreement(report: dict[str, Any]) -> str:
+    """The agreement report as the text ``evalkit score`` prints."""
+    if not report["n_with_source"]:
+        return "agreement: no conversation carries a source verdict"
+    conf = report["confusion"]
+    lo, hi = report["agreement_ci95"]
+    kappa = report["cohen_kappa"]
+    lines = [
+        f"agreement with the source's verdicts: {_pct(report['agreement_rate'])} "
+        f"({report['n_compared'] - len(report['disagreements'])}/{report['n_compared']}; 95% CI {_pct(lo)}-{_pct(hi)}; "
+        f"Cohen's kappa {'-' if kappa is None else f'{kappa:.2f}'})",
+        "",
+        "                   evalkit pass  evalkit fail",
+        f"  source pass      {conf['source_pass']['evalkit_pass']:>12}  {conf['source_pass']['evalkit_fail']:>12}",
+        f"  source fail      {conf['source_fail']['evalkit_pass']:>12}  {conf['source_fail']['evalkit_fail']:>12}",
+    ]
+    if report["n_not_compared"]:
+        lines.append(
+            f"  ({report['n_not_compared']} conversation(s) had no deterministic verdict: not compared)"
+        )
+    src = report["pass_hat_k"]["source"]
+    ours = report["pass_hat_k"]["evalkit"]
+    if src:
+        ks = sorted(set(src) | set(ours), key=int)
+        lines.append("")
+        lines.append("pass^k    " + "  ".join(f"k={k:<6}" for k in ks))
+        lines.append("source    " + "  ".join(f"{src[k]:<8.4f}" if k in src else "-       " for k in ks))
+        lines.append("evalkit   " + "  ".join(f"{ours[k]:<8.4f}" if k in ours else "-       " for k in ks))
+    if report["disagreements"]:
+        lines.append("")
+        lines.append("disagreements:")
+        for d in report["disagreements"]:
+            src_word = "pass" if d["source_verdict"] else "fail"
+            ours_word = "pass" if d["evalkit_passed"] else "fail"
+            lines.append(
+                f"  {d['scenario_id']} trial {d['trial']}: source {src_word}, evalkit {ours_word}: {d['reason']}"
+            )
+    return "\n".join(lines)
