@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +77,27 @@ def summary_table(run: RunResult, run_dir: Path) -> str:
     if status == "interrupted":
         lines.append(f"continue with: evalkit run --resume --out {shlex.quote(str(run_dir))}")
     return "\n".join(lines)
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as given (flags from the command line or EVALKIT_* variables), for the manifest."""
+    from click.core import ParameterSource
+
+    words = ["evalkit", ctx.info_name or "run"]
+    for param in ctx.command.params:
+        name = param.name or ""
+        if ctx.get_parameter_source(name) not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        value = ctx.params.get(name)
+        values = list(value) if isinstance(value, tuple) else [value]
+        if isinstance(param, click.Argument):
+            words += [str(v) for v in values]
+        elif isinstance(param, click.Option) and param.is_flag:
+            words += [param.opts[0]] if value else []
+        elif isinstance(param, click.Option):
+            for v in values:
+                words += [param.opts[0], str(v)]
+    return shlex.join(words)
 
 
 @click.command("run")
@@ -201,7 +221,7 @@ def command(
         resume=resume,
         tags=list(tags) or None,
         progress=False if no_progress else None,
-        command=shlex.join(["evalkit", *sys.argv[1:]]),
+        command=_command_line(click.get_current_context()),
     )
     runner = Runner(config)
     run = runner.run_sync()

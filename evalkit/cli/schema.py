@@ -77,6 +77,10 @@ def scenario_schema(kind: str = "scenario") -> dict[str, Any]:
         name: keys[(cls, "validation")]["$ref"] for name, cls in judges.items() if (cls, "validation") in keys
     }
     defs["JudgeSpec"] = _judge_spec_schema(judges, defs, refs)
+    # A script step may be written as a bare string (`- Where is my order?`).
+    defs["ScriptStep"] = {
+        "anyOf": [{"type": "string", "description": "Shorthand for {say: ...}."}, defs["ScriptStep"]]
+    }
     scenario_ref = keys[(Scenario, "validation")]["$ref"]
     schema: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
     if kind == "suite":
