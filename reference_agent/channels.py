@@ -102,35 +102,38 @@ def _money(m: re.Match[str]) -> str:
 
 
 def to_voice(text: str, max_words: int = 20) -> str:
-    """Speakable text: no Markdown or URLs, ids spelled out, short sentences."""
+    """Speakable text: no Markdown or URLs, short sentences, ids spelled out."""
     text = _BOLD.sub(r"\1", text)
+    text = re.sub(r"\s*\(\[[^\]]+\]\(https?://[^)\s]+\)\)", "", text)  # "(link)" asides are dropped
     text = _LINK.sub(r"\1", text)
     text = _URL.sub("", text)
     text = re.sub(r"\(\s*\)", "", text)
     text = re.sub(r"^[-*•]\s+", "", text, flags=re.M)
     text = re.sub(r"[#*_`>|]", "", text)
-    text = _ID.sub(lambda m: spell_id(m.group(1), m.group(2)), text)
-    # Long codes (tracking numbers) are read character by character.
-    text = re.sub(r"\b(?=[A-Z0-9]*\d)[A-Z0-9]{10,}\b", lambda m: " ".join(m.group(0)), text)
     text = _MONEY.sub(_money, text)
     text = text.replace("(yes/no)", "Please say yes or no.").replace("e.g.", "for example")
+    text = re.sub(r"(\d+) x ", r"\1 ", text)
     text = re.sub(r"\s*[()]\s*", ", ", text)
     text = re.sub(r"\s*\n+\s*", " ", text)
-    sentences = re.split(r"(?<=[.!?])\s+", text)
+    # Cut long sentences (counted before ids are spelled out) at ; : or a conjunction.
     short: list[str] = []
-    for s in sentences:
+    for s in re.split(r"(?<=[.!?])\s+", text):
         s = s.strip(" ,")
         if not s:
             continue
-        words = s.split()
-        if len(words) > max_words and (";" in s or ":" in s or "," in s):
-            for part in re.split(r"\s*[;:]\s*|,\s+(?=and |but |so |or )", s):
-                part = part.strip(" ,.")
-                if part:
-                    short.append(part[0].upper() + part[1:] + ".")
-        else:
-            short.append(s if s[-1] in ".!?" else s + ".")
-    return re.sub(r"\s{2,}", " ", " ".join(short)).replace(" ,", ",").strip()
+        parts = [s]
+        if len(s.split()) > max_words:
+            parts = [p.strip(" ,.") for p in re.split(r"\s*[;:]\s*|,\s+(?=and |but |so |or |it )", s)]
+        for part in parts:
+            if part:
+                part = part[0].upper() + part[1:]
+                short.append(part if part[-1] in ".!?" else part + ".")
+    out = " ".join(short)
+    out = _ID.sub(lambda m: spell_id(m.group(1), m.group(2)), out)
+    # Long codes (tracking numbers) are read character by character.
+    out = re.sub(r"\b(?=[A-Z0-9]*\d)[A-Z0-9]{10,}\b", lambda m: " ".join(m.group(0)), out)
+    out = re.sub(r"\s{2,}", " ", out).replace(" ,", ",")
+    return re.sub(r",\s*([.?!])", r"\1", out).strip()
 
 
 def format_reply(text: str, channel: str) -> Formatted:

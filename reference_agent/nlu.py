@@ -85,7 +85,8 @@ INTENTS: dict[str, dict[str, float]] = {
     },
     "greeting": {
         "hi": 1, "hello": 1, "hey": 1, "good morning": 1, "good afternoon": 1, "good evening": 1,
-        "hiya": 1, "greetings": 1,
+        "hiya": 1, "greetings": 1, "hola": 1, "buenos dias": 1, "hallo": 1, "guten tag": 1,
+        "bonjour": 1, "salut": 1,
     },
     "thanks": {"thanks": 1, "thank you": 1, "thx": 1, "cheers": 1, "appreciate it": 1},
     "goodbye": {
