@@ -38,6 +38,7 @@ BUILTIN_JUDGES: dict[str, str] = {
     "handoff_appropriateness": "evalkit.judges.llm_builtin:HandoffAppropriateness",
     "llm_csat": "evalkit.judges.llm_builtin:LLMCsat",
     "pairwise": "evalkit.judges.pairwise:PairwiseJudge",
+    "deepeval": "evalkit.judges.deepeval_metrics:DeepEvalJudge",
 }
 
 ENTRY_POINT_GROUP = "evalkit.judges"

@@ -163,6 +163,19 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     return fix(model.model_json_schema())
 
 
+def _strict_compatible(node: Any) -> bool:
+    """False when the schema has a free-form object (``additionalProperties`` as a schema)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("additionalProperties"), dict):
+            return False
+        if node.get("type") == "object" and "properties" not in node and "$ref" not in node:
+            return False
+        return all(_strict_compatible(v) for v in node.values())
+    if isinstance(node, list):
+        return all(_strict_compatible(v) for v in node)
+    return True
+
+
 def _estimate_tokens(payload: Any) -> int:
     # ~4 characters a token: only used for client-side TPM budgeting and servers without usage.
     return max(1, len(json.dumps(payload, ensure_ascii=False, default=str)) // 4)
@@ -331,7 +344,11 @@ class LLMClient:
         it. A malformed answer is re-asked up to ``retries`` times with the validation error;
         then :class:`ModelCallError` (kind ``invalid_output``) is raised."""
         schema = strict_schema(output)
-        response_format = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+        response_format = {
+            "type": "json_schema",
+            # Free-form mappings cannot be expressed in strict mode: ask non-strictly, still validate.
+            "json_schema": {"name": name, "schema": schema, "strict": _strict_compatible(schema)},
+        }
         convo = list(messages)
         holder: dict[str, M] = {}
 
