@@ -20,6 +20,14 @@ from reference_agent.faults import UnknownFaultError
 __all__ = ["ReferenceAgentAdapter", "create_agent"]
 
 
+def _agent(**kwargs: Any) -> SupportAgent:
+    """A SupportAgent; bad options become evalkit's one-line AgentSpecError."""
+    try:
+        return SupportAgent(**kwargs)
+    except (UnknownFaultError, EngineUnavailableError, ValueError) as err:
+        raise AgentSpecError(str(err), field="reference_agent") from None
+
+
 def _email(customer: Any) -> str | None:
     if isinstance(customer, dict):
         value = customer.get("email")
@@ -41,16 +49,13 @@ class ReferenceAgentAdapter:
             self.agent = self._build(session)
 
     def _build(self, session: SessionInfo) -> SupportAgent:
-        try:
-            return SupportAgent(
-                session_id=session.session_id,
-                channel=self.channel or session.channel or "web",
-                customer_email=_email(session.customer),
-                engine=self.engine,
-                faults=self.faults or (),
-            )
-        except (UnknownFaultError, EngineUnavailableError, ValueError) as err:
-            raise AgentSpecError(str(err), field="reference_agent") from None
+        return _agent(
+            session_id=session.session_id,
+            channel=self.channel or session.channel or "web",
+            customer_email=_email(session.customer),
+            engine=self.engine,
+            faults=self.faults or (),
+        )
 
     def respond(self, ctx: TurnContext) -> AgentReply:
         if self.agent is None:
@@ -104,5 +109,5 @@ def create_agent(
     adapter = ReferenceAgentAdapter(session, engine=engine, faults=faults, channel=channel)
     if session is None:
         # Validate options now so a bad spec fails before the run starts.
-        SupportAgent(session_id="validate", engine=engine, faults=faults or ()).close()
+        _agent(session_id="validate", engine=engine, faults=faults or (), channel=channel or "web").close()
     return adapter
