@@ -31,6 +31,14 @@ def print_scored(run: RunResult, run_dir: Path) -> None:
         click.echo(f"evalkit verdicts: {ks}")
     if s.get("csat_proxy_mean") is not None:
         click.echo(f"csat proxy mean: {s['csat_proxy_mean']:.2f}")
+    if any(isinstance(c.metrics.get("human_csat"), int | float) for c in run.conversations):
+        from evalkit.calibration import proxy_vs_human
+
+        corr = proxy_vs_human(run.conversations, n_resamples=1000)
+        click.echo("")
+        click.echo("Spearman vs human_csat (bootstrap 95% CI):")
+        for name, c in corr.items():
+            click.echo(f"  {name:<16} {c}")
     report = agreement(run)
     if report["n_with_source"]:
         click.echo("")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from pydantic import JsonValue
 
@@ -11,7 +14,7 @@ from evalkit.errors import EvalkitError
 from evalkit.scenarios.models import JudgeSpec, Scenario, ScriptStep, UserSpec
 from evalkit.transcript import Transcript
 
-__all__ = ["ImportFormatError", "Recording", "Imported", "safe_id", "replay_scenario"]
+__all__ = ["ImportFormatError", "Recording", "Imported", "load_json", "safe_id", "replay_scenario"]
 
 
 class ImportFormatError(EvalkitError):
@@ -42,6 +45,16 @@ class Imported:
     recordings: list[Recording]
     # Free-form facts about the import, saved in the run manifest's ``extra``.
     info: dict[str, JsonValue] = field(default_factory=dict)
+
+
+def load_json(path: Path) -> Any:
+    """The JSON document in ``path``; a one-line :class:`ImportFormatError` naming the line if invalid."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        problem = getattr(exc, "msg", str(exc))
+        raise ImportFormatError(f"not valid JSON ({problem})", file=str(path), line=line, field="file") from None
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")

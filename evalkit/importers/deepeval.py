@@ -20,11 +20,10 @@ single item. An item:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from evalkit.importers._common import Imported, ImportFormatError, Recording, safe_id
+from evalkit.importers._common import Imported, ImportFormatError, Recording, load_json, safe_id
 from evalkit.scenarios.models import Goal, JudgeSpec, Persona, Scenario, ScriptStep, UserSpec
 from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, ToolCall, Transcript, Turn, UserTurn
 
@@ -138,10 +137,7 @@ def read(path: str | Path) -> Imported:
     """Parse a DeepEval test-case / golden JSON file."""
     path = Path(path)
     name = str(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except ValueError as exc:
-        raise ImportFormatError(f"not valid JSON ({exc})", file=name, field="file") from None
+    data = load_json(path)
     items = _items(data, name)
     if not items:
         raise ImportFormatError("no test cases or goldens found", file=name, field="file")

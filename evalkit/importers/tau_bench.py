@@ -20,14 +20,13 @@ from the text (the recording's stop reason is ``recorded``). Tool results starti
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import JsonValue
 
-from evalkit.importers._common import Imported, ImportFormatError, Recording, safe_id
+from evalkit.importers._common import Imported, ImportFormatError, Recording, load_json, safe_id
 from evalkit.importers._openai import convert_messages
 from evalkit.scenarios.models import Goal, JudgeSpec, Persona, Scenario, UserSpec
 from evalkit.transcript import Outcome, StopReason, Transcript
@@ -98,10 +97,7 @@ def read(
     """
     path = Path(path)
     name = str(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except ValueError as exc:
-        raise ImportFormatError(f"not valid JSON ({exc})", file=name, field="file") from None
+    data = load_json(path)
     if isinstance(data, dict) and isinstance(data.get("results"), list):
         data = data["results"]
     if not isinstance(data, list):
