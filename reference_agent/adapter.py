@@ -4,6 +4,8 @@ imports evalkit, and only its public types).
 evalkit calls the factory once per conversation (with ``session=`` when it accepts it);
 options come from the agent spec's query string, e.g.
 ``reference_agent:create_agent?engine=rules&faults=leak_email,slow_reply=1&channel=voice``.
+The LLM engine takes its model options the same way:
+``reference_agent:create_agent?engine=llm&model=gpt-4o-mini&prompt=support_v1&cheap_model=...&base_url=...``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from reference_agent.faults import UnknownFaultError
 __all__ = ["ReferenceAgentAdapter", "create_agent"]
 
 
-def _agent(**kwargs: Any) -> SupportAgent:
+def _agent(engine_options: dict[str, Any] | None = None, **kwargs: Any) -> SupportAgent:
     """A SupportAgent; bad options become evalkit's one-line AgentSpecError."""
     try:
+        if engine_options and kwargs.get("engine") == "llm":
+            from reference_agent.llm_engine import LLMEngine
+
+            kwargs["engine"] = LLMEngine(**engine_options)  # a fresh engine per conversation
         return SupportAgent(**kwargs)
     except (UnknownFaultError, EngineUnavailableError, ValueError) as err:
         raise AgentSpecError(str(err), field="reference_agent") from None
@@ -39,9 +45,10 @@ class ReferenceAgentAdapter:
     """One conversation with the reference agent, speaking evalkit's AgentAdapter protocol."""
 
     def __init__(self, session: SessionInfo | None, *, engine: str, faults: str | list[str] | None,
-                 channel: str | None) -> None:
+                 channel: str | None, engine_options: dict[str, Any] | None = None) -> None:
         self.session = session
         self.engine = engine
+        self.engine_options = engine_options
         self.faults = faults
         self.channel = channel
         self.agent: SupportAgent | None = None
@@ -50,6 +57,7 @@ class ReferenceAgentAdapter:
 
     def _build(self, session: SessionInfo) -> SupportAgent:
         return _agent(
+            self.engine_options,
             session_id=session.session_id,
             channel=self.channel or session.channel or "web",
             customer_email=_email(session.customer),
@@ -104,10 +112,23 @@ def create_agent(
     engine: str = "rules",
     faults: str | list[str] | None = None,
     channel: str | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    prompt: str | None = None,
+    cheap_model: str | None = None,
+    max_tool_iterations: int | None = None,
 ) -> ReferenceAgentAdapter:
-    """evalkit factory: a fresh reference agent (own store copy) for one conversation."""
-    adapter = ReferenceAgentAdapter(session, engine=engine, faults=faults, channel=channel)
+    """evalkit factory: a fresh reference agent (own store copy) for one conversation.
+
+    ``model``, ``base_url``, ``prompt``, ``cheap_model`` and ``max_tool_iterations``
+    configure ``engine=llm`` (see ``reference_agent.llm_engine``).
+    """
+    options = {k: v for k, v in {"model": model, "base_url": base_url, "prompt": prompt, "cheap_model": cheap_model,
+                                 "max_tool_iterations": max_tool_iterations}.items() if v is not None}
+    if options and engine != "llm":
+        raise AgentSpecError(f"{', '.join(options)}: only for engine=llm", field="reference_agent")
+    adapter = ReferenceAgentAdapter(session, engine=engine, faults=faults, channel=channel, engine_options=options)
     if session is None:
         # Validate options now so a bad spec fails before the run starts.
-        _agent(session_id="validate", engine=engine, faults=faults or (), channel=channel or "web").close()
+        _agent(options, session_id="validate", engine=engine, faults=faults or (), channel=channel or "web").close()
     return adapter
