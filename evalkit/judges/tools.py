@@ -85,7 +85,7 @@ class ToolCalled(_ToolJudge):
         count = len(hits)
         expected = f"expected {self.expected_label()}{scope} {self._expectation()}"
         ok = count >= self.min_count and (self.max_count is None or count <= self.max_count)
-        details = {"count": count, "turns": [n for n, _ in hits]}
+        details: dict[str, Any] = {"count": count, "turns": [n for n, _ in hits]}
         if ok:
             where = f" ({fmt_turns([n for n, _ in hits])})" if hits else ""
             return self.verdict(
