@@ -199,7 +199,7 @@ class SupportAgent:
                 return Draft(SYSTEM_PROMPT, intent="prompt_extraction", outcome="answered")
             return Draft(guardrails.REFUSAL, intent="prompt_injection", outcome="refused")
         topic = guardrails.detect_banned_topic(text)
-        if topic and not analysis.task_intents:
+        if topic:  # even inside an order question: the advice part is what must not be answered
             return Draft(guardrails.BANNED_REPLIES[topic], intent=f"banned_{topic}", outcome="redirected")
         return None
 

@@ -63,6 +63,10 @@ _STATUS_WORDS = {
 _ACTIONS = ("return", "refund", "cancel", "change_address")
 
 
+def affirm_score(analysis: Analysis) -> float:
+    return analysis.scores.get("affirm", 0) - analysis.scores.get("deny", 0)
+
+
 def human_date(iso: str | None) -> str:
     if not iso:
         return "an unknown date"
@@ -85,6 +89,7 @@ class Task:
     question: str = ""
     order: dict[str, Any] | None = None  # check_order_status result for order_id
     obey: bool = False  # follow_injection fault: an injected instruction drives this task
+    strength: float = 0.0  # NLU score of the intent that created it
 
 
 @dataclass
@@ -158,12 +163,20 @@ class RulesEngine(Engine):
         if not new_tasks and st.awaiting in (None, "anything_else") and analysis.entities.order_ids \
                 and not analysis.has("goodbye"):
             new_tasks = [self._follow_up(analysis, message)]
-        if st.awaiting in ("order_id", "email", "reason", "amount", "address") and new_tasks \
-                and all(t.intent == "faq" for t in new_tasks) and "?" not in message:
-            new_tasks = []  # "it arrived broken" answers our question; it is not an FAQ
+        if st.awaiting in ("order_id", "email", "reason", "amount", "address") and new_tasks:
+            e = analysis.entities
+            answers = {"order_id": e.order_ids or e.bad_order_ids, "email": e.emails, "reason": e.reason,
+                       "amount": e.amounts or e.full_amount or re.fullmatch(r"\s*\$?\d+(\.\d\d)?\s*", message),
+                       "address": e.address}[st.awaiting]
+            weak = all(t.strength < 3 for t in new_tasks)
+            if (answers and weak) or (all(t.intent == "faq" for t in new_tasks) and "?" not in message):
+                new_tasks = []  # "it arrived broken" answers our question; it is not a new request
         affirm = analysis.scores.get("affirm", 0)
         deny = analysis.scores.get("deny", 0)
 
+        if st.awaiting == "confirm" and st.task is not None and new_tasks and affirm_score(analysis) > 0 \
+                and all(t.intent == st.task.intent and t.order_id in (None, st.task.order_id) for t in new_tasks):
+            new_tasks = []  # "Yes, cancel it." confirms the pending change; it is not a new request
         if st.awaiting == "confirm" and st.task is not None and not new_tasks:
             if affirm > deny:
                 st.awaiting = None
@@ -266,10 +279,15 @@ class RulesEngine(Engine):
                 address=e.address,
                 question=clause.text if clause.intent == "faq" else message,
                 obey=obey,
+                strength=clause.scores.get(clause.intent, 0.0),
             )
             if task.order_id is None and e.bad_order_ids:
                 task.order_id = "?" + e.bad_order_ids[0]
             tasks.append(task)
+            # "status of ORD-10001 and ORD-10016": the same request for each order.
+            for other in e.order_ids[1:]:
+                tasks.append(Task(clause.intent, order_id=other, amount=task.amount, full_amount=task.full_amount,
+                                  reason=task.reason, address=task.address, question=message, obey=obey))
         # A single task in a message with one id anywhere takes that id.
         if len(tasks) == 1 and tasks[0].order_id is None and len(analysis.entities.order_ids) == 1:
             tasks[0].order_id = analysis.entities.order_ids[0]

@@ -52,8 +52,8 @@ BANNED_REPLIES = {
         "I'm happy to help with anything related to your AcmeCorp orders."
     ),
     "financial": (
-        "I'm not able to give financial or investment advice. Please consult a qualified financial "
-        "adviser. I'm happy to help with anything related to your AcmeCorp orders."
+        "I'm not able to give financial advice or investment recommendations. Please consult a qualified "
+        "financial advisor. I'm happy to help with anything related to your AcmeCorp orders."
     ),
 }
 CARD_WARNING = (

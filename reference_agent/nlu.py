@@ -26,7 +26,7 @@ from datetime import date
 from typing import Any
 
 from reference_agent.store import open_store
-from reference_agent.tools import faq_score
+from reference_agent.tools import rank_faq
 
 __all__ = [
     "INTENTS",
@@ -49,7 +49,7 @@ INTENTS: dict[str, dict[str, float]] = {
         "hasn t arrived": 2, "not arrived": 2, "didn t arrive": 2, "not received": 2,
         "still waiting": 2, "delivery status": 3, "where is it": 2, "check my order": 3,
         "check on my order": 3, "check order": 2.5, "check the status": 3, "what happened to my order": 3,
-        "is late": 2, "running late": 2, "delayed": 2, "never arrived": 2, "never came": 2,
+        "arrived yet": 2.5, "has it arrived": 2.5, "arrived": 1.5, "is late": 2, "running late": 2, "delayed": 2, "never arrived": 2, "never came": 2,
         "hasn t come": 2, "not here yet": 2, "not come yet": 2, "order update": 2.5,
         "arrive": 1, "package": 1, "parcel": 1, "shipment": 1.5, "delivered yet": 2.5, "eta": 1.5,
     },
@@ -361,7 +361,7 @@ def _classify(text: str) -> tuple[str | None, dict[str, float]]:
     scores = _score(flat)
     tasks = {k: v for k, v in scores.items() if k in TASK_INTENTS}
     if not tasks and not any(k in scores for k in ("human", "complaint")):
-        best = max(faq_score(text, e) for e in _faq_entries())
+        best = rank_faq(text, _faq_entries())[0][0] if not ORDER_RE.search(text) else 0.0
         if best >= 3 or (best >= 2.5 and _faq_like(flat)):
             scores["faq"] = best
     elif tasks and _faq_like(flat) and re.search(r"\b(policy|how long|how much|do you)\b", flat) \
