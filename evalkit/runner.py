@@ -212,6 +212,7 @@ class Runner:
         self._tasks: list[asyncio.Task[None]] = []
         self._providers: dict[str, AgentProvider] = {}
         self.suite: Suite | None = None
+        self._judges: dict[str, Any] = {}  # built judges, shared by every conversation
 
     # -- public ----------------------------------------------------------------------
     def run_sync(self) -> RunResult:
@@ -456,12 +457,23 @@ class Runner:
         suite = self.suite
         assert suite is not None
 
+        write_lock = asyncio.Lock()
+        writes: set[asyncio.Task[None]] = set()
+
+        async def write(result: ConversationResult) -> None:
+            # fsync takes milliseconds: off the event loop, one writer at a time.
+            async with write_lock:
+                await asyncio.to_thread(journal.append, result)
+            results.append(result)
+            progress.update(result)
+
         async def worker() -> None:
             for job in queue:
                 result = await self._conversation(job, run_id, resumes, turn_timeout, conv_timeout)
-                journal.append(result)
-                results.append(result)
-                progress.update(result)
+                task = asyncio.create_task(write(result))
+                writes.add(task)
+                # Shielded: a Ctrl-C arriving mid-write never loses a finished conversation.
+                await asyncio.shield(task)
 
         self._tasks = [asyncio.create_task(worker()) for _ in range(min(self.config.concurrency, len(todo)))]
         restore = self._install_signals()
@@ -469,6 +481,10 @@ class Runner:
             outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
             restore()
+            await asyncio.gather(*writes, return_exceptions=True)  # let started writes land
+        for write_task in writes:
+            if not write_task.cancelled() and write_task.exception() is not None:
+                raise write_task.exception()  # type: ignore[misc]  # disk full: the user must know
         for out in outcomes:
             if isinstance(out, BaseException) and not isinstance(out, asyncio.CancelledError):
                 raise out
@@ -544,7 +560,12 @@ class Runner:
         t.outcome = derive_outcome(t)
         try:
             result = await score_transcript(
-                t, scenario, suite_judges=suite.judges_for(scenario), llm=self.config.llm, run_id=run_id
+                t,
+                scenario,
+                suite_judges=suite.judges_for(scenario),
+                llm=self.config.llm,
+                run_id=run_id,
+                judge_cache=self._judges,
             )
         except Exception as exc:  # a bug in scoring must not lose the conversation
             log.warning("scoring %s failed: %s", scenario.id, _exc_line(exc))

@@ -50,14 +50,30 @@ def _spec_error(planned: PlannedJudge, exc: Exception) -> Verdict:
     )
 
 
-async def _run_one(
-    planned: PlannedJudge, transcript: Transcript, scenario: Scenario | None, llm: Any
-) -> Verdict:
-    from evalkit.judges import run_judge
+def _build(spec: JudgeSpec, cache: dict[str, Any] | None) -> Any:
     from evalkit.judges.registry import build_judge
 
+    if cache is None:
+        return build_judge(spec)
+    # Judges hold configuration only (no results), so one instance serves every conversation.
+    key = spec.model_dump_json()
+    judge = cache.get(key)
+    if judge is None:
+        judge = cache[key] = build_judge(spec)
+    return judge
+
+
+async def _run_one(
+    planned: PlannedJudge,
+    transcript: Transcript,
+    scenario: Scenario | None,
+    llm: Any,
+    cache: dict[str, Any] | None,
+) -> Verdict:
+    from evalkit.judges import run_judge
+
     try:
-        judge = build_judge(planned.spec)
+        judge = _build(planned.spec, cache)
     except Exception as exc:  # an invalid spec that slipped past loading: recorded, not raised
         return _spec_error(planned, exc)
     ctx = JudgeContext(transcript=transcript, scenario=scenario, window=planned.window, llm=llm)
@@ -82,11 +98,17 @@ async def score_transcript(
     suite_judges: Sequence[JudgeSpec] = (),
     llm: Any | None = None,
     run_id: str = "",
+    judge_cache: dict[str, Any] | None = None,
 ) -> ConversationResult:
-    """Judge one transcript; returns its :class:`ConversationResult` (never raises for judges)."""
+    """Judge one transcript; returns its :class:`ConversationResult` (never raises for judges).
+
+    ``judge_cache`` (a dict the caller keeps across conversations) reuses built judges.
+    """
     plan = plan_judges(scenario, suite_judges)
     # Judges are independent: model judges overlap their calls, deterministic ones are instant.
-    verdicts = list(await asyncio.gather(*(_run_one(p, transcript, scenario, llm) for p in plan)))
+    verdicts = list(
+        await asyncio.gather(*(_run_one(p, transcript, scenario, llm, judge_cache) for p in plan))
+    )
     metrics = conversation_metrics(transcript)
     return ConversationResult(
         run_id=run_id,

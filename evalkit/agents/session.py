@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import queue
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -50,6 +51,38 @@ def normalize_reply(raw: Any) -> AgentReply:
     raise AgentJunk(f"respond() returned {type(raw).__name__} {shown}, not a str, mapping or AgentReply")
 
 
+class _DaemonPool:
+    """Daemon worker threads, reused between calls and grown on demand.
+
+    Unlike ``ThreadPoolExecutor`` (joined at interpreter exit, fixed size), a call that
+    never returns only costs one parked daemon thread: it cannot block other
+    conversations waiting for a free worker, nor the process from exiting.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1  # reserve an idle worker for this job
+        self._queue.put(job)
+        if spawn:
+            threading.Thread(target=self._work, name="evalkit-agent", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            self._queue.get()()
+            with self._lock:
+                self._idle += 1
+
+
+_POOL = _DaemonPool()
+
+
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Any] = loop.create_future()
@@ -75,7 +108,7 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
         except RuntimeError:
             pass  # the loop is closed: nobody is waiting any more
 
-    threading.Thread(target=work, name="evalkit-agent", daemon=True).start()
+    _POOL.submit(work)
     return await fut
 
 
