@@ -1,0 +1,98 @@
+"""A whole run with an LLM user, LLM judges and the response cache, against the fake server."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from evalkit.cli._model_options import build_llm_for_run, build_model_roles
+from evalkit.runner import RunConfig, Runner
+from evalkit.testing.fake_openai import FakeOpenAIServer, Rule
+
+SCENARIO = textwrap.dedent("""
+    id: hours-llm
+    user:
+      persona:
+        goal: {description: Find out the shop's opening hours, intent: faq}
+        facts: {name: Sam}
+        max_turns: 4
+    expect:
+      - rubric: {criteria: The agent answers the question asked.}
+      - llm_csat
+""")
+
+AGENT = textwrap.dedent("""
+    def respond(ctx):
+        return "We are open 9 to 5, Monday to Friday."
+
+    def create(session=None):
+        class A:
+            def respond(self, ctx):
+                return respond(ctx)
+        return A()
+""")
+
+
+def customer(req):
+    said = [m for m in req.messages if m["role"] == "assistant"]
+    if not said:
+        return {"message": "Hi, when are you open?", "end": "continue"}
+    return {"message": "Great, thanks!", "end": "goal_met"}
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "hours.yaml").write_text(SCENARIO)
+    (tmp_path / "hours_agent.py").write_text(AGENT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for var in ("EVALKIT_MODEL", "EVALKIT_JUDGE_MODEL", "EVALKIT_SIMULATOR_MODEL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-run-secret-999")
+    return tmp_path, suite
+
+
+def run_once(tmp_path, suite, srv, out, cache):
+    roles = build_model_roles(model="fake-model", base_url=srv.base_url)
+    llm = build_llm_for_run(roles, cache=cache, cache_dir=tmp_path / "cache")
+    cfg = RunConfig(suite=[suite], agent="hours_agent:create", out=tmp_path / out, simulator="llm", llm=llm,
+                    progress=False, handle_signals=False, seed=1)
+    return Runner(cfg).run_sync(), llm
+
+
+def test_llm_run_and_cached_replay(setup):
+    tmp_path, suite = setup
+    with FakeOpenAIServer(rules=[
+        Rule(customer, schema="customer_turn"),
+        Rule(lambda req: {"reason": "answered", "score": 5}, schema="rubric_verdict"),
+        Rule(lambda req: {"reason": "happy", "score": 4}, schema="llm_csat_verdict"),
+    ]) as srv:
+        first, llm = run_once(tmp_path, suite, srv, "run1", "read-write")
+        conv = first.conversations[0]
+        t = conv.transcript
+        assert [turn.role for turn in t.turns] == ["user", "agent"]
+        assert t.stop_reason == "goal_met" and t.turns[0].content == "Hi, when are you open?"
+        verdicts = {v.judge: v for v in conv.verdicts}
+        assert verdicts["rubric"].score == 5 and verdicts["llm_csat"].label == "satisfied"
+        manifest = first.manifest
+        assert manifest.models["judge"].startswith("fake-model @ http://127.0.0.1")
+        assert manifest.cache["writes"] >= 3
+        calls = len(srv.chat_requests)
+
+        again, _ = run_once(tmp_path, suite, srv, "run2", "read-only")
+        assert len(srv.chat_requests) == calls  # everything came from the cache
+        same = again.conversations[0]
+        assert [(v.judge, v.passed, v.score, v.reason) for v in same.verdicts] == \
+               [(v.judge, v.passed, v.score, v.reason) for v in conv.verdicts]
+        assert [x.content for x in same.transcript.turns] == [x.content for x in t.turns]
+        assert again.manifest.cache["hits"] == calls and again.manifest.cache["misses"] == 0
+
+    for f in (tmp_path / "run1").rglob("*"):
+        if f.is_file():
+            assert b"sk-run-secret-999" not in f.read_bytes(), f
+    for f in (tmp_path / "cache").rglob("*.json"):
+        assert "sk-run-secret-999" not in f.read_text()
+        assert json.loads(f.read_text())["request"]["model"] == "fake-model"
