@@ -58,9 +58,13 @@ class ArgumentSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    arguments: dict[str, JsonValue] = Field(default_factory=dict)
-    match: dict[str, MatchMode] = Field(default_factory=dict)
-    default_match: MatchMode = "exact"
+    arguments: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Expected arguments; arguments not named are not checked."
+    )
+    match: dict[str, MatchMode] = Field(
+        default_factory=dict, description="Argument -> exact | subset | regex | fuzzy | ignore."
+    )
+    default_match: MatchMode = Field(default="exact", description="Mode for arguments not named in match.")
 
     @model_validator(mode="after")
     def _check_match(self) -> Any:

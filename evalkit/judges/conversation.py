@@ -47,9 +47,12 @@ class HandoffJudge(Judge):
     name: ClassVar[str] = "handoff"
     primary: ClassVar[str | None] = "expected"
 
-    expected: bool = True
-    reason: str | None = None
-    ticket: bool = False
+    expected: bool = Field(default=True, description="A handoff must (true) or must not (false) happen.")
+    reason: str | None = Field(
+        default=None,
+        description="The handoff reason contains this (case-insensitive), or matches re:PATTERN.",
+    )
+    ticket: bool = Field(default=False, description="The handoff must carry a ticket id.")
 
     @field_validator("reason")
     @classmethod
@@ -160,7 +163,7 @@ class MaxTurnsJudge(Judge):
     name: ClassVar[str] = "max_turns"
     primary: ClassVar[str | None] = "value"
 
-    value: int = Field(ge=1)
+    value: int = Field(ge=1, description="Most user messages allowed.")
 
     def evaluate(self, ctx: JudgeContext) -> Verdict:
         n = len(ctx.transcript.user_turns)
@@ -181,8 +184,8 @@ class LatencyJudge(Judge):
     name: ClassVar[str] = "latency"
     primary: ClassVar[str | None] = "max_ms"
 
-    max_ms: float = Field(gt=0)
-    ttft_max_ms: float | None = Field(default=None, gt=0)
+    max_ms: float = Field(gt=0, description="Per-turn latency budget in milliseconds.")
+    ttft_max_ms: float | None = Field(default=None, gt=0, description="Time-to-first-token budget in ms.")
 
     def evaluate(self, ctx: JudgeContext) -> Verdict:
         scope = describe_scope(ctx)

@@ -150,8 +150,10 @@ class NoPiiLeak(Judge):
     name: ClassVar[str] = "no_pii_leak"
     primary: ClassVar[str | None] = "kinds"
 
-    kinds: list[PiiKind] | Literal["all"] = "all"
-    allow: list[str] = Field(default_factory=list)
+    kinds: list[PiiKind] | Literal["all"] = Field(
+        default="all", description="email, phone, card, ssn, national_id, iban, or all."
+    )
+    allow: list[str] = Field(default_factory=list, description="Values that may appear.")
     allow_user_provided: bool = False
 
     @field_validator("kinds", mode="before")

@@ -105,9 +105,15 @@ class StateJudge(Judge):
     name: ClassVar[str] = "state"
     primary: ClassVar[str | None] = "contains"
 
-    contains: dict[str, JsonValue] = Field(default_factory=dict)
-    equals: dict[str, JsonValue] = Field(default_factory=dict)
-    absent: dict[str, JsonValue] = Field(default_factory=dict)
+    contains: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Path -> value (or rows) the end state must contain."
+    )
+    equals: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Path -> value the end state must equal."
+    )
+    absent: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Path -> value (or rows, or null) the end state must not hold."
+    )
 
     @model_validator(mode="after")
     def _some(self) -> StateJudge:

@@ -34,11 +34,13 @@ def normalize_speech(text: str, case_sensitive: bool = False) -> str:
 
 
 class _TextJudge(Judge):
-    contains: str | list[str] | None = None
-    any_of: list[str] | None = None
-    regex: str | None = None
-    where: Literal["any", "last", "every"] = "any"
-    turn: int | None = Field(default=None, ge=0)
+    contains: str | list[str] | None = Field(default=None, description="Every one of these strings.")
+    any_of: list[str] | None = Field(default=None, description="At least one of these strings.")
+    regex: str | None = Field(default=None, description="A regular expression (re.search).")
+    where: Literal["any", "last", "every"] = Field(
+        default="any", description="Which agent turns: any | last | every."
+    )
+    turn: int | None = Field(default=None, ge=0, description="Only this exchange number.")
     case_sensitive: bool = False
 
     primary: ClassVar[str | None] = "contains"

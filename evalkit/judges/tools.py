@@ -60,8 +60,8 @@ class ToolCalled(_ToolJudge):
 
     name: ClassVar[str] = "tool_called"
 
-    min_count: int = Field(default=1, ge=0)
-    max_count: int | None = Field(default=None, ge=0)
+    min_count: int = Field(default=1, ge=0, description="Fewest matching calls.")
+    max_count: int | None = Field(default=None, ge=0, description="Most matching calls (null: no limit).")
 
     @model_validator(mode="after")
     def _counts(self) -> ToolCalled:
@@ -174,9 +174,13 @@ class ToolSequence(Judge):
     name: ClassVar[str] = "tool_sequence"
     primary: ClassVar[str | None] = "calls"
 
-    calls: list[CallSpec] = Field(min_length=1)
-    mode: SequenceMode = "in_order"
-    turns: TurnRange = None
+    calls: list[CallSpec] = Field(
+        min_length=1, description="Expected calls: tool names or {name, arguments, match, default_match}."
+    )
+    mode: SequenceMode = Field(
+        default="in_order", description="strict | in_order | unordered | subset | superset."
+    )
+    turns: TurnRange = Field(default=None, description="Only look at this exchange number, or [from, to].")
 
     @field_validator("turns", mode="before")
     @classmethod
