@@ -117,7 +117,7 @@ def _turns(raw: Any, err: Any) -> tuple[list[Turn], list[JudgeSpec]]:
             for tc in _tool_calls(_get(t, "expected_tools", "expectedTools"), terr):
                 args: dict[str, Any] = {"name": tc.name}
                 if tc.arguments:
-                    args["args"] = dict(tc.arguments)
+                    args["arguments"] = dict(tc.arguments)
                 expect.append(JudgeSpec(name="tool_called", args=args))
         else:
             raise terr("role", "a turn needs 'role' and 'content' (or 'input' and 'actual_output')")

@@ -30,8 +30,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from evalkit.errors import JudgeSpecError
 from evalkit.importers._common import Imported, ImportFormatError, Recording, replay_scenario, safe_id
 from evalkit.importers._openai import convert_messages
+from evalkit.judges.registry import build_judge
 from evalkit.scenarios.models import Channel, JudgeSpec
 from evalkit.transcript import Outcome, StopReason, Transcript, UserTurn
 
@@ -76,10 +78,17 @@ def _expectations(raw: Any, *, file: str, line: int) -> list[JudgeSpec]:
     out = []
     for i, item in enumerate(raw):
         try:
-            out.append(JudgeSpec.model_validate(item))
+            spec = JudgeSpec.model_validate(item)
         except ValidationError as exc:
             msg = exc.errors(include_url=False)[0]["msg"]
             raise ImportFormatError(msg, file=file, line=line, field=f"expected[{i}]") from None
+        # Build it now so a wrong judge name or argument is reported here, with its line.
+        try:
+            build_judge(spec)
+        except JudgeSpecError as exc:
+            where = f"expected[{i}]" + (f".{exc.field}" if exc.field else "")
+            raise ImportFormatError(exc.problem, file=file, line=line, field=where) from None
+        out.append(spec)
     return out
 
 
