@@ -207,3 +207,30 @@ def test_unknown_channel_and_engine_raise():
             agent(engine="llm")
     with pytest.raises(EngineUnavailableError, match="unknown engine"):
         agent(engine="magic")
+
+
+def test_one_request_for_several_orders():
+    r = agent().reply("what's the status of ORD-10001 and ORD-10016?")
+    assert [c["arguments"]["order_id"] for c in r.tool_calls] == ["ORD-10001", "ORD-10016"]
+    assert r.text.count("Your order") == 2 and r.text.endswith(ANYTHING_ELSE)
+
+
+def test_yes_with_the_same_request_confirms():
+    a = agent()
+    chat(a, "Please cancel my order ORD-10006.")
+    r = a.reply("Yes, cancel it.")
+    assert tools([r]) == ["cancel_order"]
+
+
+def test_answer_to_a_question_beats_a_weak_new_intent():
+    a = agent()
+    chat(a, "I want to return ORD-10002")
+    r = a.reply("it arrived broken")  # "arrived" alone must not start a status check
+    assert r.text.startswith("Shall I go ahead and start a return for order ORD-10002 (reason: damaged)")
+
+
+def test_new_request_while_a_question_is_open():
+    a = agent()
+    chat(a, "I want to return ORD-10002")
+    r = a.reply("actually, where is ORD-10001?")
+    assert "shipped on" in r.text and tools([r]) == ["check_order_status"]
