@@ -174,16 +174,11 @@ def to_test_case(
             if t.handoff is not None:
                 content = (content + " [handed the conversation to a human]").strip()
             tools = [
-                ToolCall(
-                    name=c.name,
-                    input_parameters=dict(c.arguments),
-                    output=c.result if c.error is None else {"error": c.error},
-                )
+                ToolCall(name=c.name, input_parameters=dict(c.arguments),
+                         output=c.result if c.error is None else {"error": c.error})
                 for c in t.tool_calls
             ]
-            turns.append(
-                Turn(role="assistant", content=content or "(no text reply)", tools_called=tools or None)
-            )
+            turns.append(Turn(role="assistant", content=content or "(no text reply)", tools_called=tools or None))
     if not turns:
         turns.append(Turn(role="user", content="(empty conversation)"))
     description = None
@@ -195,14 +190,11 @@ def to_test_case(
     user_description = None
     if scenario is not None and scenario.user.persona is not None:
         p = scenario.user.persona
-        user_description = f"{p.name or 'A customer'}, {p.traits.tone}" + (
-            f". {p.instructions}" if p.instructions else ""
-        )
+        user_description = f"{p.name or 'A customer'}, {p.traits.tone}" + (f". {p.instructions}" if p.instructions else "")
     return ConversationalTestCase(
         turns=turns,
         scenario=description or f"Customer-support conversation {transcript.scenario_id}",
-        expected_outcome=expected_outcome
-        or _expected_outcome(scenario)
+        expected_outcome=expected_outcome or _expected_outcome(scenario)
         or ("The customer's request is resolved" if transcript.outcome == Outcome.resolved else None),
         chatbot_role=chatbot_role or DEFAULT_CHATBOT_ROLE,
         user_description=user_description,
@@ -245,11 +237,7 @@ class DeepEvalJudge(Judge):
     kind: ClassVar[JudgeKind] = JudgeKind.model
 
     metric: Literal[
-        "conversational_g_eval",
-        "role_adherence",
-        "knowledge_retention",
-        "conversation_completeness",
-        "turn_relevancy",
+        "conversational_g_eval", "role_adherence", "knowledge_retention", "conversation_completeness", "turn_relevancy"
     ]
     threshold: float = Field(default=0.5, ge=0, le=1)
     criteria: str | None = None
@@ -273,42 +261,25 @@ class DeepEvalJudge(Judge):
         model = evalkit_model(client)
         details: dict[str, Any] = {"metric": self.metric, "threshold": self.threshold, "model": client.model}
         try:
-            case = to_test_case(
-                ctx.transcript,
-                ctx.scenario,
-                chatbot_role=self.chatbot_role,
-                expected_outcome=self.expected_outcome,
-            )
+            case = to_test_case(ctx.transcript, ctx.scenario, chatbot_role=self.chatbot_role,
+                                expected_outcome=self.expected_outcome)
             metric = _metric(self, model)
             await metric.a_measure(case, _show_indicator=False)
         except ModelCallError as exc:
             return self._failure(judge_name, exc.reason, model, details)
         except Exception as exc:  # deepeval's own failures (bad JSON it could not parse, ...): data
-            return self._failure(
-                judge_name, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", model, details
-            )
+            return self._failure(judge_name, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
+                                 model, details)
         score = float(metric.score) if metric.score is not None else None
         if score is None or math.isnan(score):
             return self._failure(judge_name, "deepeval returned no score", model, details)
         passed = bool(metric.success) if metric.success is not None else score >= self.threshold
-        return Verdict(
-            judge=judge_name,
-            kind=self.kind,
-            passed=passed,
-            score=round(score, 6),
-            label=self.metric,
-            reason=str(metric.reason or ""),
-            details={**details, **_usage(model)},
-        )
+        return Verdict(judge=judge_name, kind=self.kind, passed=passed, score=round(score, 6),
+                       label=self.metric, reason=str(metric.reason or ""), details={**details, **_usage(model)})
 
     def _failure(self, judge_name: str, why: str, model: Any, details: dict[str, Any]) -> Verdict:
-        return Verdict(
-            judge=judge_name,
-            kind=self.kind,
-            reason=f"judge failed: {why}",
-            error=why,
-            details={**details, **_usage(model)},
-        )
+        return Verdict(judge=judge_name, kind=self.kind, reason=f"judge failed: {why}", error=why,
+                       details={**details, **_usage(model)})
 
 
 def _usage(model: Any) -> dict[str, Any]:

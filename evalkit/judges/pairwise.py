@@ -92,13 +92,9 @@ async def compare_pairwise(
     orders = [("a", ta, "b", tb), ("b", tb, "a", ta)]
     plans = [(o, t, s) for o in orders for t, s in sample_settings(samples, temperature, client)]
 
-    async def ask(
-        order: tuple[str, str, str, str], temp: float, seed: int | None
-    ) -> tuple[str, str, str, int]:
+    async def ask(order: tuple[str, str, str, str], temp: float, seed: int | None) -> tuple[str, str, str, int]:
         first_name, first, second_name, second = order
-        prompt = render_prompt(
-            PROMPTS, "pairwise.j2", context=context, criteria=criteria, first=first, second=second
-        )
+        prompt = render_prompt(PROMPTS, "pairwise.j2", context=context, criteria=criteria, first=first, second=second)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt.text}]
         answer, result = await _structured(client, messages, retries, temp, seed)
         vote = {"first": first_name, "second": second_name, "tie": "tie"}[answer.winner]
@@ -174,33 +170,14 @@ class PairwiseJudge(ModelJudge):
         other = base.get((t.scenario_id, t.trial)) or base.get((t.scenario_id, 0))
         if other is None:
             return self.skip(f"baseline '{self.baseline}' has no conversation for scenario '{t.scenario_id}'")
-        r = await compare_pairwise(
-            t,
-            other,
-            llm=client,
-            criteria=self.criteria,
-            scenario=ctx.scenario,
-            samples=self.samples,
-            temperature=self.temperature,
-            retries=self.retries,
-        )
-        details: dict[str, Any] = {
-            "votes": r.votes,
-            "consistent": r.consistent,
-            "prompt_version": r.prompt_version,
-            "model": client.model,
-            "calls": r.calls,
-            "baseline": self.baseline,
-        }
+        r = await compare_pairwise(t, other, llm=client, criteria=self.criteria, scenario=ctx.scenario,
+                                   samples=self.samples, temperature=self.temperature, retries=self.retries)
+        details: dict[str, Any] = {"votes": r.votes, "consistent": r.consistent, "prompt_version": r.prompt_version,
+                                   "model": client.model, "calls": r.calls, "baseline": self.baseline}
         if r.error is not None or r.winner is None:
             return self._failed(r.error or "no decision", **details)
         passed = r.winner == "a" if self.require == "better" else r.winner != "b"
         word = {"a": "better than", "b": "worse than", "tie": "as good as"}[r.winner]
         bias = "" if r.consistent else " (the two orders disagreed: position bias, counted as a tie)"
-        return self.verdict(
-            passed,
-            f"{word} the baseline{bias}: {r.reasons[0]}",
-            score=r.score,
-            label={"a": "better", "b": "worse", "tie": "tie"}[r.winner],
-            **details,
-        )
+        return self.verdict(passed, f"{word} the baseline{bias}: {r.reasons[0]}", score=r.score,
+                            label={"a": "better", "b": "worse", "tie": "tie"}[r.winner], **details)

@@ -36,9 +36,7 @@ from evalkit.scenarios.models import Scenario
 
 __all__ = ["RubricJudge", "ModelJudge", "NO_JUDGE_MODEL", "scenario_context", "sample_settings"]
 
-NO_JUDGE_MODEL = (
-    "no judge model configured (set --judge-model or --model, or EVALKIT_JUDGE_MODEL / EVALKIT_MODEL)"
-)
+NO_JUDGE_MODEL = "no judge model configured (set --judge-model or --model, or EVALKIT_JUDGE_MODEL / EVALKIT_MODEL)"
 PROMPTS = "evalkit.judges"
 
 
@@ -60,9 +58,7 @@ def scenario_context(scenario: Scenario | None) -> str:
     return "\n".join(lines)
 
 
-def sample_settings(
-    samples: int, temperature: float | None, client: LLMClient
-) -> list[tuple[float, int | None]]:
+def sample_settings(samples: int, temperature: float | None, client: LLMClient) -> list[tuple[float, int | None]]:
     """(temperature, seed) per sample: deterministic for one sample, varied for several (each
     sample is its own request, so each is cached separately)."""
     base_seed = client.settings.seed if client.settings.seed is not None else 0
@@ -85,9 +81,8 @@ class ModelJudge(Judge):
         return role_client(ctx.llm, "judge")
 
     def _failed(self, error: str, **details: Any) -> Verdict:
-        return Verdict(
-            judge=self.name, kind=self.kind, reason=f"judge failed: {error}", error=error, details=details
-        )
+        return Verdict(judge=self.name, kind=self.kind, reason=f"judge failed: {error}", error=error,
+                       details=details)
 
 
 class RubricJudge(ModelJudge):
@@ -172,19 +167,13 @@ class RubricJudge(ModelJudge):
         async def one(temperature: float, seed: int | None) -> tuple[Any, ChatResult] | ModelCallError:
             try:
                 return await client.structured(
-                    messages,
-                    answer,
-                    name=f"{self.name}_verdict",
-                    retries=self.retries,
-                    temperature=temperature,
-                    seed=seed,
+                    messages, answer, name=f"{self.name}_verdict", retries=self.retries,
+                    temperature=temperature, seed=seed,
                 )
             except ModelCallError as exc:
                 return exc
 
-        runs = await asyncio.gather(
-            *(one(t, s) for t, s in sample_settings(self.samples, self.temperature, client))
-        )
+        runs = await asyncio.gather(*(one(t, s) for t, s in sample_settings(self.samples, self.temperature, client)))
         ok = [r for r in runs if not isinstance(r, ModelCallError)]
         errors = [r for r in runs if isinstance(r, ModelCallError)]
         details: dict[str, Any] = {
