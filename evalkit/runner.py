@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import platform
 import random
@@ -75,6 +76,8 @@ class RunConfig:
     simulator_factory: Callable[..., Any] | None = None
     # Catch SIGINT/SIGTERM to stop cleanly (only possible on the main thread).
     handle_signals: bool = True
+    # Close ``llm`` (its HTTP clients) when the run ends: set when the runner owns it (CLI).
+    close_llm: bool = False
 
 
 def derive_seed(base: int, scenario_id: str, trial: int) -> int:
@@ -287,6 +290,8 @@ class Runner:
         finally:
             journal.close()
             await self._close_providers()
+            if cfg.close_llm and cfg.llm is not None and callable(getattr(cfg.llm, "aclose", None)):
+                await cfg.llm.aclose()
 
         order = {j.key: j.order for j in jobs}
         results.sort(key=lambda r: order.get(r.key, (1 << 30, 0, 0)))
@@ -298,6 +303,7 @@ class Runner:
                 "finished_at": _now(),
                 "duration_s": round(time.monotonic() - started, 3),
                 "cache": _llm_cache(cfg.llm),
+                "extra": {**manifest.extra, **_llm_usage(cfg.llm)},
             }
         )
         run = RunResult(manifest=manifest, conversations=results)
@@ -721,3 +727,13 @@ def _llm_cache(llm: Any) -> dict[str, int]:
     if callable(stats):
         stats = stats()
     return {str(k): int(v) for k, v in stats.items()} if isinstance(stats, dict) else {}
+
+
+def _llm_usage(llm: Any) -> dict[str, Any]:
+    usage = getattr(llm, "usage", None)
+    if not callable(usage):
+        return {}
+    try:
+        return {"llm_usage": json.loads(json.dumps(usage(), default=str))}
+    except (TypeError, ValueError):
+        return {}

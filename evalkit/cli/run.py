@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options
 from evalkit.cli._paths import cwd_on_path
 from evalkit.errors import ConfigError
 from evalkit.results import RunResult
@@ -170,6 +171,7 @@ def _command_line(ctx: click.Context) -> str:
     help="Per conversation (default: suite.yaml conversation_timeout_s, 300).",
 )
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
+@model_options
 def command(
     suite: tuple[Path, ...],
     agent: str | None,
@@ -184,6 +186,7 @@ def command(
     turn_timeout: float | None,
     conversation_timeout: float | None,
     no_progress: bool,
+    **model_kwargs: Any,
 ) -> int:
     """Play the scenarios in SUITE (files or folders) against an agent and write the run folder.
 
@@ -205,6 +208,8 @@ def command(
     if resume and out is None:
         raise ConfigError("--resume needs --out DIR (the run folder to continue)", field="--resume")
     variant_map = parse_variants(variants)
+    # Offline (None) unless a model is configured by flag or EVALKIT_* / OPENAI_* variables.
+    llm = build_llm_for_run(build_model_roles(**model_kwargs), **model_kwargs)
     if variant_map and agent:
         raise ConfigError("give either --agent or --variant, not both", field="--variant")
     config = RunConfig(
@@ -218,6 +223,8 @@ def command(
         turn_timeout_s=turn_timeout,
         conversation_timeout_s=conversation_timeout,
         simulator=simulator,
+        llm=llm,
+        close_llm=True,
         resume=resume,
         tags=list(tags) or None,
         progress=False if no_progress else None,
