@@ -270,3 +270,12 @@ def test_fake_server_models_and_rules(srv):
 
     a, b = run(go, c)
     assert a.content == "tooly" and json.loads(b.content) == {"echo": "hello"}
+
+
+def test_client_options_from_env():
+    roles = ModelRoles.resolve(env={"EVALKIT_MODEL": "m", "EVALKIT_RPM": "100", "EVALKIT_JUDGE_RPM": "7",
+                                    "EVALKIT_TIMEOUT": "5"})
+    assert (roles.judge.rpm, roles.simulator.rpm, roles.agent.timeout) == (7, 100, 5.0)
+    with pytest.raises(ConfigError) as err:
+        ModelRoles.resolve(env={"EVALKIT_MODEL": "m", "EVALKIT_RPM": "lots"})
+    assert "rpm" in str(err.value) and "'lots'" in str(err.value)

@@ -12,7 +12,9 @@ base URL   ``--<role>-base-url``, ``EVALKIT_<ROLE>_BASE_URL``  ``--base-url``, `
 API key    ``EVALKIT_<ROLE>_API_KEY``                  ``OPENAI_API_KEY``
 =========  =========================================  ===========================
 
-A role with no model is ``None``: everything that needs it reports ``skipped`` (judges) or
+Client options come from ``EVALKIT_<ROLE>_<OPTION>`` or ``EVALKIT_<OPTION>`` for
+``TIMEOUT``, ``MAX_RETRIES``, ``MAX_CONCURRENCY``, ``RPM``, ``TPM``, ``TEMPERATURE`` and
+``SEED`` (e.g. ``EVALKIT_JUDGE_RPM=500``). A role with no model is ``None``: everything that needs it reports ``skipped`` (judges) or
 refuses to start (``--simulator llm``). API keys are :class:`pydantic.SecretStr`: ``repr``,
 ``str`` and ``model_dump`` never show them.
 """
@@ -23,7 +25,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from evalkit.errors import ConfigError
 
@@ -31,6 +33,9 @@ __all__ = ["ROLES", "Role", "ModelSettings", "ModelRoles"]
 
 Role = Literal["simulator", "judge", "agent"]
 ROLES: tuple[Role, ...] = ("simulator", "judge", "agent")
+
+# Client options also settable per role or for all roles: EVALKIT_[ROLE_]RPM=..., etc.
+_ENV_OPTIONS = ("timeout", "max_retries", "max_concurrency", "rpm", "tpm", "temperature", "seed")
 
 # Local servers (vLLM, Ollama, llama.cpp) accept any key, but the openai client insists on one.
 _PLACEHOLDER_KEY = "not-needed"
@@ -102,10 +107,18 @@ class ModelSettings(BaseModel):
             field = f"--{role}-base-url" if role and role_base_url else "--base-url"
             raise ConfigError(f"'{url}' is not an http(s) URL", field=field)
         opts = {k: v for k, v in options.items() if v is not None}
+        for option in _ENV_OPTIONS:
+            if option not in opts:
+                var = option.upper()
+                raw = pick(env.get(f"EVALKIT_{up}_{var}") if up else None, env.get(f"EVALKIT_{var}"))
+                if raw is not None:
+                    opts[option] = raw
         try:
             return cls(model=name, base_url=url, api_key=SecretStr(key) if key else None, **opts)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise ConfigError(str(exc).splitlines()[0], field=f"{role or 'model'} settings") from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(f"{err['msg']} (got {err.get('input')!r})", field=f"{role or 'model'}.{loc}") from None
 
 
 class ModelRoles(BaseModel):
