@@ -13,7 +13,7 @@ from _simulators_helpers import acts, always, order_desk, persona_scenario, play
 from evalkit.errors import JudgeSpecError
 from evalkit.simulators.base import SimulatorContext
 from evalkit.simulators.persona import PersonaUser, fact_category, read_reply
-from evalkit.transcript import AgentTurn, StopReason, Transcript
+from evalkit.transcript import AgentTurn, StopReason, Transcript, UserTurn
 
 FACTS = {"order_id": "ORD-10001", "email": "Jane.Doe@example.com", "name": "Jane Doe"}
 DONE = [{"tool_called": {"name": "check_order_status", "arguments": {"order_id": "ORD-10001"}}}]
@@ -281,3 +281,26 @@ def test_a_refusal_followed_by_anything_else_is_not_goal_met():
     sc = _sc({"patience": 1, "asks_for_human": "never"}, {"intent": "cancel"})
     t, stop = play(sc, refuses, seed=0)
     assert stop.reason == StopReason.gave_up and "not_done" in acts(t)
+
+
+def test_state_in_done_when_uses_the_runner_provided_end_state():
+    sc = _sc(goal={"done_when": [{"state": {"contains": {"orders.ORD-10001.status": "shipped"}}}]})
+    state = {"orders": [{"order_id": "ORD-10001", "status": "pending"}]}
+    sim = PersonaUser(sc, seed=0)
+    t = Transcript(scenario_id="p")
+
+    def step(agent_says=None):
+        if agent_says is not None:
+            t.turns.append(reply(agent_says))
+        extra = {"end_state": lambda: state}
+        ctx = SimulatorContext(
+            scenario=sc, transcript=t, turn=1, rng=random.Random(0), max_turns=9, extra=extra
+        )
+        msg = asyncio.run(sim.next_turn(ctx))
+        t.turns.append(UserTurn(content=msg.content, act=msg.act))
+        return msg
+
+    step()
+    assert step("Checking. What's your order number?").act == "answer:order_id"
+    state["orders"][0]["status"] = "shipped"  # the agent changed its state
+    assert step("Done.").act == "thank"

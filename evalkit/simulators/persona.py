@@ -9,6 +9,7 @@ refusals/failures, repeated replies and handoffs.
 
 from __future__ import annotations
 
+import inspect
 import random
 import re
 from dataclasses import dataclass, field
@@ -411,7 +412,21 @@ class PersonaUser:
         """True when every done_when judge passes on the transcript so far; None without any."""
         if not self.done_when:
             return None
-        jctx = JudgeContext(transcript=ctx.transcript, scenario=self.scenario, llm=self.llm)
+        transcript = ctx.transcript
+        # `state` judges need the agent's state now; a runner that can fetch it mid-conversation
+        # passes `extra["end_state"]`: a callable returning the state (or an awaitable of it).
+        fetch = ctx.extra.get("end_state")
+        if (
+            transcript.end_state is None
+            and callable(fetch)
+            and any(j.name == "state" for j in self.done_when)
+        ):
+            state = fetch()
+            if inspect.isawaitable(state):
+                state = await state
+            if isinstance(state, dict):
+                transcript = transcript.model_copy(update={"end_state": state})
+        jctx = JudgeContext(transcript=transcript, scenario=self.scenario, llm=self.llm or ctx.llm)
         verdicts = await run_judges(self.done_when, jctx)
         return all(v.passed is True for v in verdicts)
 
