@@ -630,6 +630,15 @@ class Runner:
                 StopReason.agent_error,
                 f"the agent factory returned {type(agent).__name__}, which has no respond()",
             )
+        reset = getattr(agent, "reset", None)
+        if callable(reset):  # e.g. a factory handing out pooled agents: start each one clean
+            try:
+                async with asyncio.timeout(turn_timeout):
+                    await call_maybe_async(reset)
+            except TimeoutError:
+                return self._fail(t, StopReason.timeout, f"reset() took longer than {turn_timeout:g}s")
+            except Exception as exc:
+                return self._fail(t, StopReason.agent_error, f"reset() failed: {_exc_line(exc)}")
         accepts_handoff = scenario.user.persona is not None and scenario.user.persona.goal.accept_handoff
         rng = random.Random(job.seed)
         n = 0

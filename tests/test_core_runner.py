@@ -432,3 +432,37 @@ def test_persona_user_end_to_end_with_state_judge(tmp_path: Path) -> None:
     # The same agent that forgets to act fails the state judge (the judge can fail).
     bad = run([tmp_path / "s"], 'evalkit.testing.agents:ScriptedAgent?replies=["Sure."]', out=tmp_path / "r2")
     assert bad.conversations[0].passed is False
+
+
+class Pooled:
+    """A factory handing out one shared object: reset() must clear it before each conversation."""
+
+    instance: Pooled | None = None
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.resets = 0
+
+    @classmethod
+    def get(cls) -> Pooled:
+        cls.instance = cls.instance or cls()
+        return cls.instance
+
+    async def reset(self) -> None:
+        self.resets += 1
+        self.seen = []
+
+    def respond(self, ctx: TurnContext) -> str:
+        self.seen.append(ctx.message)
+        return f"seen {len(self.seen)}"
+
+    def end_state(self) -> dict[str, Any]:
+        return {"seen": len(self.seen)}
+
+
+def test_reset_is_called_before_each_conversation(tmp_path: Path) -> None:
+    Pooled.instance = None
+    suite = script_suite(tmp_path / "suite", 3, steps=2)
+    result = run([suite], "test_core_runner:Pooled.get", out=tmp_path / "r", concurrency=1)
+    assert Pooled.instance is not None and Pooled.instance.resets == 3
+    assert [c.transcript.end_state for c in result.conversations] == [{"seen": 2}] * 3
