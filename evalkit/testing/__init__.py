@@ -12,6 +12,10 @@ _EXPORTS = {
     "SlowAgent": "evalkit.testing.agents",
     "FlakyAgent": "evalkit.testing.agents",
     "StatefulAgent": "evalkit.testing.agents",
+    "FakeOpenAIServer": "evalkit.testing.fake_openai",
+    "Reply": "evalkit.testing.fake_openai",
+    "Rule": "evalkit.testing.fake_openai",
+    "Failure": "evalkit.testing.fake_openai",
 }
 
 __all__ = list(_EXPORTS)
