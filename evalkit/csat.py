@@ -205,7 +205,7 @@ def _sentiment(text: str) -> _TurnSentiment:
     n = 0
     raw = text.lower()
     # Symbols and CJK cues first, longest first, blanked once counted ("不满意" before "满意").
-    for cue in _SYMBOLS_BY_LENGTH:
+    for cue in _SYMBOLS_BY_LENGTH if (":" in raw or not raw.isascii()) else ():
         while cue in raw:
             total += _SYMBOLS[cue]
             n += 1
@@ -245,10 +245,12 @@ def _sentiment(text: str) -> _TurnSentiment:
     return _TurnSentiment(total / math.sqrt(total * total + 1.5), n)
 
 
-def _overlap(a: str, b: str) -> float:
-    """Jaccard overlap of content words (length >= 3) of two utterances (0 when short)."""
-    sa = {w for w in _tokens(a) if len(w) >= 3}
-    sb = {w for w in _tokens(b) if len(w) >= 3}
+def _content_words(text: str) -> frozenset[str]:
+    return frozenset(w for w in _tokens(text) if len(w) >= 3)
+
+
+def _overlap(sa: frozenset[str], sb: frozenset[str]) -> float:
+    """Jaccard overlap of two utterances' content words (length >= 3); 0 when either is short."""
     if len(sa) < 4 or len(sb) < 4:
         return 0.0
     return len(sa & sb) / len(sa | sb)
@@ -287,6 +289,11 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
 
     user_texts = [u.content for u in users]
     agent_texts = [a.content for a in agents if a.content]
+    # Each cue is looked for once per message (the proxy runs on every conversation of a run).
+    thanks = [bool(_GRATITUDE.search(t)) for t in user_texts]
+    complaints = [bool(_COMPLAINT.search(t)) for t in user_texts]
+    alternatives = [bool(_ALTERNATIVE.search(t)) for t in user_texts]
+    user_words = [_content_words(t) for t in user_texts]
     later = user_texts[1:]  # reactions to the agent (the opening message states the need)
     n_later = max(len(later), 1)
 
@@ -301,10 +308,10 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
     # agent then recovered from (peak-end again).
     n_user = len(user_texts)
     complaint_weight = sum(
-        0.5 + 0.5 * i / max(n_user - 1, 1) for i, t in enumerate(user_texts) if _COMPLAINT.search(t)
+        0.5 + 0.5 * i / max(n_user - 1, 1) for i, bad in enumerate(complaints) if bad
     )
-    out["n_thanks"] = sum(1 for t in user_texts if _GRATITUDE.search(t))
-    out["n_complaints"] = sum(1 for t in user_texts if _COMPLAINT.search(t))
+    out["n_thanks"] = sum(thanks)
+    out["n_complaints"] = sum(complaints)
     out["complaint_pts"] = W_COMPLAINT * min(complaint_weight, 3.0)
 
     # How the user left: closing the conversation ("thanks, that's all") or left hanging
@@ -316,7 +323,7 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
     out["ending_pts"] = W_UNANSWERED * unanswered
 
     # 3. Friction: the user rejecting offers, correcting the agent, repeating themselves.
-    n_alternatives = sum(1 for t in later if _ALTERNATIVE.search(t))
+    n_alternatives = sum(alternatives[1:])
     n_corrections = sum(1 for t in later if _CORRECTION.search(t))
     # A repeat is a request said again within the last three messages. Saying "yes, that
     # works" twice is not one, nor is asking for more options (counted above).
@@ -324,8 +331,8 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
         1
         for i in range(1, len(user_texts))
         if scores[i] <= 0.0
-        and not _ALTERNATIVE.search(user_texts[i])
-        and any(_overlap(user_texts[i], p) >= 0.7 for p in user_texts[max(0, i - 3) : i])
+        and not alternatives[i]
+        and any(_overlap(user_words[i], p) >= 0.7 for p in user_words[max(0, i - 3) : i])
     )
     out["n_alternatives"] = n_alternatives
     out["n_corrections"] = n_corrections
@@ -339,7 +346,8 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
     # 4. The agent failing: "no results / cannot / sorry", looping, errors.
     n_fail = sum(1 for t in agent_texts if _AGENT_FAILURE.search(t))
     # A loop is the same substantive reply twice in a row ("anything else?" closers are short).
-    n_loops = sum(1 for i in range(1, len(agent_texts)) if _overlap(agent_texts[i], agent_texts[i - 1]) >= 0.8)
+    agent_words = [_content_words(t) for t in agent_texts]
+    n_loops = sum(1 for i in range(1, len(agent_words)) if _overlap(agent_words[i], agent_words[i - 1]) >= 0.8)
     n_errors = sum(1 for a in agents if a.error) + sum(1 for c in transcript.tool_calls if c.error)
     out["n_agent_failures"] = n_fail
     out["n_agent_loops"] = n_loops

@@ -1,0 +1,173 @@
+"""The offline CSAT proxy: each signal moves the score the right way; calibration on USS."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from _recorded_helpers import USS_DIR, needs_uss
+
+from evalkit.calibration import length_baseline, rankdata, spearman, spearman_ci, thanks_baseline
+from evalkit.csat import SATISFIED_MIN, csat_proxy, csat_signals, sentiment
+from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, ToolCall, Transcript, UserTurn
+
+
+def conv(*pairs: tuple[str, str], **kw: object) -> Transcript:
+    turns: list[UserTurn | AgentTurn] = []
+    for user, agent in pairs:
+        turns.append(UserTurn(content=user))
+        if agent:
+            turns.append(AgentTurn(content=agent, latency_ms=kw.pop("latency_ms", None)))  # type: ignore[arg-type]
+    return Transcript(scenario_id="s", turns=turns, **kw)  # type: ignore[arg-type]
+
+
+NEUTRAL = [("Where is order 10001?", "It ships tomorrow."), ("And the tracking number?", "It is TRK123.")]
+
+
+# -- sentiment ---------------------------------------------------------------------------------
+
+
+def test_sentiment_lexicon_negation_emphasis() -> None:
+    assert sentiment("Great, thank you so much!") > 0.5
+    assert sentiment("This is terrible") < -0.4
+    assert sentiment("not good") < 0 < sentiment("good")
+    assert sentiment("not bad") > 0  # negated negative is mildly positive
+    assert sentiment("It is good") < sentiment("It is very good") < sentiment("It is very good!!!")
+    assert sentiment("I am not happy") > sentiment("I am NOT HAPPY!!!")
+    assert sentiment("order 10001, tomorrow") == 0.0
+    assert sentiment("") == 0.0
+    assert -1 < sentiment("awful awful awful terrible horrible useless worst") < -0.9
+    assert sentiment("谢谢，很好") > 0 > sentiment("我很不满意，要投诉")
+    assert sentiment("thanks :)") > sentiment("thanks") > 0 > sentiment("ok 😡")
+
+
+# -- each signal moves the proxy the right way ------------------------------------------------
+
+
+def test_empty_conversation_has_no_proxy() -> None:
+    assert csat_proxy(Transcript(scenario_id="s")) is None
+    assert csat_signals(Transcript(scenario_id="s"))["reason"] == "empty conversation"
+
+
+def test_gratitude_and_complaints() -> None:
+    base = csat_proxy(conv(*NEUTRAL))
+    happy = csat_proxy(conv(*NEUTRAL, ("Perfect, thanks a lot, that was really helpful!", "You're welcome.")))
+    angry = csat_proxy(conv(*NEUTRAL, ("This is useless, I already told you twice. Ridiculous!", "Sorry.")))
+    assert base is not None and happy is not None and angry is not None
+    assert angry < base < happy
+    assert happy >= SATISFIED_MIN and angry < 3.0
+
+
+def test_late_complaint_weighs_more_than_a_recovered_early_one() -> None:
+    early = conv(("This is useless!", "Let me fix that."), ("ok", "Done, refunded."), ("ok thanks", "Bye."))
+    late = conv(("hi", "Let me fix that."), ("ok", "Done."), ("This is useless!", "Bye."))
+    assert csat_signals(early)["complaint_pts"] > csat_signals(late)["complaint_pts"]
+
+
+def test_outcomes_handoff_and_errors() -> None:
+    def score(**kw: object) -> float:
+        value = csat_proxy(conv(*NEUTRAL, **kw))
+        assert value is not None
+        return value
+
+    resolved = score(outcome=Outcome.resolved)
+    assert score(outcome=Outcome.escalated) < resolved
+    assert score(outcome=Outcome.abandoned) < score(outcome=Outcome.escalated)
+    assert score(outcome=Outcome.error, error="agent crashed") < score(outcome=Outcome.max_turns) < resolved
+    # a recorded conversation's default outcome was never observed: no bonus for it
+    assert score(stop_reason=StopReason.recorded) < resolved
+    t = conv(*NEUTRAL)
+    t.turns[1] = AgentTurn(content="Connecting you.", handoff=Handoff(reason="asked"))
+    handed = csat_proxy(t)
+    assert handed is not None and handed < resolved
+
+
+def test_agent_failures_errors_and_loops() -> None:
+    ok = csat_proxy(conv(("Find me a hotel", "The Acorn has rooms."), ("Book it", "Booked, ref R1.")))
+    failing = csat_proxy(
+        conv(("Find me a hotel", "Sorry, I couldn't find any hotels."), ("Book one anyway", "Unfortunately I am unable to."))
+    )
+    assert failing is not None and ok is not None and failing < ok
+    t = conv(("Find me a hotel", ""), ("Book it", "Booked."))
+    t.turns.insert(1, AgentTurn(content="", tool_calls=[ToolCall(name="search", error="timeout")]))
+    assert csat_signals(t)["n_agent_errors"] == 1 and csat_signals(t)["agent_failure_pts"] < 0
+    loop_reply = "Please tell me your order number and your email address so I can look into it"
+    looping = conv(("where is my order", loop_reply), ("it is 10001", loop_reply), ("I gave it already", loop_reply))
+    assert csat_signals(looping)["n_agent_loops"] == 2
+
+
+def test_friction_repeats_corrections_alternatives() -> None:
+    repeat = "I want to change the delivery address for order 10001 please"
+    rep = csat_signals(conv((repeat, "Which order?"), (repeat, "OK.")))
+    assert rep["n_user_repeats"] == 1 and rep["friction_pts"] < 0
+    # saying "that works" twice is not a repeat
+    fine = csat_signals(conv(("Yes, that works for me.", "Great."), ("Yes, that works for me.", "Done.")))
+    assert fine["n_user_repeats"] == 0
+    corr = csat_signals(conv(("Book for 2", "Booked for 3."), ("No, I said 2 people.", "Fixed.")))
+    assert corr["n_corrections"] == 1
+    closing = csat_signals(conv(("Book for 2", "Booked."), ("No, thank you, that's all.", "Bye.")))
+    assert closing["n_corrections"] == 0
+    alt = csat_signals(conv(("Find a flight", "AA 100 at 9am."), ("Do you have anything else?", "UA 200.")))
+    assert alt["n_alternatives"] == 1
+
+
+def test_slow_replies_and_effort() -> None:
+    fast = csat_proxy(conv(*NEUTRAL, latency_ms=800.0))
+    slow = csat_proxy(conv(*NEUTRAL, latency_ms=9000.0))
+    assert slow is not None and fast is not None and slow < fast
+    short = csat_signals(conv(*(NEUTRAL * 2)))
+    long = csat_signals(conv(*(NEUTRAL * 20)))
+    assert short["effort_pts"] == 0 and long["effort_pts"] < 0
+
+
+def test_unanswered_ending() -> None:
+    t = conv(*NEUTRAL, ("Can you also book a taxi?", ""))
+    assert csat_signals(t)["ended_unanswered"] == 1
+    assert csat_signals(conv(*NEUTRAL, ("thanks, bye", "")))["ended_unanswered"] == 0
+
+
+def test_signals_explain_the_score_and_are_deterministic() -> None:
+    rng = random.Random(7)
+    words = ["great", "no", "thanks", "useless", "order", "please", "again", "perfect", "wrong", "ok"]
+    for _ in range(50):
+        pairs = [(" ".join(rng.choices(words, k=5)), " ".join(rng.choices(words, k=6))) for _ in range(rng.randint(1, 8))]
+        t = conv(*pairs)
+        s = csat_signals(t)
+        total = 3.0 + sum(v for k, v in s.items() if k.endswith("_pts"))  # type: ignore[misc]
+        assert s["csat_proxy"] == pytest.approx(min(5.0, max(1.0, total)), abs=0.01)
+        assert 1.0 <= s["csat_proxy"] <= 5.0  # type: ignore[operator]
+        assert csat_signals(t) == s
+
+
+# -- calibration helpers ------------------------------------------------------------------------
+
+
+def test_spearman_matches_a_reference_with_ties() -> None:
+    pd = pytest.importorskip("pandas")
+    rng = random.Random(3)
+    x = [rng.randint(1, 5) for _ in range(200)]
+    y = [v + rng.gauss(0, 2) for v in x]
+    assert spearman(x, y) == pytest.approx(pd.Series(x).rank().corr(pd.Series(y).rank()))
+    assert list(rankdata([3, 1, 3, 2])) == [3.5, 1.0, 3.5, 2.0]
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+    c = spearman_ci(x, y, n_resamples=300)
+    assert c.low is not None and c.high is not None and c.low < c.rho < c.high  # type: ignore[operator]
+
+
+# -- against human ratings (shared data) -------------------------------------------------------
+
+
+@needs_uss
+@pytest.mark.parametrize("name", ["SGD", "MWOZ"])
+def test_proxy_beats_trivial_baselines_on_uss(name: str) -> None:
+    from evalkit.importers.uss import read
+
+    recs = read(USS_DIR / f"{name}.txt").recordings
+    human = [float(r.metrics["human_csat"]) for r in recs]  # type: ignore[arg-type]
+    proxy = [csat_proxy(r.transcript) or 3.0 for r in recs]
+    rho = spearman(proxy, human)
+    length = spearman([length_baseline(r.transcript) for r in recs], human)
+    thanks = spearman([thanks_baseline(r.transcript) for r in recs], human)
+    assert rho is not None and length is not None and thanks is not None
+    # Clearly better: by a margin larger than the noise between the two files.
+    assert rho > abs(length) + 0.1 and rho > abs(thanks) + 0.1
