@@ -304,3 +304,27 @@ def test_state_in_done_when_uses_the_runner_provided_end_state():
     assert step("Checking. What's your order number?").act == "answer:order_id"
     state["orders"][0]["status"] = "shipped"  # the agent changed its state
     assert step("Done.").act == "thank"
+
+
+def test_proposals_are_confirmed_not_read_as_fact_questions():
+    r = read_reply(
+        [AgentTurn(content="Shall I go ahead and start a return for ORD-1 (reason: damaged)? (yes/no)")],
+        [],
+        ["order_id", "reason"],
+    )
+    assert r.confirm and r.asks == []
+    r = read_reply([AgentTurn(content="Can you confirm your email address?")], [], ["email"])
+    assert r.asks == ["email"] and not r.confirm
+    r = read_reply([AgentTurn(content="Please confirm that you want this cancelled.")], [], ["email"])
+    assert r.confirm and r.asks == []
+
+
+def test_obvious_answers_without_a_fact():
+    replies = iter(["What's your order number?", "How much would you like refunded?"])
+    t, _ = play(_sc(goal={"intent": "refund"}), lambda m, t: reply(next(replies, "ok")), seed=0, max_turns=3)
+    assert acts(t)[2] == "default:amount" and re.search(r"full|all|whole", users(t)[2], re.I)
+    # ...unless the persona says it does not know
+    replies = iter(["What's your order number?", "How much would you like refunded?"])
+    sc = _sc(goal={"intent": "refund"}, unknown=["amount"])
+    t, _ = play(sc, lambda m, t: reply(next(replies, "ok")), seed=0, max_turns=3)
+    assert acts(t)[2] == "dont_know:amount"

@@ -18,9 +18,11 @@ __all__ = [
     "TEMPLATES",
     "DECORATIONS",
     "EXTRA_DETAIL",
+    "DEFAULT_ANSWERS",
     "Phraser",
     "add_typos",
     "fact_text",
+    "lower_first",
 ]
 
 OPENINGS: dict[str, list[str]] = {
@@ -169,6 +171,13 @@ TEMPLATES: dict[str, list[str]] = {
     "give_up": ["Forget it, I'll try somewhere else.", "Never mind, this is pointless.", "I give up. Bye."],
 }
 
+# What a user says when asked for something it has no fact for but an obvious answer to.
+DEFAULT_ANSWERS: dict[str, list[str]] = {
+    "amount": ["The full amount, please.", "All of it.", "The whole order total, please."],
+    "item": ["The whole order.", "Everything in the order.", "All of the items."],
+    "reason": ["I just don't want it anymore.", "I changed my mind.", "I'd rather not say."],
+}
+
 # Per tone: (prefixes for the opening, prefixes later on, suffixes); "" means none.
 DECORATIONS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "polite": (
@@ -296,7 +305,7 @@ class Phraser:
         fact value, which must keep its case."""
         if tone == "terse":
             text = text.rstrip(".!")
-            return text if fact_first else _lower_first(text)
+            return text if fact_first else lower_first(text)
         if self.verbosity == "low":
             return text
         chance = {"normal": 0.35, "high": 0.7}.get(self.verbosity, 0.35)
@@ -305,7 +314,7 @@ class Phraser:
         if (opening or self.rng.random() < chance) and not fact_first:
             pre = add_typos(self.rng.choice(prefixes), self.typo_rate, self.rng)
             if pre:
-                text = f"{pre} {_lower_first(text) if pre.endswith(',') else text}"
+                text = f"{pre} {lower_first(text) if pre.endswith(',') else text}"
         if self.rng.random() < chance:
             suf = add_typos(self.rng.choice(suffixes), self.typo_rate, self.rng)
             if suf:
@@ -315,7 +324,7 @@ class Phraser:
         return text
 
 
-def _lower_first(text: str) -> str:
+def lower_first(text: str) -> str:
     """Lower-case an ordinary first word ("Where" -> "where"), never "I'd" or an id."""
     if re.match(r"[A-Z][a-z]", text) and not re.match(r"I\b", text):
         return text[0].lower() + text[1:]

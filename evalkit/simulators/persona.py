@@ -20,7 +20,16 @@ from evalkit.judges import run_judges
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.registry import build_judge
 from evalkit.scenarios.models import Persona, Scenario
-from evalkit.simulators._phrasing import ASK_HUMAN, OPENINGS, PUSH_GOAL, TEMPLATES, Phraser, fact_text
+from evalkit.simulators._phrasing import (
+    ASK_HUMAN,
+    DEFAULT_ANSWERS,
+    OPENINGS,
+    PUSH_GOAL,
+    TEMPLATES,
+    Phraser,
+    fact_text,
+    lower_first,
+)
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, StopReason, UserTurn
 
@@ -57,11 +66,16 @@ _ANYTHING_ELSE = re.compile(
     r"further (help|assistance)|help with anything",
     re.IGNORECASE,
 )
-_CONFIRM = re.compile(
-    r"\b(shall|should) i\b|\b(do|would) you (want|like) me to\b|\bwant me to\b|\b(can|could) you confirm\b|"
-    r"\bplease confirm\b|\bis (that|this) (right|correct|ok|okay)\b|\bgo ahead\b|\bproceed\b|\bare you sure\b|"
-    r"\bconfirm (that|the|this)\b|\bok(ay)? to\b",
+# The agent proposes an action and wants a yes/no; facts named in such a sentence are the
+# agent restating them ("Shall I refund ORD-1 (reason: damaged)?"), not questions.
+_PROPOSAL = re.compile(
+    r"\b(shall|should) i\b|\b(do|would) you (want|like) me to\b|\bwant me to\b|\bgo ahead\b|\bproceed\b|"
+    r"\bis (that|this) (right|correct|ok|okay)\b|\bare you sure\b|\bok(ay)? to\b|\(?\byes\s*(/|or)\s*no\b",
     re.IGNORECASE,
+)
+# "Please confirm ..." is a yes/no question unless it names a fact ("confirm your email").
+_CONFIRM = re.compile(
+    r"\b(can|could) you confirm\b|\bplease confirm\b|\bconfirm (that|the|this)\b", re.IGNORECASE
 )
 _FAILED = re.compile(
     r"\b(can'?t|cannot|can not|unable to|not able to|couldn'?t|could not|wasn'?t able|failed|"
@@ -136,13 +150,24 @@ def read_reply(turns: list[AgentTurn], earlier: list[AgentTurn], categories: lis
     said = _norm(text)
     r.repeated = bool(said) and any(_norm(t.content) == said for t in earlier if t.content)
     asking = [s for s in _SENTENCE.split(text) if s.strip().endswith("?") or _REQUEST.search(s)]
+    confirm = False
     for sentence in asking:
-        for cat in categories:
-            pattern = _ASKS.get(cat) or r"\b" + re.escape(cat.replace("_", " ")) + r"\b"
-            if re.search(pattern, sentence.replace("_", " "), re.IGNORECASE) and cat not in r.asks:
-                r.asks.append(cat)
+        if _PROPOSAL.search(sentence):
+            confirm = True
+            continue
+        named = [
+            cat
+            for cat in categories
+            if re.search(
+                _ASKS.get(cat) or r"\b" + re.escape(cat.replace("_", " ")) + r"\b",
+                sentence.replace("_", " "),
+                re.IGNORECASE,
+            )
+        ]
+        r.asks += [c for c in named if c not in r.asks]
+        confirm = confirm or (not named and bool(_CONFIRM.search(sentence)))
     r.anything_else = any(_ANYTHING_ELSE.search(s) for s in asking)
-    r.confirm = not r.anything_else and any(_CONFIRM.search(s) for s in asking)
+    r.confirm = confirm and not r.anything_else
     r.failed = not r.not_understood and bool(_FAILED.search(text))
     tools = any(t.tool_calls for t in turns)
     statement = bool(text.strip()) and not asking and not r.not_understood and not r.failed
@@ -310,15 +335,17 @@ class PersonaUser:
             keys = [k for k in facts if fact_category(k) == cat]
             if keys:
                 parts.append(("answer", keys[0]))
+            elif cat in DEFAULT_ANSWERS and cat not in unknown:
+                parts.append(("default", cat))  # e.g. "How much?" -> "The full amount, please."
             else:
                 parts.append(("dont_know", unknown.get(cat, cat)))
         for act, key in parts:
             if act == "answer":
                 self.given.add(key)
-        acts = ",".join(k for a, k in parts if a == "answer")
-        missing = ",".join(k for a, k in parts if a == "dont_know")
         label = "+".join(
-            x for x in (f"answer:{acts}" if acts else "", f"dont_know:{missing}" if missing else "") if x
+            f"{act}:{','.join(k for a, k in parts if a == act)}"
+            for act in ("answer", "default", "dont_know")
+            if any(a == act for a, _ in parts)
         )
 
         def render() -> str:
@@ -336,6 +363,9 @@ class PersonaUser:
                         template, {"label": _label(key), "Label": _label(key).capitalize(), "value": value}
                     )
                     fact_first = template.startswith("{value}")
+                elif act == "default":
+                    text = self.phraser.fill(self.phraser.pick(f"default:{key}", DEFAULT_ANSWERS[key]), {})
+                    fact_first = False
                 else:
                     template = self.phraser.pick("dont_know", TEMPLATES["dont_know"])
                     text = self.phraser.fill(template, {"label": _label(key)})
@@ -353,9 +383,15 @@ class PersonaUser:
         assert self.last is not None
         prev = self.last
         prefix = self._pick("rephrase", TEMPLATES["rephrase"])
-        return self._say(
-            f"rephrase:{prev.act}", lambda: f"{prefix} {prev.render()}", keep_last=prev, decorate=False
-        )
+
+        def render() -> str:
+            text = prev.render()
+            # "I mean, the full amount" -- but never change the case of a fact value.
+            if prefix.endswith(",") and not prev.act.startswith("answer"):
+                text = lower_first(text)
+            return f"{prefix} {text}"
+
+        return self._say(f"rephrase:{prev.act}", render, keep_last=prev, decorate=False)
 
     def _finish(self, why: str, now: bool, after_anything_else: bool) -> UserMessage | Stop:
         reason = StopReason.goal_met if why == "goal_met" else StopReason.gave_up
@@ -383,7 +419,7 @@ class PersonaUser:
         the common ones (so "what's your email?" gets "I don't know" rather than silence)."""
         cats = [fact_category(k) for k in self.persona.facts if k not in ("question", "confirm")]
         cats += [fact_category(k) for k in self.persona.unknown]
-        cats += ["order_id", "email", "name"]
+        cats += ["order_id", "email", "name", "phone", "address", "reason", "amount", "item"]
         return list(dict.fromkeys(cats))
 
     def _intent_templates(self, table: dict[str, list[str]]) -> list[str]:
