@@ -307,3 +307,25 @@ def test_cli_import_then_score(tmp_path: Path, evalkit_cli) -> None:  # type: ig
     assert "Spearman vs human_csat" in res.stdout and "csat_proxy" in res.stdout
     assert (tmp_path / "run" / "verdicts.parquet").exists()
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["extra"]["scored"] is True
+
+
+def test_deepeval_goldens_round_trip_with_the_interop_exporter(tmp_path: Path) -> None:
+    from evalkit.interop.deepeval_goldens import export_goldens
+    from evalkit.scenarios.models import Goal, Persona, Scenario, UserSpec
+
+    original = Scenario(
+        id="where-is-my-order",
+        description="Customer asks where order 10001 is",
+        user=UserSpec(persona=Persona(goal=Goal(description="learn the delivery date"), facts={"order_id": "10001"})),
+    )
+    f = tmp_path / "goldens.json"
+    export_goldens([original], f)
+    imp = read_recordings("deepeval", f)
+    (scenario,) = imp.scenarios
+    assert imp.recordings == []
+    assert scenario.user.persona is not None and scenario.user.persona.facts == {"order_id": "10001"}
+    assert scenario.expect[0].name == "goal_completion"  # from the exported expected_outcome
+    lines = tmp_path / "goldens.jsonl"
+    lines.write_text("\n".join(json.dumps(g) for g in json.loads(f.read_text())) + "\n{oops\n")
+    with pytest.raises(ImportFormatError, match=r"goldens.jsonl:2: line: not valid JSON"):
+        read_recordings("deepeval", lines)

@@ -20,11 +20,14 @@ single item. An item:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from evalkit.errors import EvalkitError
 from evalkit.importers._common import Imported, ImportFormatError, Recording, load_json, safe_id
-from evalkit.scenarios.models import Goal, JudgeSpec, Persona, Scenario, ScriptStep, UserSpec
+from evalkit.interop.deepeval_goldens import golden_to_scenario
+from evalkit.scenarios.models import JudgeSpec, Scenario, ScriptStep, UserSpec
 from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, ToolCall, Transcript, Turn, UserTurn
 
 __all__ = ["FORMAT", "read"]
@@ -48,6 +51,20 @@ def _items(data: Any, name: str) -> list[Any]:
         file=name,
         field="file",
     )
+
+
+def _jsonl(path: Path) -> list[Any]:
+    items = []
+    with path.open(encoding="utf-8-sig") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if raw.strip():
+                try:
+                    items.append(json.loads(raw))
+                except ValueError as exc:
+                    raise ImportFormatError(
+                        f"not valid JSON ({exc})", file=str(path), line=lineno, field="line"
+                    ) from None
+    return items
 
 
 def _get(obj: dict[str, Any], *keys: str) -> Any:
@@ -137,8 +154,10 @@ def read(path: str | Path) -> Imported:
     """Parse a DeepEval test-case / golden JSON file."""
     path = Path(path)
     name = str(path)
-    data = load_json(path)
-    items = _items(data, name)
+    if path.suffix == ".jsonl":
+        items = _jsonl(path)
+    else:
+        items = _items(load_json(path), name)
     if not items:
         raise ImportFormatError("no test cases or goldens found", file=name, field="file")
     scenarios: dict[str, Scenario] = {}
@@ -188,12 +207,14 @@ def read(path: str | Path) -> Imported:
                     script=[ScriptStep(say=u) for u in users] or [ScriptStep(say="(no user message)")]
                 )
             else:
-                user = UserSpec(
-                    persona=Persona(
-                        goal=Goal(description=scenario_text or "(no scenario)"),
-                        instructions=user_description or None,
-                    )
-                )
+                # A golden never played: the interop reader makes the persona scenario (it also
+                # restores evalkit's own facts from additional_metadata.evalkit).
+                try:
+                    golden = golden_to_scenario(item, index=i, source=name)
+                except EvalkitError as exc:
+                    raise ImportFormatError(exc.problem, file=name, field=exc.field) from None
+                scenarios[sid] = golden.model_copy(update={"id": sid, "expect": [*golden.expect, *expect]})
+                continue
             scenarios[sid] = Scenario(
                 id=sid,
                 title=str(item.get("name") or ""),
