@@ -38,6 +38,8 @@ def test_detectors_find(text, kind, value):
         "ssn-like 000-12-3456 and 666-12-3456 are invalid",
         "IBAN GB00 WEST 1234 5698 7654 32 has a bad checksum",
         "SKU12345678901",
+        "delivered on 2026-05-29 14:30 and 29.05.2026 12:00",
+        "version 1.2.3.4.5.6.7.8.9.10",
     ],
 )
 def test_detectors_ignore(text):

@@ -82,13 +82,14 @@ def iban_valid(iban: str) -> bool:
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 # Digit runs with separators, not glued to letters (so ORD-10001 or SKU12345678 never match).
-_DIGITS = re.compile(r"(?<![\w+\-/.])(\+?\(?\d[\d ().\-]{5,22}\d)(?![\w\-/]|\.\d)")
+_DIGITS = re.compile(r"(?<![\w+\-/.:])(\+?\(?\d[\d ().\-]{5,22}\d)(?![\w\-/:]|\.\d)")
 _SSN = re.compile(r"(?<![\w-])(\d{3})-(\d{2})-(\d{4})(?![\w-])")
 _NINO = re.compile(
     r"(?<![A-Za-z0-9])(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
     r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])"
 )
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])")
+_DATE_START = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}\b|\d{1,2}[-./]\d{1,2}[-./]\d{4}\b")
 _DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 
 
@@ -125,7 +126,7 @@ def detect_pii(text: str, kinds: Iterable[str] | None = None) -> list[PiiMatch]:
     for m in _DIGITS.finditer(text):
         raw = m.group(1)
         digits = re.sub(r"\D", "", raw)
-        if _DATE_LIKE.match(raw.strip()):
+        if _DATE_LIKE.match(raw.strip()) or _DATE_START.match(raw) or raw.count(".") > 3:
             continue
         if 13 <= len(digits) <= 19 and luhn_valid(digits) and not raw.startswith("+"):
             add("card", m, 1)
