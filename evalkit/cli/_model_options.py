@@ -13,6 +13,7 @@ feed the run manifest.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,20 +85,24 @@ def build_model_roles(
 def build_llm_for_run(
     roles: ModelRoles,
     *,
-    cache: str = "read-write",
-    cache_dir: str | Path = DEFAULT_CACHE_DIR,
+    cache: str | None = None,
+    cache_dir: str | Path | None = None,
     prices: str | Path | None = None,
     replay: bool = False,
     **_ignored: Any,
 ) -> LLMClients | None:
     """The ``llm=`` object for the runner, judges and simulators; ``None`` when offline.
 
-    ``replay=True`` lets the agent role read from the cache too (re-score a run exactly).
+    ``cache`` / ``cache_dir`` default to ``EVALKIT_CACHE`` / ``EVALKIT_CACHE_DIR``, else
+    ``read-write`` in ``.evalkit-cache/llm``. ``replay=True`` lets the agent role read from
+    the cache too (re-score a run exactly).
     """
     table = load_prices(prices)
     if not roles.any:
         return None
-    store = ResponseCache(Path(cache_dir), mode=CacheMode(cache))
+    mode = cache or os.environ.get("EVALKIT_CACHE") or "read-write"
+    folder = Path(cache_dir or os.environ.get("EVALKIT_CACHE_DIR") or DEFAULT_CACHE_DIR)
+    store = ResponseCache(folder, mode=mode)  # type: ignore[arg-type]
     clients: dict[str, LLMClient | None] = {}
     for role in ("simulator", "judge", "agent"):
         settings = getattr(roles, role)

@@ -24,7 +24,7 @@ from evalkit.errors import ConfigError
 
 __all__ = ["CacheMode", "CacheStats", "ResponseCache", "request_key", "DEFAULT_CACHE_DIR"]
 
-DEFAULT_CACHE_DIR = ".evalkit_cache/llm"
+DEFAULT_CACHE_DIR = ".evalkit-cache/llm"
 CACHE_FORMAT = 1
 
 
