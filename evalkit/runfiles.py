@@ -56,7 +56,7 @@ SUMMARY = "summary.json"
 # -- atomic writes ---------------------------------------------------------------------
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write ``path`` through a temp file in the same folder, fsync it, then rename it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

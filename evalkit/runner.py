@@ -231,7 +231,10 @@ class Runner:
         run_id = (old.run_id if old else None) or cfg.run_id or self._new_run_id()
         run_dir = Path(cfg.out) if cfg.out is not None else Path("runs") / run_id
         self.run_dir = run_dir
-        suites = [str(p) for p in cfg.suite] if suite is None else ([str(suite.root)] if suite.root else [])
+        if suite is None:
+            suites = [str(p) for p in cfg.suite]  # type: ignore[union-attr]  # paths, not a Suite
+        else:
+            suites = [str(suite.root)] if suite.root else []
         if suite is None:
             if not suites and old is not None:
                 suites = list(old.suites)
@@ -429,7 +432,9 @@ class Runner:
     def _make_simulator(self, scenario: Scenario, seed: int) -> Any:
         factory = self.config.simulator_factory
         if factory is None:
-            from evalkit.simulators import make_simulator as factory  # type: ignore[attr-defined]
+            from evalkit.simulators import make_simulator
+
+            factory = make_simulator
         return factory(scenario, kind=self.config.simulator, seed=seed, llm=self.config.llm)
 
     def _preflight_simulators(self, todo: list[_Job]) -> None:

@@ -334,3 +334,30 @@ def test_http_health_check_failures(server: str) -> None:
         asyncio.run(check(server))
     with pytest.raises(AgentSpecError, match="health check failed: ConnectError"):
         asyncio.run(check("http://127.0.0.1:9"))
+
+
+def test_runner_against_http_agent(server: str, tmp_path: Any) -> None:
+    from _core_helpers import write
+
+    from evalkit.runner import RunConfig, Runner
+
+    write(tmp_path / "s" / "a.yaml", "id: web\nuser: {script: [stream, human]}\n")
+    write(tmp_path / "s" / "b.yaml", "id: broken\nuser: {script: [boom]}\n")
+    config = RunConfig(
+        suite=[tmp_path / "s"], agent=server, out=tmp_path / "r", progress=False, handle_signals=False
+    )
+    run = Runner(config).run_sync()
+    by = {c.transcript.scenario_id: c.transcript for c in run.conversations}
+    web = by["web"]
+    assert web.outcome.value == "escalated" and web.end_state == {
+        "orders": [{"id": "ORD-1", "status": "cancelled"}]
+    }
+    first = web.agent_turns[0]
+    assert (
+        first.ttft_ms is not None and first.latency_ms is not None and first.ttft_ms < first.latency_ms - 100
+    )
+    assert web.agent_turns[1].ttft_ms is None  # a JSON reply has no first token
+    assert by["broken"].error == "turn 1: agent raised AgentHTTPError: HTTP 500: database on fire"
+    paths = {p for m, p, _ in _Handler.requests if m == "POST"}
+    assert f"/bot/v1/sessions/{run.manifest.run_id}-web-0/messages" in paths
+    assert sum(1 for m, p, _ in _Handler.requests if p == "/bot/healthz") == 1

@@ -134,14 +134,14 @@ class HttpAgentSession:
         return normalize_reply(data)
 
     async def _read_sse(self, resp: httpx.Response, ctx: TurnContext) -> AgentReply:
-        event, data_lines = "message", []
+        event, data_lines = "message", list[str]()
         tokens: list[str] = []
         reply: AgentReply | None = None
         async for line in resp.aiter_lines():
             if line == "":  # blank line: dispatch the event
                 if data_lines:
                     reply = self._dispatch(event, "\n".join(data_lines), tokens, ctx) or reply
-                event, data_lines = "message", []
+                event, data_lines = "message", list[str]()
                 continue
             if line.startswith(":"):
                 continue  # comment / keep-alive

@@ -111,7 +111,7 @@ def _known_fields(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
     return list(cur.model_fields) if cur is not None else []
 
 
-def _message(err: dict[str, Any], model: type[BaseModel]) -> str:
+def _message(err: Any, model: type[BaseModel]) -> str:
     loc = err["loc"]
     if err["type"] == "extra_forbidden":
         known = _known_fields(model, [p for p in loc[:-1]])
@@ -226,13 +226,13 @@ class _Loader:
             for entry, line in includes:
                 self._load_include(folder, suite_file, entry, line, config, stack)
             return
-        for entry in sorted(folder.iterdir()):
-            if entry.name.startswith((".", "_")) or entry.name in SUITE_FILE_NAMES:
+        for child in sorted(folder.iterdir()):
+            if child.name.startswith((".", "_")) or child.name in SUITE_FILE_NAMES:
                 continue
-            if entry.is_dir():
-                self._load_folder(entry, config, stack)
-            elif entry.suffix.lower() in _YAML_SUFFIXES and entry.is_file():
-                self._load_file(entry, config)
+            if child.is_dir():
+                self._load_folder(child, config, stack)
+            elif child.suffix.lower() in _YAML_SUFFIXES and child.is_file():
+                self._load_file(child, config)
 
     def _load_include(
         self,

@@ -161,8 +161,9 @@ class StatefulAgent:
 
     def __init__(self, orders: Mapping[str, str] | None = None, session: SessionInfo | None = None) -> None:
         initial = (session.initial_state or {}) if session else {}
-        start = initial.get("orders") if isinstance(initial.get("orders"), dict) else orders
-        self.orders: dict[str, str] = dict(start or {"ORD-1": "shipped"})
+        given = initial.get("orders")
+        start: Mapping[str, Any] = given if isinstance(given, dict) else (orders or {"ORD-1": "shipped"})
+        self.orders: dict[str, str] = {str(k): str(v) for k, v in start.items()}
         self.tickets: list[dict[str, str]] = []
         self.pending: str | None = None
 
