@@ -49,6 +49,8 @@ PHRASES = {
     "no_faq": ("I'm sorry, I don't have an answer to that. I can help with orders, returns, refunds, "
                "cancellations and address changes, or connect you with a human agent."),
     "what_else": "Sure, what else can I help you with?",
+    "find_order_id": ("No problem: you'll find your order number in your order confirmation email or under "
+                      "Orders in your AcmeCorp account."),
     "welcome": "You're welcome!",
 }
 _WELCOME_BACK = {"en": "Welcome back, {name}!", "es": "¡Hola de nuevo, {name}!",
@@ -61,6 +63,15 @@ _STATUS_WORDS = {
     "returned": "already returned", "refunded": "already refunded",
 }
 _ACTIONS = ("return", "refund", "cancel", "change_address")
+
+
+_DONT_KNOW = re.compile(r"\b(don'?t|do not|dont) (know|have|remember)|can'?t (find|remember)|no idea|lost (it|the)|not sure",
+                        re.I)
+
+
+def _has_entities(analysis: Analysis) -> bool:
+    e = analysis.entities
+    return bool(e.order_ids or e.bad_order_ids or e.amounts or e.emails or e.address or e.reason)
 
 
 def affirm_score(analysis: Analysis) -> float:
@@ -195,6 +206,19 @@ class RulesEngine(Engine):
             out.say("Sorry, I didn't catch that. " + self._confirm_question(st.task), "confirm")
             return self._finish(conv, out, st.task.intent)
 
+        slot_open = st.awaiting not in (None, "anything_else", "confirm") and st.task is not None
+        if slot_open and not new_tasks and st.awaiting == "order_id" and _DONT_KNOW.search(message) \
+                and not analysis.entities.order_ids:
+            st.failures += 1
+            if st.failures > FAILURE_LIMIT:
+                return self._hand_off(conv, "failures", st.task.intent if st.task else intent, None)
+            out.say(PHRASES["find_order_id"] + " " + PHRASES["ask_order_id"], "asked")
+            return self._finish(conv, out, st.task.intent if st.task else intent)
+        if slot_open and not new_tasks and deny > affirm and not _has_entities(analysis):
+            st.task, st.awaiting = None, None  # "never mind": drop the request, do not count a failure
+            out.say("No problem.", "completed")
+            self._next_or_close(conv, out)
+            return self._finish(conv, out, "deny")
         if not new_tasks and st.awaiting not in (None, "anything_else", "confirm") and st.task is not None:
             task_intent = st.task.intent
             if self._fill_awaited(conv, st.task, analysis, message, out):

@@ -275,7 +275,7 @@ class Store:
         row = self.one(
             f"SELECT MAX(CAST(SUBSTR({key}, {len(prefix) + 1}) AS INTEGER)) AS n FROM {table}"
         )
-        return f"{prefix}{(row['n'] or 0) + 1:05d}"
+        return f"{prefix}{((row or {}).get('n') or 0) + 1:05d}"
 
     def update_order(self, order_id: str, **changes: Any) -> dict[str, Any]:
         cols = ", ".join(f"{k} = ?" for k in changes)

@@ -234,3 +234,18 @@ def test_new_request_while_a_question_is_open():
     chat(a, "I want to return ORD-10002")
     r = a.reply("actually, where is ORD-10001?")
     assert "shipped on" in r.text and tools([r]) == ["check_order_status"]
+
+
+def test_customer_without_the_order_number_gets_help():
+    a = agent()
+    r = chat(a, "where is my order", "I don't know it", "it is ORD-10001")
+    assert r[1].text.startswith("No problem: you'll find your order number in your order confirmation email")
+    assert r[1].text.endswith(ASK_ID) and r[1].tool_calls == []
+    assert "shipped on" in r[2].text
+
+
+def test_never_mind_drops_the_request():
+    a = agent()
+    r = chat(a, "I want to return something", "never mind")
+    assert r[1].text == "No problem.\n\n" + ANYTHING_ELSE
+    assert a.engine.state.failures == 0 and a.engine.state.task is None
