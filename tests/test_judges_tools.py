@@ -224,3 +224,21 @@ def test_tool_sequence_reasons_and_arguments():
     assert not run({"tool_sequence": ["cancel", "lookup"]}, t).passed
     with pytest.raises(JudgeSpecError, match="mode"):
         judge({"tool_sequence": {"calls": ["a"], "mode": "roughly"}})
+
+
+def test_tool_called_succeeded_counts_only_calls_without_error():
+    from evalkit.transcript import ToolCall
+
+    failing = ToolCall(
+        name="initiate_return", arguments={"order_id": "ORD-1"}, error="a return already exists"
+    )
+    ok = ToolCall(name="initiate_return", arguments={"order_id": "ORD-1"}, result={"return_id": "RET-1"})
+    t = convo(("x", agent("a")), ("y", agent("b")))
+    t.turns[1].tool_calls.append(failing)
+    v = run({"tool_called": {"name": "initiate_return", "succeeded": True}}, t)
+    assert not v.passed and v.turn == 1 and "it failed: 'a return already exists'" in v.reason
+    assert run({"tool_called": {"name": "initiate_return", "succeeded": False}}, t).passed
+    assert run({"tool_called": {"name": "initiate_return"}}, t).passed
+    t.turns[3].tool_calls.append(ok)
+    v = run({"tool_called": {"name": "initiate_return", "succeeded": True}}, t)
+    assert v.passed and "turn 2" in v.reason

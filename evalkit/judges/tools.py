@@ -17,7 +17,7 @@ from evalkit.judges._common import (
     turn_range,
 )
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.judges.matching import count_words, fmt_call, max_matching
+from evalkit.judges.matching import count_words, fmt_call, fmt_value, max_matching
 from evalkit.results import Verdict
 from evalkit.transcript import ToolCall
 
@@ -62,6 +62,10 @@ class ToolCalled(_ToolJudge):
 
     min_count: int = Field(default=1, ge=0, description="Fewest matching calls.")
     max_count: int | None = Field(default=None, ge=0, description="Most matching calls (null: no limit).")
+    succeeded: bool | None = Field(
+        default=None,
+        description="true: only calls that returned without an error count; false: only failed calls.",
+    )
 
     @model_validator(mode="after")
     def _counts(self) -> ToolCalled:
@@ -77,11 +81,24 @@ class ToolCalled(_ToolJudge):
             return "never" if hi == 0 else f"exactly {_times(hi)}"
         return f"between {lo} and {hi} times" if lo else f"at most {_times(hi)}"
 
+    def _problems(self, call: ToolCall) -> list[str]:
+        """Why a call of the right tool does not count (arguments, or its success)."""
+        out = self.mismatches(call)
+        if self.succeeded is True and call.error is not None:
+            out.append(f"it failed: {fmt_value(call.error)}")
+        elif self.succeeded is False and call.error is None:
+            out.append("it succeeded")
+        return out
+
+    def expected_label(self) -> str:
+        how = {True: " (succeeding)", False: " (failing)", None: ""}[self.succeeded]
+        return super().expected_label() + how
+
     def evaluate(self, ctx: JudgeContext) -> Verdict:
         scope = describe_scope(ctx, self.turns)
         calls = _calls_in_scope(ctx, self.turns)
         named = [(n, c) for n, c in calls if c.name == self.tool]
-        hits = [(n, c) for n, c in named if self.matches(c)]
+        hits = [(n, c) for n, c in named if not self._problems(c)]
         count = len(hits)
         expected = f"expected {self.expected_label()}{scope} {self._expectation()}"
         ok = count >= self.min_count and (self.max_count is None or count <= self.max_count)
@@ -99,11 +116,11 @@ class ToolCalled(_ToolJudge):
                 **details,
             )
         # Too few: explain the near misses, or what was called instead.
-        near = [(n, c) for n, c in named if not self.matches(c)]
+        near = [(n, c) for n, c in named if self._problems(c)]
         if near:
             shown = [
                 f"at turn {n} with {fmt_call(c.name, c.arguments)[len(c.name) + 1 : -1] or 'no arguments'}"
-                f" ({', '.join(self.mismatches(c))})"
+                f" ({', '.join(self._problems(c))})"
                 for n, c in near[:3]
             ]
             more = f"; and {len(near) - 3} more" if len(near) > 3 else ""
