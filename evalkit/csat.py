@@ -75,6 +75,7 @@ _POSITIVE: dict[str, float] = {
     "satisfied": 0.7, "exactly": 0.5, "ideal": 0.7, "beautiful": 0.6, "correct": 0.3,
     "right": 0.1, "yes": 0.15, "yeah": 0.1, "sure": 0.15, "ok": 0.1, "okay": 0.1,
     "definitely": 0.3, "best": 0.6, "enjoy": 0.5, "fun": 0.5, "interesting": 0.3,
+    "haha": 0.4, "lol": 0.3, "wow": 0.3,
 }
 _NEGATIVE: dict[str, float] = {
     "bad": -0.6, "terrible": -0.9, "awful": -0.9, "horrible": -0.9, "worst": -0.9,
@@ -89,6 +90,7 @@ _NEGATIVE: dict[str, float] = {
     "rude": -0.8, "ugh": -0.6, "seriously": -0.3, "again": -0.2, "already": -0.2,
     "still": -0.2, "unable": -0.4, "cannot": -0.2, "can't": -0.2, "nothing": -0.2,
     "too": -0.05, "expensive": -0.3, "boring": -0.5, "not": 0.0, "no": -0.15,
+    "weird": -0.4, "huh": -0.3,
 }
 _PHRASES: dict[str, float] = {
     "thank you": 0.6, "thanks a lot": 0.8, "thank you so much": 0.9, "thanks so much": 0.9,
@@ -105,7 +107,18 @@ _PHRASES: dict[str, float] = {
     "talk to someone": -0.5, "a manager": -0.5, "never mind": -0.5, "nevermind": -0.5,
     "forget it": -0.7, "don't bother": -0.6, "not at all": -0.3, "at all": -0.1,
     "not really": -0.3, "that's not": -0.4, "that is not": -0.4, "come on": -0.5,
-    "are you kidding": -0.8, "give up": -0.6, "no thanks": 0.0, "no thank you": 0.1,
+    "are you kidding": -0.8,
+    "doesn't make sense": -0.7,
+    "does not make sense": -0.7,
+    "makes no sense": -0.7,
+    "what do you mean": -0.4,
+    "i don't understand": -0.5,
+    "i do not understand": -0.5,
+    "you already said": -0.6,
+    "you keep saying": -0.6,
+    "check it out": 0.4,
+    "look forward": 0.5,
+    "good to know": 0.4, "give up": -0.6, "no thanks": 0.0, "no thank you": 0.1,
 }
 # Emoticons and emoji, and a few Chinese cues (customer-service chat), matched as
 # substrings of the raw text because neither is split by spaces.
