@@ -34,6 +34,7 @@ from evalkit import stats
 from evalkit.errors import ConfigError
 from evalkit.metrics import (
     DEFAULT_SLOW_TURN_MS,
+    SATISFIED_MIN,
     MetricValue,
     higher_is_better,
     is_automated,
@@ -249,7 +250,7 @@ class _Side:
             if v is not None:
                 sums["csat_n"][s] += 1
                 sums["csat_sum"][s] += v
-                sums["satisfied"][s] += v >= 4.0
+                sums["satisfied"][s] += v >= SATISFIED_MIN
             for a in t.agent_turns:
                 if a.latency_ms is not None:
                     lat.append(a.latency_ms)
@@ -310,7 +311,7 @@ def _binary(c: ConversationResult, metric: str) -> bool | None:
         return t.outcome == Outcome.error
     if metric == "csat_proxy_pct_satisfied":
         v = _csat(c)
-        return None if v is None else v >= 4.0
+        return None if v is None else v >= SATISFIED_MIN
     raise KeyError(metric)
 
 

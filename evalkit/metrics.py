@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit import stats
+from evalkit.csat import SATISFIED_MIN
 from evalkit.errors import ConfigError
 from evalkit.results import ConversationResult, RunResult
 from evalkit.transcript import Outcome
@@ -23,6 +24,7 @@ from evalkit.transcript import Outcome
 __all__ = [
     "HEADLINE_METRICS",
     "DEFAULT_SLOW_TURN_MS",
+    "SATISFIED_MIN",
     "HIGHER_IS_BETTER",
     "OFFLINE_COST_NOTE",
     "MetricValue",
@@ -138,7 +140,7 @@ def summarize(
         "escalation_rate": _rate(sum(1 for c in convs if c.transcript.outcome == Outcome.escalated), n),
         "task_completion_rate": _rate(sum(1 for p in judged if p), len(judged)),
         "csat_proxy_mean": sum(csat) / len(csat) if csat else None,
-        "csat_proxy_pct_satisfied": _rate(sum(1 for x in csat if x >= 4.0), len(csat)),
+        "csat_proxy_pct_satisfied": _rate(sum(1 for x in csat if x >= SATISFIED_MIN), len(csat)),
         "latency_p50_ms": percentile(latencies, 50),
         "latency_p95_ms": percentile(latencies, 95),
         "latency_p99_ms": percentile(latencies, 99),
@@ -351,7 +353,7 @@ def summarize_with_ci(
     out["task_completion_rate"] = _wilson(judged.sum(), int(judged.size), confidence)
     out["csat_proxy_mean"] = _mean_ci(col.csat, **kw)
     csat = col.csat[np.isfinite(col.csat)]
-    out["csat_proxy_pct_satisfied"] = _wilson(float((csat >= 4.0).sum()), int(csat.size), confidence)
+    out["csat_proxy_pct_satisfied"] = _wilson(float((csat >= SATISFIED_MIN).sum()), int(csat.size), confidence)
     lat = _turn_percentiles_ci(col.latency, col.latency_conv, n, (50, 95, 99), **kw)
     out["latency_p50_ms"], out["latency_p95_ms"], out["latency_p99_ms"] = lat
     (out["ttft_p50_ms"],) = _turn_percentiles_ci(col.ttft, col.ttft_conv, n, (50,), **kw)

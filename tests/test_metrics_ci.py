@@ -243,3 +243,9 @@ def test_latency_ci_resamples_conversations_at_scale_quickly():
     assert time.perf_counter() - t0 < 10
     p95 = ci["latency_p95_ms"]
     assert p95.ci_low < p95.value < p95.ci_high
+
+
+def test_satisfied_means_a_survey_answer_of_4_or_5_after_rounding():
+    convs = [conv(f"s{i}", csat=v) for i, v in enumerate([3.4, 3.5, 3.6, 4.0, 5.0, 1.0])]
+    assert summarize(convs)["csat_proxy_pct_satisfied"] == pytest.approx(4 / 6)
+    assert summarize_with_ci(convs)["csat_proxy_pct_satisfied"].value == pytest.approx(4 / 6)
