@@ -170,11 +170,12 @@ class LLMEngine(Engine):
         start = time.perf_counter()
         if not self.stream:
             done = self.client.chat.completions.create(**kwargs)
-            msg = done.choices[0].message
-            calls = [tc.model_dump(mode="json", exclude_none=True) for tc in (msg.tool_calls or [])]
+            answer = done.choices[0].message
+            calls = [tc.model_dump(mode="json", exclude_none=True) for tc in (answer.tool_calls or [])]
             usage = {"prompt_tokens": done.usage.prompt_tokens if done.usage else 0,
                      "completion_tokens": done.usage.completion_tokens if done.usage else 0}
-            return {"role": "assistant", "content": msg.content, **({"tool_calls": calls} if calls else {})}, usage, None
+            return ({"role": "assistant", "content": answer.content, **({"tool_calls": calls} if calls else {})},
+                    usage, None)
         text: list[str] = []
         slots: dict[int, dict[str, Any]] = {}
         ttft = None
@@ -207,6 +208,7 @@ class LLMEngine(Engine):
             args = json.loads(raw_args or "{}")
         except ValueError:
             args = None
+        result: dict[str, Any]
         if not isinstance(args, dict):
             result = {"error": "invalid_arguments", "message": "Tool arguments must be a JSON object."}
             conv.tools.calls.append({"name": name, "arguments": {}, "result": result,

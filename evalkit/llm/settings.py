@@ -146,7 +146,7 @@ class ModelRoles(BaseModel):
         **options: object,
     ) -> ModelRoles:
         """Resolve every role from flags and environment (see the module docstring)."""
-        per_role = {
+        per_role: dict[Role, tuple[str | None, str | None]] = {
             "simulator": (simulator_model, simulator_base_url),
             "judge": (judge_model, judge_base_url),
             "agent": (agent_model, agent_base_url),
