@@ -25,6 +25,9 @@ def main() -> None:
 )
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None,
               help="Append the agent's one-JSON-line-per-turn analytics log to this file.")
+@click.option("--shared-profiles", is_flag=True,
+              help="Keep long-term customer profiles across sessions (a returning customer is "
+                   "recognised in a new chat). Off by default so every session starts from the fixtures.")
 @click.option("--max-sessions", default=1000, show_default=True, type=click.IntRange(1, 1_000_000),
               help="Live sessions kept; the least recently used are evicted beyond this.")
 @click.option("--idle-timeout", default=3600.0, show_default=True, type=click.FloatRange(min=1.0),
@@ -37,6 +40,7 @@ def serve(
     engine: str,
     faults: str,
     log_file: str | None,
+    shared_profiles: bool,
     max_sessions: int,
     idle_timeout: float,
     max_body: int,
@@ -59,6 +63,7 @@ def serve(
         idle_timeout_s=idle_timeout,
         max_body_bytes=max_body,
         log_file=log_file,
+        shared_profiles=shared_profiles,
     )
     click.echo(f"AcmeCorp support agent on http://{host}:{port}/  (engine={engine}"
                f"{', faults=' + ','.join(fault_names) if fault_names else ''})", err=True)

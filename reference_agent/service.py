@@ -129,6 +129,7 @@ class SessionPool:
         self._mutex = threading.Lock()
         self._accepts = _accepted_kwargs(factory)
         self.evicted = 0
+        self.created = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -176,6 +177,7 @@ class SessionPool:
                 _close_agent(agent)
                 return self._sessions[session_id]
             self._sessions[session_id] = sess
+            self.created += 1
             self._evict_locked(now)
         return sess
 
@@ -397,10 +399,12 @@ def create_app(
     idle_timeout_s: float = 3600.0,
     max_body_bytes: int = MAX_BODY_BYTES,
     log_file: str | Path | None = None,
+    shared_profiles: bool = False,
     agent_factory: AgentFactory | None = None,
 ) -> FastAPI:
     """Build the service. ``agent_factory`` (default: ``SupportAgent``) makes one agent per
-    session; ``log_file`` appends every session's analytics lines (one JSON line per turn)."""
+    session; ``log_file`` appends every session's analytics lines (one JSON line per turn);
+    ``shared_profiles`` keeps long-term customer profiles across sessions."""
     config = ServiceConfig(
         engine=engine,
         faults=tuple(faults),
@@ -409,11 +413,12 @@ def create_app(
         max_body_bytes=max_body_bytes,
     )
     shared: dict[str, Any] = {}
-    if agent_factory is None:
+    if shared_profiles:
         from reference_agent.memory import ProfileStore
 
         # Long-term customer profiles outlive a session: a customer coming back in a new
-        # chat is recognised (each session's orders, returns... stay isolated).
+        # chat is recognised. Off by default: evaluations need every session to start from
+        # the same fixtures whatever ran before it.
         shared["profile_store"] = ProfileStore.open()
     if log_file is not None:
         from reference_agent.analytics import TurnLogger

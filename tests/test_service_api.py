@@ -323,3 +323,23 @@ def test_agent_failure_is_a_500_json_error_and_an_sse_error_event():
         assert events == [("error", {"message": "agent error: RuntimeError: kaboom"})]
         # The session survives its agent's failure.
         assert c.post("/v1/sessions/f/messages", json={"message": "ok"}).json()["content"] == "web 1"
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_long_term_profiles_are_per_session_unless_shared(shared):
+    chloe = {"email": "chloe.nguyen@example.com"}  # no profile in the fixtures
+    with TestClient(create_app(shared_profiles=shared)) as c:
+        c.post("/v1/sessions/visit-1/messages", json={"message": "Where is ORD-10032?", "customer": chloe})
+        hello = c.post("/v1/sessions/visit-2/messages", json={"message": "Hello!", "customer": chloe}).json()
+    assert ("welcome back" in hello["content"].lower()) is shared
+
+
+def test_log_file_gets_one_redacted_json_line_per_turn(tmp_path):
+    log = tmp_path / "turns.jsonl"
+    with TestClient(create_app(log_file=log)) as c:
+        c.post("/v1/sessions/l1/messages", json={"message": "Where is ORD-10001?", "customer": {"email": ANA}})
+        c.post("/v1/sessions/l2/messages", json={"message": "my card is 4111 1111 1111 1111, hi"})
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [x["session"] for x in lines] == ["l1", "l2"]
+    assert lines[0]["intent"] == "track_order"
+    assert "4111 1111 1111 1111" not in log.read_text()

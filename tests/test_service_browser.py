@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 import urllib.request
 
 import pytest
+from _service_server import serve
 
 from evalkit.testing.browser import Browser
 
@@ -25,26 +23,8 @@ LAST_DONE = (
 
 @pytest.fixture(scope="module")
 def server():
-    import uvicorn
-
-    from reference_agent.service import create_app
-
-    app = create_app()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield app, f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
