@@ -145,11 +145,11 @@ def test_sync_hang_does_not_block_the_run(tmp_path: Path) -> None:
     started = time.monotonic()
     result = run(
         [suite],
-        "evalkit.testing.agents:FlakyAgent?mode=sync_hang&turns=1&hang_s=2",
+        "evalkit.testing.agents:FlakyAgent?mode=sync_hang&turns=1&hang_s=8",
         out=tmp_path / "r",
         turn_timeout_s=0.1,
     )
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 6  # the 8 s hangs were abandoned, not waited for
     assert all(c.transcript.stop_reason == StopReason.timeout for c in result.conversations)
 
 
@@ -164,7 +164,7 @@ def test_conversation_timeout(tmp_path: Path) -> None:
     t = result.conversations[0].transcript
     assert (t.outcome, t.stop_reason) == (Outcome.error, StopReason.timeout)
     assert "conversation timeout" in (t.error or "")
-    assert 2 <= len(t.user_turns) <= 3
+    assert 1 <= len(t.user_turns) <= 3  # stopped long before the 6 scripted turns
     assert t.turns[-1].role == "agent" and t.turns[-1].error == "cancelled: conversation timeout"
 
 
@@ -323,18 +323,20 @@ from pathlib import Path
 from evalkit.runner import RunConfig, Runner
 
 resume = sys.argv[1] == "resume"
-runner = Runner(RunConfig(suite=[{suite!r}], agent="evalkit.testing.agents:SlowAgent?delay_ms=60",
+runner = Runner(RunConfig(suite=[{suite!r}], agent="evalkit.testing.agents:SlowAgent?delay_ms={delay}",
                           out={out!r}, concurrency=3, trials=2, progress=False, resume=resume))
 run = runner.run_sync()
 print(run.manifest.status, len(run.conversations))
 """
 
 
-def _driver(tmp_path: Path, n: int) -> tuple[Path, Path]:
+def _driver(tmp_path: Path, n: int, delay_ms: int = 60) -> tuple[Path, Path]:
     suite = script_suite(tmp_path / "suite", n, steps=2)
     out = tmp_path / "run"
     script = tmp_path / "driver.py"
-    script.write_text(textwrap.dedent(DRIVER).format(tests=str(TESTS), suite=str(suite), out=str(out)))
+    script.write_text(
+        textwrap.dedent(DRIVER).format(tests=str(TESTS), suite=str(suite), out=str(out), delay=delay_ms)
+    )
     return script, out
 
 
@@ -391,7 +393,7 @@ def test_resume_after_sigkill_runs_every_key_exactly_once(tmp_path: Path) -> Non
 
 
 def test_sigterm_interrupts_cleanly_then_resume_completes(tmp_path: Path) -> None:
-    script, out = _driver(tmp_path, 15)
+    script, out = _driver(tmp_path, 15, delay_ms=150)  # slow enough that SIGTERM lands mid-run
     proc = subprocess.Popen(
         [sys.executable, str(script), "fresh"],
         stdout=subprocess.PIPE,
