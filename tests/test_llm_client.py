@@ -279,3 +279,19 @@ def test_client_options_from_env():
     with pytest.raises(ConfigError) as err:
         ModelRoles.resolve(env={"EVALKIT_MODEL": "m", "EVALKIT_RPM": "lots"})
     assert "rpm" in str(err.value) and "'lots'" in str(err.value)
+
+
+def test_corrupt_cache_entry_is_a_miss_and_is_rewritten(srv, tmp_path):
+    from evalkit.llm.cache import request_key
+
+    cache = ResponseCache(tmp_path)
+    c = LLMClient(srv.settings(temperature=0.0), cache=cache)
+    run(lambda: c.chat(MSG), c)
+    (entry,) = list(tmp_path.rglob("*.json"))
+    entry.write_text("{torn")
+    c2 = LLMClient(srv.settings(temperature=0.0), cache=cache)
+    r = run(lambda: c2.chat(MSG), c2)
+    assert not r.cached and len(srv.chat_requests) == 2
+    assert json.loads(entry.read_text())["response"]["content"] == "fake reply to: hello"
+    assert entry.stem == request_key({"model": "fake-model", "messages": MSG, "temperature": 0.0})
+    assert not list(tmp_path.rglob(".tmp-*"))  # atomic writes leave no temporary files
