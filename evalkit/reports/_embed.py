@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from evalkit.results import ConversationResult, Verdict
-from evalkit.transcript import AgentTurn, ToolTurn, UserTurn
+from evalkit.transcript import AgentTurn, ToolCall, ToolTurn, UserTurn
 
 __all__ = [
     "script_json",
@@ -101,6 +101,15 @@ def verdict_payload(v: Verdict) -> dict[str, Any]:
     return out
 
 
+def _tool_payload(tc: ToolCall) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tc.name, "arguments": tc.arguments}
+    if tc.result is not None:
+        out["result"] = tc.result
+    if tc.error is not None:
+        out["error"] = tc.error
+    return out
+
+
 def transcript_payload(c: ConversationResult) -> dict[str, Any]:
     """A conversation for the transcript viewer: turns (with exchange numbers) and verdicts."""
     t = c.transcript
@@ -117,19 +126,7 @@ def transcript_payload(c: ConversationResult) -> dict[str, Any]:
             if turn.ttft_ms is not None:
                 a["ttft_ms"] = _r(turn.ttft_ms)
             if turn.tool_calls:
-                a["tools"] = [
-                    {
-                        k: v
-                        for k, v in (
-                            ("name", tc.name),
-                            ("arguments", tc.arguments),
-                            ("result", tc.result),
-                            ("error", tc.error),
-                        )
-                        if v is not None
-                    }
-                    for tc in turn.tool_calls
-                ]
+                a["tools"] = [_tool_payload(tc) for tc in turn.tool_calls]
             if turn.handoff is not None:
                 a["handoff"] = turn.handoff.model_dump(exclude_none=True)
             if turn.error:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__, stats
-from evalkit.metrics import MetricValue, cost_note, percentile, summarize, summarize_with_ci
+from evalkit.metrics import MetricValue, cost_note, percentile, summarize_with_ci
 from evalkit.reports import _embed
 from evalkit.results import ConversationResult, RunResult
 from evalkit.transcript import Outcome
@@ -41,11 +41,18 @@ _MAX_TAGS_CHARTED = 30
 # --- KPIs -------------------------------------------------------------------------------------
 
 
-def _metric_stats(convs: Sequence[ConversationResult]) -> tuple[dict[str, Any], dict[str, MetricValue]]:
-    """Headline metrics (``summarize``) and every metric with its 95% CI (``summarize_with_ci``)."""
-    # Latency percentiles resample whole conversations: 1,000 resamples keep a 10k-conversation
-    # report fast while the interval ends stay stable to well under a percent.
-    return summarize(convs), summarize_with_ci(convs, n_resamples=1000)
+def _resamples(n_conversations: int) -> int:
+    """Bootstrap resamples for the report's CIs: 1,000, fewer for very large runs.
+
+    The cost grows with resamples x turns; beyond ~2,000 conversations the intervals are
+    narrow and 200-1,000 resamples place their ends well within their own width.
+    """
+    return 1000 if n_conversations <= 2000 else max(200, 2_000_000 // n_conversations)
+
+
+def _metric_stats(convs: Sequence[ConversationResult]) -> dict[str, MetricValue]:
+    """Every headline metric with its 95% CI (``summarize_with_ci``)."""
+    return summarize_with_ci(convs, n_resamples=_resamples(len(convs)))
 
 
 def _pct(x: float | None) -> str:
@@ -116,8 +123,7 @@ def _gate_checks_for(gate: dict[str, Any] | None, spec: _CardSpec, variant: str)
 
 def _cards(
     variants: list[str],
-    stats: Mapping[str, Mapping[str, MetricValue]],
-    heads: Mapping[str, Mapping[str, Any]],
+    metrics: Mapping[str, Mapping[str, MetricValue]],
     notes: Mapping[str, str | None],
     gate: dict[str, Any] | None,
 ) -> list[dict[str, Any]]:
@@ -126,8 +132,7 @@ def _cards(
     for spec in _CARDS:
         rows = []
         for v in variants:
-            s = stats[v]
-            head = heads[v]
+            s = metrics[v]
             note = ""
             if spec.metric == "pass_hat_k":
                 ks = sorted(int(k.rsplit("_", 1)[1]) for k in s if k.startswith("pass_hat_"))
@@ -142,10 +147,11 @@ def _cards(
                 stat = s[spec.metric]
             value = spec.fmt(stat.value)
             if spec.metric == "cost_per_conversation_usd" and stat.value is None:
-                if head.get("tokens_total"):
-                    value, note = "not priced", f"{head['tokens_total']:,} tokens; " + (notes[v] or "no price")
+                tokens = s["tokens_total"].value
+                if tokens:
+                    value, note = "not priced", f"{tokens:,.0f} tokens; " + (notes[v] or "no price")
                 else:
-                    value, note = "no model cost (offline)", "no model was called"
+                    value, note = "no model cost (offline)", "no model was called, nothing to price"
             elif spec.metric == "cost_per_conversation_usd" and notes[v]:
                 note = notes[v] or ""
             elif spec.metric == "csat_proxy_mean":
@@ -156,7 +162,7 @@ def _cards(
             elif spec.metric in ("automation_rate", "task_completion_rate") and stat.n:
                 note = f"of {stat.n:,} conversations"
             elif spec.metric == "latency_p95_ms" and stat.value is not None:
-                note = f"p50 {_ms(head['latency_p50_ms'])} · p99 {_ms(head['latency_p99_ms'])}"
+                note = f"p50 {_ms(s['latency_p50_ms'].value)} · p99 {_ms(s['latency_p99_ms'].value)}"
             rows.append(
                 {
                     "variant": v,
@@ -269,7 +275,12 @@ def _pass_rates(groups: Mapping[str, list[bool | None]]) -> dict[str, dict[str, 
     return out
 
 
-def _charts(variants: list[str], by_variant: Mapping[str, Sequence[ConversationResult]]) -> dict[str, Any]:
+def _charts(
+    variants: list[str],
+    by_variant: Mapping[str, Sequence[ConversationResult]],
+    metrics: Mapping[str, Mapping[str, MetricValue]],
+    passed: Mapping[int, bool | None],
+) -> dict[str, Any]:
     outcomes: dict[str, list[int]] = {}
     csat: dict[str, list[int]] = {}
     by_tag: dict[str, dict[str, Any]] = {}
@@ -291,9 +302,9 @@ def _charts(variants: list[str], by_variant: Mapping[str, Sequence[ConversationR
         chans: dict[str, list[bool | None]] = defaultdict(list)
         for c in convs:
             for t in c.tags or ["(untagged)"]:
-                tags[t].append(c.passed)
+                tags[t].append(passed[id(c)])
                 tag_counts[t] += 1
-            chans[c.transcript.channel].append(c.passed)
+            chans[c.transcript.channel].append(passed[id(c)])
         by_tag[v] = _pass_rates(tags)
         by_channel[v] = _pass_rates(chans)
         lat_by_v[v] = [a.latency_ms for c in convs for a in c.transcript.agent_turns if a.latency_ms is not None]
@@ -312,7 +323,7 @@ def _charts(variants: list[str], by_variant: Mapping[str, Sequence[ConversationR
                 counts[min(nbins - 1, max(0, int(x // width)))] += 1
             latency["counts"][v] = counts
             latency["percentiles"][v] = {
-                f"p{q}": _round(percentile(xs, q)) for q in (50, 95, 99)
+                f"p{q}": _round(metrics[v][f"latency_p{q}_ms"].value) for q in (50, 95, 99)
             }
         latency["clipped"] = sum(1 for x in all_lat if x >= nbins * width)
     top_tags = [t for t, _ in tag_counts.most_common(_MAX_TAGS_CHARTED)]
@@ -348,7 +359,7 @@ ROW_COLUMNS = [
 ]
 
 
-def _row(c: ConversationResult) -> list[Any]:
+def _row(c: ConversationResult, passed: bool | None) -> list[Any]:
     t = c.transcript
     lat = [a.latency_ms for a in t.agent_turns if a.latency_ms is not None]
     failed = c.failed_verdicts
@@ -367,7 +378,7 @@ def _row(c: ConversationResult) -> list[Any]:
         t.channel,
         list(c.tags),
         t.outcome.value,
-        c.passed,
+        passed,
         _round(float(csat), 2) if isinstance(csat, int | float) and not isinstance(csat, bool) else None,
         len(t.user_turns),
         _round(percentile(lat, 50)),
@@ -442,10 +453,9 @@ def build_report_data(run: RunResult, *, gate: Any = None) -> dict[str, Any]:
     by_variant: dict[str, list[ConversationResult]] = {v: [] for v in variants}
     for c in run.conversations:
         by_variant.setdefault(c.transcript.variant, []).append(c)
-    heads: dict[str, dict[str, Any]] = {}
-    stats: dict[str, dict[str, MetricValue]] = {}
-    for v in variants:
-        heads[v], stats[v] = _metric_stats(by_variant[v])
+    metrics = {v: _metric_stats(by_variant[v]) for v in variants}
+    # ConversationResult.passed walks the verdicts each time: compute it once here.
+    passed = {id(c): c.passed for c in run.conversations}
     notes = {v: cost_note(by_variant[v]) for v in variants}
     gate_view = normalize_gate(gate) if gate is not None else None
     if gate_view is not None and gate_view["run_id"] != run.manifest.run_id:
@@ -456,10 +466,9 @@ def build_report_data(run: RunResult, *, gate: Any = None) -> dict[str, Any]:
         "generator": f"evalkit {__version__}",
         "run_id": run.manifest.run_id,
         "variants": variants,
-        "summary": {v: _embed.scrub(heads[v]) for v in variants},
-        "kpis": _cards(variants, stats, heads, notes, gate_view),
+        "kpis": _cards(variants, metrics, notes, gate_view),
         "gate": gate_view,
-        "charts": _charts(variants, by_variant),
+        "charts": _charts(variants, by_variant, metrics, passed),
         "facets": {
             "variants": variants,
             "channels": sorted({c.transcript.channel for c in convs}),
@@ -467,7 +476,7 @@ def build_report_data(run: RunResult, *, gate: Any = None) -> dict[str, Any]:
             "tags": sorted({t for c in convs for t in c.tags}),
         },
         "columns": ROW_COLUMNS,
-        "rows": [_row(c) for c in convs],
+        "rows": [_row(c, passed[id(c)]) for c in convs],
         "manifest": _manifest_items(run),
     }
 

@@ -62,10 +62,11 @@
       var total = ch.outcomes[v].reduce(function (a, b) { return a + b; }, 0) || 1;
       return {
         type: "bar", name: v, x: labels, y: counts,
-        text: counts.map(function (c) { return c + " (" + pct(c / total) + ")"; }), textposition: "outside",
+        text: counts.map(function (c) { return multi ? pct(c / total) : c + " (" + pct(c / total) + ")"; }),
+        textposition: "outside", customdata: counts.map(function (c) { return pct(c / total); }),
         cliponaxis: false,
         marker: { color: multi ? variantColor(i) : order.map(function (o) { return OUTCOME_COLORS[o] || "#64748b"; }) },
-        hovertemplate: "%{x}: %{y} conversations<extra>" + (multi ? "%{fullData.name}" : "") + "</extra>"
+        hovertemplate: "%{x}: %{y} conversations (%{customdata})<extra>" + (multi ? "%{fullData.name}" : "") + "</extra>"
       };
     });
     plot("chart-outcomes", traces, { yaxis: { title: { text: "conversations" }, rangemode: "tozero" }, margin: { t: multi ? 40 : 24 } });
@@ -141,7 +142,7 @@
         type: "bar", orientation: "h", name: v, y: keys,
         x: rows.map(function (r) { return r.rate === null ? null : r.rate * 100; }),
         text: rows.map(function (r) { return r.rate === null ? "" : pct(r.rate) + " of " + r.judged; }),
-        textposition: "auto", insidetextanchor: "end", constraintext: "none", textfont: { size: 11 },
+        textposition: "inside", insidetextanchor: "start", constraintext: "none", textfont: { size: 11 },
         marker: {
           color: multi ? variantColor(i) : rows.map(function (r) {
             return r.rate === null ? "#cbd5e1" : r.rate >= 0.8 ? "#16a34a" : r.rate >= 0.5 ? "#f59e0b" : "#dc2626";
@@ -188,6 +189,7 @@
     return o;
   });
 
+  var multiTrial = rows.some(function (r) { return r.trial > 0; });
   var state = { q: "", failed: false, variant: "", channel: "", outcome: "", tag: "", sort: null, dir: 1, page: 0, size: 50 };
   var view = rows;
 
@@ -248,12 +250,15 @@
       tr.tabIndex = 0;
       cell(tr, "c-status", EK.statusBadge(r.passed, r.outcome === "error"));
       var sc = el("div");
-      sc.appendChild(el("div", "sc-id", r.scenario_id + (r.trial ? " #" + r.trial : "")));
-      if (r.title) sc.appendChild(el("div", "sc-title", r.title));
-      if (r.tags.length) {
-        var tags = el("div", "sc-tags");
-        r.tags.forEach(function (t) { tags.appendChild(el("span", "tag", t)); });
-        sc.appendChild(tags);
+      var head = el("div", "sc-head");
+      head.appendChild(el("span", "sc-id", r.scenario_id));
+      if (multiTrial) head.appendChild(el("span", "sc-trial", "trial " + r.trial));
+      r.tags.forEach(function (t) { head.appendChild(el("span", "tag", t)); });
+      sc.appendChild(head);
+      if (r.title) {
+        var title = el("div", "sc-title", r.title);
+        title.title = r.title;
+        sc.appendChild(title);
       }
       cell(tr, "c-scenario", sc);
       cell(tr, "c-variant", r.variant);
@@ -262,8 +267,9 @@
       cell(tr, "num", r.csat === null ? "–" : r.csat.toFixed(1));
       cell(tr, "num", r.turns);
       cell(tr, "num", EK.fmtMs(r.latency_p50_ms));
-      var why = cell(tr, "c-reason", r.reason || (r.failed.length ? r.failed.join(", ") : ""));
-      why.title = r.failed.join(", ");
+      var whyText = el("div", "reason-text", r.reason || (r.failed.length ? r.failed.join(", ") : ""));
+      whyText.title = r.failed.join(", ") + (r.reason ? ": " + r.reason : "");
+      cell(tr, "c-reason", whyText);
       frag.appendChild(tr);
     });
     body.replaceChildren(frag);

@@ -207,11 +207,23 @@ var EK = (function () {
 
     if (conv.error) root.appendChild(el("div", "conv-error", "Conversation error: " + conv.error));
 
+    // Failed checks in full; the others folded behind a one-line count.
     var vs = el("section", "verdicts");
     vs.appendChild(el("h3", null, "Checks (" + conv.verdicts.length + ")"));
     if (!conv.verdicts.length) vs.appendChild(el("div", "muted", "No judge ran on this conversation."));
-    var ordered = failing.concat(conv.verdicts.filter(function (v) { return failing.indexOf(v) < 0; }));
-    ordered.forEach(function (v) { vs.appendChild(verdictLine(v, { onTurn: scrollToTurn })); });
+    failing.forEach(function (v) { vs.appendChild(verdictLine(v, { onTurn: scrollToTurn })); });
+    var rest = conv.verdicts.filter(function (v) { return failing.indexOf(v) < 0; });
+    if (rest.length) {
+      var counts = {};
+      rest.forEach(function (v) { var k = verdictState(v); counts[k] = (counts[k] || 0) + 1; });
+      var words = { pass: "passed", skipped: "skipped", info: "scores and labels" };
+      var label = Object.keys(words).filter(function (k) { return counts[k]; })
+        .map(function (k) { return counts[k] + " " + words[k]; }).join(" · ");
+      var more = el("details", "more-verdicts");
+      more.appendChild(el("summary", null, (failing.length ? "" : "No check failed: ") + label));
+      rest.forEach(function (v) { more.appendChild(verdictLine(v, { onTurn: scrollToTurn })); });
+      vs.appendChild(more);
+    }
     root.appendChild(vs);
 
     var chat = el("section", "chat ch-" + channelClass(conv.channel));
