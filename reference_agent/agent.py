@@ -26,7 +26,6 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from reference_agent import guardrails
@@ -226,7 +225,7 @@ class SupportAgent:
             style=detect_style(self._user_texts),
             past_issues=[*base.past_issues, *[i for i in self._issues if i not in base.past_issues]],
             visits=base.visits + 1,
-            last_seen=datetime.now(UTC).date().isoformat(),
+            last_seen=self.store.store_date.isoformat(),  # the store clock: deterministic
         )
         if profile.language == "en" and base.language != "en" and len(self._user_texts) < 2:
             profile.language = base.language  # one short English line is not enough to switch

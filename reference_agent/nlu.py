@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -49,18 +50,20 @@ INTENTS: dict[str, dict[str, float]] = {
         "hasn t arrived": 2, "not arrived": 2, "didn t arrive": 2, "not received": 2,
         "still waiting": 2, "delivery status": 3, "where is it": 2, "check my order": 3,
         "check on my order": 3, "check order": 2.5, "check the status": 3, "what happened to my order": 3,
+        "update on my order": 3, "any update": 2, "order shipped": 2.5, "not here": 2, "is coming": 1.5,
+        "stuff coming": 2.5, "order coming": 2.5, "happening with my": 2.5, "my delivery": 2, "on its way": 2.5,
         "arrived yet": 2.5, "has it arrived": 2.5, "arrived": 1.5, "is late": 2, "running late": 2, "delayed": 2, "never arrived": 2, "never came": 2,
         "hasn t come": 2, "not here yet": 2, "not come yet": 2, "order update": 2.5,
         "arrive": 1, "package": 1, "parcel": 1, "shipment": 1.5, "delivered yet": 2.5, "eta": 1.5,
     },
     "return": {
         "return": 2.5, "returning": 2.5, "send back": 2.5, "send it back": 3, "return label": 3,
-        "give it back": 2, "take it back": 2, "doesn t fit": 1, "don t want it anymore": 1,
+        "give it back": 2, "send this back": 3, "send them back": 3, "ship it back": 3, "take it back": 2, "doesn t fit": 1, "don t want it anymore": 1,
     },
     "refund": {
         "refund": 3, "refunded": 2, "money back": 3, "reimburse": 3, "reimbursement": 3,
         "charge back": 2, "chargeback": 2, "get my money": 2.5, "compensation": 2, "credit back": 2,
-        "pay me back": 3, "dollars back": 3, "bucks back": 3, "back on my card": 3,
+        "pay me back": 3, "money returned": 3.5, "money refunded": 3.5, "dollars back": 3, "bucks back": 3, "back on my card": 3,
     },
     "cancel": {
         "cancel": 3, "cancellation": 3, "call off": 2, "stop my order": 3, "stop the order": 3,
@@ -73,7 +76,7 @@ INTENTS: dict[str, dict[str, float]] = {
         "send it to": 2, "deliver to": 2, "moved": 1.5, "address": 2,
     },
     "human": {
-        "human": 3, "real person": 3, "a person": 2.5, "live agent": 3, "real agent": 3,
+        "human": 3, "agent": 1.5, "agent please": 3, "an agent": 2.5, "staff": 1.5, "support staff": 3, "connect me": 2, "real person": 3, "a person": 2.5, "live agent": 3, "real agent": 3,
         "human agent": 3, "representative": 3, "rep": 2, "operator": 3, "speak to someone": 3,
         "talk to someone": 3, "speak with someone": 3, "talk to a": 2, "speak to a": 2,
         "speak with a": 2, "supervisor": 3, "manager": 3, "customer service agent": 3,
@@ -373,14 +376,16 @@ def _classify(text: str) -> tuple[str | None, dict[str, float]]:
 
 
 _FAQ_CACHE: list[dict[str, Any]] = []
+_FAQ_LOCK = threading.Lock()
 
 
 def _faq_entries() -> list[dict[str, Any]]:
     """The FAQ of the seeded store (read once per process) for FAQ-question detection."""
-    if not _FAQ_CACHE:
-        store = open_store()
-        _FAQ_CACHE.extend(store.faq_entries())
-        store.close()
+    with _FAQ_LOCK:
+        if not _FAQ_CACHE:
+            store = open_store()
+            _FAQ_CACHE.extend(store.faq_entries())
+            store.close()
     return _FAQ_CACHE
 
 

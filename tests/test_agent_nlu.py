@@ -32,12 +32,24 @@ from reference_agent.nlu import analyze, extract_entities, frustration_score, no
     ("what is your return policy?", "faq"),
     ("Do you accept PayPal?", "faq"),
     ("whats the warrenty on laptops", "faq"),
+    ("Any update on my order?", "track_order"),
+    ("I ordered headphones last week and they're not here", "track_order"),
+    ("what's happening with my delivery", "track_order"),
+    ("Has my order shipped?", "track_order"),
+    ("I'd like to send this back", "return"),
+    ("I'd like my money returned", "refund"),
+    ("agent please", "human"),
+    ("connect me with support staff", "human"),
     ("hello there", "greeting"),
     ("yes please", "affirm"),
     ("nope", "deny"),
 ])
 def test_intents(text, intent):
     assert analyze(text).top == intent
+
+
+def test_a_job_title_is_not_a_human_request():
+    assert analyze("I'm a travel agent").scores.get("human", 0) < 2
 
 
 def test_gibberish_has_no_intent():
