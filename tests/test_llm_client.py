@@ -295,3 +295,17 @@ def test_corrupt_cache_entry_is_a_miss_and_is_rewritten(srv, tmp_path):
     assert json.loads(entry.read_text())["response"]["content"] == "fake reply to: hello"
     assert entry.stem == request_key({"model": "fake-model", "messages": MSG, "temperature": 0.0})
     assert not list(tmp_path.rglob(".tmp-*"))  # atomic writes leave no temporary files
+
+
+def test_tokens_per_minute_limit_counts_real_usage(srv):
+    srv.default = Reply("big", usage=(1500, 0))  # far more than the estimate
+    c = LLMClient(srv.settings(tpm=60_000))  # 1000 tokens a second
+
+    async def two():
+        await c.chat(MSG)
+        await c.chat(MSG)
+
+    t0 = time.monotonic()
+    run(two, c)
+    # the first call overdrew the bucket by ~500 tokens: the second waits for the refill
+    assert time.monotonic() - t0 >= 0.6
