@@ -328,3 +328,17 @@ def test_obvious_answers_without_a_fact():
     sc = _sc(goal={"intent": "refund"}, unknown=["amount"])
     t, _ = play(sc, lambda m, t: reply(next(replies, "ok")), seed=0, max_turns=3)
     assert acts(t)[2] == "dont_know:amount"
+
+
+def test_being_asked_again_for_a_given_fact_is_frustrating():
+    sc = _sc({"patience": 1, "asks_for_human": "never"})
+    t, stop = play(sc, always("What's your order number?"), seed=0)
+    assert acts(t)[1] == "answer:order_id" and acts(t)[2] == "answer:order_id"
+    assert re.search(r"already|said|again", users(t)[2], re.I) and "ORD-10001" in users(t)[2]
+    assert stop.reason == StopReason.gave_up
+
+
+def test_human_intent_does_not_ask_twice():
+    sc = _sc({"asks_for_human": "immediately", "patience": 5}, {"intent": "human"})
+    t, _ = play(sc, always("How can I help?"), seed=0, max_turns=2)
+    assert acts(t) == ["open", "push_goal"]

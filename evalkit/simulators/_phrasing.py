@@ -132,6 +132,7 @@ TEMPLATES: dict[str, list[str]] = {
         "{value}",
     ],
     "answer_reason": ["{value}.", "The reason is: {value}.", "Well, {value}."],
+    "already_told": ["I already told you.", "Like I said before:", "Again:", "I said that already."],
     "dont_know": [
         "I don't know my {label}, sorry.",
         "I don't have my {label} with me.",

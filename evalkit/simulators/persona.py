@@ -215,9 +215,8 @@ class PersonaUser:
         self.phraser = Phraser(self.rng, typo_rate=traits.typo_rate, verbosity=traits.verbosity)
         self.frustration = 0
         self.asked_human = False
-        self.declined_handoff = 0
         self.agent_acted = False
-        self.given: set[str] = set()
+        self.given: set[str] = set()  # fact keys already told to the agent
         self.pending_stop: Stop | None = None
         self.last: _Said | None = None
 
@@ -269,7 +268,12 @@ class PersonaUser:
         if goal_met:
             return self._finish("goal_met", len(users) >= limit, r.anything_else)
 
-        unhelpful = r.errored or r.not_understood or r.repeated or r.failed or r.anything_else or r.handoff
+        # Asking again for facts already given is the agent not progressing.
+        known = self._fact_keys(r.asks)
+        reasked = bool(r.asks) and len(known) == len(r.asks) and all(k in self.given for k in known)
+        unhelpful = (
+            r.errored or r.not_understood or r.repeated or r.failed or r.anything_else or r.handoff or reasked
+        )
         if unhelpful:
             self.frustration += 1
         if len(users) >= limit:
@@ -294,7 +298,7 @@ class PersonaUser:
         if r.not_understood and self.last is not None:
             return self._rephrase()
         if r.asks:
-            return self._answer(r.asks)
+            return self._answer(r.asks, again=reasked)
         if r.confirm:
             yes = self.persona.facts.get("confirm", True) is not False
             key = "confirm_yes" if yes else "confirm_no"
@@ -323,11 +327,16 @@ class PersonaUser:
                 text = f"{text} {self._pick('ask_human', ASK_HUMAN)}"
             return text
 
-        if immediately:
+        if immediately or self.intent == "human":
             self.asked_human = True
         return self._say("open+ask_human" if immediately else "open", render)
 
-    def _answer(self, asks: list[str]) -> UserMessage:
+    def _fact_keys(self, asks: list[str]) -> list[str]:
+        """The persona's fact keys answering these categories (those it has)."""
+        keys = [[k for k in self.persona.facts if fact_category(k) == cat] for cat in asks]
+        return [ks[0] for ks in keys if ks]
+
+    def _answer(self, asks: list[str], *, again: bool = False) -> UserMessage:
         facts = self.persona.facts
         unknown = {fact_category(u): u for u in self.persona.unknown}
         parts: list[tuple[str, str]] = []  # (act, key)
@@ -372,7 +381,9 @@ class PersonaUser:
                     fact_first = False
                 out.append((text, fact_first))
             body = " ".join(t for t, _ in out)
-            return self.phraser.decorate(body, self.tone, fact_first=out[0][1])
+            if again:
+                body = f"{self.phraser.pick('already_told', TEMPLATES['already_told'])} {body}"
+            return self.phraser.decorate(body, self.tone, fact_first=out[0][1] and not again)
 
         return self._say(label, render, decorate=False)
 
