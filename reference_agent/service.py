@@ -361,8 +361,12 @@ def to_protocol_reply(resp: Any) -> dict[str, Any]:
     intent = getattr(resp, "intent", None)
     if intent is not None:
         metadata["intent"] = intent
+    outcome = getattr(resp, "outcome", None)
+    if outcome is not None:
+        metadata["outcome"] = outcome
     messages = getattr(resp, "messages", None)
-    if messages:
+    if messages and len(messages) > 1:
+        # Only when the channel split the reply (WhatsApp's 4,096-character cap).
         metadata["messages"] = list(messages)
     return {
         "content": getattr(resp, "text", "") or "",

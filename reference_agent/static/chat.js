@@ -96,7 +96,15 @@
   function finishAgent(view, reply) {
     const { wrap, bubble } = view;
     bubble.classList.remove("streaming");
-    renderMarkdown(bubble, reply.content || "");
+    // A reply the channel split (WhatsApp) is shown as the separate messages it would be.
+    const meta0 = reply.metadata || {};
+    const parts = Array.isArray(meta0.messages) && meta0.messages.length > 1 ? meta0.messages : [reply.content || ""];
+    renderMarkdown(bubble, parts[0]);
+    for (const extra of parts.slice(1)) {
+      const more = el("div", "bubble");
+      renderMarkdown(more, extra);
+      wrap.appendChild(more);
+    }
     bubble.dataset.state = "done";
     if (reply.handoff) {
       const ticket = reply.handoff.ticket_id ? " Ticket " + reply.handoff.ticket_id + "." : "";
