@@ -185,9 +185,9 @@ class RulesEngine(Engine):
         affirm = analysis.scores.get("affirm", 0)
         deny = analysis.scores.get("deny", 0)
 
-        if st.awaiting == "confirm" and st.task is not None and new_tasks and affirm_score(analysis) > 0 \
+        if st.awaiting == "confirm" and st.task is not None and new_tasks and affirm_score(analysis) != 0 \
                 and all(t.intent == st.task.intent and t.order_id in (None, st.task.order_id) for t in new_tasks):
-            new_tasks = []  # "Yes, cancel it." confirms the pending change; it is not a new request
+            new_tasks = []  # "Yes, cancel it." / "No, don't cancel it." answer the pending question
         if st.awaiting == "confirm" and st.task is not None and not new_tasks:
             if affirm > deny:
                 st.awaiting = None

@@ -101,10 +101,14 @@ INTENTS: dict[str, dict[str, float]] = {
         "yes": 2, "yeah": 2, "yep": 2, "yup": 2, "sure": 1.5, "ok": 1, "okay": 1, "please do": 2.5,
         "go ahead": 2.5, "do it": 2, "correct": 1.5, "confirm": 2, "confirmed": 2, "absolutely": 2,
         "that s right": 2, "please": 0.5, "y": 1.5, "affirmative": 2, "sounds good": 2, "definitely": 2,
+        "yea": 2, "yess": 2, "ya": 1.5, "of course": 2, "sure thing": 2, "alright": 1.5, "all right": 1.5,
+        "yes please": 1, "please go ahead": 1, "proceed": 2, "that s fine": 2, "fine": 1,
     },
     "deny": {
         "no": 2, "nope": 2, "nah": 2, "don t": 1, "do not": 1, "not now": 2, "never mind": 2.5,
         "nevermind": 2.5, "stop": 1, "n": 1.5, "wait": 1.5, "hold on": 2, "changed my mind": 1.5,
+        "no way": 2.5, "don t do": 2, "don t cancel": 3, "do not cancel": 3, "keep it": 2, "leave it": 2,
+        "no thanks": 1, "no thank you": 1, "not really": 2,
     },
 }
 #: Intents that name a task the agent performs (vs conversational acts).

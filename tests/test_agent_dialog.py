@@ -249,3 +249,14 @@ def test_never_mind_drops_the_request():
     r = chat(a, "I want to return something", "never mind")
     assert r[1].text == "No problem.\n\n" + ANYTHING_ELSE
     assert a.engine.state.failures == 0 and a.engine.state.task is None
+
+
+def test_confirmation_paraphrases():
+    for answer, done in [("yea", True), ("of course", True), ("Sure, go ahead", True),
+                         ("No, don't cancel it.", False), ("nope", False), ("no way", False)]:
+        a = agent()
+        chat(a, "cancel ORD-10006")
+        r = a.reply(answer)
+        assert (tools([r]) == ["cancel_order"]) is done, answer
+        if not done:
+            assert r.text.startswith("Okay, I won't make any changes.")
