@@ -33,7 +33,15 @@ from evalkit.agents.loader import load_agent
 from evalkit.agents.session import AgentJunk, call_maybe_async, close, end_state, respond
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.results import ConversationResult, RunManifest, RunResult
-from evalkit.runfiles import JOURNAL, MANIFEST, Journal, read_manifest, write_manifest, write_run_outputs
+from evalkit.runfiles import (
+    JOURNAL,
+    MANIFEST,
+    Journal,
+    read_journal,
+    read_manifest,
+    write_manifest,
+    write_run_outputs,
+)
 from evalkit.scenarios.loader import Suite, load_suite
 from evalkit.scenarios.models import Scenario
 from evalkit.scoring import score_transcript
@@ -226,7 +234,6 @@ class Runner:
         """Play every planned conversation; returns the run (also written to the folder)."""
         cfg = self.config
         suite = cfg.suite if isinstance(cfg.suite, Suite) else None
-        previous: list[ConversationResult] = []
         old = self._previous_manifest()
         run_id = (old.run_id if old else None) or cfg.run_id or self._new_run_id()
         run_dir = Path(cfg.out) if cfg.out is not None else Path("runs") / run_id
@@ -248,14 +255,19 @@ class Runner:
         conv_timeout = cfg.conversation_timeout_s or suite.config.conversation_timeout_s
 
         jobs = self._plan(suite, variants, seed, trials_flag)
+        # Nothing is written until the setup is known to be good (suite, agents, simulators),
+        # so a typo never leaves a half-made run folder behind.
         journal = Journal(run_dir / JOURNAL)
-        if old is not None:
-            previous = journal.open()
-        else:
-            journal.open()
+        previous = read_journal(journal.path)[0] if old is not None else []
         done = {r.key for r in previous}
         todo = [j for j in jobs if j.key not in done]
         resumes = int(old.extra.get("resumes", 0)) + 1 if old is not None else 0  # type: ignore[arg-type]
+        try:
+            self._preflight_simulators(todo)
+            await self._start_providers(suite, variants, explicit, todo)
+        except BaseException:
+            await self._close_resources()
+            raise
 
         manifest = RunManifest(
             run_id=run_id,
@@ -278,13 +290,11 @@ class Runner:
             platform=platform.platform(terse=True),
             extra={"trials_flag": trials_flag, "resumes": resumes},
         )
-        write_manifest(run_dir, manifest)
-
         started = time.monotonic()
-        results: list[ConversationResult] = list(previous)
+        results: list[ConversationResult] = []
         try:
-            self._preflight_simulators(todo)
-            await self._start_providers(suite, variants, explicit, todo)
+            results += journal.open()  # also cuts off a torn last line before appending
+            write_manifest(run_dir, manifest)
             progress = _Progress(len(todo), cfg.progress, cfg.progress_stream)
             await self._run_jobs(
                 todo, journal, results, progress, run_id, resumes, turn_timeout, conv_timeout
@@ -292,9 +302,7 @@ class Runner:
             progress.finish()
         finally:
             journal.close()
-            await self._close_providers()
-            if cfg.close_llm and cfg.llm is not None and callable(getattr(cfg.llm, "aclose", None)):
-                await cfg.llm.aclose()
+            await self._close_resources()
 
         order = {j.key: j.order for j in jobs}
         results.sort(key=lambda r: order.get(r.key, (1 << 30, 0, 0)))
@@ -420,6 +428,12 @@ class Runner:
                 start = getattr(provider, "start", None)
                 if callable(start):
                     await call_maybe_async(start, thread=False)
+
+    async def _close_resources(self) -> None:
+        await self._close_providers()
+        llm = self.config.llm
+        if self.config.close_llm and llm is not None and callable(getattr(llm, "aclose", None)):
+            await llm.aclose()
 
     async def _close_providers(self) -> None:
         for provider in self._providers.values():

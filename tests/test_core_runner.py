@@ -478,3 +478,14 @@ def test_reset_is_called_before_each_conversation(tmp_path: Path) -> None:
     result = run([suite], "test_core_runner:Pooled.get", out=tmp_path / "r", concurrency=1)
     assert Pooled.instance is not None and Pooled.instance.resets == 3
     assert [c.transcript.end_state for c in result.conversations] == [{"seen": 2}] * 3
+
+
+def test_bad_setup_leaves_no_run_folder(tmp_path: Path) -> None:
+    suite = script_suite(tmp_path / "suite", 1, steps=1)
+    with pytest.raises(Exception, match="no module named 'not_a_module_xyz'"):
+        run([suite], "not_a_module_xyz:make", out=tmp_path / "r")
+    with pytest.raises(Exception, match="health check failed"):
+        run([suite], "http://127.0.0.1:9", out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    # ... so fixing the typo and running again just works, without --resume.
+    assert run([suite], "evalkit.testing.agents:EchoAgent", out=tmp_path / "r").manifest.status == "complete"
