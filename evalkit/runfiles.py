@@ -394,4 +394,9 @@ def write_run_outputs(run_dir: str | Path, run: RunResult) -> list[Path]:
     # Each is a pure function of ``run``; add them below, one call each, appending the
     # path to ``written``.
     # ------------------------------------------------------------------------------------
+    from evalkit.reports.junit import write_junit
+    from evalkit.reports.markdown import write_summary_md
+
+    written.append(write_junit(run, run_dir / "junit.xml"))
+    written.append(write_summary_md(run, run_dir / "summary.md"))
     return written
