@@ -254,7 +254,8 @@ def check_output(
     other_phones: set[str],
     allow_system_prompt: bool = False,
 ) -> OutputCheck:
-    """Strip other customers' PII and card numbers; block system-prompt quotes."""
+    """Strip other customers' emails and phones, any card number or national id; block
+    system-prompt quotes."""
     result = OutputCheck(text)
     if not allow_system_prompt and quotes_system_prompt(text):
         result.text = REFUSAL
@@ -272,10 +273,22 @@ def check_output(
         return m.group(0)
 
     out = _EMAIL.sub(email_sub, text)
-    for phone in other_phones:
-        if phone in out:
-            out = out.replace(phone, "[phone removed]")
+    # Phones are compared by their digits, so "+1 (555) 431-3471" matches "+1-555-431-3471".
+    other_digits = {re.sub(r"\D", "", p)[-10:] for p in other_phones}
+
+    def phone_sub(m: re.Match[str]) -> str:
+        if re.sub(r"\D", "", m.group(0))[-10:] in other_digits:
             result.removed.append("phone")
+            return "[phone removed]"
+        return m.group(0)
+
+    out = _PHONE.sub(phone_sub, out)
+
+    def national_id_sub(m: re.Match[str]) -> str:
+        result.removed.append("national_id")
+        return "[id removed]"
+
+    out = _NINO.sub(national_id_sub, _SSN.sub(national_id_sub, out))
 
     def card_sub(m: re.Match[str]) -> str:
         if luhn_valid(m.group(0)):

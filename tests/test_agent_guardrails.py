@@ -105,6 +105,13 @@ def test_output_check_removes_other_customers_pii_and_cards():
     assert sorted(res.removed) == ["card", "email", "phone"]
 
 
+def test_output_check_matches_phones_by_digits_and_removes_national_ids():
+    res = g.check_output("Ben's number is +1 (555) 431-3471, SSN 123-45-6789", own_email=None,
+                         other_emails=set(), other_phones={"+1-555-431-3471"})
+    assert "431" not in res.text and "6789" not in res.text
+    assert sorted(res.removed) == ["national_id", "phone"]
+
+
 def test_output_check_blocks_system_prompt():
     assert g.check_output(SYSTEM_PROMPT, own_email=None, other_emails=set(), other_phones=set()).text == g.REFUSAL
     # ordinary agent phrasing that also appears in the prompt is not a leak
