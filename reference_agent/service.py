@@ -261,14 +261,30 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     if not raw.strip():
         raise BadRequest(400, "request body is empty; expected a JSON object")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise BadRequest(400, "request body is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(400, f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise BadRequest(400, "request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest(422, f"request body must be a JSON object, got {_json_type(data)}")
     return data
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON does not, and they cannot be echoed back.
+    raise BadRequest(400, f"request body is not valid JSON: {name} is not a JSON value")
+
+
+def _check_text(value: str, key: str) -> str:
+    """Refuse strings that cannot be encoded as UTF-8 (lone surrogates from \\ud800 escapes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(422, f"field '{key}' is not valid Unicode (lone surrogate)") from None
+    return value
 
 
 def _json_type(value: Any) -> str:
@@ -321,6 +337,7 @@ def _parse_message(data: dict[str, Any], config: ServiceConfig, wants_sse: bool)
         raise BadRequest(422, f"field 'message' must be a string, got {_json_type(message)}")
     if not message.strip():
         raise BadRequest(422, "field 'message' must not be empty")
+    _check_text(message, "message")
     if len(message) > config.max_message_chars:
         raise BadRequest(413, f"field 'message' is longer than {config.max_message_chars} characters")
     turn = data.get("turn")
@@ -337,7 +354,7 @@ def _parse_message(data: dict[str, Any], config: ServiceConfig, wants_sse: bool)
         email = customer.get("email")
         if email is not None and not isinstance(email, str):
             raise BadRequest(422, f"field 'customer.email' must be a string, got {_json_type(email)}")
-        if isinstance(email, str) and (len(email) > 254 or "@" not in email):
+        if isinstance(email, str) and (len(email) > 254 or "@" not in email or "\n" in email):
             raise BadRequest(422, "field 'customer.email' is not an email address")
     initial_state = data.get("initial_state")
     if initial_state is not None and not isinstance(initial_state, dict):
@@ -555,7 +572,7 @@ def create_app(
         rating = data.get("rating")
         if rating not in ("up", "down"):
             raise BadRequest(422, "field 'rating' must be \"up\" or \"down\"")
-        comment = _optional(data, "comment", str, "")
+        comment = _check_text(_optional(data, "comment", str, ""), "comment")
         if len(comment) > MAX_COMMENT_CHARS:
             raise BadRequest(413, f"field 'comment' is longer than {MAX_COMMENT_CHARS} characters")
         sess = pool.get(session_id)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reference_agent.service import create_app
 
@@ -186,6 +188,10 @@ def test_chat_page_and_assets(client):
         (b'{"message": "hi", "customer": "ana"}', 422, "'customer' must be an object"),
         (b'{"message": "hi", "customer": {"email": 7}}', 422, "customer.email"),
         (b'{"message": "hi", "initial_state": [1]}', 422, "'initial_state'"),
+        (b"[" * 60000, 400, "nested too deeply"),
+        (b'{"message": "hi", "initial_state": {"x": NaN}}', 400, "NaN is not a JSON value"),
+        (b'{"message": "hi \\ud800 there"}', 422, "not valid Unicode"),
+        (b'{"message": "hi", "customer": {"email": "a@b.c\\nX-Injected: 1"}}', 422, "not an email"),
     ],
 )
 def test_bad_message_bodies_get_clear_4xx(client, body, status, needle):
@@ -343,3 +349,35 @@ def test_log_file_gets_one_redacted_json_line_per_turn(tmp_path):
     assert [x["session"] for x in lines] == ["l1", "l2"]
     assert lines[0]["intent"] == "track_order"
     assert "4111 1111 1111 1111" not in log.read_text()
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_bodies = st.one_of(
+    _json,
+    st.fixed_dictionaries(
+        {"message": st.one_of(st.text(max_size=300), _json)},
+        optional={
+            "channel": st.one_of(st.sampled_from(["web", "whatsapp", "slack", "voice"]), _json),
+            "customer": st.one_of(st.fixed_dictionaries({"email": st.sampled_from([ANA, BEN, "x@y.z"])}), _json),
+            "stream": st.one_of(st.booleans(), _json),
+            "turn": _json,
+        },
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_bodies)
+def test_no_request_body_causes_a_server_error(client, body):
+    r = client.post("/v1/sessions/fuzz/messages", json=body)
+    assert r.status_code < 500, (body, r.text)
+    if r.status_code >= 400:
+        assert set(r.json()) == {"error"}
+    elif r.headers["content-type"].startswith("text/event-stream"):
+        assert parse_sse(r.text)[-1][0] == "reply"
+    else:
+        assert isinstance(r.json()["content"], str)
