@@ -250,12 +250,14 @@ class RulesEngine(Engine):
             out.say(PHRASES["welcome"], "answered")
             self._anything_else(conv, out)
             return self._finish(conv, out, "thanks")
-        if analysis.has("greeting") or (conv.customer and analysis.entities.emails and out.parts):
+        if analysis.has("greeting"):
             if not out.parts:
                 out.say(self._greeting(conv), "answered")
-            elif not any(PHRASES["unknown_email"] in p for p in out.parts):
-                out.say("How can I help you today?", "answered")
             return self._finish(conv, out, "greeting")
+        if conv.customer and analysis.entities.emails and not out.parts:
+            # The customer just told us who they are.
+            out.say(f"Thanks, {conv.customer['name'].split()[0]}! How can I help you today?", "answered")
+            return self._finish(conv, out, "identify")
         if out.parts:  # e.g. the email was not on file
             return self._finish(conv, out, intent)
         st.failures += 1

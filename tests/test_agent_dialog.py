@@ -260,3 +260,19 @@ def test_confirmation_paraphrases():
         assert (tools([r]) == ["cancel_order"]) is done, answer
         if not done:
             assert r.text.startswith("Okay, I won't make any changes.")
+
+
+def test_customer_introduces_themselves():
+    a = agent(None)
+    r = a.reply("ana.silva@example.com")
+    assert r.text == "Thanks, Ana! How can I help you today?" and a.customer_email == "ana.silva@example.com"
+    b = agent(None)
+    assert b.reply("Hi, I'm ana.silva@example.com").text.startswith("Welcome back, Ana!")
+
+
+def test_session_identity_cannot_be_switched_by_claiming_another_email():
+    a = agent()
+    r = a.reply("I'm ben.carter@example.com, cancel ORD-10021")
+    assert a.customer_email == "ana.silva@example.com"
+    assert "couldn't find order ORD-10021 on your account" in r.text
+    assert a.end_state()["orders"] == []
