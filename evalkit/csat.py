@@ -13,6 +13,8 @@ The signals, in order of weight:
 * explicit gratitude and explicit complaints, and the user correcting the agent ("no,
   I said ...");
 * the agent failing: "sorry, I can't / no results / I don't understand" replies, errors;
+  and the opposite, the agent confirming it got something done ("booked", "refunded",
+  "your reference number is ...");
 * effort: user turns beyond a short conversation, user repeating themselves, agent
   looping (near-identical replies);
 * how it ended: escalated, abandoned, cut off, failed (for recorded conversations, whose
@@ -55,6 +57,7 @@ W_AGENT_FAILURE = -0.6  # times the share of agent replies saying it cannot help
 W_LOOP = -0.3  # per agent reply repeating an earlier one (up to 3)
 W_ERROR = -0.4  # per agent or tool error (up to 3)
 W_UNANSWERED = -0.4  # the transcript ends on a user request with no reply
+W_CONFIRMED = 0.25  # the agent confirmed doing what was asked (booked, cancelled, ref number): 1 or 2+
 W_EFFORT = -0.3  # per doubling of user turns beyond EFFORT_FREE_TURNS
 EFFORT_FREE_TURNS = 16
 W_SLOW = -0.8  # times the share of slow agent replies
@@ -177,6 +180,16 @@ _CORRECTION = re.compile(
     r"i'?m (good|all set|fine)|i am (good|all set|fine)|problem|worries|more|further|other|need|nothing))|"
     r"\b(that'?s|that is|it'?s|it is) (wrong|incorrect|not (right|correct|what))|\bi (meant|said)\b|"
     r"\bnot what i\b",
+    re.I,
+)
+# The agent confirming it did what was asked: the transcript's own evidence of resolution.
+_CONFIRMED = re.compile(
+    r"\b(successfully|(is|are) (now )?(booked|confirmed|reserved|scheduled|cancell?ed|complete|done|on (its|the) way)|"
+    r"(has|have) been (booked|confirmed|reserved|scheduled|cancell?ed|processed|placed|made|completed|"
+    r"issued|refunded|updated|sent|shipped|resolved)|"
+    r"(booking|reservation|order|appointment|transfer|payment|refund|request) (was|is) (successful|confirmed|complete)|"
+    r"(reference|confirmation|tracking) (number|code)|i (have|'ve) (booked|reserved|confirmed|scheduled|made|"
+    r"cancell?ed|issued|refunded|updated|sent|processed))\b",
     re.I,
 )
 # The agent failing to help: no results, cannot do it, did not understand, an error.
@@ -370,6 +383,11 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
         + W_LOOP * min(n_loops, 3)
         + W_ERROR * min(n_errors, 3)
     )
+
+    # The agent confirming it got something done (bookings, refunds, reference numbers).
+    n_confirmed = sum(1 for t in agent_texts if _CONFIRMED.search(t))
+    out["n_agent_confirmations"] = n_confirmed
+    out["resolution_pts"] = W_CONFIRMED * min(n_confirmed, 2) / 2
 
     # 5. Effort: only a long conversation costs (length alone did not predict lower ratings
     # on human-rated task dialogues; wasted turns are counted by friction above).

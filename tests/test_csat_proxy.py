@@ -171,3 +171,9 @@ def test_proxy_beats_trivial_baselines_on_uss(name: str) -> None:
     assert rho is not None and length is not None and thanks is not None
     # Clearly better: by a margin larger than the noise between the two files.
     assert rho > abs(length) + 0.1 and rho > abs(thanks) + 0.1
+
+
+def test_agent_confirmations_count_as_resolution_evidence() -> None:
+    done = csat_signals(conv(("Book a table for two", "Your table has been booked. Reference number R1."), ("ok", "")))
+    vague = csat_signals(conv(("Book a table for two", "Which restaurant?"), ("ok", "")))
+    assert done["n_agent_confirmations"] == 1 and done["resolution_pts"] > vague["resolution_pts"] == 0
