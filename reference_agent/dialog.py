@@ -483,13 +483,15 @@ class RulesEngine(Engine):
 
     def _track(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
         oid, status = o["order_id"], o["status"]
+        # A customer whose profile says "concise" gets the facts without the item list or links.
+        concise = conv.profile is not None and conv.profile.style == "concise"
         items = ", ".join(o["items"])
         if status == "pending":
             text = f"Your order **{oid}** ({items}) has been received and is pending: it hasn't shipped yet."
         elif status == "processing":
             text = f"Your order **{oid}** ({items}) is being processed in our warehouse and will ship soon."
         elif status == "shipped":
-            link = f" ([track it]({o['tracking_url']}))" if o.get("tracking_url") else ""
+            link = f" ([track it]({o['tracking_url']}))" if o.get("tracking_url") and not concise else ""
             text = (f"Your order **{oid}** ({items}) shipped on {human_date(o['shipped_at'])} with "
                     f"{o['carrier']}. Tracking number: {o['tracking_number']}{link}.")
         elif status == "delivered":
@@ -503,6 +505,8 @@ class RulesEngine(Engine):
             text = f"Your order **{oid}** ({items}) has been returned to us."
         else:
             text = f"Your order **{oid}** ({items}) has been refunded."
+        if concise:
+            text = text.replace(f" ({items})", "")
         out.say(text, "completed")
         out.issues.append(f"track_order:{oid}")
         self._done(conv, out)

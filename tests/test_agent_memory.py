@@ -70,3 +70,10 @@ def test_default_profiles_do_not_leak_between_conversations():
     a = agent("david.okafor@example.com")
     chat(a, "hi", "thanks")
     assert agent("david.okafor@example.com").reply("hi").text.startswith("Hi David!")
+
+
+def test_concise_profile_gets_shorter_status_replies():
+    ben = agent("ben.carter@example.com").reply("status of ORD-10023").text  # Ben's profile: concise
+    david = agent("david.okafor@example.com").reply("status of ORD-10038").text  # no profile
+    assert "shipped on" in ben and "x " not in ben and "track it" not in ben
+    assert "1 x HD Webcam" in david and "track it" in david
