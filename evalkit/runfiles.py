@@ -394,6 +394,9 @@ def write_run_outputs(run_dir: str | Path, run: RunResult) -> list[Path]:
     # Each is a pure function of ``run``; add them below, one call each, appending the
     # path to ``written``.
     # ------------------------------------------------------------------------------------
+    from evalkit.reports.html import write_report
+
+    written.append(write_report(run, run_dir / "report.html"))
     from evalkit.reports.junit import write_junit
     from evalkit.reports.markdown import write_summary_md
 

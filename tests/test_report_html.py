@@ -15,7 +15,7 @@ from report_factory import HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_TITLE, gate_resu
 
 from evalkit.metrics import summarize_with_ci
 from evalkit.reports import _embed
-from evalkit.reports.html import build_report_data, render_report, write_report
+from evalkit.reports.html import build_report_data, load_gate, render_report, write_report
 
 GOLDEN = Path(__file__).parent / "golden" / "report_data.json"
 
@@ -132,7 +132,7 @@ def test_multi_variant_run_shows_each_variant():
 def test_gate_status_is_shown_from_gate_json(tmp_path: Path):
     run = make_run(6)
     (tmp_path / "gate.json").write_text(json.dumps(gate_result(run, passed=False).model_dump(mode="json")))
-    page = write_report(run, tmp_path / "report.html").read_text()
+    page = write_report(run, tmp_path / "report.html", gate=load_gate(tmp_path)).read_text()
     assert "CI gate: FAILED" in page
     assert "task_completion_rate ≥ 80.0%" in page and "1 of 2 checks passed" in page
     assert 'class="kpi-gate fail"' in page and 'class="kpi-gate pass"' in page
@@ -140,8 +140,10 @@ def test_gate_status_is_shown_from_gate_json(tmp_path: Path):
     other = run.model_copy(deep=True)
     other.manifest.run_id = "another-run"
     assert "CI gate" not in render_report(other, gate=gate_result(run, passed=True))
-    # No gate: no gate pill.
+    # No gate: no gate pill; an unreadable gate.json is ignored.
     assert "CI gate" not in render_report(run)
+    (tmp_path / "gate.json").write_text("{not json")
+    assert load_gate(tmp_path) is None and load_gate(tmp_path / "nowhere") is None
 
 
 def test_empty_run_renders():

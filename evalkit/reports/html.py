@@ -334,6 +334,7 @@ def _charts(
         "latency": latency,
         "by_tag": {v: {t: by_tag[v][t] for t in top_tags if t in by_tag[v]} for v in variants},
         "n_tags": len(tag_counts),
+        "n_tags_charted": len(top_tags),
         "by_channel": by_channel,
     }
 
@@ -524,12 +525,14 @@ def render_report(
 
 
 def write_report(run: RunResult, path: str | Path, *, gate: Any = None, charts: bool = True) -> Path:
-    """Write the report to ``path`` atomically; the gate defaults to ``gate.json`` beside it."""
+    """Write :func:`render_report` to ``path`` atomically (temp file + rename); returns it.
+
+    The gate is shown only when given (``evalkit report`` passes the run folder's
+    ``gate.json`` through :func:`load_gate`).
+    """
     from evalkit.runfiles import atomic_write
 
     out = Path(path)
-    if gate is None:
-        gate = load_gate(out.parent)
     html = render_report(run, gate=gate, charts=charts).encode("utf-8")
     atomic_write(out, lambda fh: fh.write(html))
     return out

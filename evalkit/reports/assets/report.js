@@ -87,7 +87,7 @@
       };
     });
     plot("chart-csat", traces, {
-      xaxis: { title: { text: "estimated rating (1 = very unhappy, 5 = very happy)" }, type: "category" },
+      xaxis: { title: { text: "estimated survey answer (1–5 stars)" }, type: "category" },
       yaxis: { title: { text: "conversations" }, rangemode: "tozero" }, margin: { t: multi ? 40 : 24 }
     });
   }
@@ -162,7 +162,11 @@
     var h = Math.max(220, 60 + keys.length * (multi ? 18 * data.variants.length + 8 : 28));
     document.getElementById(id).style.height = h + "px";
     plot(id, traces, {
-      barmode: "group", xaxis: { range: [0, 100], ticksuffix: "%", title: { text: "pass rate" } },
+      barmode: "group",
+      xaxis: {
+        range: [0, 103], tickvals: [0, 20, 40, 60, 80, 100], ticktext: ["0%", "20%", "40%", "60%", "80%", "100%"],
+        title: { text: "pass rate (whiskers: 95% CI)" }
+      },
       yaxis: { automargin: true, type: "category" }, margin: { l: 8 }
     });
   }
