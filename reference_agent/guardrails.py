@@ -36,6 +36,7 @@ __all__ = [
     "detect_banned_topic",
     "check_output",
     "scan_untrusted",
+    "quotes_system_prompt",
 ]
 
 REFUSAL = (
@@ -152,6 +153,7 @@ _INJECTION = [
     ("sys_tag", re.compile(r"(^|\s)(system|assistant)\s*:\s*|<\|?(system|im_start)\|?>|\[system\]", re.I)),
 ]
 _B64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){12,}\b")
 _ROT13_HINT = re.compile(r"\b(rot13|rot-13|caesar|base64|decode (this|the following)|encoded)\b", re.I)
 
 
@@ -164,7 +166,7 @@ def _plain_injection(text: str) -> str | None:
 
 def detect_injection(text: str) -> str | None:
     """The kind of injection found (override, roleplay, extraction, admin, sys_tag,
-    encoded) or None. Encoded payloads are decoded (base64, rot13) and re-checked."""
+    encoded) or None. Encoded payloads are decoded (base64, hex, rot13) and re-checked."""
     kind = _plain_injection(text)
     if kind:
         return kind
@@ -172,6 +174,13 @@ def detect_injection(text: str) -> str | None:
         try:
             decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+        if decoded.isprintable() and _plain_injection(decoded):
+            return "encoded"
+    for token in _HEX.findall(text):
+        try:
+            decoded = bytes.fromhex(token).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
             continue
         if decoded.isprintable() and _plain_injection(decoded):
             return "encoded"
