@@ -268,7 +268,8 @@ class RulesEngine(Engine):
 
     # ------------------------------------------------------------------ helpers
     def _identify(self, conv: Conversation, analysis: Analysis, out: _Reply) -> None:
-        if conv.customer_email or not analysis.entities.emails:
+        # A known customer keeps their identity: claiming another email never switches it.
+        if conv.customer is not None or not analysis.entities.emails:
             return
         if conv.identify(analysis.entities.emails[0]):
             return
@@ -355,7 +356,7 @@ class RulesEngine(Engine):
         text = message.strip()
         if slot == "order_id" and task.order_id is None:
             return self._failed(conv, out, PHRASES["ask_order_id"], task)
-        if slot == "email" and conv.customer_email is None:
+        if slot == "email" and conv.customer is None:
             if not analysis.entities.emails:
                 return self._failed(conv, out, PHRASES["ask_email"], task)
             return False  # _identify already said the email is unknown
@@ -419,7 +420,7 @@ class RulesEngine(Engine):
             task.order_id = None
             self._failed_id(conv, out, PHRASES["invalid_id"].format(raw=raw), task)
             return
-        if conv.customer_email is None:
+        if conv.customer is None:
             self._ask(out, "email", PHRASES["ask_email"])
             return
         if task.order is None or task.order.get("order_id") != self._tool_id(conv, task.order_id):

@@ -276,3 +276,10 @@ def test_session_identity_cannot_be_switched_by_claiming_another_email():
     assert a.customer_email == "ana.silva@example.com"
     assert "couldn't find order ORD-10021 on your account" in r.text
     assert a.end_state()["orders"] == []
+
+
+def test_signed_in_email_not_on_file_must_identify():
+    a = agent("stranger@example.org")
+    r = chat(a, "where is ORD-10001?", "ana.silva@example.com")
+    assert "email address on your AcmeCorp account" in r[0].text and r[0].tool_calls == []
+    assert "shipped on" in r[1].text
