@@ -15,7 +15,9 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import evalkit.runner as runner_module
 from evalkit.runner import RunConfig, Runner
 from evalkit.scenarios import load_suite
 
@@ -54,9 +56,23 @@ def main() -> None:
         config = RunConfig(
             suite=suite, agent=agent, out=Path(tmp) / "run", concurrency=args.concurrency, progress=False
         )
-        started = time.perf_counter()
+        outputs_s = 0.0
+        write_outputs = runner_module.write_run_outputs
+
+        def timed_outputs(*a: Any) -> Any:  # split "run files + reports" from the conversations
+            nonlocal outputs_s
+            t0 = time.perf_counter()
+            try:
+                return write_outputs(*a)
+            finally:
+                outputs_s += time.perf_counter() - t0
+
+        runner_module.write_run_outputs = timed_outputs
+        started, cpu_started = time.perf_counter(), time.process_time()
         run = Runner(config).run_sync()
-        run_s = time.perf_counter() - started
+        run_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+        runner_module.write_run_outputs = write_outputs
+        conv_s = run_s - outputs_s
 
     ideal = args.conversations * args.turns * args.latency_ms / 1000 / args.concurrency
     floor = asyncio.run(
@@ -72,9 +88,16 @@ def main() -> None:
     print(
         f"load suite           {load_s:.3f} s  (parse + validate {args.conversations} scenarios, build judges)"
     )
-    print(f"run                  {run_s:.3f} s  (conversations, scoring, journal fsync, run files)")
-    print(f"ratio run / ideal    {run_s / ideal:.2f}")
-    print(f"ratio total / ideal  {(load_s + run_s) / ideal:.2f}")
+    print(f"conversations phase  {conv_s:.3f} s  (play, score, journal with fsync)")
+    print(
+        f"run files + reports  {outputs_s:.3f} s  (parquet, summary.json, report.html, junit.xml, summary.md)"
+    )
+    print(
+        f"run cpu              {cpu_s:.3f} s  ({cpu_s / len(run.conversations) * 1000:.1f} ms per conversation)"
+    )
+    print(f"ratio conversations / ideal  {conv_s / ideal:.2f}   <- the runner's overhead")
+    print(f"ratio whole run / ideal      {run_s / ideal:.2f}")
+    print(f"ratio with suite load        {(load_s + run_s) / ideal:.2f}")
 
 
 async def bare_asyncio(conversations: int, turns: int, latency_s: float, concurrency: int) -> float:
