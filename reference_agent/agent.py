@@ -113,6 +113,7 @@ class SupportAgent:
         self._visit_counted = False
         self._issues: list[str] = []
         self._user_texts: list[str] = []
+        self._saved_profile: Profile | None = None
         profiles = self._shared_profiles or ProfileStore(self.store.conn)
         ctx = ToolContext(self.store, None, self.session_id, self.faults.bypass)
         self.conv = Conversation(self.session_id, self.channel, self.store, ctx, self.faults, self.memory, profiles)
@@ -229,7 +230,9 @@ class SupportAgent:
         )
         if profile.language == "en" and base.language != "en" and len(self._user_texts) < 2:
             profile.language = base.language  # one short English line is not enough to switch
-        self.conv.profiles.save(profile)
+        if profile != self._saved_profile:  # write only what changed
+            self.conv.profiles.save(profile)
+            self._saved_profile = profile
 
     def _log(self, response: AgentResponse, text: str, redacted: str, pii: list[guardrails.PiiMatch]) -> None:
         if self.analytics is None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from reference_agent.prompts import SYSTEM_PROMPT, SYSTEM_PROMPT_CANARY
@@ -247,6 +249,12 @@ def quotes_system_prompt(text: str) -> bool:
     return len(_shingles(text) & _PROMPT_SHINGLES) >= _LEAK_SHINGLES
 
 
+@functools.lru_cache(maxsize=4096)
+def _phone_key(phone: str) -> str:
+    """The last 10 digits: how two spellings of one phone number compare equal."""
+    return re.sub(r"\D", "", phone)[-10:]
+
+
 @dataclass
 class OutputCheck:
     """What the output check changed (empty when the reply was clean)."""
@@ -259,8 +267,8 @@ def check_output(
     text: str,
     *,
     own_email: str | None,
-    other_emails: set[str],
-    other_phones: set[str],
+    other_emails: AbstractSet[str],
+    other_phones: AbstractSet[str],
     allow_system_prompt: bool = False,
 ) -> OutputCheck:
     """Strip other customers' emails and phones, any card number or national id; block
@@ -283,10 +291,10 @@ def check_output(
 
     out = _EMAIL.sub(email_sub, text)
     # Phones are compared by their digits, so "+1 (555) 431-3471" matches "+1-555-431-3471".
-    other_digits = {re.sub(r"\D", "", p)[-10:] for p in other_phones}
+    other_digits = {_phone_key(p) for p in other_phones}
 
     def phone_sub(m: re.Match[str]) -> str:
-        if re.sub(r"\D", "", m.group(0))[-10:] in other_digits:
+        if _phone_key(m.group(0)) in other_digits:
             result.removed.append("phone")
             return "[phone removed]"
         return m.group(0)

@@ -188,6 +188,7 @@ def _build_template(folder: Path) -> sqlite3.Connection:
 
 
 _templates: dict[Path, sqlite3.Connection] = {}
+_shared: dict[Path, dict[str, Any]] = {}
 _templates_lock = threading.Lock()
 
 
@@ -197,6 +198,7 @@ def _template(folder: Path) -> sqlite3.Connection:
         conn = _templates.get(folder)
         if conn is None:
             conn = _templates[folder] = _build_template(folder)
+            _shared[folder] = {}
         return conn
 
 
@@ -216,8 +218,9 @@ class Store:
 
     conn: sqlite3.Connection
     store_date: date = field(init=False)
-    _emails: set[str] | None = field(default=None, init=False, repr=False)
-    _phones: set[str] | None = field(default=None, init=False, repr=False)
+    # Read-only tables, shared by every copy of one template (customers and the FAQ never
+    # change during a conversation), so each copy does not re-read them.
+    shared: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.conn.row_factory = _row
@@ -257,18 +260,21 @@ class Store:
         return float(row["s"]) if row else 0.0
 
     def faq_entries(self) -> list[dict[str, Any]]:
-        return self.all("SELECT * FROM faq ORDER BY faq_id")
+        """The FAQ (static during a conversation, so read once)."""
+        if "faq" not in self.shared:
+            self.shared["faq"] = self.all("SELECT * FROM faq ORDER BY faq_id")
+        return self.shared["faq"]  # type: ignore[no-any-return]
 
-    def all_emails(self) -> set[str]:
+    def all_emails(self) -> frozenset[str]:
         """Every customer email (the customers table never changes during a conversation)."""
-        if self._emails is None:
-            self._emails = {r["email"].lower() for r in self.all("SELECT email FROM customers")}
-        return self._emails
+        if "emails" not in self.shared:
+            self.shared["emails"] = frozenset(r["email"].lower() for r in self.all("SELECT email FROM customers"))
+        return self.shared["emails"]  # type: ignore[no-any-return]
 
-    def all_phones(self) -> set[str]:
-        if self._phones is None:
-            self._phones = {r["phone"] for r in self.all("SELECT phone FROM customers") if r["phone"]}
-        return self._phones
+    def all_phones(self) -> frozenset[str]:
+        if "phones" not in self.shared:
+            self.shared["phones"] = frozenset(r["phone"] for r in self.all("SELECT phone FROM customers") if r["phone"])
+        return self.shared["phones"]  # type: ignore[no-any-return]
 
     # -- writes ------------------------------------------------------------------------
     def _next_id(self, table: str, key: str, prefix: str) -> str:
@@ -350,8 +356,9 @@ def open_store(path: str | os.PathLike[str] | None = None, *, fixtures: Path | N
     ``path=None`` gives a private in-memory copy (the normal case: one per conversation);
     a file path writes the seeded copy there (handy for inspecting it with ``sqlite3``).
     """
-    template = _template(fixtures or fixtures_dir())
+    folder = (fixtures or fixtures_dir()).resolve()
+    template = _template(folder)
     target = sqlite3.connect(":memory:" if path is None else os.fspath(path), check_same_thread=False)
     with _templates_lock:  # the template connection is shared between threads
         template.backup(target)
-    return Store(target)
+    return Store(target, shared=_shared[folder])
