@@ -274,7 +274,7 @@ class _Side:
 
     def quantile(self, which: str, q: float) -> Callable[[np.ndarray], np.ndarray]:
         xs, ss = (self.lat, self.lat_s) if which == "latency" else (self.ttft, self.ttft_s)
-        return lambda c: stats.weighted_quantiles(xs, c[:, ss], q)
+        return lambda c: stats.cluster_quantiles(xs, ss, c, (q,))[0]
 
     def pass_hat(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
         vals = np.array([math.comb(sum(v), k) / math.comb(len(v), k) if len(v) >= k else 0.0 for v in self.pass_lists])
@@ -389,6 +389,13 @@ def compare_runs(
     )
     names = list(COMPARED_METRICS) + [f"pass_hat_{k}" for k in ks]
     alpha = 1 - confidence
+    # One paired bootstrap over scenarios for every metric: the same resamples on both sides.
+    fns: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    for name in names:
+        if b_vals[name].value is not None and c_vals[name].value is not None:
+            fb, fc = _statistic(b_side, name), _statistic(c_side, name)
+            fns[name] = lambda counts, fb=fb, fc=fc: fc(counts) - fb(counts)
+    dists = stats.cluster_bootstrap_many(len(common), fns, n_resamples=n_resamples, seed=seed)
     deltas: list[MetricDelta] = []
     for name in names:
         bm, cm = b_vals[name], c_vals[name]
@@ -397,11 +404,7 @@ def compare_runs(
             deltas.append(md)
             continue
         md.delta = cm.value - bm.value
-        fb, fc = _statistic(b_side, name), _statistic(c_side, name)
-        width = int(max(b_side.lat.size, c_side.lat.size, len(common)))
-        dist = stats.cluster_bootstrap(
-            len(common), lambda counts, fb=fb, fc=fc: fc(counts) - fb(counts), n_resamples=n_resamples, seed=seed, width=width
-        )
+        dist = dists[name]
         iv = stats.percentile_interval(dist, confidence)
         md.ci_low, md.ci_high = iv.low, iv.high
         if name in _BINARY:

@@ -279,48 +279,59 @@ def _wilson(successes: float, n: int, confidence: float) -> MetricValue:
     return MetricValue(value=successes / n, ci_low=iv.low, ci_high=iv.high, n=n, method="wilson")
 
 
-def _turn_percentiles_ci(
-    values: np.ndarray,
-    conv: np.ndarray,
-    n_convs: int,
-    qs: Sequence[float],
-    *,
-    confidence: float,
-    n_resamples: int,
-    seed: int,
-) -> list[MetricValue]:
-    """Turn-level percentiles, with CIs from resampling whole conversations (turns of one
-    conversation are not independent, so resampling turns would understate the noise).
-    All percentiles share one set of resamples."""
-    if values.size == 0:
-        return [MetricValue(value=None, n=0, method="bootstrap") for _ in qs]
-    order = np.argsort(values, kind="stable")
-    xs, cs = values[order], conv[order]
-    parts: list[np.ndarray] = []
+def _bootstrapped(
+    col: _Columns, slow_turn_ms: float, priced: bool, *, confidence: float, n_resamples: int, seed: int
+) -> dict[str, MetricValue]:
+    """Means, turn-level percentiles and turn-level rates, with CIs from one set of
+    resampled conversations (turns of one conversation are not independent, so whole
+    conversations are resampled with all their turns)."""
+    n = col.n
+    fns: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    has_csat = np.isfinite(col.csat)
+    csat0 = np.where(has_csat, col.csat, 0.0)
+    has_csat_f = has_csat.astype(np.float64)
+    if has_csat.any():
+        fns["csat_proxy_mean"] = lambda c: (c @ csat0) / (c @ has_csat_f)
+    if priced and n:
+        cost = col.cost
+        fns["cost_per_conversation_usd"] = lambda c: (c @ cost) / c.sum(axis=1)
+    lat_order = np.argsort(col.latency, kind="stable")
+    lat_xs, lat_cs = col.latency[lat_order], col.latency_conv[lat_order]
+    if lat_xs.size:
+        fns["latency"] = lambda c: stats.cluster_quantiles(lat_xs, lat_cs, c, (50, 95, 99))
+        slow = (col.latency > slow_turn_ms).astype(np.float64)
+        per_conv_slow = np.bincount(col.latency_conv, weights=slow, minlength=n)
+        per_conv_turns = np.bincount(col.latency_conv, minlength=n).astype(np.float64)
+        fns["slow_turn_rate"] = lambda c: (c @ per_conv_slow) / (c @ per_conv_turns)
+    ttft_order = np.argsort(col.ttft, kind="stable")
+    ttft_xs, ttft_cs = col.ttft[ttft_order], col.ttft_conv[ttft_order]
+    if ttft_xs.size:
+        fns["ttft"] = lambda c: stats.cluster_quantiles(ttft_xs, ttft_cs, c, (50,))
+    dists = stats.cluster_bootstrap_many(n, fns, n_resamples=n_resamples, seed=seed)
 
-    def stat(counts: np.ndarray) -> np.ndarray:
-        parts.append(stats.weighted_quantiles(xs, counts[:, cs], list(qs)))
-        return np.zeros(counts.shape[0])
+    def mv(value: float | None, dist: np.ndarray | None, size: int) -> MetricValue:
+        if value is None or dist is None:
+            return MetricValue(value=None, n=size, method="bootstrap")
+        if size == 1:
+            return MetricValue(value=value, ci_low=value, ci_high=value, n=1, method="bootstrap")
+        iv = stats.percentile_interval(dist, confidence)
+        return MetricValue(value=value, ci_low=iv.low, ci_high=iv.high, n=size, method="bootstrap")
 
-    stats.cluster_bootstrap(n_convs, stat, n_resamples=n_resamples, seed=seed, width=int(xs.size))
-    dists = np.concatenate(parts, axis=1)
-    out = []
-    for j, q in enumerate(qs):
-        iv = stats.percentile_interval(dists[j], confidence)
-        out.append(
-            MetricValue(
-                value=percentile(values.tolist(), q), ci_low=iv.low, ci_high=iv.high, n=int(values.size), method="bootstrap"
-            )
-        )
+    out: dict[str, MetricValue] = {}
+    csat = col.csat[has_csat]
+    out["csat_proxy_mean"] = mv(float(csat.mean()) if csat.size else None, dists.get("csat_proxy_mean"), int(csat.size))
+    lat = dists.get("latency")
+    for j, (name, q) in enumerate((("latency_p50_ms", 50), ("latency_p95_ms", 95), ("latency_p99_ms", 99))):
+        out[name] = mv(percentile(col.latency.tolist(), q), None if lat is None else lat[j], int(col.latency.size))
+    ttft = dists.get("ttft")
+    out["ttft_p50_ms"] = mv(percentile(col.ttft.tolist(), 50), None if ttft is None else ttft[0], int(col.ttft.size))
+    slow_value = float((col.latency > slow_turn_ms).mean()) if col.latency.size else None
+    out["slow_turn_rate"] = mv(slow_value, dists.get("slow_turn_rate"), int(col.latency.size))
+    if priced and n:
+        out["cost_per_conversation_usd"] = mv(float(col.cost.mean()), dists.get("cost_per_conversation_usd"), n)
+    else:
+        out["cost_per_conversation_usd"] = MetricValue(value=None, n=n)
     return out
-
-
-def _mean_ci(x: np.ndarray, *, confidence: float, n_resamples: int, seed: int) -> MetricValue:
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return MetricValue(value=None, n=0, method="bootstrap")
-    iv = stats.bootstrap_ci(x, confidence=confidence, n_resamples=n_resamples, seed=seed)
-    return MetricValue(value=float(x.mean()), ci_low=iv.low, ci_high=iv.high, n=int(x.size), method="bootstrap")
 
 
 def summarize_with_ci(
@@ -351,45 +362,19 @@ def summarize_with_ci(
     out["escalation_rate"] = _wilson(col.escalated.sum(), n, confidence)
     judged = col.passed[np.isfinite(col.passed)]
     out["task_completion_rate"] = _wilson(judged.sum(), int(judged.size), confidence)
-    out["csat_proxy_mean"] = _mean_ci(col.csat, **kw)
     csat = col.csat[np.isfinite(col.csat)]
     out["csat_proxy_pct_satisfied"] = _wilson(float((csat >= SATISFIED_MIN).sum()), int(csat.size), confidence)
-    lat = _turn_percentiles_ci(col.latency, col.latency_conv, n, (50, 95, 99), **kw)
-    out["latency_p50_ms"], out["latency_p95_ms"], out["latency_p99_ms"] = lat
-    (out["ttft_p50_ms"],) = _turn_percentiles_ci(col.ttft, col.ttft_conv, n, (50,), **kw)
-    out["slow_turn_rate"] = _slow_turn_rate(col, slow_turn_ms, **kw)
     has_usage = any(a.usage is not None for c in convs for a in c.transcript.agent_turns)
     priced = any(
         a.usage is not None and a.usage.cost_usd is not None for c in convs for a in c.transcript.agent_turns
     )
     out["tokens_total"] = MetricValue(value=float(col.tokens.sum()) if has_usage else None, n=n)
-    if priced and n:
-        out["cost_usd_total"] = MetricValue(value=float(col.cost.sum()), n=n)
-        per = _mean_ci(col.cost, **kw)
-        out["cost_per_conversation_usd"] = per
-    else:
-        out["cost_usd_total"] = MetricValue(value=None, n=n)
-        out["cost_per_conversation_usd"] = MetricValue(value=None, n=n)
+    out["cost_usd_total"] = MetricValue(value=float(col.cost.sum()) if priced and n else None, n=n)
+    out.update(_bootstrapped(col, slow_turn_ms, priced, confidence=confidence, n_resamples=n_resamples, seed=seed))
     out.update(_pass_hat_k_ci(col.by_scenario, **kw))
-    return out
-
-
-def _slow_turn_rate(col: _Columns, slow_turn_ms: float, *, confidence: float, n_resamples: int, seed: int) -> MetricValue:
-    if col.latency.size == 0:
-        return MetricValue(value=None, n=0, method="bootstrap")
-    slow = (col.latency > slow_turn_ms).astype(np.float64)
-    per_conv_slow = np.bincount(col.latency_conv, weights=slow, minlength=col.n)
-    per_conv_turns = np.bincount(col.latency_conv, minlength=col.n).astype(np.float64)
-    dist = stats.cluster_bootstrap(
-        col.n,
-        lambda c: (c @ per_conv_slow) / (c @ per_conv_turns),
-        n_resamples=n_resamples,
-        seed=seed,
-    )
-    iv = stats.percentile_interval(dist, confidence)
-    return MetricValue(
-        value=float(slow.mean()), ci_low=iv.low, ci_high=iv.high, n=int(slow.size), method="bootstrap"
-    )
+    # Headline order, then the extras (error_rate, pass_hat_<k>).
+    order = [m for m in HEADLINE_METRICS if m in out] + [m for m in out if m not in HEADLINE_METRICS]
+    return {m: out[m] for m in order}
 
 
 def _pass_hat_k_ci(

@@ -25,7 +25,9 @@ __all__ = [
     "wilson_interval",
     "bootstrap_ci",
     "cluster_bootstrap",
+    "cluster_bootstrap_many",
     "weighted_quantiles",
+    "cluster_quantiles",
     "binom_two_sided_p",
     "mcnemar_exact",
     "McNemarResult",
@@ -101,17 +103,36 @@ def cluster_bootstrap(
     """Bootstrap distribution of a statistic over resampled clusters.
 
     ``statistic`` receives a ``(b, n_clusters)`` matrix of resampling counts (how many times
-    each cluster was drawn in each of ``b`` resamples) and returns ``b`` values. Expressing
-    statistics as functions of counts keeps everything vectorised: a mean is
-    ``counts @ x / counts.sum(1)``, a ratio of sums is ``counts @ num / counts @ den``.
-    ``width`` is how many columns the statistic expands the counts to (e.g. turns for a
-    turn-level percentile); it bounds how many resamples are materialised at once.
+    each cluster was drawn in each of ``b`` resamples) and returns ``b`` values (or a
+    ``(k, b)`` array). Expressing statistics as functions of counts keeps everything
+    vectorised: a mean is ``counts @ x / counts.sum(1)``, a ratio of sums is
+    ``counts @ num / counts @ den``. ``width`` is how many columns the statistic expands
+    the counts to (e.g. turns for a turn-level percentile); it bounds how many resamples
+    are materialised at once.
     """
-    if n_clusters <= 0 or n_resamples <= 0:
-        return np.empty(0)
+    return cluster_bootstrap_many(
+        n_clusters, {"x": statistic}, n_resamples=n_resamples, seed=seed, width=width
+    ).get("x", np.empty(0))
+
+
+def cluster_bootstrap_many(
+    n_clusters: int,
+    statistics: dict[str, Callable[[np.ndarray], np.ndarray]],
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    width: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Several statistics over the *same* resamples (drawn once): name -> distribution.
+
+    Each distribution has ``n_resamples`` values on its last axis. Sharing the resamples is
+    both faster and what a paired comparison needs.
+    """
+    if n_clusters <= 0 or n_resamples <= 0 or not statistics:
+        return {}
     rng = np.random.default_rng(seed)
     chunk = max(1, min(_CHUNK, _MAX_CELLS // max(width or n_clusters, 1)))
-    out = []
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in statistics}
     done = 0
     while done < n_resamples:
         b = min(chunk, n_resamples - done)
@@ -119,9 +140,10 @@ def cluster_bootstrap(
         idx = rng.integers(0, n_clusters, size=(b, n_clusters)) + (np.arange(b) * n_clusters)[:, None]
         counts = np.bincount(idx.ravel(), minlength=b * n_clusters).reshape(b, n_clusters).astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.asarray(statistic(counts), dtype=np.float64))
+            for name, fn in statistics.items():
+                parts[name].append(np.asarray(fn(counts), dtype=np.float64))
         done += b
-    return np.concatenate(out)
+    return {name: np.concatenate(p, axis=-1) for name, p in parts.items()}
 
 
 def bootstrap_ci(
@@ -188,6 +210,68 @@ def weighted_quantiles(
         res[j] = v_lo + (v_hi - v_lo) * (pos - lo)
     res[:, total <= 0] = np.nan
     return res[0] if np.ndim(q) == 0 else res
+
+
+def cluster_quantiles(
+    sorted_values: np.ndarray,
+    cluster_of: np.ndarray,
+    counts: np.ndarray,
+    q: Sequence[float],
+    *,
+    window: int | None = None,
+) -> np.ndarray:
+    """:func:`weighted_quantiles` with ``weights = counts[:, cluster_of]``, without building
+    the full ``(b, n_values)`` matrix.
+
+    ``sorted_values[i]`` belongs to cluster ``cluster_of[i]``; ``counts`` is ``(b,
+    n_clusters)``. A resampled percentile stays near the original one, so only a window of
+    sorted values around each percentile's position is expanded (the weight below the
+    window comes from one matrix product); the rare rows whose percentile falls outside
+    the window are recomputed in full. Results are identical to the full computation.
+    Returns ``(len(q), b)``.
+    """
+    n = sorted_values.size
+    b = counts.shape[0]
+    qs = list(q)
+    out = np.full((len(qs), b), np.nan)
+    if n == 0 or b == 0:
+        return out
+    n_clusters = counts.shape[1]
+    sizes = np.bincount(cluster_of, minlength=n_clusters).astype(np.float64)
+    total = counts @ sizes
+    per_cluster = n / max(np.count_nonzero(sizes), 1)
+    for j, qq in enumerate(qs):
+        centre = int(round((n - 1) * qq / 100.0))
+        # ~8 standard deviations of the resampled position (clustering inflates the variance
+        # by at most the cluster size); rows that land outside are recomputed exactly.
+        spread = math.sqrt(max(n * per_cluster * (qq / 100.0) * (1 - qq / 100.0), 1.0))
+        half = window if window is not None else int(8 * spread) + 32
+        lo_i, hi_i = max(0, centre - half), min(n, centre + half + 1)
+        before = np.bincount(cluster_of[:lo_i], minlength=n_clusters).astype(np.float64)
+        base = counts @ before
+        cum = base[:, None] + np.cumsum(counts[:, cluster_of[lo_i:hi_i]], axis=1)
+        pos = np.maximum(total - 1, 0) * (qq / 100.0)
+        k_lo, k_hi = np.floor(pos), np.ceil(pos)
+        # Inside the window when the window starts at or before order position k_lo and
+        # its cumulative weight passes k_hi.
+        ok = ((lo_i == 0) | (base <= k_lo)) & ((hi_i == n) | (cum[:, -1] > k_hi)) & (total > 0)
+        rows = np.flatnonzero(ok)
+        if rows.size:
+            c = cum[rows]
+            span = float(c[:, -1].max()) + 1.0
+            offs = np.arange(rows.size) * span
+            flat = (c + offs[:, None]).ravel()
+            width = hi_i - lo_i
+            base_idx = np.arange(rows.size) * width
+            i_lo = np.searchsorted(flat, k_lo[rows] + offs, side="right") - base_idx + lo_i
+            i_hi = np.searchsorted(flat, k_hi[rows] + offs, side="right") - base_idx + lo_i
+            v_lo = sorted_values[np.clip(i_lo, 0, n - 1)]
+            v_hi = sorted_values[np.clip(i_hi, 0, n - 1)]
+            out[j, rows] = v_lo + (v_hi - v_lo) * (pos[rows] - k_lo[rows])
+        rest = np.flatnonzero(~ok & (total > 0))
+        if rest.size:
+            out[j, rest] = weighted_quantiles(sorted_values, counts[rest][:, cluster_of], qq)
+    return out
 
 
 # --- exact binomial / McNemar -------------------------------------------------------------

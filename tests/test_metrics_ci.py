@@ -249,3 +249,25 @@ def test_satisfied_means_a_survey_answer_of_4_or_5_after_rounding():
     convs = [conv(f"s{i}", csat=v) for i, v in enumerate([3.4, 3.5, 3.6, 4.0, 5.0, 1.0])]
     assert summarize(convs)["csat_proxy_pct_satisfied"] == pytest.approx(4 / 6)
     assert summarize_with_ci(convs)["csat_proxy_pct_satisfied"].value == pytest.approx(4 / 6)
+
+
+@pytest.mark.parametrize("window", [None, 0, 3])
+def test_cluster_quantiles_equal_the_full_computation(window):
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        n_clusters = int(rng.integers(1, 40))
+        n = int(rng.integers(1, 300))
+        values = np.round(rng.lognormal(5, 1, n), 1)
+        order = np.argsort(values, kind="stable")
+        xs, cs = values[order], rng.integers(0, n_clusters, n)[order]
+        counts = rng.integers(0, 3, (30, n_clusters)).astype(float)
+        got = stats.cluster_quantiles(xs, cs, counts, [50, 95, 99], window=window)
+        want = stats.weighted_quantiles(xs, counts[:, cs], [50, 95, 99])
+        np.testing.assert_allclose(got, want, equal_nan=True)
+
+
+def test_cluster_bootstrap_many_shares_resamples():
+    x = np.arange(50.0)
+    d = stats.cluster_bootstrap_many(50, {"a": lambda c: c @ x, "b": lambda c: 2 * (c @ x)}, n_resamples=300, seed=4)
+    np.testing.assert_allclose(d["b"], 2 * d["a"])
+    np.testing.assert_allclose(d["a"], stats.cluster_bootstrap(50, lambda c: c @ x, n_resamples=300, seed=4))
