@@ -240,13 +240,12 @@ class Runner:
         self.run_dir = run_dir
         if suite is None:
             suites = [str(p) for p in cfg.suite]  # type: ignore[union-attr]  # paths, not a Suite
-        else:
-            suites = [str(suite.root)] if suite.root else []
-        if suite is None:
             if not suites and old is not None:
-                suites = list(old.suites)
+                suites = list(old.suites)  # `--resume --out DIR` alone: the run's own suites
             tags = cfg.tags if cfg.tags is not None else (old.tags if old else None)
             suite = load_suite(suites, tags=tags or None)
+        else:
+            suites = [str(p) for p in suite.paths]
         self.suite = suite
         seed = self._resolve_seed(old)
         trials_flag = self._resolve_trials(old)

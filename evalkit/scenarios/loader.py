@@ -40,6 +40,8 @@ class Suite:
     files: list[Path] = field(default_factory=list)
     # scenario id -> the suite judges of the folder it came from (nested suites differ).
     suite_judges: dict[str, list[JudgeSpec]] = field(default_factory=dict)
+    # The files and folders it was loaded from, as given.
+    paths: list[Path] = field(default_factory=list)
 
     def judges_for(self, scenario: Scenario) -> list[JudgeSpec]:
         """The suite-wide judges that apply to ``scenario``."""
@@ -200,7 +202,12 @@ class _Loader:
             if not scenarios and not self.errors:
                 self.error(ScenarioError(f"no scenario has any of the tags {sorted(wanted)}", field="tags"))
         return Suite(
-            config=config, scenarios=scenarios, root=self._root, files=self.files, suite_judges=judges
+            config=config,
+            scenarios=scenarios,
+            root=self._root,
+            files=self.files,
+            suite_judges=judges,
+            paths=[Path(p) for p in paths],
         )
 
     # -- folders -------------------------------------------------------------------
