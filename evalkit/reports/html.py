@@ -117,7 +117,9 @@ def _gate_checks_for(gate: dict[str, Any] | None, spec: _CardSpec, variant: str)
     for c in gate["checks"]:
         m = c["metric"]
         if m in spec.gate_metrics or ("pass_hat_*" in spec.gate_metrics and m.startswith("pass_hat_")):
-            out.append(c)
+            # On the card the metric is implied, unless the check is on a sibling metric.
+            label = c["short"] if m == spec.metric else f"{m} {c['short']}"
+            out.append({**c, "label": label})
     return out
 
 
@@ -199,13 +201,14 @@ def normalize_gate(gate: Any) -> dict[str, Any] | None:
     checks = []
     for c in gate.checks:
         if c.kind == "min":
-            rule = f"{c.metric} ≥ {fmt_value(c.metric, c.threshold)}"
+            short = f"≥ {fmt_value(c.metric, c.threshold)}"
         elif c.kind == "max":
-            rule = f"{c.metric} ≤ {fmt_value(c.metric, c.threshold)}"
+            short = f"≤ {fmt_value(c.metric, c.threshold)}"
         elif c.kind == "max_drop":
-            rule = f"{c.metric} drops ≤ {fmt_delta(c.metric, c.threshold).lstrip('+')} vs baseline"
+            short = f"drop ≤ {fmt_delta(c.metric, c.threshold).lstrip('+')} vs baseline"
         else:
-            rule = "no new failures vs baseline"
+            short = "no new failures vs baseline"
+        rule = short if c.kind == "no_new_failures" else f"{c.metric} {short}"
         value = fmt_metric(c.metric, c.value) if c.kind != "no_new_failures" else (
             f"{c.value.value:.0f} new" if c.value is not None and c.value.value is not None else "n/a"
         )
@@ -215,6 +218,7 @@ def normalize_gate(gate: Any) -> dict[str, Any] | None:
             {
                 "metric": c.metric,
                 "rule": rule,
+                "short": short,
                 "value": value,
                 "status": c.verdict.lower(),  # pass | fail | skip
                 "detail": c.detail,
