@@ -22,6 +22,7 @@ import difflib
 import functools
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -54,20 +55,27 @@ INTENTS: dict[str, dict[str, float]] = {
         "stuff coming": 2.5, "order coming": 2.5, "happening with my": 2.5, "my delivery": 2, "on its way": 2.5,
         "arrived yet": 2.5, "has it arrived": 2.5, "arrived": 1.5, "is late": 2, "running late": 2, "delayed": 2, "never arrived": 2, "never came": 2,
         "hasn t come": 2, "not here yet": 2, "not come yet": 2, "order update": 2.5,
+        # Spanish, German, French (replies stay in English; the profile records the language)
+        "donde esta mi pedido": 3, "estado de mi pedido": 3, "wo ist meine bestellung": 3,
+        "status meiner bestellung": 3, "ou est ma commande": 3, "suivi de commande": 3,
         "arrive": 1, "package": 1, "parcel": 1, "shipment": 1.5, "delivered yet": 2.5, "eta": 1.5,
     },
     "return": {
         "return": 2.5, "returning": 2.5, "send back": 2.5, "send it back": 3, "return label": 3,
+        "devolver": 2.5, "devolucion": 2.5, "zuruckschicken": 2.5, "rucksendung": 2.5, "ruckgabe": 2.5,
+        "retourner": 2.5, "renvoyer": 2.5,
         "give it back": 2, "send this back": 3, "send them back": 3, "ship it back": 3, "take it back": 2, "doesn t fit": 1, "don t want it anymore": 1,
     },
     "refund": {
         "refund": 3, "refunded": 2, "money back": 3, "reimburse": 3, "reimbursement": 3,
         "charge back": 2, "chargeback": 2, "get my money": 2.5, "compensation": 2, "credit back": 2,
+        "reembolso": 3, "erstattung": 3, "ruckerstattung": 3, "remboursement": 3, "rembourser": 3,
         "pay me back": 3, "money returned": 3.5, "money refunded": 3.5, "dollars back": 3, "bucks back": 3, "back on my card": 3,
     },
     "cancel": {
         "cancel": 3, "cancellation": 3, "call off": 2, "stop my order": 3, "stop the order": 3,
-        "don t ship": 2.5, "no longer want": 1.5, "abort": 2,
+        "don t ship": 2.5, "no longer want": 1.5, "abort": 2, "cancelar": 3, "stornieren": 3,
+        "annuler": 3,
     },
     "change_address": {
         "change address": 4, "change the address": 4, "change my address": 4, "update address": 4,
@@ -253,9 +261,39 @@ class Analysis:
         return [i for i in self.intents if i in TASK_INTENTS]
 
 
+_UNITS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i > 1}
+_NUMBER_WORD = "|".join([*_UNITS, *_TENS, "hundred", "and"])
+_SPOKEN_AMOUNT = re.compile(rf"\b((?:(?:{_NUMBER_WORD})[\s-]+)+)(dollars?|bucks)\b", re.IGNORECASE)
+
+
+def _words_to_number(words: str) -> int | None:
+    total, current = 0, 0
+    for w in re.split(r"[\s-]+", words.strip().lower()):
+        if w in _UNITS:
+            current += _UNITS[w]
+        elif w in _TENS:
+            current += _TENS[w]
+        elif w == "hundred":
+            current = max(current, 1) * 100
+        elif w != "and":
+            return None
+    total += current
+    return total if total > 0 else None
+
+
 def normalize_spoken(text: str) -> str:
-    """Turn voice-style ids into digits: "O R D 1 0 0 0 1" and "one zero zero zero one"."""
+    """Turn voice-style ids and amounts into digits: "O R D 1 0 0 0 1", "one zero zero
+    zero one", "twenty five dollars"."""
     text = _SPELLED_ORD.sub(lambda m: "ORD-" + re.sub(r"\s", "", m.group(1)), text)
+
+    def amount(m: re.Match[str]) -> str:
+        value = _words_to_number(m.group(1))
+        return f"{value} {m.group(2)}" if value is not None else m.group(0)
+
+    text = _SPOKEN_AMOUNT.sub(amount, text)
 
     def digits(m: re.Match[str]) -> str:
         parts = re.split(r"[\s,-]+", m.group(0).strip())
@@ -265,8 +303,10 @@ def normalize_spoken(text: str) -> str:
 
 
 def _flat(text: str) -> str:
-    """Lower-case, apostrophes and punctuation to spaces (so "where's" -> "where s")."""
-    return " " + re.sub(r"[^a-z0-9$@.?]+", " ", text.lower()).replace(".", " ").replace("?", " ? ") + " "
+    """Lower-case, accents off ("dónde" -> "donde"), apostrophes and punctuation to spaces
+    (so "where's" -> "where s")."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return " " + re.sub(r"[^a-z0-9$@.?]+", " ", text).replace(".", " ").replace("?", " ? ") + " "
 
 
 @functools.lru_cache(maxsize=4096)

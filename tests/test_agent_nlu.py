@@ -121,3 +121,19 @@ def test_frustration():
 def test_normalize_spoken():
     assert normalize_spoken("O R D 1 0 0 0 1 status") == "ORD-10001 status"
     assert "10002" in normalize_spoken("order one zero zero zero two")
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("¿Dónde está mi pedido?", "track_order"), ("Quiero devolver ORD-10002", "return"),
+    ("Wo ist meine Bestellung?", "track_order"), ("Ich möchte eine Rückerstattung", "refund"),
+    ("Je veux annuler ma commande", "cancel"), ("Où est ma commande ?", "track_order"),
+])
+def test_main_requests_in_spanish_german_french(text, intent):
+    assert analyze(text).top == intent
+
+
+@pytest.mark.parametrize("text,amount", [
+    ("refund twenty five dollars", 25.0), ("one hundred and twenty dollars", 120.0), ("ten bucks back", 10.0),
+])
+def test_spoken_amounts(text, amount):
+    assert extract_entities(text).amounts == [amount]
