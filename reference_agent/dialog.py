@@ -63,6 +63,7 @@ _STATUS_WORDS = {
     "returned": "already returned", "refunded": "already refunded",
 }
 _ACTIONS = ("return", "refund", "cancel", "change_address")
+MAX_TASKS_PER_MESSAGE = 5
 
 
 _DONT_KNOW = re.compile(r"\b(don'?t|do not|dont) (know|have|remember)|can'?t (find|remember)|no idea|lost (it|the)|not sure",
@@ -318,7 +319,7 @@ class RulesEngine(Engine):
         # A single task in a message with one id anywhere takes that id.
         if len(tasks) == 1 and tasks[0].order_id is None and len(analysis.entities.order_ids) == 1:
             tasks[0].order_id = analysis.entities.order_ids[0]
-        return tasks
+        return tasks[:MAX_TASKS_PER_MESSAGE]  # a pasted list of 200 ids is not 200 tool calls
 
     def _follow_up(self, analysis: Analysis, message: str) -> Task:
         """An order id with no request: the same request as last time, else a status check."""

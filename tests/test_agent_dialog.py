@@ -283,3 +283,9 @@ def test_signed_in_email_not_on_file_must_identify():
     r = chat(a, "where is ORD-10001?", "ana.silva@example.com")
     assert "email address on your AcmeCorp account" in r[0].text and r[0].tool_calls == []
     assert "shipped on" in r[1].text
+
+
+def test_requests_per_message_are_capped():
+    ids = " ".join(f"ORD-{n}" for n in range(10001, 10021))
+    r = agent().reply(f"status of {ids}")
+    assert len(r.tool_calls) == 5
