@@ -297,3 +297,43 @@ def test_real_process_errors_have_no_traceback(tmp_path: Path) -> None:
     assert out.stderr.count("\n") == 1
     bad = subprocess_evalkit("validate", "bad.yaml", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stdout.startswith("bad.yaml:2: colour: unknown field 'colour'")
+
+
+def test_real_process_sigint_exits_130_with_resume_hint(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    script_suite(tmp_path / "suite", 40, steps=2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVALKIT_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "evalkit",
+            "run",
+            "suite",
+            "--out",
+            "r",
+            "--concurrency",
+            "2",
+            "--no-progress",
+            "--agent",
+            "evalkit.testing.agents:SlowAgent?delay_ms=100",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    journal = tmp_path / "r" / "conversations.jsonl"
+    deadline = time.monotonic() + 60
+    while not (journal.exists() and journal.read_bytes().count(b"\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted, files in r/" in stdout and "continue with: evalkit run --resume --out r" in stdout
+    assert "Traceback" not in stderr
+    assert json.loads((tmp_path / "r" / "manifest.json").read_text())["status"] == "interrupted"

@@ -45,7 +45,7 @@ def _error_text(resp: httpx.Response, body: bytes) -> str:
 class HttpAgentProvider(AgentProvider):
     """One HTTP agent (a base URL); sessions share one connection pool."""
 
-    def __init__(self, spec: str, *, stream: bool = True, timeout_s: float = 60.0) -> None:
+    def __init__(self, spec: str, *, stream: bool = True, timeout_s: float = 10.0) -> None:
         parts = urlsplit(spec)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise AgentSpecError("expected an http(s)://HOST[:PORT][/prefix] URL", field=spec)
@@ -60,16 +60,16 @@ class HttpAgentProvider(AgentProvider):
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            # The runner enforces turn timeouts itself; this one only bounds a stuck socket.
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout_s, limits=httpx.Limits(max_connections=None)
-            )
+            # The runner enforces turn timeouts itself (and reports them as timeouts); httpx only
+            # bounds connecting, so a slow agent is never cut short by a second, hidden limit.
+            timeout = httpx.Timeout(None, connect=self.timeout_s)
+            self._client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=None))
         return self._client
 
     async def start(self) -> None:
         """Health check, once before the run: an unreachable agent is a setup error."""
         try:
-            resp = await self.client.get(f"{self.base}/healthz")
+            resp = await self.client.get(f"{self.base}/healthz", timeout=self.timeout_s)
         except httpx.HTTPError as exc:
             raise AgentSpecError(
                 f"health check failed: {type(exc).__name__}: {_one_line(str(exc)) or 'no answer'}",
