@@ -34,7 +34,7 @@ from reference_agent.channels import CHANNELS, format_reply, normalize_input
 from reference_agent.engine import Conversation, Draft, Engine, make_engine
 from reference_agent.faults import ActiveFaults, parse_faults
 from reference_agent.memory import Profile, ProfileStore, ShortTermMemory, detect_language, detect_style
-from reference_agent.nlu import analyze
+from reference_agent.nlu import Analysis, analyze
 from reference_agent.prompts import SYSTEM_PROMPT
 from reference_agent.store import Store, open_store
 from reference_agent.tools import ToolContext
@@ -110,7 +110,6 @@ class SupportAgent:
     def _start(self) -> None:
         self.memory = ShortTermMemory()
         self.turn = 0
-        self._visit_counted = False
         self._issues: list[str] = []
         self._user_texts: list[str] = []
         self._saved_profile: Profile | None = None
@@ -119,8 +118,8 @@ class SupportAgent:
         self.conv = Conversation(self.session_id, self.channel, self.store, ctx, self.faults, self.memory, profiles)
         if self._initial_email:
             if not self.conv.identify(self._initial_email):
-                # Signed in with an email we do not know: keep it as the identity so tools
-                # answer "not your order" rather than pretending the customer is anonymous.
+                # Signed in with an email that is not on file: keep it (tools then answer
+                # identity_required), and the dialog asks for the email on the account.
                 ctx.customer_email = self._initial_email
         self.engine.reset()
 
@@ -191,7 +190,7 @@ class SupportAgent:
             self.store.close()
 
     # ------------------------------------------------------------------ pipeline steps
-    def _guarded(self, text: str, analysis: Any) -> Draft | None:
+    def _guarded(self, text: str, analysis: Analysis) -> Draft | None:
         """Input guardrails: a refusal or redirect Draft, or None to let the engine answer."""
         injection = guardrails.detect_injection(text)
         if injection and "follow_injection" not in self.faults:
