@@ -17,7 +17,9 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
-@click.option("--engine", default="rules", show_default=True, help="Dialog engine (the offline 'rules' engine by default).")
+@click.option("--engine", default="rules", show_default=True,
+              help="Dialog engine: 'rules' (offline) or 'llm' (needs REFERENCE_AGENT_MODEL and an "
+                   "OpenAI-compatible endpoint, see docs/reference-agent.md).")
 @click.option(
     "--faults",
     default="",
@@ -48,6 +50,7 @@ def serve(
     """Serve the agent over evalkit's HTTP agent protocol, with a web chat page at /."""
     import uvicorn
 
+    from reference_agent.engine import EngineUnavailableError, make_engine
     from reference_agent.faults import UnknownFaultError, parse_faults
     from reference_agent.service import create_app
 
@@ -56,6 +59,10 @@ def serve(
         parse_faults(fault_names)  # refuse unknown names now, not on the first message
     except UnknownFaultError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
+    try:
+        make_engine(engine)  # e.g. the llm engine without a model configured: say so now
+    except EngineUnavailableError as exc:
+        raise click.BadParameter(str(exc), param_hint="--engine") from None
     app = create_app(
         engine=engine,
         faults=fault_names,

@@ -497,13 +497,17 @@ def create_app(
         data = await _read_json(request, config.max_body_bytes)
         wants_sse = "text/event-stream" in request.headers.get("accept", "")
         req = _parse_message(data, config, wants_sse)
-        sess = await asyncio.to_thread(
-            pool.get_or_create,
-            session_id,
-            channel=req.channel,
-            customer_email=req.customer_email,
-            initial_state=req.initial_state,
-        )
+        try:
+            sess = await asyncio.to_thread(
+                pool.get_or_create,
+                session_id,
+                channel=req.channel,
+                customer_email=req.customer_email,
+                initial_state=req.initial_state,
+            )
+        except Exception as exc:  # noqa: BLE001 - the agent failing to start is the agent's failure
+            log.exception("agent for session %s could not start", session_id)
+            return _error(500, f"agent could not start: {type(exc).__name__}: {exc}")
         if req.stream:
             return StreamingResponse(
                 _stream_reply(sess, req.message),

@@ -381,3 +381,13 @@ def test_no_request_body_causes_a_server_error(client, body):
         assert parse_sse(r.text)[-1][0] == "reply"
     else:
         assert isinstance(r.json()["content"], str)
+
+
+def test_agent_that_cannot_start_is_a_json_500():
+    def broken(**_: Any) -> Any:
+        raise RuntimeError("no model configured")
+
+    with TestClient(create_app(agent_factory=broken)) as c:
+        r = c.post("/v1/sessions/x/messages", json={"message": "hi"})
+    assert r.status_code == 500
+    assert r.json() == {"error": "agent could not start: RuntimeError: no model configured"}
