@@ -351,6 +351,16 @@ def _wait_for_lines(journal: Path, n: int, proc: subprocess.Popen[str], timeout:
     raise AssertionError("journal did not grow")
 
 
+def _spawn(script: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(script), "fresh"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+
+
 def _env() -> dict[str, str]:
     return {
         **os.environ,
@@ -360,13 +370,7 @@ def _env() -> dict[str, str]:
 
 def test_resume_after_sigkill_runs_every_key_exactly_once(tmp_path: Path) -> None:
     script, out = _driver(tmp_path, 15)
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "fresh"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
+    proc = _spawn(script)
     _wait_for_lines(out / JOURNAL, 4, proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
@@ -394,13 +398,7 @@ def test_resume_after_sigkill_runs_every_key_exactly_once(tmp_path: Path) -> Non
 
 def test_sigterm_interrupts_cleanly_then_resume_completes(tmp_path: Path) -> None:
     script, out = _driver(tmp_path, 15, delay_ms=150)  # slow enough that SIGTERM lands mid-run
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "fresh"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
+    proc = _spawn(script)
     _wait_for_lines(out / JOURNAL, 3, proc)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=30)
