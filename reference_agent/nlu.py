@@ -205,7 +205,8 @@ _FRUSTRATION: dict[str, float] = {
     "frustrated": 2, "frustrating": 2, "angry": 2, "pathetic": 2, "joke": 1, "annoyed": 1.5,
     "annoying": 1.5, "fix this now": 2, "what the hell": 2, "wtf": 2, "seriously": 1, "ugh": 1,
     "again?": 1, "not helping": 1.5, "not helpful": 1.5, "doesn t help": 1.5, "pointless": 2,
-    "disappointed": 1.5, "i give up": 2, "screw": 2,
+    "disappointed": 1.5, "i give up": 2, "screw": 2, "already told you": 1.5, "taking forever": 1.5,
+    "come on": 1, "for the last time": 2, "how many times": 2, "fed up with": 2, "sick and tired": 2,
 }
 
 

@@ -116,6 +116,8 @@ def test_frustration():
     assert frustration_score("This is RIDICULOUS, you are USELESS!!!") >= 2
     assert frustration_score("I'm so frustrated with this") >= 2
     assert frustration_score("where is my order please") == 0
+    assert frustration_score("How many times do I have to tell you?") >= 2
+    assert frustration_score("come on, this is taking forever") >= 2
 
 
 def test_normalize_spoken():
