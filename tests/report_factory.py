@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from evalkit.gate import GateCheck, GateResult
 from evalkit.metrics import MetricValue
-from evalkit.results import ConversationResult, RunManifest, RunResult, Verdict
+from evalkit.results import ConversationResult, JudgeKind, RunManifest, RunResult, Verdict
 from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, ToolCall, Transcript, Usage, UserTurn
 
 HOSTILE_SCRIPT = "<script>window.__xss = 1</script>"
@@ -152,4 +152,40 @@ def gate_result(run: RunResult, passed: bool) -> GateResult:
     )
 
 
-__all__ = ["make_run", "conversation", "gate_result", "HOSTILE_SCRIPT", "HOSTILE_IMG", "HOSTILE_TITLE"]
+__all__ = ["make_run", "conversation", "odd_conversation", "gate_result", "HOSTILE_SCRIPT", "HOSTILE_IMG", "HOSTILE_TITLE"]
+
+
+def odd_conversation() -> ConversationResult:
+    """Everything unusual at once: a greeting before the user speaks, a recorded tool turn,
+    an agent error, a failed tool call, a judge that crashed and a verdict past the last turn."""
+    from evalkit.transcript import ToolTurn
+
+    t = Transcript(
+        scenario_id="odd-1",
+        channel="sms",  # not one of the styled channels
+        turns=[
+            AgentTurn(content="Hi! How can I help?", latency_ms=5.0),
+            UserTurn(content="Refund please"),
+            AgentTurn(
+                content="",
+                tool_calls=[ToolCall(name="issue_refund", arguments={"amount": 5}, error="payment service down")],
+                latency_ms=4200.0,
+            ),
+            ToolTurn(name="issue_refund", content='{"error": "payment service down"}'),
+            AgentTurn(error="agent raised TimeoutError", latency_ms=30000.0),
+        ],
+        outcome=Outcome.error,
+        stop_reason=StopReason.agent_error,
+        error="agent raised TimeoutError",
+        end_state={"refunds": []},
+    )
+    return ConversationResult(
+        run_id="run-test",
+        title="Odd one",
+        tags=[],
+        transcript=t,
+        verdicts=[
+            Verdict(judge="refund_issued", passed=False, reason="no refund in the end state", turn=7),
+            Verdict(judge="rubric", error="judge model returned invalid JSON", kind=JudgeKind.model),
+        ],
+    )

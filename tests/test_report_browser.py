@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from report_factory import HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_TITLE, conversation, make_run
+from report_factory import HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_TITLE, conversation, make_run, odd_conversation
 
 from evalkit.testing.browser import Browser, Page
 
@@ -149,4 +149,38 @@ def test_comparison_page_opens_both_transcripts(browser: Browser, tmp_path: Path
     turn = page.evaluate("document.querySelector('#flip-0 .at-turn-fail').closest('[data-exchange]').dataset.exchange")
     assert turn == "3"
     assert page.evaluate("typeof window.__xss") == "undefined"
+    assert page.console_errors == []
+
+
+def test_unusual_conversation_and_empty_run(browser: Browser, tmp_path: Path):
+    from evalkit.reports.html import render_report
+
+    run = make_run(2)
+    run.conversations.append(odd_conversation())
+    path = tmp_path / "report.html"
+    path.write_text(render_report(run, charts=False), encoding="utf-8")
+    page = _open(browser, path)
+    page.evaluate("window.evalkitReport.open(2)", await_promise=True)
+    page.wait_for("document.getElementById('drawer').dataset.loaded === '2'")
+    body = "document.getElementById('drawer-body')"
+    assert page.evaluate(f"{body}.querySelector('.conv-error').textContent") == "Conversation error: agent raised TimeoutError"
+    # The greeting is exchange 0 (no "Turn 0" heading), the recorded tool turn is shown.
+    assert page.evaluate(f"{body}.querySelectorAll('[data-exchange=\"0\"] .msg.agent').length") == 1
+    assert page.evaluate(f"{body}.querySelector('.msg.tool .msg-who').textContent") == "Tool · issue_refund"
+    assert page.evaluate(f"{body}.querySelector('.msg-error').textContent") == "Agent error: agent raised TimeoutError"
+    assert page.evaluate(f"{body}.querySelector('.tool-flag').textContent") == "failed"
+    # Unknown channel: plain styling, its own name.
+    assert page.evaluate(f"{body}.querySelector('.chat').className") == "chat ch-web"
+    assert page.evaluate(f"{body}.querySelector('.chat-channel').textContent") == "sms"
+    # A verdict pointing past the last turn is shown after the last exchange; the crashed judge is listed.
+    assert page.evaluate(f"{body}.querySelector('.at-turn-fail').closest('[data-exchange]').dataset.exchange") == "1"
+    assert "judge error: judge model returned invalid JSON" in page.evaluate(f"{body}.querySelector('.verdicts').textContent")
+    assert page.console_errors == []
+
+    empty = tmp_path / "empty.html"
+    empty.write_text(render_report(make_run(0)), encoding="utf-8")
+    page = _open(browser, empty)
+    page.wait_for("document.documentElement.dataset.charts === '1'", timeout=30)
+    assert page.evaluate("document.querySelector('#grid-body .empty').textContent") == "This run has no conversations."
+    assert page.evaluate("document.querySelectorAll('.chart-empty').length") == 5
     assert page.console_errors == []

@@ -172,7 +172,7 @@
   }
 
   function drawCharts() {
-    if (typeof Plotly === "undefined" || !document.getElementById("chart-outcomes")) return;
+    if (!document.getElementById("chart-outcomes")) return; // rendered with charts=False
     chartOutcomes();
     chartCsat();
     chartLatency();
@@ -391,5 +391,6 @@
     applyFilters: applyFilters, state: state, readyAt: performance.now(), chartsAt: null
   };
   document.documentElement.dataset.ready = "1";
-  EK.startCharts(drawCharts);
+  // An empty run has nothing to plot: skip compiling plotly.js altogether.
+  EK.startCharts(drawCharts, rows.length > 0);
 })();

@@ -295,18 +295,18 @@ var EK = (function () {
 
   /* Start plotly.js (kept as inert text in #evalkit-plotly) once the page has painted, then
    * draw. Its inline script is allowed by the page's CSP hash like every other script. */
-  function startCharts(draw) {
+  function startCharts(draw, needPlotly) {
     var src = document.getElementById("evalkit-plotly");
     function done() {
       try {
-        if (typeof Plotly !== "undefined") draw();
+        draw();
       } catch (err) {
         console.error("evalkit: a chart could not be drawn:", err);
       }
       if (window.evalkitReport) window.evalkitReport.chartsAt = performance.now();
       document.documentElement.dataset.charts = "1";
     }
-    if (!src || typeof Plotly !== "undefined") return done();
+    if (!src || !needPlotly || typeof Plotly !== "undefined") return done();
     requestAnimationFrame(function () {
       setTimeout(function () {
         var s = document.createElement("script");
