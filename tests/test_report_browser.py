@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from report_factory import HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_TITLE, conversation, make_run, odd_conversation
+from report_factory import (
+    HOSTILE_IMG,
+    HOSTILE_SCRIPT,
+    HOSTILE_TITLE,
+    conversation,
+    make_run,
+    odd_conversation,
+)
 
 from evalkit.testing.browser import Browser, Page
 
