@@ -58,7 +58,7 @@ __all__ = [
 
 GATE_FILE = "gate.json"
 
-CheckKind = Literal["min", "max", "max_drop", "no_new_failures"]
+CheckKind = Literal["min", "max", "max_drop", "no_new_failures", "complete"]
 _PASS_HAT = re.compile(r"^pass_hat_([1-9][0-9]*)$")
 
 
@@ -85,6 +85,14 @@ class GateCheck(_Model):
     @property
     def verdict(self) -> str:
         return "PASS" if self.passed else ("SKIP" if self.passed is None else "FAIL")
+
+    def threshold_text(self) -> str:
+        """The rule in words: ``>= 90.0%``, ``drop <= 5.0 pp``, ``no new failures``, ..."""
+        return _threshold_text(self)
+
+    def value_text(self) -> str:
+        """The measured value with its CI (and the delta vs the baseline for max_drop)."""
+        return _value_text(self)
 
 
 class GateResult(_Model):
@@ -290,12 +298,15 @@ def evaluate_gate(
     n_resamples: int = 2000,
     seed: int = 0,
     require_baseline: bool = False,
+    allow_incomplete: bool = False,
 ) -> GateResult:
     """Every check of ``config`` on one variant of ``run`` (against ``baseline`` if given).
 
     ``baseline`` may be ``run`` itself with another ``baseline_variant`` (A/B in one run).
     With ``require_baseline`` (flags asked for baseline checks), a missing baseline is a
-    :class:`ConfigError`; otherwise baseline checks are reported as skipped.
+    :class:`ConfigError`; otherwise baseline checks are reported as skipped. A run that did
+    not finish (interrupted, or fewer conversations than planned) fails a ``complete``
+    check unless ``allow_incomplete``.
     """
     variant, convs = select_variant(run, variant, role="run")
     values = summarize_with_ci(convs, slow_turn_ms=slow_turn_ms, n_resamples=n_resamples, seed=seed)
@@ -319,6 +330,21 @@ def evaluate_gate(
         raise ConfigError("--max-drop and --no-new-failures need --baseline RUN (or --baseline-variant)", field="--baseline")
     ctx = _Ctx(values=values, cost_note=cost_note(convs), comparison=comparison, explicit_baseline=require_baseline)
     checks: list[GateCheck] = []
+    m = run.manifest
+    planned = m.n_planned
+    done = len(run.conversations)
+    if m.status != "complete" or (planned is not None and done < planned):
+        detail = f"run is {m.status}: {done} of {planned if planned is not None else '?'} conversations"
+        checks.append(
+            GateCheck(
+                metric="run",
+                kind="complete",
+                value=MetricValue(value=float(done), n=planned or done),
+                threshold=float(planned) if planned is not None else None,
+                passed=None if allow_incomplete else False,
+                detail=detail + ("" if not allow_incomplete else " (allowed)"),
+            )
+        )
     for metric, v in config.min.items():
         checks.append(_value_check(ctx, validate_metric(metric, kind="min"), "min", v))
     for metric, v in config.max.items():
@@ -367,6 +393,8 @@ def _threshold_text(c: GateCheck) -> str:
         return f"<= {fmt_value(c.metric, c.threshold)}"
     if c.kind == "max_drop":
         return f"drop <= {fmt_delta(c.metric, c.threshold).lstrip('+')}"
+    if c.kind == "complete":
+        return "all planned conversations"
     return "no new failures"
 
 
@@ -375,6 +403,8 @@ def _value_text(c: GateCheck) -> str:
 
     if c.kind == "no_new_failures":
         return "n/a" if c.value is None or c.value.value is None else f"{c.value.value:.0f} new"
+    if c.kind == "complete":
+        return "n/a" if c.value is None or c.value.value is None else f"{c.value.value:.0f} done"
     text = fmt_metric(c.metric, c.value)
     if c.kind == "max_drop" and c.delta is not None:
         ci = ""

@@ -189,3 +189,18 @@ def test_markdown_render_lists_every_check():
     md = render_gate_markdown(res)
     assert "### ✅ evalkit gate passed" in md
     assert md.count("| min |") == 2
+
+
+def test_incomplete_run_fails_unless_allowed():
+    from evalkit.reports.markdown import render_summary_markdown
+
+    r = run(_convs(n=5))
+    r.manifest.status = "interrupted"
+    r.manifest.n_planned = 8
+    res = evaluate_gate(r, GateConfig(min={"task_completion_rate": 0.5}))
+    assert not res.passed
+    check = res.checks[0]
+    assert check.kind == "complete" and "run is interrupted: 5 of 8 conversations" in check.detail
+    assert "all planned conversations" in render_gate_table(res)
+    assert "run is interrupted: 5 of 8" in render_summary_markdown(r, gate=res)
+    assert evaluate_gate(r, GateConfig(), allow_incomplete=True).passed

@@ -140,6 +140,8 @@ def _gate_line(gate: GateResult) -> str:
     for c in failed[:5]:
         if c.kind == "no_new_failures":
             parts.append(f"{len(gate.new_failures)} new failures")
+        elif c.kind == "complete" or c.threshold is None:
+            parts.append(c.detail or f"{c.metric} {c.kind}")
         else:
             parts.append(f"{c.metric} {fmt_metric(c.metric, c.value)} ({c.kind} {c.threshold:g})")
     return f"**Gate: failed** ({len(failed)} of {len(gate.checks)} checks): " + "; ".join(md_escape(p, None) for p in parts)
