@@ -89,7 +89,9 @@ def build_comparison_data(
                 "n_pairs": m.n_pairs,
                 "verdict": m.verdict,
                 "significant": m.significant,
-                "direction": {True: "higher is better", False: "lower is better"}.get(m.higher_is_better, ""),
+                "direction": ""
+                if m.higher_is_better is None
+                else ("higher is better" if m.higher_is_better else "lower is better"),
             }
         )
     flips = []
@@ -103,8 +105,8 @@ def build_comparison_data(
                 "base_rate": f"{f.base_pass_rate:.0%} of {f.base_trials}",
                 "cand_rate": f"{f.cand_pass_rate:.0%} of {f.cand_trials}",
                 "reason": (f.cand_reason if f.kind == "regression" else f.base_reason) or "",
-                "base": take(base_by_key.get(tuple(f.base_key))),  # type: ignore[arg-type]
-                "cand": take(cand_by_key.get(tuple(f.cand_key))),  # type: ignore[arg-type]
+                "base": take(base_by_key.get(f.base_key)),
+                "cand": take(cand_by_key.get(f.cand_key)),
                 "base_trial": f.base_key[2],
                 "cand_trial": f.cand_key[2],
             }
