@@ -102,3 +102,21 @@ def test_open_store_to_file(tmp_path):
 
     conn = sqlite3.connect(tmp_path / "acme.db")
     assert conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] >= 200
+
+
+def test_agent_uses_a_given_store_and_keeps_it_on_reset():
+    store = open_store()
+    agent = SupportAgent(store, session_id="s", customer_email="ana.silva@example.com")
+    agent.reply("cancel ORD-10006")
+    agent.reply("yes")
+    assert store.get_order("ORD-10006")["status"] == "cancelled"
+    agent.reset()
+    assert agent.store is store  # the caller owns it: reset does not swap it
+
+
+def test_reply_to_dict_is_the_http_reply_object():
+    agent = SupportAgent(session_id="s", customer_email="ana.silva@example.com")
+    d = agent.reply("where is ORD-10001").to_dict()
+    assert set(d) == {"content", "tool_calls", "handoff", "usage", "end_conversation", "metadata"}
+    assert d["metadata"]["intent"] == "track_order" and d["tool_calls"][0]["name"] == "check_order_status"
+    json.dumps(d)
