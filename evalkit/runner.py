@@ -382,17 +382,17 @@ class Runner:
                         f"variant name '{name}' must be letters, digits, '-', '_' or '.'", field="variant"
                     )
             return dict(given), True
-        default = suite.config.agent
-        missing = [s.id for s in suite.scenarios if not s.agent and not default]
+        missing = [s.id for s in suite.scenarios if not suite.agent_for(s)]
         if missing:
             raise ConfigError(
                 f"no agent for scenario '{missing[0]}': pass --agent SPEC or set 'agent:' in suite.yaml",
                 field="agent",
             )
-        return {"default": default}, False
+        specs = {suite.agent_for(s) for s in suite.scenarios}
+        return {"default": specs.pop() if len(specs) == 1 else None}, False
 
     def _trials_for(self, scenario: Scenario, trials_flag: int | None, suite: Suite) -> int:
-        return trials_flag or scenario.trials or suite.config.trials
+        return trials_flag or suite.trials_for(scenario)
 
     def _plan(
         self, suite: Suite, variants: dict[str, str | None], seed: int, trials_flag: int | None
@@ -410,7 +410,7 @@ class Runner:
         spec = (
             self._variants[job.variant]
             if self._explicit
-            else (job.scenario.agent or self._variants[job.variant])
+            else (self.suite.agent_for(job.scenario) if self.suite else None)
         )
         assert spec is not None  # checked in _resolve_variants
         return spec

@@ -57,7 +57,7 @@ def test_folder_with_suite_defaults_and_nested_override(tmp_path: Path) -> None:
     write(tmp_path / "a.yaml", "id: a\nuser: {script: [hi]}\n")
     write(tmp_path / "b.yaml", "id: b\nchannel: slack\nmax_turns: 3\nuser: {script: [hi]}\n")
     write(tmp_path / "p.yaml", "id: p\nuser: {persona: {goal: {description: g}, max_turns: 4}}\n")
-    write(tmp_path / "sub" / "suite.yaml", "channel: voice\n")
+    write(tmp_path / "sub" / "suite.yaml", "channel: voice\ntrials: 3\nagent: other:make\n")
     write(tmp_path / "sub" / "c.yaml", "id: c\nuser: {script: [hi]}\n")
     suite = load_suite([tmp_path])
     by = {s.id: s for s in suite.scenarios}
@@ -67,6 +67,8 @@ def test_folder_with_suite_defaults_and_nested_override(tmp_path: Path) -> None:
     assert by["p"].max_turns == 4  # the persona's own limit beats the suite default
     assert (str(by["c"].channel), by["c"].max_turns) == ("voice", 7)  # nested suite inherits
     assert [j.name for j in suite.judges_for(by["c"])] == ["no_pii_leak"]
+    assert (suite.agent_for(by["a"]), suite.trials_for(by["a"])) == ("x:y", 1)
+    assert (suite.agent_for(by["c"]), suite.trials_for(by["c"])) == ("other:make", 3)
 
 
 def test_include_limits_files_and_cannot_escape(tmp_path: Path) -> None:

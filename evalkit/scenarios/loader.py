@@ -38,14 +38,26 @@ class Suite:
     scenarios: list[Scenario]
     root: Path | None = None
     files: list[Path] = field(default_factory=list)
-    # scenario id -> the suite judges of the folder it came from (nested suites differ).
-    suite_judges: dict[str, list[JudgeSpec]] = field(default_factory=dict)
+    # scenario id -> the settings of the folder it came from (a nested suite.yaml differs).
+    scenario_configs: dict[str, SuiteConfig] = field(default_factory=dict)
     # The files and folders it was loaded from, as given.
     paths: list[Path] = field(default_factory=list)
 
+    def config_for(self, scenario: Scenario) -> SuiteConfig:
+        """The suite settings that apply to ``scenario`` (its own folder's ``suite.yaml``)."""
+        return self.scenario_configs.get(scenario.id, self.config)
+
     def judges_for(self, scenario: Scenario) -> list[JudgeSpec]:
         """The suite-wide judges that apply to ``scenario``."""
-        return self.suite_judges.get(scenario.id, self.config.judges)
+        return self.config_for(scenario).judges
+
+    def agent_for(self, scenario: Scenario) -> str | None:
+        """The agent spec a scenario names, else its suite's (``None``: none given)."""
+        return scenario.agent or self.config_for(scenario).agent
+
+    def trials_for(self, scenario: Scenario) -> int:
+        """Trials from the scenario, else its suite's."""
+        return scenario.trials or self.config_for(scenario).trials
 
     def get(self, scenario_id: str) -> Scenario:
         for s in self.scenarios:
@@ -177,7 +189,7 @@ class _Loader:
         config = self._first_config or SuiteConfig()
         first_seen: dict[str, Scenario] = {}
         scenarios: list[Scenario] = []
-        judges: dict[str, list[JudgeSpec]] = {}
+        configs: dict[str, SuiteConfig] = {}
         for scenario, cfg in self._loaded:
             prev = first_seen.get(scenario.id)
             if prev is not None:
@@ -192,7 +204,7 @@ class _Loader:
                 continue
             first_seen[scenario.id] = scenario
             scenarios.append(scenario)
-            judges[scenario.id] = cfg.judges
+            configs[scenario.id] = cfg
         if not scenarios and not self.errors:
             where = ", ".join(str(p) for p in paths)
             self.error(ScenarioError("no scenarios found", file=where))
@@ -206,7 +218,7 @@ class _Loader:
             scenarios=scenarios,
             root=self._root,
             files=self.files,
-            suite_judges=judges,
+            scenario_configs=configs,
             paths=[Path(p) for p in paths],
         )
 
