@@ -51,6 +51,7 @@ def test_typed_message_gets_a_streamed_agent_reply(server, browser):
     sid = page.evaluate("window.acmeChat.sessionId")
     with urllib.request.urlopen(f"{base}/v1/sessions/{sid}/state", timeout=5) as resp:  # noqa: S310
         assert "end_state" in json.loads(resp.read())
+    page.drain()
     assert page.console_errors == []
 
 
@@ -68,6 +69,7 @@ def test_feedback_button_stores_a_rating(server, browser):
     sid = page.evaluate("window.acmeChat.sessionId")
     rows = app.state.pool.get(sid).agent.store.all("SELECT rating, comment FROM feedback")
     assert [(r["rating"], r["comment"]) for r in rows] == [("down", "not what I asked")]
+    page.drain()
     assert page.console_errors == []
 
 
@@ -89,4 +91,36 @@ def test_handoff_notice_and_markdown_is_escaped(server, browser):
     assert "<strong>Hi</strong>" in html and "&lt;img" in html and "<img" not in html
     assert 'href="javascript' not in html
     assert "<ul><li>a</li><li>b</li></ul>" in html
+    page.drain()
     assert page.console_errors == []
+
+
+# -- the CDP helper itself (evalkit.testing.browser), reused by other browser tests --------
+
+
+def test_browser_helper_evaluate_wait_console_and_errors(browser):
+    from evalkit.testing.browser import BrowserError
+
+    page = browser.new_page()
+    page.navigate(
+        "data:text/html,<input id=q><button id=b onclick=\"document.title=document.getElementById('q').value;"
+        "console.error('clicked '+document.title)\">go</button><script>console.log('ready')</script>"
+    )
+    page.type_text("#q", "héllo wörld")
+    page.click("#b")
+    assert page.wait_for("document.title") == "héllo wörld"
+    assert page.evaluate("[1, {a: 2}, null]") == [1, {"a": 2}, None]
+    assert page.evaluate("new Promise(r => setTimeout(() => r(42), 10))", await_promise=True) == 42
+    page.evaluate("setTimeout(() => { throw new Error('late boom') }, 0)")
+    page.drain()
+    assert "clicked héllo wörld" in page.console_errors
+    assert any("late boom" in e for e in page.console_errors)
+    assert any(m.startswith("log: ready") for m in page.console_messages)
+    with pytest.raises(BrowserError, match="JavaScript error"):
+        page.evaluate("undefinedFunction()")
+    with pytest.raises(BrowserError, match="timed out waiting"):
+        page.wait_for("false", timeout=0.3)
+    with pytest.raises(BrowserError, match="no element matches"):
+        page.click("#missing")
+    big = page.evaluate("'x'.repeat(300000)")  # a multi-frame-sized websocket message
+    assert len(big) == 300000

@@ -100,15 +100,6 @@ class _WebSocket:
         head, _, self._buf = self._buf.partition(marker)
         return head
 
-    def _read_exact(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            chunk = self._sock.recv(max(65536, n - len(self._buf)))
-            if not chunk:
-                raise BrowserError("DevTools connection closed")
-            self._buf += chunk
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out
-
     def send(self, text: str) -> None:
         payload = text.encode()
         header = bytearray([0x81])  # FIN + text frame
@@ -126,31 +117,65 @@ class _WebSocket:
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         self._sock.sendall(bytes(header) + mask + masked)
 
+    def _frame(self) -> tuple[int, bool, bytes] | None:
+        """(opcode, fin, payload) of the first complete frame in the buffer, consuming it;
+        None when the buffer does not hold a whole frame yet (nothing is consumed, so a
+        timeout while waiting for the rest never desynchronises the stream)."""
+        buf = self._buf
+        if len(buf) < 2:
+            return None
+        b0, b1 = buf[0], buf[1]
+        n, pos = b1 & 0x7F, 2
+        if n == 126:
+            if len(buf) < 4:
+                return None
+            (n,) = struct.unpack("!H", buf[2:4])
+            pos = 4
+        elif n == 127:
+            if len(buf) < 10:
+                return None
+            (n,) = struct.unpack("!Q", buf[2:10])
+            pos = 10
+        mask = None
+        if b1 & 0x80:
+            if len(buf) < pos + 4:
+                return None
+            mask, pos = buf[pos : pos + 4], pos + 4
+        if len(buf) < pos + n:
+            return None
+        data = buf[pos : pos + n]
+        self._buf = buf[pos + n :]
+        if mask:
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        return b0 & 0x0F, bool(b0 & 0x80), data
+
     def recv(self, timeout: float) -> str:
-        """The next complete text message (control frames handled transparently)."""
-        self._sock.settimeout(timeout)
+        """The next complete text message (control frames handled transparently);
+        raises ``TimeoutError`` when none arrives within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
         parts: list[bytes] = []
         while True:
-            b0, b1 = self._read_exact(2)
-            opcode = b0 & 0x0F
-            n = b1 & 0x7F
-            if n == 126:
-                (n,) = struct.unpack("!H", self._read_exact(2))
-            elif n == 127:
-                (n,) = struct.unpack("!Q", self._read_exact(8))
-            mask = self._read_exact(4) if b1 & 0x80 else None
-            data = self._read_exact(n)
-            if mask:
-                data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+            frame = self._frame()
+            if frame is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("no DevTools message in time")
+                self._sock.settimeout(left)
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    raise BrowserError("DevTools connection closed")
+                self._buf += chunk
+                continue
+            opcode, fin, data = frame
             if opcode == 0x8:
                 raise BrowserError("DevTools connection closed")
-            if opcode == 0x9:  # ping -> pong
+            if opcode == 0x9:  # ping -> pong (masked, as client frames must be)
                 self._sock.sendall(bytes([0x8A, 0x80 | len(data)]) + b"\0\0\0\0" + data)
                 continue
             if opcode == 0xA:
                 continue
             parts.append(data)
-            if b0 & 0x80:
+            if fin:
                 return b"".join(parts).decode("utf-8", errors="replace")
 
     def close(self) -> None:
@@ -211,6 +236,16 @@ class Page:
             if entry.get("level") == "error":
                 self.console_errors.append(f"{entry.get('source')}: {entry.get('text')}")
         self._events.append(msg)
+
+    def drain(self, wait: float = 0.2) -> None:
+        """Read the events Chromium sent since the last call (console messages, exceptions),
+        until none arrives for ``wait`` seconds. Call before asserting on ``console_errors``."""
+        while True:
+            try:
+                msg = json.loads(self._ws.recv(wait))
+            except TimeoutError:
+                return
+            self._on_event(msg)
 
     def events(self, method: str | None = None) -> list[dict[str, Any]]:
         """Events received so far (optionally only one method), oldest first."""
