@@ -201,6 +201,13 @@ class RulesEngine(Engine):
                 out.say(PHRASES["no_changes"], "completed")
                 self._next_or_close(conv, out)
                 return self._finish(conv, out, "deny")
+            if _has_entities(analysis):
+                # "make it $30 instead": update the request, check it again, ask again.
+                task_intent = st.task.intent
+                st.awaiting = None
+                self._fill_from(st.task, analysis)
+                self._advance(conv, out)
+                return self._finish(conv, out, task_intent)
             st.failures += 1
             if st.failures > FAILURE_LIMIT:
                 return self._hand_off(conv, "failures", intent, st.task.order_id)

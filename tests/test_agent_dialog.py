@@ -289,3 +289,13 @@ def test_requests_per_message_are_capped():
     ids = " ".join(f"ORD-{n}" for n in range(10001, 10021))
     r = agent().reply(f"status of {ids}")
     assert len(r.tool_calls) == 5
+
+
+def test_changing_the_request_before_confirming_asks_again():
+    a = agent()
+    r = chat(a, "refund $20 on ORD-10002", "actually make it $30", "yes")
+    assert r[1].text == "Shall I go ahead and refund $30.00 for order ORD-10002? (yes/no)"
+    assert calls(r, "request_refund")[0]["arguments"]["amount"] == 30.0
+    b = agent()
+    r = chat(b, "refund $20 on ORD-10008", "make it $520")
+    assert r[1].handoff["reason"] == "refund over $500" and calls(r, "request_refund") == []
