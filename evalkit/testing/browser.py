@@ -28,6 +28,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -371,7 +372,7 @@ class Browser:
 
     def new_page(self, url: str = "about:blank") -> Page:
         """Open a new tab and connect to it (console and exceptions are collected)."""
-        target = self._http("/json/new?" + urllib.request.quote(url, safe=""), method="PUT")
+        target = self._http("/json/new?" + urllib.parse.quote(url, safe=""), method="PUT")
         page = Page(target_id=target["id"], _ws=_WebSocket(target["webSocketDebuggerUrl"], self.timeout),
                     timeout=self.timeout)
         for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
