@@ -25,7 +25,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -340,6 +340,13 @@ def _statistic(side: _Side, metric: str) -> Callable[[np.ndarray], np.ndarray]:
     raise KeyError(metric)
 
 
+def _paired(
+    fb: Callable[[np.ndarray], np.ndarray], fc: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """candidate - base on the same resampled scenarios."""
+    return lambda counts: fc(counts) - fb(counts)
+
+
 def compare_runs(
     base: RunResult,
     cand: RunResult,
@@ -373,7 +380,7 @@ def compare_runs(
     bconvs = [c for c in bconvs if c.transcript.scenario_id in keep]
     cconvs = [c for c in cconvs if c.transcript.scenario_id in keep]
     index = {sid: i for i, sid in enumerate(common)}
-    kw = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed, "slow_turn_ms": slow_turn_ms}
+    kw: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed, "slow_turn_ms": slow_turn_ms}
     b_vals = summarize_with_ci(bconvs, **kw)
     c_vals = summarize_with_ci(cconvs, **kw)
     b_side = _Side.of(bconvs, index, slow_turn_ms)
@@ -393,8 +400,7 @@ def compare_runs(
     fns: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
     for name in names:
         if b_vals[name].value is not None and c_vals[name].value is not None:
-            fb, fc = _statistic(b_side, name), _statistic(c_side, name)
-            fns[name] = lambda counts, fb=fb, fc=fc: fc(counts) - fb(counts)
+            fns[name] = _paired(_statistic(b_side, name), _statistic(c_side, name))
     dists = stats.cluster_bootstrap_many(len(common), fns, n_resamples=n_resamples, seed=seed)
     deltas: list[MetricDelta] = []
     for name in names:
@@ -417,9 +423,9 @@ def compare_runs(
             md.test, md.p_value, md.n_pairs = "mcnemar_exact", res.p_value, res.n_pairs
         elif name == "csat_proxy_mean":
             diffs = [
-                y - x
+                c_csat - b_csat
                 for k in paired_keys
-                if (x := _csat(b_by_key[k])) is not None and (y := _csat(c_by_key[k])) is not None
+                if (b_csat := _csat(b_by_key[k])) is not None and (c_csat := _csat(c_by_key[k])) is not None
             ]
             w = stats.wilcoxon_signed_rank(diffs)
             md.test, md.p_value, md.n_pairs = "wilcoxon", w.p_value, len(diffs)

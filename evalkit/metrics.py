@@ -353,7 +353,7 @@ def summarize_with_ci(
     convs = list(conversations)
     col = _Columns.of(convs)
     n = col.n
-    kw = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
+    kw: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
     out: dict[str, MetricValue] = {}
     out["n_conversations"] = MetricValue(value=float(n), n=n)
     out["n_errors"] = MetricValue(value=float(col.errored.sum()), n=n)
@@ -566,8 +566,8 @@ def summary_document(
     The top-level headline numbers of a multi-variant run cover all its conversations.
     """
     convs = list(conversations.conversations if isinstance(conversations, RunResult) else conversations)
-    kw = {"slow_turn_ms": slow_turn_ms}
-    ci_kw = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed, **kw}
+    kw: dict[str, Any] = {"slow_turn_ms": slow_turn_ms}
+    ci_kw: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed, **kw}
     doc: dict[str, Any] = summarize(convs, **kw)
     doc["ci"] = {k: v.model_dump() for k, v in summarize_with_ci(convs, **ci_kw).items()}
     doc["cost_note"] = cost_note(convs)

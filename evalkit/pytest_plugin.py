@@ -171,6 +171,12 @@ class _LoadedSuite:
                 self.errors = [exc]
 
 
+def _config_for(suite: Any, scenario: Any) -> Any:
+    """The suite settings that apply to ``scenario`` (a nested ``suite.yaml`` may differ)."""
+    config_for = getattr(suite, "config_for", None)
+    return config_for(scenario) if callable(config_for) else suite.config
+
+
 def _is_scenario_file(name: str | None) -> bool:
     if not name:
         return False
@@ -214,7 +220,7 @@ class ScenarioFile(pytest.File):
         for scenario in suite.scenarios:
             if not _same_file(scenario._file, self.path):
                 continue
-            trials = trials_opt or scenario.trials or suite.config.trials
+            trials = trials_opt or scenario.trials or _config_for(suite, scenario).trials
             for trial in range(trials):
                 yield ScenarioItem.from_parent(
                     self, name=f"{scenario.id}[trial-{trial}]", scenario=scenario, suite=suite, trial=trial
@@ -255,7 +261,11 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         from evalkit.errors import ConfigError
 
-        spec = self.config.getoption("--evalkit-agent") or self.scenario.agent or self.suite.config.agent
+        spec = (
+            self.config.getoption("--evalkit-agent")
+            or self.scenario.agent
+            or _config_for(self.suite, self.scenario).agent
+        )
         if not spec:
             raise ConfigError("no agent: pass --evalkit-agent SPEC or set 'agent:' in suite.yaml", field="agent")
         self.result = play_conversation(
@@ -408,7 +418,7 @@ async def _play(
     from evalkit.scenarios.models import SuiteConfig
 
     if suite is None:
-        suite = Suite(config=SuiteConfig(), scenarios=[scenario], suite_judges={scenario.id: []})
+        suite = Suite(config=SuiteConfig(), scenarios=[scenario])
     provider = load_agent(agent) if isinstance(agent, str) else _ObjectProvider(agent)
     spec = provider.spec
     runner = Runner(RunConfig(suite=suite, agent=spec, progress=False, handle_signals=False, llm=llm))
@@ -424,7 +434,7 @@ async def _play(
     job = _Job(variant, scenario, trial, derive_seed(seed, scenario.id, trial), (0, 0, trial))
     try:
         return await runner._conversation(
-            job, run_id, 0, suite.config.turn_timeout_s, suite.config.conversation_timeout_s
+            job, run_id, 0, _config_for(suite, scenario).turn_timeout_s, _config_for(suite, scenario).conversation_timeout_s
         )
     finally:
         await runner._close_providers()
@@ -504,14 +514,14 @@ def run_conversation(request: pytest.FixtureRequest) -> Callable[..., Any]:
         try:
             scenario = Scenario.model_validate(data)
             extra = [JudgeSpec.model_validate(j) for j in suite_judges]
-            config = SuiteConfig(turn_timeout_s=turn_timeout_s)
+            config = SuiteConfig(turn_timeout_s=turn_timeout_s, judges=extra)
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             raise ScenarioError(err["msg"], field=".".join(str(p) for p in err["loc"]) or None) from None
         specs = list(scenario.expect) + extra + [j for s in scenario.user.script or [] for j in s.expect]
         for spec in specs:
             build_judge(spec)  # an unknown judge or bad argument is misuse: raise now
-        suite = Suite(config=config, scenarios=[scenario], suite_judges={scenario.id: extra})
+        suite = Suite(config=config, scenarios=[scenario])
         return play_conversation(agent, scenario, suite=suite, trial=trial, seed=seed, run_id="pytest")
 
     return _run

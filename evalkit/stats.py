@@ -239,7 +239,7 @@ def cluster_quantiles(
     n_clusters = counts.shape[1]
     sizes = np.bincount(cluster_of, minlength=n_clusters).astype(np.float64)
     total = counts @ sizes
-    per_cluster = n / max(np.count_nonzero(sizes), 1)
+    per_cluster = n / max(int(np.count_nonzero(sizes)), 1)
     for j, qq in enumerate(qs):
         centre = int(round((n - 1) * qq / 100.0))
         # ~8 standard deviations of the resampled position (clustering inflates the variance

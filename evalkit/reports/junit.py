@@ -92,7 +92,7 @@ def _testcase(suite: str, c: ConversationResult) -> tuple[ET.Element, str]:
     if status in ("failure", "error"):
         full = transcript_excerpt(t, None, max_exchanges=200)
         # The whole transcript, when the failure text only showed part of it.
-        if full not in el.text:
+        if full not in (el.text or ""):
             out = ET.SubElement(case, "system-out")
             out.text = _clean(full)
     return case, status
