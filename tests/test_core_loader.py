@@ -86,6 +86,17 @@ def test_include_limits_files_and_cannot_escape(tmp_path: Path) -> None:
     ]
 
 
+def test_include_globs(tmp_path: Path) -> None:
+    write(tmp_path / "suite.yaml", "include:\n  - 'orders/*.yaml'\n  - 'none/*.yaml'\n")
+    write(tmp_path / "orders" / "a.yaml", "id: a\nuser: {script: [hi]}\n")
+    write(tmp_path / "orders" / "b.yaml", "id: b\nuser: {script: [hi]}\n")
+    write(tmp_path / "orders" / "notes.txt", "not yaml")
+    write(tmp_path / "other.yaml", "id: other\nuser: {script: [hi]}\n")
+    assert messages([tmp_path]) == [f"{tmp_path / 'suite.yaml'}:3: include: 'none/*.yaml' matches no file"]
+    write(tmp_path / "suite.yaml", "include: ['orders/*.yaml']\n")
+    assert [s.id for s in load_suite([tmp_path]).scenarios] == ["a", "b"]
+
+
 def test_include_cycle_detected(tmp_path: Path) -> None:
     write(tmp_path / "suite.yaml", "include: [sub]\n")
     write(tmp_path / "sub" / "suite.yaml", "include: [loop]\n")

@@ -262,18 +262,35 @@ class _Loader:
         config: SuiteConfig,
         stack: list[Path],
     ) -> None:
-        target = folder / entry
-        where = {"file": str(suite_file), "line": line, "field": "include"}
+        where: dict[str, Any] = {"file": str(suite_file), "line": line, "field": "include"}
+        if any(c in entry for c in "*?["):  # a glob: `orders/*.yaml`, `**/smoke-*.yml`
+            matches = sorted(folder.glob(entry))
+            if not matches:
+                self.error(ScenarioError(f"'{entry}' matches no file", **where))
+            for target in matches:
+                self._include_target(folder, target, entry, where, config, stack)
+            return
+        self._include_target(folder, folder / entry, entry, where, config, stack)
+
+    def _include_target(
+        self,
+        folder: Path,
+        target: Path,
+        entry: str,
+        where: dict[str, Any],
+        config: SuiteConfig,
+        stack: list[Path],
+    ) -> None:
         try:
             target.resolve().relative_to(folder.resolve())
         except ValueError:
-            self.error(ScenarioError(f"'{entry}' is outside the suite folder", **where))  # type: ignore[arg-type]
+            self.error(ScenarioError(f"'{entry}' is outside the suite folder", **where))
             return
         if not target.exists():
-            self.error(ScenarioError(f"'{entry}' does not exist", **where))  # type: ignore[arg-type]
+            self.error(ScenarioError(f"'{entry}' does not exist", **where))
         elif target.is_dir():
             self._load_folder(target, config, stack)
-        else:
+        elif target.name not in SUITE_FILE_NAMES:
             self._load_file(target, config)
 
     def _load_suite_config(
