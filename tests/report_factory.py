@@ -181,7 +181,7 @@ def odd_conversation() -> ConversationResult:
     )
     return ConversationResult(
         run_id="run-test",
-        title="Odd one",
+        title="=HYPERLINK(\"http://127.0.0.1/x\", \"odd, one\")",  # a spreadsheet formula
         tags=[],
         transcript=t,
         verdicts=[

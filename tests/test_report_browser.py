@@ -182,6 +182,14 @@ def test_unusual_conversation_and_empty_run(browser: Browser, tmp_path: Path):
     # A verdict pointing past the last turn is shown after the last exchange; the crashed judge is listed.
     assert page.evaluate(f"{body}.querySelector('.at-turn-fail').closest('[data-exchange]').dataset.exchange") == "1"
     assert "judge error: judge model returned invalid JSON" in page.evaluate(f"{body}.querySelector('.verdicts').textContent")
+    # CSV export of the filtered rows: a formula in run text is neutralised and quoted.
+    page.click("#f-failed")
+    lines = page.evaluate("window.evalkitReport.csv()").rstrip("\r\n").split("\r\n")
+    assert lines[0].startswith("scenario_id,trial,variant,channel,tags,outcome,passed")
+    assert len(lines) == 1 + page.evaluate("window.evalkitReport.rowCount()")
+    odd = next(line for line in lines if line.startswith("odd-1,"))
+    assert odd.endswith('"\'=HYPERLINK(""http://127.0.0.1/x"", ""odd, one"")"')
+    page.click("#f-csv")
     assert page.console_errors == []
 
     empty = tmp_path / "empty.html"

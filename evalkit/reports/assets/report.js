@@ -301,7 +301,37 @@
     });
   }
 
+  /* The filtered rows as CSV, for a spreadsheet. A cell that a spreadsheet would read as a
+   * formula (starting with = + - @) gets a leading apostrophe: run text is data, not code. */
+  var CSV_COLUMNS = ["scenario_id", "trial", "variant", "channel", "tags", "outcome", "passed", "csat", "turns",
+                     "latency_p50_ms", "latency_max_ms", "failed", "reason", "title"];
+
+  function csvCell(v) {
+    if (v === null || v === undefined) return "";
+    var s = Array.isArray(v) ? v.join("; ") : String(v);
+    if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
+    return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+
+  function toCsv() {
+    var lines = [CSV_COLUMNS.join(",")];
+    view.forEach(function (r) { lines.push(CSV_COLUMNS.map(function (c) { return csvCell(r[c]); }).join(",")); });
+    return lines.join("\r\n") + "\r\n";
+  }
+
+  function downloadCsv() {
+    var url = URL.createObjectURL(new Blob([toCsv()], { type: "text/csv;charset=utf-8" }));
+    var a = el("a");
+    a.href = url;
+    a.download = (data.run_id || "run") + "-conversations.csv";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+  }
+
   function wireTable() {
+    document.getElementById("f-csv").addEventListener("click", downloadCsv);
     fillSelect("f-variant", data.facets.variants);
     fillSelect("f-channel", data.facets.channels, EK.channelLabel);
     fillSelect("f-outcome", data.facets.outcomes, EK.outcomeLabel);
@@ -388,7 +418,7 @@
   if (m) openConversation(Number(m[1]));
   window.evalkitReport = {
     rowCount: function () { return view.length; }, open: openConversation, close: closeDrawer,
-    applyFilters: applyFilters, state: state, readyAt: performance.now(), chartsAt: null
+    applyFilters: applyFilters, state: state, csv: toCsv, readyAt: performance.now(), chartsAt: null
   };
   document.documentElement.dataset.ready = "1";
   // An empty run has nothing to plot: skip compiling plotly.js altogether.
