@@ -24,7 +24,11 @@ from evalkit.results import ConversationResult, Verdict
 from evalkit.transcript import AgentTurn, ToolCall, ToolTurn, UserTurn
 
 __all__ = [
+    "COMPRESS_ABOVE_BYTES",
+    "CHUNK_SIZE",
     "script_json",
+    "verdict_payload",
+    "join_nonempty",
     "scrub",
     "transcript_payload",
     "transcript_store",
@@ -211,7 +215,6 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["fmt_num"] = lambda x, nd=0: "" if x is None else f"{x:,.{nd}f}"
     return env
 
 

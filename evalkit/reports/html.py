@@ -24,15 +24,17 @@ from evalkit.transcript import Outcome
 
 __all__ = [
     "OUTCOME_ORDER",
+    "ROW_COLUMNS",
     "build_report_data",
+    "normalize_gate",
     "render_report",
     "write_report",
     "load_gate",
 ]
 
 OUTCOME_ORDER = [o.value for o in Outcome]
-# Latency histogram: this many bins between 0 and a little past p99 (slower turns are
-# counted in the last bin, labelled as such) so a few outliers cannot flatten the chart.
+# Latency histogram: about this many bins between 0 and the 99.5th percentile (slower turns
+# are counted in the last bin, and the axis says so) so a few outliers cannot flatten it.
 _LATENCY_BINS = 40
 # Bar charts by tag stay legible: the most frequent tags only.
 _MAX_TAGS_CHARTED = 30
