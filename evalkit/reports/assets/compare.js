@@ -13,7 +13,13 @@
       root.replaceChildren(el("div", "muted", "This conversation is not in its run folder."));
       return;
     }
-    var conv = await store.get(index);
+    var conv;
+    try {
+      conv = await store.get(index);
+    } catch (err) {
+      root.replaceChildren(el("div", "conv-error", "This transcript cannot be shown: " + err));
+      return;
+    }
     var meta = el("div", "drawer-meta");
     meta.appendChild(EK.statusBadge(conv.passed, conv.outcome === "error"));
     meta.appendChild(el("span", null, " " + EK.convMeta(conv)));

@@ -381,7 +381,15 @@
     backdrop.hidden = false;
     document.body.classList.add("drawer-open");
     drawer.dataset.idx = String(i);
-    var conv = await store.get(i);
+    var conv;
+    try {
+      conv = await store.get(i);
+    } catch (err) {
+      document.getElementById("drawer-meta").textContent = "";
+      body.replaceChildren(el("div", "conv-error", "This transcript cannot be shown: " + err +
+        (typeof DecompressionStream === "undefined" ? " (this browser lacks DecompressionStream; use a current Chrome, Edge, Firefox or Safari)" : "")));
+      return;
+    }
     if (drawer.dataset.idx !== String(i)) return; // another one was opened meanwhile
     document.getElementById("drawer-meta").replaceChildren(
       EK.statusBadge(conv.passed, conv.outcome === "error"), el("span", null, " " + EK.convMeta(conv)));
