@@ -227,7 +227,7 @@ class _Ctx:
 def _value_check(ctx: _Ctx, metric: str, kind: Literal["min", "max"], threshold: float) -> GateCheck:
     mv = ctx.values.get(metric)
     if mv is None or mv.value is None:
-        if metric.endswith("_usd") and ctx.cost_note:
+        if "_usd" in metric and ctx.cost_note:
             return GateCheck(metric=metric, kind=kind, threshold=threshold, value=mv, passed=None, detail=ctx.cost_note)
         why = "not measured"
         if _PASS_HAT.match(metric):
@@ -270,7 +270,7 @@ def _drop_check(ctx: _Ctx, metric: str, max_drop: float) -> GateCheck:
         passed=True,
     )
     if md.delta is None:
-        if metric.endswith("_usd") and ctx.cost_note:
+        if "_usd" in metric and ctx.cost_note:
             check.passed, check.detail = None, ctx.cost_note
         else:
             check.passed, check.detail = False, "not measured on both sides"

@@ -62,10 +62,13 @@ def test_min_max_checks_use_point_values():
 
 def test_unmeasured_metric_fails_but_offline_cost_is_skipped():
     r = run([conv(csat=None)])
-    res = evaluate_gate(r, GateConfig(min={"csat_proxy_mean": 3.5}, max={"cost_per_conversation_usd": 0.05}))
-    csat, cost = res.checks
+    res = evaluate_gate(
+        r, GateConfig(min={"csat_proxy_mean": 3.5}, max={"cost_per_conversation_usd": 0.05, "cost_usd_total": 1})
+    )
+    csat, cost, total = res.checks
     assert csat.passed is False and "not measured" in csat.detail
     assert cost.passed is None and "offline run: no model cost" in cost.detail
+    assert total.passed is None and "$1.0000" in render_gate_table(res)
     assert not res.passed
 
 

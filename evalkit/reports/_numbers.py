@@ -13,7 +13,7 @@ def metric_kind(name: str) -> str:
         return "rate"
     if name.endswith("_ms"):
         return "ms"
-    if name.endswith("_usd"):
+    if name.endswith("_usd") or "_usd_" in name:
         return "usd"
     if name.startswith("csat"):
         return "csat"
@@ -56,15 +56,17 @@ def fmt_delta(name: str, value: float | None) -> str:
     if value is None:
         return "n/a"
     kind = metric_kind(name)
+    # Round to the shown precision first so a tiny negative never prints as "-0".
     if kind == "rate":
-        return f"{value * 100:+.1f} pp"
+        return f"{round(value * 100, 1) + 0.0:+.1f} pp"
     if kind == "ms":
-        return f"{value:+,.0f} ms"
+        return f"{round(value) + 0.0:+,.0f} ms"
     if kind == "usd":
-        return f"{'+' if value >= 0 else '-'}${abs(value):,.4f}"
+        v = round(value, 4) + 0.0
+        return f"{'+' if v >= 0 else '-'}${abs(v):,.4f}"
     if kind == "count":
-        return f"{value:+,.0f}"
-    return f"{value:+.2f}"
+        return f"{round(value) + 0.0:+,.0f}"
+    return f"{round(value, 2) + 0.0:+.2f}"
 
 
 def fmt_p(p: float | None) -> str:

@@ -91,7 +91,7 @@ def render_summary_markdown(
         cells = []
         for v in names:
             mv: MetricValue | None = values[v].get(metric)
-            if metric.endswith("_usd") and (mv is None or mv.value is None) and notes[v]:
+            if "_usd" in metric and (mv is None or mv.value is None) and notes[v]:
                 cells.append(f"n/a: {md_escape(notes[v] or '')}")
             else:
                 cells.append(fmt_metric(metric, mv))
