@@ -43,6 +43,7 @@ def test_gate_status_and_regressions():
     md = render_summary_markdown(cand, gate=gate, comparison=gate.comparison)
     assert md.startswith("## ❌")
     assert "**Gate: failed** (2 of 2 checks)" in md and "3 new failures" in md
+    assert "(min: &gt;= 90.0%)" in md
     assert "### Regressions vs `run-1` (3)" in md
     assert "- `s1` (100% → 0%)" in md
     passing = evaluate_gate(base, GateConfig(min={"task_completion_rate": 0.9}))
@@ -68,3 +69,11 @@ def test_write_summary_md_evaluates_suite_gate(tmp_path):
     (suite / "suite.yaml").write_text("gate:\n  min:\n    nope: 0.99\n")
     text = write_summary_md(r, tmp_path / "summary.md").read_text()
     assert "suite gate section not evaluated" in text and "unknown metric 'nope'" in text
+
+
+def test_ab_run_regressions_name_the_base_variant():
+    r = run(_convs(variant="A") + _convs(fail={4}, variant="B"))
+    gate = evaluate_gate(r, GateConfig(no_new_failures=True), variant="B", baseline=r, baseline_variant="A")
+    md = render_summary_markdown(r, gate=gate, comparison=gate.comparison)
+    assert "### Regressions vs variant `A` (1)" in md
+    assert "`B` `s4[0]`" in md

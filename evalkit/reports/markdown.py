@@ -101,11 +101,13 @@ def render_summary_markdown(
 
     if comparison is not None and comparison.regressions:
         regs = comparison.regressions
-        lines += ["", f"### Regressions vs `{md_escape(comparison.base.run_id)}` ({len(regs)})", ""]
+        base = comparison.base
+        label = f"variant `{md_escape(base.variant)}`" if base.run_id == m.run_id else f"`{md_escape(base.run_id)}`"
+        lines += ["", f"### Regressions vs {label} ({len(regs)})", ""]
         for f in regs[:max_regressions]:
             lines.append(
                 f"- `{md_escape(f.scenario_id, 80)}` ({f.base_pass_rate:.0%} → {f.cand_pass_rate:.0%}): "
-                f"{md_escape(f.cand_reason or 'failed')}"
+                f"{md_escape(f.cand_reason or 'failed', 160)}"
             )
         if len(regs) > max_regressions:
             lines.append(f"- … and {len(regs) - max_regressions} more")
@@ -120,7 +122,7 @@ def render_summary_markdown(
             v, sid, trial = c.key
             prefix = f"`{md_escape(v)}` " if len(names) > 1 else ""
             lines.append(
-                f"- {prefix}`{md_escape(sid, 80)}[{trial}]`: {md_escape(first_failure_reason(c) or 'failed')}"
+                f"- {prefix}`{md_escape(sid, 80)}[{trial}]`: {md_escape(first_failure_reason(c) or 'failed', 160)}"
             )
         if len(failed) > max_failures:
             lines.append(f"- … and {len(failed) - max_failures} more (see report.html)")
@@ -143,7 +145,7 @@ def _gate_line(gate: GateResult) -> str:
         elif c.kind == "complete" or c.threshold is None:
             parts.append(c.detail or f"{c.metric} {c.kind}")
         else:
-            parts.append(f"{c.metric} {fmt_metric(c.metric, c.value)} ({c.kind} {c.threshold:g})")
+            parts.append(f"{c.metric} {fmt_metric(c.metric, c.value)} ({c.kind}: {c.threshold_text()})")
     return f"**Gate: failed** ({len(failed)} of {len(gate.checks)} checks): " + "; ".join(md_escape(p, None) for p in parts)
 
 
