@@ -67,9 +67,15 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("evalkit: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # One line, like every other input error (click's own form spans three).
+        command = exc.ctx.command_path if exc.ctx is not None else "evalkit"
+        problem = " ".join(exc.format_message().split())
+        click.echo(f"{command}: error: {problem} (see '{command} --help')", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        sys.exit(exc.exit_code)
     except OSError as exc:
         # Disk full, read-only folder, missing file: the thing the user must fix, in one line.
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
