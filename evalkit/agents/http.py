@@ -46,7 +46,11 @@ class HttpAgentProvider(AgentProvider):
     """One HTTP agent (a base URL); sessions share one connection pool."""
 
     def __init__(self, spec: str, *, stream: bool = True, timeout_s: float = 10.0) -> None:
-        parts = urlsplit(spec)
+        try:
+            parts = urlsplit(spec)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number 0-65535
+        except ValueError as exc:
+            raise AgentSpecError(f"not a valid URL: {exc}", field=spec) from None
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise AgentSpecError("expected an http(s)://HOST[:PORT][/prefix] URL", field=spec)
         if parts.query or parts.fragment:
