@@ -31,7 +31,7 @@ from typing import IO, Any
 from evalkit.agents.base import AgentProvider, SessionInfo, TurnContext
 from evalkit.agents.loader import load_agent
 from evalkit.agents.session import AgentJunk, call_maybe_async, close, end_state, respond
-from evalkit.errors import ConfigError, EvalkitError
+from evalkit.errors import ConfigError, EvalkitError, RunFolderError
 from evalkit.results import ConversationResult, RunManifest, RunResult
 from evalkit.runfiles import (
     JOURNAL,
@@ -242,6 +242,8 @@ class Runner:
             suites = [str(p) for p in cfg.suite]  # type: ignore[union-attr]  # paths, not a Suite
             if not suites and old is not None:
                 suites = list(old.suites)  # `--resume --out DIR` alone: the run's own suites
+            if not suites and cfg.resume:
+                raise RunFolderError("nothing to resume: no run (manifest.json) in this folder", file=str(run_dir))
             tags = cfg.tags if cfg.tags is not None else (old.tags if old else None)
             suite = load_suite(suites, tags=tags or None)
         else:
