@@ -6,7 +6,8 @@ OVERALL ratings = the human score) prints Spearman's rho between the human score
 * the offline CSAT proxy (``evalkit.csat.csat_proxy``),
 * two trivial baselines: conversation length (turns) and the user's "thank you" count,
 * the LLM CSAT judge (``llm_csat``) when a judge model is configured
-  (``EVALKIT_JUDGE_MODEL`` / ``EVALKIT_MODEL`` [+ ``EVALKIT_BASE_URL``]), on a seeded sample
+  (``EVALKIT_JUDGE_MODEL`` / ``EVALKIT_MODEL`` [+ ``EVALKIT_BASE_URL``]; responses cached
+  per ``EVALKIT_CACHE`` / ``EVALKIT_CACHE_DIR``), on a seeded sample
   of ``--llm-sample`` dialogues per file; otherwise "skipped: no model configured".
 
 each with a bootstrap 95% interval. ``--crossfit`` also fits a linear model on the proxy's
@@ -54,7 +55,11 @@ def _llm_scores(transcripts: list[Transcript], sample: int, seed: int) -> tuple[
     from evalkit.judges.registry import build_judge
     from evalkit.scenarios.models import JudgeSpec
 
-    llm = build_llm_for_run(roles)
+    llm = build_llm_for_run(
+        roles,
+        cache=os.environ.get("EVALKIT_CACHE", "read-write"),
+        cache_dir=os.environ.get("EVALKIT_CACHE_DIR", ".evalkit-cache/llm"),
+    )
     judge = build_judge(JudgeSpec(name="llm_csat"))
     idx = sorted(random.Random(seed).sample(range(len(transcripts)), min(sample, len(transcripts))))
 

@@ -177,3 +177,42 @@ def test_agent_confirmations_count_as_resolution_evidence() -> None:
     done = csat_signals(conv(("Book a table for two", "Your table has been booked. Reference number R1."), ("ok", "")))
     vague = csat_signals(conv(("Book a table for two", "Which restaurant?"), ("ok", "")))
     assert done["n_agent_confirmations"] == 1 and done["resolution_pts"] > vague["resolution_pts"] == 0
+
+
+def test_benchmark_runs_the_llm_csat_judge_when_a_model_is_configured(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from _recorded_helpers import USS_TEXT, write
+
+    from evalkit.testing.fake_openai import FakeOpenAIServer
+
+    spec = importlib.util.spec_from_file_location(
+        "csat_uss", Path(__file__).resolve().parents[1] / "benchmarks" / "csat_uss.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    f = write(tmp_path / "Mini.txt", USS_TEXT * 3)  # 6 dialogues, 3 unhappy and 3 happy
+    # offline: the LLM judge says it was skipped
+    for key in ("EVALKIT_MODEL", "EVALKIT_JUDGE_MODEL", "EVALKIT_BASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    assert bench.main([str(f), "--resamples", "50"]) == 0
+    assert "llm_csat skipped: no model configured" in capsys.readouterr().out
+    with FakeOpenAIServer() as srv:
+        # A judge model that reads the transcript: happy when the user thanked.
+        srv.add_rule(
+            lambda req: {"reason": "r", "score": 5 if "thank you" in req.last_user.lower() else 2},
+            match=lambda r: r.schema is not None,
+        )
+        monkeypatch.setenv("EVALKIT_JUDGE_MODEL", "fake-model")
+        monkeypatch.setenv("EVALKIT_BASE_URL", srv.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test")
+        monkeypatch.setenv("EVALKIT_CACHE", "off")
+        monkeypatch.setenv("EVALKIT_CACHE_DIR", str(tmp_path / "cache"))
+        assert bench.main([str(f), "--resamples", "50", "--llm-sample", "6"]) == 0
+        out = capsys.readouterr().out
+        assert len(srv.chat_requests) == 6
+    assert "Mini: llm_csat +1.000" in out and "offline proxy on the same sample" in out
