@@ -55,9 +55,13 @@ def test_every_topic_file_is_present_and_tagged(suite):
     by_file = Counter(Path(s._file).name for s in suite.scenarios)
     assert set(TOPICS) <= set(by_file), set(TOPICS) - set(by_file)
     for s in suite.scenarios:
-        topic = TOPICS[Path(s._file).name]
-        assert topic in s.tags, f"{s.id} in {topic}.yaml lacks the '{topic}' tag"
-    assert all(n >= 6 for n in by_file.values()), by_file
+        topic = TOPICS.get(Path(s._file).name)
+        if topic is None:
+            # Extra files (e.g. selftest_gaps.yaml) still file each scenario under a topic.
+            assert set(TOPICS.values()) & set(s.tags), f"{s.id} ({Path(s._file).name}) has no topic tag"
+        else:
+            assert topic in s.tags, f"{s.id} in {topic}.yaml lacks the '{topic}' tag"
+    assert all(by_file[name] >= 6 for name in TOPICS), by_file
 
 
 def test_all_channels_and_required_tags_are_covered(suite):
