@@ -177,7 +177,12 @@ def suite_gate_config(run: RunResult, suite_path: str | Path | None = None) -> t
     else:
         candidates += [Path(s) for s in run.manifest.suites]
     for p in candidates:
-        files = [p] if p.is_file() else [p / "suite.yaml", p / "suite.yml"]
+        if p.is_file():
+            # A run of a single scenario file has no suite.yaml (and so no gate: section);
+            # only --suite may name a settings file directly.
+            files = [p] if suite_path is not None or p.name in ("suite.yaml", "suite.yml") else []
+        else:
+            files = [p / "suite.yaml", p / "suite.yml"]
         for f in files:
             if f.is_file():
                 return _read_gate(f), str(f)
