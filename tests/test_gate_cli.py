@@ -207,3 +207,18 @@ def test_incomplete_run_fails_unless_allowed():
     assert "all planned conversations" in render_gate_table(res)
     assert "run is interrupted: 5 of 8" in render_summary_markdown(r, gate=res)
     assert evaluate_gate(r, GateConfig(), allow_incomplete=True).passed
+
+
+def test_run_of_a_single_scenario_file_has_no_suite_gate(tmp_path):
+    from evalkit.gate import suite_gate_config
+
+    scenario = tmp_path / "one.yaml"
+    scenario.write_text("id: x\nuser:\n  script: [hi]\n")
+    r = run(_convs(n=2))
+    r.manifest.suites = [str(scenario)]
+    assert suite_gate_config(r) == (None, None)
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text("gate:\n  max:\n    n_errors: 0\n")
+    r.manifest.suites = [str(suite_file)]
+    config, source = suite_gate_config(r)
+    assert config.max == {"n_errors": 0} and source == str(suite_file)
