@@ -58,6 +58,7 @@ W_LOOP = -0.3  # per agent reply repeating an earlier one (up to 3)
 W_ERROR = -0.4  # per agent or tool error (up to 3)
 W_UNANSWERED = -0.4  # the transcript ends on a user request with no reply
 W_CONFIRMED = 0.25  # the agent confirmed doing what was asked (booked, cancelled, ref number): 1 or 2+
+W_RESOLVED = 0.6  # outcome resolved (observed by the runner, not a recording's default)
 W_EFFORT = -0.3  # per doubling of user turns beyond EFFORT_FREE_TURNS
 EFFORT_FREE_TURNS = 16
 W_SLOW = -0.8  # times the share of slow agent replies
@@ -189,7 +190,7 @@ _CONFIRMED = re.compile(
     r"issued|refunded|updated|sent|shipped|resolved)|"
     r"(booking|reservation|order|appointment|transfer|payment|refund|request) (was|is) (successful|confirmed|complete)|"
     r"(reference|confirmation|tracking) (number|code)|i (have|'ve) (booked|reserved|confirmed|scheduled|made|"
-    r"cancell?ed|issued|refunded|updated|sent|processed))\b",
+    r"cancell?ed|issued|refunded|updated|sent|processed|started|created|submitted|arranged|placed|changed))\b",
     re.I,
 )
 # The agent failing to help: no results, cannot do it, did not understand, an error.
@@ -423,7 +424,8 @@ def _outcome_pts(t: Transcript) -> float:
         # A handoff the user asked for is not a failure of the survey; still costs effort.
         return -0.4
     # A recorded conversation defaults to "resolved" without anyone having checked it.
-    return 0.0 if recorded else 0.3
+    # Observed resolution with nothing else said: most customers answer 4 ("satisfied").
+    return 0.0 if recorded else W_RESOLVED
 
 
 def csat_proxy(transcript: Transcript) -> float | None:
