@@ -10,12 +10,14 @@ The LLM engine takes its model options the same way:
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from evalkit import AgentReply, SessionInfo, TurnContext
 from evalkit.errors import AgentSpecError
 from evalkit.transcript import Handoff, ToolCall, Usage
 from reference_agent.agent import AgentResponse, SupportAgent
+from reference_agent.analytics import TurnLogger, TurnRecord, logger_from_env
 from reference_agent.engine import EngineUnavailableError
 from reference_agent.faults import UnknownFaultError
 
@@ -41,6 +43,24 @@ def _email(customer: Any) -> str | None:
     return None
 
 
+class _ConversationAnalytics(TurnLogger):
+    """Keeps the conversation's analytics lines for the end state (so a suite can check
+    what the agent logs, e.g. that no raw card number reaches the log), and still writes
+    them wherever ``REFERENCE_AGENT_ANALYTICS`` says."""
+
+    # The stable fields only: no clock time or latency, so end states stay reproducible.
+    FIELDS = ("turn", "intent", "outcome", "pii", "message", "reply")
+
+    def __init__(self) -> None:
+        super().__init__(io.StringIO())
+        self.forward = logger_from_env()
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: TurnRecord) -> str:
+        self.records.append({name: getattr(record, name) for name in self.FIELDS})
+        return self.forward.emit(record) if self.forward is not None else ""
+
+
 class ReferenceAgentAdapter:
     """One conversation with the reference agent, speaking evalkit's AgentAdapter protocol."""
 
@@ -52,6 +72,7 @@ class ReferenceAgentAdapter:
         self.faults = faults
         self.channel = channel
         self.agent: SupportAgent | None = None
+        self.analytics = _ConversationAnalytics()
         if session is not None:
             self.agent = self._build(session)
 
@@ -63,6 +84,7 @@ class ReferenceAgentAdapter:
             customer_email=_email(session.customer),
             engine=self.engine,
             faults=self.faults or (),
+            analytics=self.analytics,
         )
 
     def respond(self, ctx: TurnContext) -> AgentReply:
@@ -81,11 +103,15 @@ class ReferenceAgentAdapter:
         return to_agent_reply(response)
 
     def end_state(self) -> dict[str, Any] | None:
-        return self.agent.end_state() if self.agent is not None else None  # type: ignore[return-value]
+        """The rows the conversation changed, plus its analytics lines (``analytics``)."""
+        if self.agent is None:
+            return None
+        return {**self.agent.end_state(), "analytics": list(self.analytics.records)}
 
     def reset(self) -> None:
         if self.agent is not None:
             self.agent.reset()
+        self.analytics.records.clear()
 
 
 def to_agent_reply(response: AgentResponse) -> AgentReply:
