@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evalkit.errors import ConfigError
+from evalkit.scenarios._yaml import YamlSyntaxError, parse_yaml
 
 __all__ = ["Price", "PriceTable", "DEFAULT_PRICES", "load_prices"]
 
@@ -86,11 +86,16 @@ def load_prices(path: str | Path | None) -> PriceTable:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read price file: {exc.strerror or exc}", file=str(p), field="--prices") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x})", file=str(p),
+                          field="--prices") from None
     try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {str(exc).splitlines()[0]}",
-                          file=str(p)) from None
+        # parse_yaml: safe, and refuses alias bombs and duplicate keys like scenario files.
+        data = json.loads(text) if p.suffix == ".json" else parse_yaml(text)
+    except YamlSyntaxError as exc:
+        raise ConfigError(exc.problem, file=str(p), line=exc.line) from None
+    except ValueError as exc:
+        raise ConfigError(f"not valid JSON: {str(exc).splitlines()[0]}", file=str(p)) from None
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping of model name to {input, output}", file=str(p))
     parsed: dict[str, Price] = {}
