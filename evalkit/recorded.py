@@ -59,13 +59,8 @@ def score_run(
 
     run_dir = Path(run_dir)
     run = load_run(run_dir)
-    scen_path = Path(scenarios) if scenarios is not None else run_dir / SCENARIOS_FILE
-    if not scen_path.exists():
-        raise ConfigError(
-            f"no scenarios to score against: {scen_path} does not exist (give --scenarios FILE_OR_FOLDER)",
-            field="--scenarios",
-        )
-    suite = load_suite(scen_path)
+    scen_paths = _scenario_paths(run_dir, run.manifest.suites, scenarios)
+    suite = load_suite(scen_paths)
     by_id: dict[str, Scenario] = {s.id: s for s in suite.scenarios}
     missing = sorted({c.transcript.scenario_id for c in run.conversations} - set(by_id))
 
@@ -100,7 +95,7 @@ def score_run(
     target = Path(out) if out is not None else run_dir
     target.mkdir(parents=True, exist_ok=True)
     extra = dict(run.manifest.extra)
-    extra.update({"scored": True, "scored_at": _now(), "scenarios": str(scen_path)})
+    extra.update({"scored": True, "scored_at": _now(), "scenarios": [str(p) for p in scen_paths]})
     if missing:
         extra["scenarios_missing"] = missing[:50]
     models = getattr(llm, "models", None)
@@ -115,8 +110,9 @@ def score_run(
     )
     payload = b"".join(r.model_dump_json().encode() + b"\n" for r in results)
     atomic_write(target / JOURNAL, lambda fh: fh.write(payload))
-    if target != run_dir and scen_path.is_file():
-        (target / SCENARIOS_FILE).write_text(scen_path.read_text(encoding="utf-8"), encoding="utf-8")
+    own = run_dir / SCENARIOS_FILE
+    if target != run_dir and own.is_file():
+        (target / SCENARIOS_FILE).write_text(own.read_text(encoding="utf-8"), encoding="utf-8")
     scored = RunResult(manifest=manifest, conversations=results)
     write_run_outputs(target, scored)
     report = agreement(scored)
@@ -124,6 +120,25 @@ def score_run(
         write_json(target / AGREEMENT_FILE, report)
     write_manifest(target, manifest)
     return scored
+
+
+def _scenario_paths(run_dir: Path, suites: list[str], given: str | Path | None) -> list[Path]:
+    """``--scenarios``, else the imported ``scenarios.yaml``, else the suites the run was played from."""
+    from evalkit.importers import SCENARIOS_FILE
+
+    if given is not None:
+        return [Path(given)]
+    if (run_dir / SCENARIOS_FILE).exists():
+        return [run_dir / SCENARIOS_FILE]
+    found = [Path(p) for p in suites if Path(p).exists()]
+    if suites and len(found) == len(suites):
+        return found
+    where = f" (the run's suites {', '.join(suites)} are not here)" if suites else ""
+    raise ConfigError(
+        f"no scenarios to score against: {run_dir / SCENARIOS_FILE} does not exist{where}; "
+        "give --scenarios FILE_OR_FOLDER",
+        field="--scenarios",
+    )
 
 
 def _kappa(tp: int, fn: int, fp: int, tn: int) -> float | None:
