@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from evalkit.compare import Comparison, compare_runs, select_variant
@@ -40,6 +39,7 @@ from evalkit.metrics import (
     summarize_with_ci,
 )
 from evalkit.results import RunResult
+from evalkit.scenarios._yaml import YamlSyntaxError, parse_yaml
 from evalkit.scenarios.models import GateConfig, SuiteConfig
 
 __all__ = [
@@ -193,14 +193,12 @@ def suite_gate_config(run: RunResult, suite_path: str | Path | None = None) -> t
 
 def _read_gate(path: Path) -> GateConfig:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"invalid YAML: {getattr(exc, 'problem', None) or exc}",
-            file=str(path),
-            line=mark.line + 1 if mark else None,
-        ) from None
+        # The guarded loader scenario files use: safe tags only, no alias bombs, no duplicate keys.
+        data = parse_yaml(path.read_text(encoding="utf-8")) or {}
+    except YamlSyntaxError as exc:
+        raise ConfigError(exc.problem, file=str(path), line=exc.line) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not valid UTF-8", file=str(path)) from None
     if not isinstance(data, dict):
         raise ConfigError("a suite file is a mapping", file=str(path))
     try:
