@@ -104,7 +104,8 @@ def write_manifest(run_dir: Path, manifest: RunManifest) -> None:
 def read_manifest(run_dir: Path) -> RunManifest:
     path = Path(run_dir) / MANIFEST
     if not Path(run_dir).is_dir():
-        raise RunFolderError("no such run folder", file=str(run_dir))
+        problem = "is a file, not a run folder" if Path(run_dir).exists() else "no such run folder"
+        raise RunFolderError(problem, file=str(run_dir))
     if not path.is_file():
         raise RunFolderError(f"not a run folder (no {MANIFEST})", file=str(run_dir))
     try:
