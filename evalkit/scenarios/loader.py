@@ -484,7 +484,7 @@ class _Loader:
             sub = exc.field or spec.name
             arg_loc = sub[len(spec.name) + 1 :].split(".") if sub.startswith(spec.name + ".") else []
             line = line_of(raw, [*where, spec.name, *arg_loc])
-            problem = exc.problem
+            problem = exc.problem.removeprefix("Value error, ")  # pydantic's wording, not the user's
             if problem.startswith("Extra inputs") and arg_loc:
                 problem = f"unknown argument '{arg_loc[-1]}' for judge '{spec.name}'"
             self.error(JudgeSpecError(problem, file=str(path), line=line, field=f"{_fmt_path(where)}.{sub}"))
