@@ -94,7 +94,7 @@ def score_run(
     results = asyncio.run(score_all())
     target = Path(out) if out is not None else run_dir
     target.mkdir(parents=True, exist_ok=True)
-    extra = dict(run.manifest.extra)
+    extra: dict[str, Any] = dict(run.manifest.extra)
     extra.update({"scored": True, "scored_at": _now(), "scenarios": [str(p) for p in scen_paths]})
     if missing:
         extra["scenarios_missing"] = missing[:50]

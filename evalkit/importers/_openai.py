@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pydantic import JsonValue
@@ -89,7 +90,7 @@ def convert_messages(
         role = msg.get("role")
         if not isinstance(role, str):
             raise err(f"{at}.role", "missing or not a string")
-        content = text_of(msg.get("content"), where=lambda p, at=at: err(f"{at}.content", p))
+        content = text_of(msg.get("content"), where=partial(_at, err, f"{at}.content"))
         if strip is not None:
             content = strip(content)
         if role in ("system", "developer"):
@@ -106,7 +107,7 @@ def convert_messages(
             if not isinstance(raw_calls, list):
                 raise err(f"{at}.tool_calls", "must be a list")
             for j, raw in enumerate(raw_calls):
-                call = _tool_call(raw, err=lambda w, p, a=f"{at}.tool_calls[{j}]": err(a + w, p))
+                call = _tool_call(raw, err=partial(_under, err, f"{at}.tool_calls[{j}]"))
                 turn.tool_calls.append(call)
                 waiting.append(call)
                 if call.id:
@@ -137,6 +138,14 @@ def convert_messages(
         else:
             raise err(f"{at}.role", f"unknown role '{role}' (system, user, assistant, tool)")
     return turns, system
+
+
+def _at(err: Callable[[str, str], ImportFormatError], where: str, problem: str) -> ImportFormatError:
+    return err(where, problem)
+
+
+def _under(err: Callable[[str, str], ImportFormatError], prefix: str, where: str, problem: str) -> ImportFormatError:
+    return err(prefix + where, problem)
 
 
 def _tool_call(raw: Any, *, err: Callable[[str, str], ImportFormatError]) -> ToolCall:

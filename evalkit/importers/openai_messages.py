@@ -108,7 +108,7 @@ def read(path: str | Path) -> Imported:
                 obj = json.loads(raw)
             except ValueError as exc:
                 raise ImportFormatError(
-                    f"not valid JSON ({exc.msg})", file=name, line=lineno, field="line"
+                    f"not valid JSON ({getattr(exc, 'msg', exc)})", file=name, line=lineno, field="line"
                 ) from None
             if not isinstance(obj, dict):
                 raise ImportFormatError(

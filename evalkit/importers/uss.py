@@ -101,14 +101,14 @@ def read(path: str | Path) -> Imported:
     scenarios = []
     recordings = []
     width = max(4, len(str(len(dialogues))))
-    for i, (lineno, dlg_turns, ratings) in enumerate(dialogues, start=1):
+    for i, (lineno, dlg_turns, overall_ratings) in enumerate(dialogues, start=1):
         sid = f"uss-{stem}-{i:0{width}d}"
         users = [t.content for t in dlg_turns if isinstance(t, UserTurn)]
         scenarios.append(
             replay_scenario(sid, users, title=f"{stem} dialogue {i} (line {lineno})", tags=["uss", stem])
         )
         transcript = Transcript(scenario_id=sid, turns=dlg_turns, stop_reason=StopReason.recorded)
-        human = sum(ratings) / len(ratings) if ratings else None
+        human = sum(overall_ratings) / len(overall_ratings) if overall_ratings else None
         recordings.append(
             Recording(
                 transcript=transcript,
