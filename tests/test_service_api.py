@@ -391,3 +391,15 @@ def test_agent_that_cannot_start_is_a_json_500():
         r = c.post("/v1/sessions/x/messages", json={"message": "hi"})
     assert r.status_code == 500
     assert r.json() == {"error": "agent could not start: RuntimeError: no model configured"}
+
+
+def test_idle_sessions_expire():
+    import time
+
+    with TestClient(create_app(idle_timeout_s=0.2, agent_factory=_CountingAgent)) as c:
+        c.post("/v1/sessions/old/messages", json={"message": "hi"})
+        time.sleep(0.3)
+        c.post("/v1/sessions/new/messages", json={"message": "hi"})  # creating a session sweeps idle ones
+        assert c.get("/v1/sessions/old/state").status_code == 404
+        assert c.get("/v1/sessions/new/state").json() == {"end_state": {"turns": 1}}
+        assert c.app.state.pool.evicted == 1
