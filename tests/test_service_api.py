@@ -403,3 +403,40 @@ def test_idle_sessions_expire():
         assert c.get("/v1/sessions/old/state").status_code == 404
         assert c.get("/v1/sessions/new/state").json() == {"end_state": {"turns": 1}}
         assert c.app.state.pool.evicted == 1
+
+
+class _SlowAgent(_CountingAgent):
+    overlaps = 0
+
+    def reply(self, message: str, *, on_token=None) -> _Reply:
+        import time
+
+        # Two replies of the SAME session at once would be a race on its dialog state.
+        self.busy = getattr(self, "busy", 0) + 1
+        if self.busy > 1:
+            _SlowAgent.overlaps += 1
+        time.sleep(0.1)
+        self.busy -= 1
+        return super().reply(message, on_token=on_token)
+
+
+def test_one_session_answers_in_order_while_others_run_concurrently():
+    import asyncio
+    import time
+
+    import httpx
+    from _service_server import serve
+
+    async def go(base: str) -> tuple[list[str], float]:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            t0 = time.perf_counter()
+            same = [client.post("/v1/sessions/one/messages", json={"message": f"same {i}"}) for i in range(3)]
+            others = [client.post(f"/v1/sessions/o{i}/messages", json={"message": "other"}) for i in range(3)]
+            replies = await asyncio.gather(*same, *others)
+            return [r.json()["content"] for r in replies], time.perf_counter() - t0
+
+    with serve(agent_factory=_SlowAgent) as (_app, base):
+        contents, elapsed = asyncio.run(go(base))
+    assert sorted(contents[:3]) == ["web 1", "web 2", "web 3"]  # one session: strictly one at a time
+    assert _SlowAgent.overlaps == 0
+    assert elapsed < 0.3 + 0.25  # the three other sessions ran alongside, not after
