@@ -19,6 +19,9 @@ __all__ = ["LocDict", "LocList", "YamlSyntaxError", "parse_yaml", "line_of"]
 # Aliases are legal YAML but a handful is all a scenario file needs; thousands are an
 # exponential "billion laughs" expansion waiting to happen during validation.
 MAX_ALIASES = 200
+# Deeper nesting than any scenario needs; the composer recurses per level, so `[[[[...` a
+# few thousand deep would otherwise end in RecursionError (or crash the C extension).
+MAX_DEPTH = 100
 
 
 class YamlSyntaxError(Exception):
@@ -77,6 +80,18 @@ def _check_aliases(root: yaml.Node) -> None:
                 stack.append(value)
 
 
+def _check_depth(text: str) -> None:
+    """Refuse absurd nesting before composing: the event stream is parsed iteratively."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Base):
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise YamlSyntaxError(f"nested more than {MAX_DEPTH} levels deep", event.start_mark.line + 1)
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+
+
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
@@ -123,6 +138,7 @@ def parse_yaml(text: str) -> Any:
     """Parse one YAML document safely, keeping lines (raises :class:`YamlSyntaxError`)."""
     loader = _Loader(text)
     try:
+        _check_depth(text)
         node = loader.get_single_node()
         if node is None:
             return None
