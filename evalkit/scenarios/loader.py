@@ -248,6 +248,10 @@ class _Loader:
         for child in sorted(folder.iterdir()):
             if child.name.startswith((".", "_")) or child.name in SUITE_FILE_NAMES:
                 continue
+            if child.is_symlink() and not child.resolve().is_relative_to(real):
+                # Same rule as `include:`: a suite never reads files from outside its folder.
+                self.error(ScenarioError("is a link to outside the suite folder", file=str(child)))
+                continue
             if child.is_dir():
                 self._load_folder(child, config, stack)
             elif child.suffix.lower() in _YAML_SUFFIXES and child.is_file():
