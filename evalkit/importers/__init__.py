@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import platform
 import secrets
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,12 +95,10 @@ def write_imported(
     if (out / MANIFEST).exists() or (out / JOURNAL).exists():
         if not force:
             raise ConfigError(f"{out} already holds a run (use --force to replace it)", field="--out")
-        for name in (JOURNAL, SCENARIOS_FILE):
+        # Files of the previous run that the new import would not overwrite.
+        for name in (JOURNAL, SCENARIOS_FILE, "agreement.json"):
             if (out / name).exists():
                 (out / name).unlink()
-        reports = out / "transcripts"
-        if reports.is_dir():
-            shutil.rmtree(reports)
     out.mkdir(parents=True, exist_ok=True)
     (out / SCENARIOS_FILE).write_text(scenarios_yaml(imported.scenarios), encoding="utf-8")
 
