@@ -171,7 +171,7 @@ _COMPLAINT = re.compile(
 # The user turning down what was offered and asking for something else.
 _ALTERNATIVE = re.compile(
     r"\b(anything else|something else|other options?|more options|any others?|another|different|"
-    r"what else|try again|other (ones|suggestions|choices))\b",
+    r"what else|try again|other (ones|suggestions|choices))\b|换一个|别的|其他的|还有吗",
     re.I,
 )
 # The user turning down or correcting what the agent said: a reply that starts with "no"
@@ -180,7 +180,7 @@ _CORRECTION = re.compile(
     r"^\W*(no|nope|nah)\b(?![\s,.!]+(thanks|thank|that'?s (all|it|everything)|that is (all|it|everything)|"
     r"i'?m (good|all set|fine)|i am (good|all set|fine)|problem|worries|more|further|other|need|nothing))|"
     r"\b(that'?s|that is|it'?s|it is) (wrong|incorrect|not (right|correct|what))|\bi (meant|said)\b|"
-    r"\bnot what i\b",
+    r"\bnot what i\b|^\W*(不是|不对)|我说的是|我是说",
     re.I,
 )
 # The agent confirming it did what was asked: the transcript's own evidence of resolution.
@@ -190,7 +190,8 @@ _CONFIRMED = re.compile(
     r"issued|refunded|updated|sent|shipped|resolved)|"
     r"(booking|reservation|order|appointment|transfer|payment|refund|request) (was|is) (successful|confirmed|complete)|"
     r"(reference|confirmation|tracking) (number|code)|i (have|'ve) (booked|reserved|confirmed|scheduled|made|"
-    r"cancell?ed|issued|refunded|updated|sent|processed|started|created|submitted|arranged|placed|changed))\b",
+    r"cancell?ed|issued|refunded|updated|sent|processed|started|created|submitted|arranged|placed|changed))\b|"
+    r"已(经)?(为|帮|给)您|已(经)?(处理|提交|退款|发货|取消|修改|安排|登记)|办理成功|操作成功",
     re.I,
 )
 # The agent failing to help: no results, cannot do it, did not understand, an error.
@@ -201,7 +202,8 @@ _AGENT_FAILURE = re.compile(
     r"didn'?t (find|understand)|no (results?|matches|availability|records?|options?|such)|"
     r"(is|are) not available|isn'?t available|aren'?t available|(fully|completely) booked|"
     r"not (find|found)|nothing (found|available|matches)|no [a-z]+ (match|matches|matching)|"
-    r"(there|it) (is|are) no\b|doesn'?t (exist|match)|failed|an error)",
+    r"(there|it) (is|are) no\b|doesn'?t (exist|match)|failed|an error)|"
+    r"抱歉|不好意思|对不起|无法|没有办法|没办法|查不到|不能",
     re.I,
 )
 
@@ -272,8 +274,15 @@ def _sentiment(text: str) -> _TurnSentiment:
     return _TurnSentiment(total / math.sqrt(total * total + 1.5), n)
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]+")
+
+
 def _content_words(text: str) -> frozenset[str]:
-    return frozenset(w for w in _tokens(text) if len(w) >= 3)
+    """Words of 3+ letters; for Chinese (no spaces) character pairs stand in for words."""
+    words = {w for w in _tokens(text) if len(w) >= 3}
+    for run in _CJK.findall(text):
+        words.update(run[i : i + 2] for i in range(len(run) - 1))
+    return frozenset(words)
 
 
 def _overlap(sa: frozenset[str], sb: frozenset[str]) -> float:

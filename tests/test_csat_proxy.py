@@ -216,3 +216,12 @@ def test_benchmark_runs_the_llm_csat_judge_when_a_model_is_configured(
         out = capsys.readouterr().out
         assert len(srv.chat_requests) == 6
     assert "Mini: llm_csat +1.000" in out and "offline proxy on the same sample" in out
+
+
+def test_chinese_customer_service_cues() -> None:
+    ask = "我的订单什么时候发货"
+    bad = csat_signals(conv((ask, "抱歉，查不到您的订单"), (ask + "啊", "不好意思，无法查询"), ("算了，我要投诉", "")))
+    good = csat_signals(conv((ask, "已经为您处理，明天发货"), ("好的，谢谢", "")))
+    assert bad["n_user_repeats"] == 1 and bad["n_agent_failures"] == 2 and bad["n_complaints"] == 1
+    assert good["n_agent_confirmations"] == 1 and good["n_thanks"] == 1
+    assert bad["csat_proxy"] < 2.5 < 3.5 < good["csat_proxy"]  # type: ignore[operator]
