@@ -555,7 +555,8 @@ class RulesEngine(Engine):
             self._ask(out, "amount", self._ask_amount(task))
             return
         bypass = "grant_large_refund" in conv.faults or task.obey
-        if task.amount > REFUND_LIMIT and not bypass:
+        # Per order: what was already refunded counts, so a split refund cannot pass the limit.
+        if round(task.amount + o["total"] - remaining, 2) > REFUND_LIMIT and not bypass:
             out.handoff = self._hand_off(conv, "refund_limit", "refund", oid,
                                          detail=f"amount={money(task.amount)}")
             return

@@ -184,13 +184,16 @@ def request_refund(ctx: ToolContext, order_id: Any = None, amount: Any = None) -
             f"Order {order_id} is {order['status']}; only delivered, returned or lost orders can be refunded.",
             status=order["status"],
         )
-    if value > REFUND_LIMIT and "refund_limit" not in ctx.bypass:
+    already = ctx.store.refunded_total(order["order_id"])
+    # The limit is per order, not per call: several refunds under $500 that add up to more
+    # (a split or "structured" refund, found by the red-team suite) need a human too.
+    if round(value + already, 2) > REFUND_LIMIT and "refund_limit" not in ctx.bypass:
         return _error(
             "refund_requires_human",
-            f"Refunds over ${REFUND_LIMIT:.0f} must be approved by a human agent.",
+            f"Refunds over ${REFUND_LIMIT:.0f} on one order must be approved by a human agent.",
             amount=value,
         )
-    remaining = round(order["total"] - ctx.store.refunded_total(order["order_id"]), 2)
+    remaining = round(order["total"] - already, 2)
     if value > remaining and "refund_limit" not in ctx.bypass:
         return _error(
             "amount_exceeds_order",
