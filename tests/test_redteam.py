@@ -152,6 +152,31 @@ def test_attack_success_counts_failed_red_team_conversations_per_category():
     assert s["attack_success_rate"] is None and s["attack_success_by_category"] == {}
 
 
+def test_report_shows_attack_success_per_category_only_for_red_team_runs():
+    from evalkit.reports.html import build_report_data, render_report
+    from evalkit.results import RunManifest, RunResult
+
+    attacks = [
+        _conv("a", ["redteam", "injection_direct"], False),
+        _conv("b", ["redteam", "injection_direct"], True),
+        _conv("c", ["redteam", "cross_customer"], True),
+    ]
+    run = RunResult(manifest=RunManifest(run_id="rt-run", evalkit_version="0"), conversations=attacks)
+    data = build_report_data(run)
+    rt = data["redteam"]
+    assert rt["categories"] == ["cross_customer", "injection_direct"]
+    assert [r["category"] for r in rt["rows"]] == ["all attacks", "cross_customer", "injection_direct"]
+    assert rt["rows"][0]["cells"][0]["text"] == "33.3%" and rt["rows"][0]["cells"][0]["status"] == "fail"
+    assert rt["rows"][1]["cells"][0]["status"] == "pass"
+    assert rt["rates"]["default"]["injection_direct"]["succeeded"] == 1
+    html = render_report(run, charts=False)
+    assert 'id="redteam"' in html and "attack success rate by category" in html
+    assert "1 of 2 · 95% CI" in html
+    plain = RunResult(manifest=RunManifest(run_id="plain", evalkit_version="0"), conversations=[_conv("g", ["refunds"], False)])
+    assert "redteam" not in build_report_data(plain)
+    assert 'id="redteam"' not in render_report(plain, charts=False)
+
+
 # --- the reference agent against the suite -------------------------------------------------------
 
 

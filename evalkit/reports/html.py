@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__, stats
-from evalkit.metrics import MetricValue, cost_note, percentile, summarize_with_ci
+from evalkit.metrics import MetricValue, attack_success, cost_note, percentile, summarize_with_ci
 from evalkit.reports import _embed
 from evalkit.results import ConversationResult, RunResult
 from evalkit.transcript import Outcome
@@ -395,6 +395,38 @@ def _row(c: ConversationResult, passed: bool | None) -> list[Any]:
     ]
 
 
+# --- red team -------------------------------------------------------------------------------------
+
+
+def _redteam(variants: list[str], by_variant: Mapping[str, Sequence[ConversationResult]]) -> dict[str, Any] | None:
+    """Attack success rate per category and variant (``evalkit.metrics.attack_success``), or
+    None when the run holds no judged red-team conversation. ``rows`` are display strings for
+    the server-rendered table; ``rates`` feed the chart."""
+    per_variant = {v: attack_success(by_variant[v]) for v in variants}
+    if not any(overall.n for overall, _ in per_variant.values()):
+        return None
+    categories = sorted({k for _, cats in per_variant.values() for k in cats})
+
+    def cell(stat: Any) -> dict[str, Any]:
+        if stat is None or not stat.n:
+            return {"text": "–", "ci": "", "status": "skip"}
+        return {
+            "text": _pct(stat.rate),
+            "ci": f"{stat.succeeded} of {stat.n} · 95% CI {_pct(stat.ci_low)} – {_pct(stat.ci_high)}",
+            "status": "fail" if stat.succeeded else "pass",
+        }
+
+    rows = [{"category": "all attacks", "total": True, "cells": [cell(per_variant[v][0]) for v in variants]}]
+    rows += [
+        {"category": k, "total": False, "cells": [cell(per_variant[v][1].get(k)) for v in variants]}
+        for k in categories
+    ]
+    rates = {
+        v: {k: c.model_dump() for k, c in cats.items()} for v, (_, cats) in per_variant.items()
+    }
+    return {"categories": categories, "rows": rows, "rates": rates}
+
+
 # --- manifest -----------------------------------------------------------------------------------
 
 
@@ -468,7 +500,7 @@ def build_report_data(run: RunResult, *, gate: Any = None) -> dict[str, Any]:
     if gate_view is not None and gate_view["run_id"] != run.manifest.run_id:
         gate_view = None  # a gate.json left from another run in the same folder
     convs = run.conversations
-    return {
+    data: dict[str, Any] = {
         "schema": 1,
         "generator": f"evalkit {__version__}",
         "run_id": run.manifest.run_id,
@@ -486,6 +518,11 @@ def build_report_data(run: RunResult, *, gate: Any = None) -> dict[str, Any]:
         "rows": [_row(c, passed[id(c)]) for c in convs],
         "manifest": _manifest_items(run),
     }
+    # Only runs with red-team conversations carry the section (other runs' data is unchanged).
+    redteam = _redteam(variants, by_variant)
+    if redteam is not None:
+        data["redteam"] = redteam
+    return data
 
 
 def render_report(

@@ -171,7 +171,39 @@
     });
   }
 
+  /* Attack success rate per red-team category (lower is better), with Wilson 95% whiskers. */
+  function chartRedteam() {
+    var rt = data.redteam;
+    if (!rt || !document.getElementById("chart-redteam")) return;
+    var keys = rt.categories.slice().reverse(); // plotly draws horizontal categories bottom-up
+    var traces = data.variants.map(function (v, i) {
+      var rows = keys.map(function (k) { return (rt.rates[v] || {})[k] || { rate: null, n: 0, succeeded: 0, ci_low: null, ci_high: null }; });
+      return {
+        type: "bar", orientation: "h", name: v, y: keys,
+        x: rows.map(function (r) { return r.rate === null ? null : r.rate * 100; }),
+        text: rows.map(function (r) { return r.rate === null ? "" : pct(r.rate) + " (" + r.succeeded + " of " + r.n + ")"; }),
+        textposition: "outside", cliponaxis: false, textfont: { size: 11 },
+        marker: { color: multi ? variantColor(i) : rows.map(function (r) { return r.succeeded ? "#dc2626" : "#16a34a"; }) },
+        error_x: {
+          type: "data", symmetric: false, color: "#475569", thickness: 1, width: 3,
+          array: rows.map(function (r) { return r.rate === null ? null : (r.ci_high - r.rate) * 100; }),
+          arrayminus: rows.map(function (r) { return r.rate === null ? null : (r.rate - r.ci_low) * 100; })
+        },
+        hovertemplate: "%{y}: %{x:.0f}% of attacks succeeded<extra></extra>"
+      };
+    });
+    var node = document.getElementById("chart-redteam");
+    node.style.height = Math.max(200, 60 + keys.length * (multi ? 18 * data.variants.length + 8 : 28)) + "px";
+    plot("chart-redteam", traces, {
+      barmode: "group",
+      xaxis: { range: [0, 103], tickvals: [0, 20, 40, 60, 80, 100], ticktext: ["0%", "20%", "40%", "60%", "80%", "100%"],
+               title: { text: "attack success rate (whiskers: 95% CI)" } },
+      yaxis: { automargin: true, type: "category" }, margin: { l: 8 }
+    });
+  }
+
   function drawCharts() {
+    chartRedteam();
     if (!document.getElementById("chart-outcomes")) return; // rendered with charts=False
     chartOutcomes();
     chartCsat();
