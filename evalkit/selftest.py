@@ -36,6 +36,7 @@ __all__ = [
     "FAST_VALUES",
     "SELFTEST_JSON",
     "SELFTEST_MD",
+    "TIMING_DIR",
     "FaultInfo",
     "FaultChoice",
     "SelftestConfig",
@@ -58,6 +59,7 @@ DEFAULT_SUITE = "datasets/support"
 DEFAULT_FACTORY = "reference_agent:create_agent"
 SELFTEST_JSON = "selftest.json"
 SELFTEST_MD = "selftest.md"
+TIMING_DIR = "timing"  # sub-folder of the run holding the faults that take a value
 # Values used for faults that take one when the selection gives none. A 2 s reply is
 # caught by the suite's voice latency budget (1.5 s, `selftest_gaps.yaml`) and, with every
 # conversation in flight at once, costs ~25 s of wall time instead of 3.5 s x 12 turns.
@@ -232,6 +234,8 @@ class SelftestReport(_Model):
     agent_factory: str
     run_id: str
     run_dir: str | None = None
+    # The other runs' ids (the faults that take a value run apart, in run_dir/timing).
+    other_runs: list[str] = Field(default_factory=list)
     n_scenarios: int = 0
     trials: int = 1
     duration_s: float | None = None
@@ -300,15 +304,22 @@ def _variant_row(convs: list[ConversationResult], **fields: Any) -> VariantResul
 
 
 def detection_matrix(
-    run: RunResult, faults: Sequence[FaultChoice], *, factory: str, run_dir: str | Path | None = None
+    runs: RunResult | Sequence[RunResult],
+    faults: Sequence[FaultChoice],
+    *,
+    factory: str,
+    run_dir: str | Path | None = None,
 ) -> SelftestReport:
-    """Read a self-test run (variants ``clean`` + one per fault) into a :class:`SelftestReport`.
+    """Read a self-test run (variants ``clean`` + one per fault; the faults may be spread
+    over several runs, the first one holding ``clean``) into a :class:`SelftestReport`.
 
-    A pure function of the saved run: ``evalkit selftest`` calls it right after the run.
+    A pure function of the saved runs: ``evalkit selftest`` calls it right after the run.
     """
+    runs = [runs] if isinstance(runs, RunResult) else list(runs)
     by_variant: dict[str, list[ConversationResult]] = {}
-    for c in run.conversations:
-        by_variant.setdefault(c.transcript.variant, []).append(c)
+    for one in runs:
+        for c in one.conversations:
+            by_variant.setdefault(c.transcript.variant, []).append(c)
     clean_convs = by_variant.get(CLEAN, [])
     baseline_ok = {(c.transcript.scenario_id, c.transcript.trial) for c in clean_convs if c.passed is True}
     clean_fails, clean_judges, clean_other = _catches(clean_convs, None)
@@ -353,13 +364,17 @@ def detection_matrix(
         problems.append(
             f"{len(uncaught)} fault(s) not caught by any deterministic verdict: {', '.join(uncaught)}"
         )
-    m = run.manifest
+    stopped = [one.manifest.run_id for one in runs if one.manifest.status != "complete"]
+    if stopped:
+        problems.append(f"run {', '.join(stopped)} did not complete (interrupted)")
+    m = runs[0].manifest
     return SelftestReport(
         passed=not problems,
         suites=list(m.suites),
         agent_factory=factory,
         run_id=m.run_id,
         run_dir=str(run_dir) if run_dir is not None else None,
+        other_runs=[one.manifest.run_id for one in runs[1:]],
         n_scenarios=len({c.transcript.scenario_id for c in clean_convs}),
         trials=m.trials,
         duration_s=m.duration_s,
@@ -380,8 +395,8 @@ class SelftestConfig:
     faults: str | Sequence[str] | None = "all"
     out: str | Path | None = None
     trials: int | None = None
-    # Conversations in flight at once: high, because a slow-reply fault mostly sleeps.
-    concurrency: int = 128
+    # Conversations in flight at once in the main run (faults with a value run apart).
+    concurrency: int = 16
     seed: int | None = None
     tags: list[str] | None = None
     # Only these scenario ids (None: all). For quick checks and tests.
@@ -393,8 +408,17 @@ class SelftestConfig:
 
 
 def run_selftest(config: SelftestConfig) -> SelftestReport:
-    """Run the self-test and write ``selftest.json`` and ``selftest.md`` into the run folder."""
-    from evalkit.runner import RunConfig, Runner
+    """Run the self-test and write ``selftest.json`` and ``selftest.md`` into the run folder.
+
+    The clean agent and the faults run as variants of one run (``out``) at
+    ``config.concurrency``. Faults that take a value (a delay) run at the same time in a
+    second run, ``out/timing``, with every conversation in flight at once: they mostly
+    sleep, and in the main run they would hold its workers for minutes. Keeping the main
+    run's concurrency modest matters: 100+ conversations competing for the CPU make even
+    the clean agent look slow to a latency judge.
+    """
+    import asyncio
+
     from evalkit.scenarios.loader import load_suite
 
     catalogue = fault_catalogue(config.agent_factory)
@@ -408,33 +432,52 @@ def run_selftest(config: SelftestConfig) -> SelftestReport:
         suite = dataclasses.replace(suite, scenarios=[s for s in suite.scenarios if s.id in wanted])
     if not suite.scenarios:
         raise ConfigError("no scenario selected", field="suite")
-    # Faults that take a value (a delay) run first, right after the clean agent, so their
-    # long conversations overlap with everything else.
-    ordered = [f for f in faults if f.value is not None] + [f for f in faults if f.value is None]
-    variants = {CLEAN: fault_spec(config.agent_factory, None)}
-    variants.update({f.name: fault_spec(config.agent_factory, f) for f in ordered})
-    started = time.monotonic()
-    runner = Runner(
-        RunConfig(
-            suite=suite,
-            variants=variants,
-            out=config.out,
-            trials=config.trials,
-            concurrency=config.concurrency,
-            seed=config.seed,
-            progress=config.progress,
-            progress_stream=config.progress_stream,
-            command=config.command,
-        )
+    out = (
+        Path(config.out)
+        if config.out is not None
+        else Path("runs") / f"selftest-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    run = runner.run_sync()
-    report = detection_matrix(run, faults, factory=config.agent_factory, run_dir=runner.run_dir)
+    timed = [f for f in faults if f.value is not None]
+    main_variants = {CLEAN: fault_spec(config.agent_factory, None)}
+    main_variants.update({f.name: fault_spec(config.agent_factory, f) for f in faults if f.value is None})
+    started = time.monotonic()
+    runners = [_runner(config, suite, main_variants, out, config.concurrency, main=True)]
+    if timed:
+        n_jobs = len(timed) * sum(config.trials or suite.trials_for(s) for s in suite.scenarios)
+        variants = {f.name: fault_spec(config.agent_factory, f) for f in timed}
+        runners.append(_runner(config, suite, variants, out / TIMING_DIR, min(n_jobs, 1024), main=False))
+
+    async def play() -> list[RunResult]:
+        return list(await asyncio.gather(*(r.run() for r in runners)))
+
+    runs = asyncio.run(play())
+    report = detection_matrix(runs, faults, factory=config.agent_factory, run_dir=out)
     report = report.model_copy(
         update={"duration_s": round(time.monotonic() - started, 2), "suites": [str(p) for p in config.suite]}
     )
-    if runner.run_dir is not None:
-        write_selftest(report, runner.run_dir)
+    write_selftest(report, out)
     return report
+
+
+def _runner(
+    config: SelftestConfig, suite: Any, variants: dict[str, str], out: Path, concurrency: int, *, main: bool
+) -> Any:
+    from evalkit.runner import RunConfig, Runner
+
+    return Runner(
+        RunConfig(
+            suite=suite,
+            variants=variants,
+            out=out,
+            trials=config.trials,
+            concurrency=concurrency,
+            seed=config.seed,
+            progress=config.progress if main else False,
+            progress_stream=config.progress_stream,
+            command=config.command,
+            handle_signals=main,  # one run owns Ctrl-C
+        )
+    )
 
 
 def write_selftest(report: SelftestReport, out: str | Path) -> None:
@@ -493,7 +536,8 @@ def render_matrix(report: SelftestReport, *, scenario_limit: int = 3) -> str:
     for problem in report.problems:
         lines.append(f"  - {problem}")
     if report.run_dir:
-        lines.append(f"run folder {report.run_dir}/ ({SELFTEST_JSON}, {SELFTEST_MD}, report.html)")
+        timing = f"; faults with a value: {report.run_dir}/{TIMING_DIR}/" if report.other_runs else ""
+        lines.append(f"run folder {report.run_dir}/ ({SELFTEST_JSON}, {SELFTEST_MD}, report.html){timing}")
     return "\n".join(lines)
 
 

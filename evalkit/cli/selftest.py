@@ -37,9 +37,9 @@ __all__ = ["command"]
     "--concurrency",
     "-j",
     type=click.IntRange(1, 10000),
-    default=128,
+    default=16,
     show_default=True,
-    help="Conversations in flight at once.",
+    help="Conversations in flight at once (faults taking a value, e.g. a delay, run apart, all at once).",
 )
 @click.option(
     "--tag", "tags", multiple=True, metavar="TAG", help="Only scenarios with this tag (repeatable)."
