@@ -104,9 +104,30 @@ class _Session:
     last_used: float
     turns: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The session's analytics lines (stable fields only), reported with its end state.
+    analytics: list[dict[str, Any]] | None = None
 
 
 AgentFactory = Callable[..., Any]
+
+# Analytics fields reported in the end state: no clock time or latency, so end states of
+# identical conversations are identical (the same fields as the evalkit adapter reports).
+_ANALYTICS_FIELDS = ("turn", "intent", "outcome", "pii", "message", "reply")
+
+
+def _session_recorder(records: list[dict[str, Any]], forward: Any) -> Any:
+    """A TurnLogger that keeps each line's stable fields in ``records`` and passes the full
+    line on to ``forward`` (the --log-file sink, ``REFERENCE_AGENT_ANALYTICS``, or nothing)."""
+    import io
+
+    from reference_agent.analytics import TurnLogger
+
+    class _Recorder(TurnLogger):
+        def emit(self, record: Any) -> str:
+            records.append({name: getattr(record, name, None) for name in _ANALYTICS_FIELDS})
+            return forward.emit(record) if forward is not None else ""
+
+    return _Recorder(io.StringIO())
 
 
 def _default_factory(**kwargs: Any) -> Any:
@@ -128,6 +149,9 @@ class SessionPool:
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._mutex = threading.Lock()
         self._accepts = _accepted_kwargs(factory)
+        # The built-in agent's analytics lines are kept per session and reported in its end
+        # state (as the evalkit adapter does), so a suite can check what the agent logs.
+        self._records_analytics = factory is _default_factory
         self.evicted = 0
         self.created = 0
 
@@ -167,10 +191,17 @@ class SessionPool:
         if initial_state is not None:
             kwargs["initial_state"] = initial_state
         kwargs.update(self._shared)
+        records: list[dict[str, Any]] | None = None
+        if self._records_analytics:
+            from reference_agent.analytics import logger_from_env
+
+            records = []
+            kwargs["analytics"] = _session_recorder(records, self._shared.get("analytics") or logger_from_env())
         kwargs = {k: v for k, v in kwargs.items() if k in self._accepts or "**" in self._accepts}
         agent = self._factory(**kwargs)
         now = time.monotonic()
-        sess = _Session(agent=agent, channel=channel, customer_email=customer_email, created=now, last_used=now)
+        sess = _Session(agent=agent, channel=channel, customer_email=customer_email, created=now, last_used=now,
+                        analytics=records)
         with self._mutex:
             # Another request may have created it meanwhile; keep the first one.
             if session_id in self._sessions:
@@ -567,6 +598,8 @@ def create_app(
             raise BadRequest(404, f"unknown session '{session_id}'")
         async with sess.lock:
             state = await asyncio.to_thread(sess.agent.end_state)
+        if sess.analytics is not None and isinstance(state, dict):
+            state = {**state, "analytics": list(sess.analytics)}
         return JSONResponse({"end_state": _jsonable(state)})
 
     @app.post("/v1/sessions/{session_id}/feedback")

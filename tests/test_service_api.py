@@ -441,3 +441,13 @@ def test_one_session_answers_in_order_while_others_run_concurrently():
     assert _SlowAgent.overlaps == 0
     # 3 x 0.3 s for the one session; all six one after the other would take 1.8 s.
     assert elapsed < 1.5
+
+
+def test_state_reports_the_sessions_redacted_analytics_lines(client):
+    post(client, "an", "Refund $20 for ORD-10002 to my card 4111 1111 1111 1111 please")
+    lines = client.get("/v1/sessions/an/state").json()["end_state"]["analytics"]
+    assert len(lines) == 1 and lines[0]["turn"] == 1 and "card" in lines[0]["pii"]
+    assert "4111" not in lines[0]["message"] and "ORD-10002" in lines[0]["message"]
+    # Only this session's lines.
+    post(client, "an2", "hello")
+    assert len(client.get("/v1/sessions/an/state").json()["end_state"]["analytics"]) == 1
