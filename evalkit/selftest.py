@@ -437,6 +437,8 @@ def run_selftest(config: SelftestConfig) -> SelftestReport:
         if config.out is not None
         else Path("runs") / f"selftest-{time.strftime('%Y%m%d-%H%M%S')}"
     )
+    if (out / "manifest.json").exists() or (out / "conversations.jsonl").exists():
+        raise ConfigError("already holds a run; choose another --out", field=str(out))
     timed = [f for f in faults if f.value is not None]
     main_variants = {CLEAN: fault_spec(config.agent_factory, None)}
     main_variants.update({f.name: fault_spec(config.agent_factory, f) for f in faults if f.value is None})

@@ -259,3 +259,10 @@ def test_full_selftest_clean_passes_and_every_fault_is_caught(tmp_path: Path) ->
     assert list(timing["variants"]) == ["slow_reply"] and report.other_runs == [timing["run_id"]]
     main_manifest = json.loads((tmp_path / "st" / "manifest.json").read_text())
     assert "slow_reply" not in main_manifest["variants"] and CLEAN in main_manifest["variants"]
+
+
+def test_cli_refuses_a_folder_that_holds_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    code, _, err = _cli(capsys, "selftest", "--faults", "leak_email", "--out", str(tmp_path))
+    assert code == 2 and "already holds a run; choose another --out" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]  # untouched

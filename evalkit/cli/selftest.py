@@ -29,7 +29,12 @@ __all__ = ["command"]
     metavar="all|a,b=VALUE,...",
     help="Faults to seed, from the agent's catalogue (FAULTS); NAME=VALUE for faults taking one.",
 )
-@click.option("--out", "-o", type=click.Path(path_type=Path), help="Run folder (default runs/<timestamp>).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Run folder (default runs/selftest-<timestamp>); must not hold a run yet.",
+)
 @click.option(
     "--trials", "-k", type=click.IntRange(1, 1000), help="Trials per scenario (default: the suite's)."
 )
