@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from evalkit.llm._limits import RateLimiter
@@ -447,7 +448,10 @@ class LLMClient:
     ) -> ChatResult:
         start = time.perf_counter()
         if not stream:
-            completion = await client.chat.completions.create(**request)
+            # client.post, not chat.completions.create: the SDK's create() walks the whole request
+            # through its TypedDict transform (~7 ms of CPU for a 13-message chat), and our request
+            # is already plain JSON. Same errors, same response type.
+            completion = await client.post("/chat/completions", body=request, cast_to=ChatCompletion)
             if isinstance(completion, str | bytes) or not getattr(completion, "choices", None):
                 raise ValueError("response has no choices")
             choice = completion.choices[0]
@@ -465,8 +469,12 @@ class LLMClient:
             calls: dict[int, dict[str, Any]] = {}
             finish = None
             prompt_tokens = completion_tokens = None
-            response = await client.chat.completions.create(
-                **request, stream=True, stream_options={"include_usage": True}
+            response = await client.post(
+                "/chat/completions",
+                body={**request, "stream": True, "stream_options": {"include_usage": True}},
+                cast_to=ChatCompletion,
+                stream=True,
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
             async for chunk in response:
                 if chunk.usage is not None:
