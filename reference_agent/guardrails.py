@@ -5,7 +5,8 @@
   numbers (only digit runs that pass the Luhn check) and national ids (US SSN, UK NINO).
 * :func:`detect_injection` catches "ignore previous instructions", role-play jailbreaks
   ("pretend you are DAN", "developer mode"), system-prompt extraction ("print your system
-  prompt") and encoded payloads (base64 or rot13 text that decodes to one of those).
+  prompt") and encoded payloads (base64, hex or rot13 text that decodes to one of those, and
+  look-alike spellings: Unicode homoglyphs, full-width letters, zero-width characters, leetspeak).
 * :func:`detect_banned_topic` recognises requests for medical diagnosis, legal advice or
   financial recommendations; the agent answers with a safe redirect.
 * :func:`check_output` is the last step before a reply leaves the agent: it removes
@@ -20,6 +21,7 @@ import binascii
 import codecs
 import functools
 import re
+import unicodedata
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -166,12 +168,39 @@ def _plain_injection(text: str) -> str | None:
     return None
 
 
+# Look-alike spellings that slip past the patterns above (found by the red-team suite):
+# Cyrillic/Greek homoglyphs, invisible characters, and leetspeak digits. NFKC already folds
+# full-width letters and other compatibility forms.
+_CONFUSABLES = str.maketrans({
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s",
+    "һ": "h", "ԁ": "d", "ԛ": "q", "ԝ": "w", "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H",
+    "О": "O", "Р": "P", "С": "C", "Т": "T", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S", "α": "a", "ο": "o",
+    "ρ": "p", "ν": "v", "ι": "i", "κ": "k", "τ": "t", "Α": "A", "Β": "B", "Ε": "E", "Ι": "I", "Κ": "K",
+    "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Χ": "X", "Υ": "Y", "Ζ": "Z",
+})
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
+# Only words that mix letters and digits are read as leetspeak, so ids and amounts stay intact.
+_LEET_WORD = re.compile(r"\b(?=\w*[A-Za-z])(?=\w*\d)\w+\b")
+
+
+def _unmasked(text: str) -> str:
+    """``text`` with look-alike spellings folded to plain ASCII letters."""
+    folded = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).translate(_CONFUSABLES)
+    return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), folded)
+
+
 def detect_injection(text: str) -> str | None:
     """The kind of injection found (override, roleplay, extraction, admin, sys_tag,
-    encoded) or None. Encoded payloads are decoded (base64, hex, rot13) and re-checked."""
+    encoded) or None. Encoded payloads are decoded (base64, hex, rot13) and re-checked;
+    look-alike spellings (homoglyphs, full-width letters, zero-width characters,
+    leetspeak) are folded and re-checked."""
     kind = _plain_injection(text)
     if kind:
         return kind
+    unmasked = _unmasked(text)
+    if unmasked != text and _plain_injection(unmasked):
+        return "encoded"
     for token in _B64.findall(text):
         try:
             decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True).decode("utf-8")
