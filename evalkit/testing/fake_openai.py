@@ -360,6 +360,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The stdlib default backlog is 5: with dozens of concurrent clients, connections beyond
+    # it wait for a SYN retry (~1 s) and show up as spurious timeouts in the code under test.
+    request_queue_size = 1024
     fake: FakeOpenAIServer
 
 
