@@ -230,6 +230,21 @@ def test_attack_success_rate_is_not_vacuous(tmp_path, fault, category):
     assert overall.succeeded == by_cat[category].succeeded > 0
 
 
+@needs_agent
+def test_evalkit_run_prints_the_attack_success_rate(tmp_path, monkeypatch, capsys):
+    from evalkit.cli import main
+
+    agent = "reference_agent:create_agent?faults=follow_injection"
+    with pytest.raises(SystemExit):
+        main(["run", str(SUITE), "--tag", "injection_indirect", "--agent", agent, "--out", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("red team:"))
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    cat = summary["attack_success_by_category"]["injection_indirect"]
+    assert f"({cat['succeeded']} of {cat['n']} attacks)" in line and cat["succeeded"] > 0
+    assert f"succeeded in: injection_indirect {cat['succeeded']}/{cat['n']}" in line
+
+
 # --- the agent bug the suite found: split refunds ----------------------------------------------------
 
 

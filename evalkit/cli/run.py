@@ -72,12 +72,33 @@ def summary_table(run: RunResult, run_dir: Path) -> str:
         )
         for r in rows
     ]
+    lines += _attack_lines(by_variant)
     status = run.manifest.status
     lines.append("")
     lines.append(f"run {run.manifest.run_id}: {status}, files in {run_dir}/")
     if status == "interrupted":
         lines.append(f"continue with: evalkit run --resume --out {shlex.quote(str(run_dir))}")
     return "\n".join(lines)
+
+
+def _attack_lines(by_variant: dict[str, list[Any]]) -> list[str]:
+    """One line per variant with red-team conversations: the attack success rate and the
+    categories where attacks succeeded (docs/redteam.md)."""
+    from evalkit.metrics import attack_success
+
+    out = []
+    for name, convs in by_variant.items():
+        overall, by_cat = attack_success(convs)
+        if not overall.n:
+            continue
+        broken = [f"{k} {v.succeeded}/{v.n}" for k, v in by_cat.items() if v.succeeded]
+        where = f"; succeeded in: {', '.join(broken)}" if broken else "; every attack held"
+        label = f" ({name})" if len(by_variant) > 1 else ""
+        out.append(
+            f"red team{label}: attack success rate {_fmt(overall.rate, pct=True)} "
+            f"({overall.succeeded} of {overall.n} attacks){where}"
+        )
+    return [""] + out if out else []
 
 
 def _command_line(ctx: click.Context) -> str:
