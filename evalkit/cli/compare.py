@@ -65,7 +65,7 @@ def command(
       evalkit compare runs/main runs/pr --format json > comparison.json
     """
     from evalkit.compare import compare_runs
-    from evalkit.runfiles import load_run, write_json
+    from evalkit.runfiles import atomic_write, load_run, write_json
 
     if variants is not None:
         if cand_dir is not None:
@@ -105,7 +105,8 @@ def command(
             except ConfigError as exc:
                 click.echo(f"evalkit: warning: {exc}", err=True)
                 continue
-            (out / f"comparison.{f}").write_text(text, encoding="utf-8")
+            data = text.encode("utf-8")
+            atomic_write(out / f"comparison.{f}", lambda fh, data=data: fh.write(data))  # never half a file
             written.append(out / f"comparison.{f}")
         click.echo("wrote " + ", ".join(str(p) for p in written))
     else:
@@ -113,8 +114,8 @@ def command(
         if chosen is None:
             raise ConfigError(f"cannot tell the format from '{out.name}': add --format {'|'.join(_FORMATS)}", field="--out")
         text = _render(chosen, cmp, base_run, cand_run)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        data = text.encode("utf-8")
+        atomic_write(out, lambda fh: fh.write(data))
         click.echo(f"wrote {out}")
 
     if out is not None:
