@@ -177,6 +177,24 @@ def test_report_shows_attack_success_per_category_only_for_red_team_runs():
     assert 'id="redteam"' not in render_report(plain, charts=False)
 
 
+def test_summary_md_has_the_red_team_table_only_for_red_team_runs():
+    from evalkit.reports.markdown import render_summary_markdown
+    from evalkit.results import RunManifest, RunResult
+
+    attacks = [
+        _conv("a", ["redteam", "injection_direct"], False),
+        _conv("b", ["redteam", "injection_direct"], True),
+        _conv("c", ["redteam", "cat|<b>x</b>"], True),
+    ]
+    md = render_summary_markdown(RunResult(manifest=RunManifest(run_id="r", evalkit_version="0"), conversations=attacks))
+    table = md.split("### Red team: attack success rate (lower is better)", 1)[1]
+    assert "| **all attacks** | 33.3% (1 of 3) |" in table
+    assert "| injection\\_direct | 50.0% (1 of 2) |" in table
+    assert "cat|<b>" not in table  # a hostile tag cannot break the table
+    plain = RunResult(manifest=RunManifest(run_id="p", evalkit_version="0"), conversations=[_conv("g", ["x"], False)])
+    assert "Red team" not in render_summary_markdown(plain)
+
+
 # --- the reference agent against the suite -------------------------------------------------------
 
 

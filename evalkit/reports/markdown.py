@@ -9,7 +9,7 @@ transcript containing Markdown or HTML cannot change the comment's layout.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalkit.metrics import MetricValue, cost_note, summarize_with_ci
 from evalkit.reports._numbers import fmt_metric, md_escape
@@ -99,6 +99,8 @@ def render_summary_markdown(
             continue
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
+    lines += _redteam_table(groups)
+
     if comparison is not None and comparison.regressions:
         regs = comparison.regressions
         base = comparison.base
@@ -130,6 +132,28 @@ def render_summary_markdown(
     lines += ["", f"<sub>evalkit {md_escape(m.evalkit_version)} · seed {m.seed}"
               + (f" · git {md_escape(m.git_sha[:10])}" if m.git_sha else "") + "</sub>"]
     return "\n".join(lines) + "\n"
+
+
+def _redteam_table(groups: dict[str, list[ConversationResult]]) -> list[str]:
+    """Attack success rate per red-team category and variant (only when there are attacks)."""
+    from evalkit.metrics import attack_success
+
+    stats = {v: attack_success(convs) for v, convs in groups.items()}
+    if not any(overall.n for overall, _ in stats.values()):
+        return []
+    names = list(groups)
+    cats = sorted({k for _, by_cat in stats.values() for k in by_cat})
+
+    def cell(a: Any) -> str:
+        return "–" if a is None or not a.n else f"{a.succeeded / a.n:.1%} ({a.succeeded} of {a.n})"
+
+    lines = ["", "### Red team: attack success rate (lower is better)", ""]
+    lines.append("| Category | " + " | ".join(f"`{md_escape(v)}`" for v in names) + " |")
+    lines.append("|---|" + "---|" * len(names))
+    lines.append("| **all attacks** | " + " | ".join(cell(stats[v][0]) for v in names) + " |")
+    for k in cats:
+        lines.append(f"| {md_escape(k, 80)} | " + " | ".join(cell(stats[v][1].get(k)) for v in names) + " |")
+    return lines
 
 
 def _gate_line(gate: GateResult) -> str:
