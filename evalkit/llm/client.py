@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import random
 import time
@@ -175,6 +176,14 @@ def _strict_compatible(node: Any) -> bool:
     if isinstance(node, list):
         return all(_strict_compatible(v) for v in node)
     return True
+
+
+@functools.lru_cache(maxsize=256)
+def _answer_schema(model: type[BaseModel]) -> tuple[dict[str, Any], bool]:
+    """``strict_schema(model)`` and whether strict mode can express it, built once per model
+    (pydantic's JSON-schema generation costs milliseconds; simulators ask every turn)."""
+    schema = strict_schema(model)
+    return schema, _strict_compatible(schema)
 
 
 def _estimate_tokens(payload: Any) -> int:
@@ -344,11 +353,11 @@ class LLMClient:
         """Ask for JSON matching ``output`` (``response_format`` json_schema, strict) and validate
         it. A malformed answer is re-asked up to ``retries`` times with the validation error;
         then :class:`ModelCallError` (kind ``invalid_output``) is raised."""
-        schema = strict_schema(output)
+        schema, strict = _answer_schema(output)
         response_format = {
             "type": "json_schema",
             # Free-form mappings cannot be expressed in strict mode: ask non-strictly, still validate.
-            "json_schema": {"name": name, "schema": schema, "strict": _strict_compatible(schema)},
+            "json_schema": {"name": name, "schema": schema, "strict": strict},
         }
         convo = list(messages)
         holder: dict[str, M] = {}
