@@ -56,22 +56,48 @@ SUMMARY = "summary.json"
 # -- atomic writes ---------------------------------------------------------------------
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once: os.umask can only be read by setting it, which is not thread-safe mid-run.
+_UMASK = _current_umask()
+
+
+def _on(path: Path, exc: OSError) -> OSError:
+    """The same error naming ``path`` (not a temp file, or nothing), for the one-line message."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write ``path`` through a temp file in the same folder, fsync it, then rename it."""
+    """Write ``path`` through a temp file in the same folder, fsync it, then rename it.
+
+    A full disk or a read-only folder raises :class:`OSError` naming ``path``; the old file,
+    if any, is left untouched and no temp file stays behind.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _on(path, exc) from None
+    try:
+        # mkstemp makes the file 0600; a run folder is shared (CI artifacts, a team's server).
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise _on(path, exc) from None
         raise
     _fsync_dir(path.parent)
 
@@ -191,14 +217,22 @@ class Journal:
         if self._fh is None:
             self.open()
         assert self._fh is not None
-        self._fh.write(result.model_dump_json().encode() + b"\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._fh.write(result.model_dump_json().encode() + b"\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:  # disk full: name the journal (a torn tail is cut on resume)
+            raise _on(self.path, exc) from None
 
     def close(self) -> None:
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+            except OSError as exc:
+                # Every append is flushed, so only the remainder of a failed append (disk
+                # full) can be pending here; that append already raised.
+                log.debug("closing %s: %s", self.path, exc.strerror or exc)
 
 
 def load_run(run_dir: str | Path) -> RunResult:
