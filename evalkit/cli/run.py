@@ -10,7 +10,7 @@ import click
 
 from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options
 from evalkit.cli._paths import cwd_on_path
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, RunFolderError
 from evalkit.results import RunResult
 
 __all__ = ["command", "parse_variants", "summary_table"]
@@ -252,7 +252,14 @@ def command(
         command=_command_line(click.get_current_context()),
     )
     runner = Runner(config)
-    run = runner.run_sync()
+    try:
+        run = runner.run_sync()
+    except OSError as exc:
+        # Disk full or folder turned read-only mid-run: what finished is in the journal.
+        if runner.run_dir is None or not (runner.run_dir / "manifest.json").is_file():
+            raise
+        hint = f"evalkit run --resume --out {shlex.quote(str(runner.run_dir))}"
+        raise RunFolderError(f"{exc.strerror or exc}; fix that, then continue with: {hint}", file=exc.filename) from None
     assert runner.run_dir is not None
     click.echo(summary_table(run, runner.run_dir))
     return 130 if run.manifest.status == "interrupted" else 0
