@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -243,6 +245,7 @@ class SelftestReport(_Model):
     faults: list[VariantResult] = Field(default_factory=list)
     uncaught: list[str] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)  # why it failed, one line each
+    interrupted: bool = False  # a run was stopped (Ctrl-C) before every conversation ran
 
 
 # -- the matrix ----------------------------------------------------------------------------
@@ -382,6 +385,7 @@ def detection_matrix(
         faults=rows,
         uncaught=uncaught,
         problems=problems,
+        interrupted=bool(stopped),
     )
 
 
@@ -450,7 +454,21 @@ def run_selftest(config: SelftestConfig) -> SelftestReport:
         runners.append(_runner(config, suite, variants, out / TIMING_DIR, min(n_jobs, 1024), main=False))
 
     async def play() -> list[RunResult]:
-        return list(await asyncio.gather(*(r.run() for r in runners)))
+        # One Ctrl-C / SIGTERM handler stops every run (each runner would replace the other's).
+        loop = asyncio.get_running_loop()
+        installed = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, lambda: [r.interrupt() for r in runners])
+                    installed.append(sig)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
+        try:
+            return list(await asyncio.gather(*(r.run() for r in runners)))
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
 
     runs = asyncio.run(play())
     report = detection_matrix(runs, faults, factory=config.agent_factory, run_dir=out)
@@ -477,7 +495,7 @@ def _runner(
             progress=config.progress if main else False,
             progress_stream=config.progress_stream,
             command=config.command,
-            handle_signals=main,  # one run owns Ctrl-C
+            handle_signals=False,  # run_selftest stops every run on Ctrl-C
         )
     )
 

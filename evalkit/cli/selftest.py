@@ -72,7 +72,7 @@ def command(
     which judges and scenarios caught it (deterministic verdicts only). Writes
     selftest.json and selftest.md beside the run files (report.html shows the variants).
     Exit 0 when the clean agent passes everything and every fault is caught, 1 otherwise,
-    2 on bad input.
+    2 on bad input, 130 when interrupted.
 
     \b
       evalkit selftest
@@ -101,4 +101,6 @@ def command(
         click.echo(report.model_dump_json(indent=2))
     else:
         click.echo(render_matrix(report))
+    if report.interrupted:
+        return 130
     return 0 if report.passed else 1
