@@ -22,7 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -111,9 +111,11 @@ def fault_catalogue(factory: str) -> dict[str, FaultInfo]:
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name is not None and name.startswith(exc.name):
-                continue  # that module does not exist: try the next place
-            raise
+            if exc.name is None or not name.startswith(exc.name):
+                raise  # the module exists but one of its own imports is missing
+            if name == module:
+                raise ConfigError(f"cannot import module '{module}'", field="--agent-factory") from None
+            continue  # no <package>.faults: no catalogue
         faults = getattr(mod, "FAULTS", None)
         if isinstance(faults, Mapping):
             return {
@@ -408,7 +410,6 @@ class SelftestConfig:
     progress: bool | None = False
     progress_stream: IO[str] | None = None
     command: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def run_selftest(config: SelftestConfig) -> SelftestReport:

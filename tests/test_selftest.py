@@ -241,6 +241,14 @@ def test_cli_unknown_fault_is_a_one_line_usage_error(
     assert code == 2
     assert err.count("\n") == 1 and "unknown fault 'typo_fault'" in err
     assert not (tmp_path / "r").exists()  # nothing ran
+    code, _, err = _cli(
+        capsys, "selftest", "--agent-factory", "no_such_module_xyz:make", "--out", str(tmp_path / "r")
+    )
+    assert code == 2 and "cannot import module 'no_such_module_xyz'" in err
+    # A module without a catalogue: name the faults yourself.
+    assert fault_catalogue("json:loads") == {}
+    code, _, err = _cli(capsys, "selftest", "--agent-factory", "json:loads", "--out", str(tmp_path / "r"))
+    assert code == 2 and "no fault catalogue" in err
 
 
 def test_full_selftest_clean_passes_and_every_fault_is_caught(tmp_path: Path) -> None:
