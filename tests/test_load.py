@@ -184,3 +184,82 @@ def test_step_plan_is_a_linear_staircase() -> None:
     assert step_plan(3, 6.0, 10) == [(0.0, 1), (2.0, 2), (4.0, 3)]  # never more steps than users
     assert step_plan(7, 0.0, 3) == [(0.0, 3), (0.0, 5), (0.0, 7)]
     assert is_loopback("127.0.0.1") and not is_loopback("128.0.0.1")
+
+
+def _report(**totals_update: object) -> LoadReport:
+    """A small synthetic report (two steps, one over budget) with hostile strings in it."""
+    from evalkit.load import LoadBudget, LoadErrorCount, LoadSettings, LoadStep, LoadTotals
+
+    def step(n: int, users: int, p95: float) -> LoadStep:
+        return LoadStep(step=n, users=users, start_s=n - 1.0, end_s=float(n), requests=10, ok=9, errors=1,
+                        timeouts=0, error_rate=0.1, timeout_rate=0.0, requests_per_s=10.0, turns_per_s=9.0,
+                        conversations=3, conversations_per_s=3.0, latency_p50_ms=p95 / 2, latency_p95_ms=p95,
+                        latency_p99_ms=p95 * 1.2, latency_max_ms=p95 * 1.5, ttft_p50_ms=20.0, ttft_p95_ms=40.0,
+                        over_budget=p95 > 500)
+
+    hostile = "<script>window.pwned=1</script><img src=x onerror=window.pwned=2>"
+    return LoadReport(
+        agent="http://127.0.0.1:9/" + hostile, suites=[hostile], scenarios=3,
+        settings=LoadSettings(users=4, ramp_s=1, duration_s=2, steps=2, latency_budget_ms=500, max_requests=100,
+                              turn_timeout_s=5, simulator="auto", stream=True, seed=0),
+        started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:00:02+00:00", wall_s=2.0,
+        stopped_by="duration", generator_cpu_s=0.5,
+        totals=LoadTotals(requests=20, ok=18, errors=2, timeouts=0, cancelled=0, error_rate=0.1, timeout_rate=0.0,
+                          requests_per_s=10, turns_per_s=9, conversations_started=7, conversations_completed=6,
+                          conversations_failed=1, conversations_cut=0, conversations_per_s=3,
+                          latency_p50_ms=150, latency_p95_ms=600, latency_p99_ms=700, ttft_p50_ms=20,
+                          ttft_p95_ms=40),
+        steps=[step(1, 2, 300.0), step(2, 4, 600.0)],
+        budget=LoadBudget(latency_budget_ms=500, crossed=True, crossed_at_users=4, crossed_at_step=2,
+                          max_users_within_budget=2),
+        errors=[LoadErrorCount(message="HTTP 500: " + hostile, count=2)],
+    )
+
+
+@pytest.mark.browser
+def test_load_page_draws_its_charts_and_keeps_hostile_text_inert(tmp_path: Path) -> None:
+    from evalkit.load import write_load_outputs
+    from evalkit.testing.browser import Browser
+
+    if not Browser.available():
+        pytest.skip("needs headless Chromium (/usr/bin/chromium)")
+    write_load_outputs(tmp_path, _report())
+    with Browser.launch(extra_args=["--disable-quic"], timeout=30) as browser:
+        page = browser.new_page()
+        page.navigate((tmp_path / "load.html").as_uri())
+        page.wait_for("document.documentElement.dataset.charts === '1'", timeout=60)
+        assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 3
+        assert page.evaluate("document.querySelectorAll('tr.over').length") == 1
+        assert page.evaluate("typeof window.pwned") == "undefined"
+        assert "onerror=window.pwned" in page.evaluate("document.body.textContent")  # shown as text
+        page.drain()
+        assert page.console_errors == []
+
+
+def test_ctrl_c_stops_the_cli_early_and_still_writes_the_figures(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with _flaky_server() as base:
+        _Flaky.calls = 1000 * 28  # start past a multiple of 4 and 7: the first calls succeed
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "evalkit", "load", str(SUITE), "--agent", base, "--users", "2", "--ramp", "0",
+             "--duration", "60", "--no-stream", "--out", str(tmp_path), "-q"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        deadline = time.monotonic() + 60
+        while _Flaky.calls < 1000 * 28 + 5 and time.monotonic() < deadline:  # the load is running
+            time.sleep(0.05)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 10
+    report = LoadReport.model_validate_json((tmp_path / "load.json").read_text())
+    assert report.stopped_by == "interrupted"
+    assert report.totals.requests >= 5
+    _check_counts(report)
+    assert "stopped by interrupted" in out
