@@ -32,6 +32,7 @@ from evalkit.agents.base import AgentProvider, SessionInfo, TurnContext
 from evalkit.agents.loader import load_agent
 from evalkit.agents.session import AgentJunk, call_maybe_async, close, end_state, respond
 from evalkit.errors import ConfigError, EvalkitError, RunFolderError
+from evalkit.redact import redact_conversation
 from evalkit.results import ConversationResult, RunManifest, RunResult
 from evalkit.runfiles import (
     JOURNAL,
@@ -86,6 +87,9 @@ class RunConfig:
     handle_signals: bool = True
     # Close ``llm`` (its HTTP clients) when the run ends: set when the runner owns it (CLI).
     close_llm: bool = False
+    # Mask PII (emails, phones, cards, national ids) in everything written, after scoring
+    # on the raw transcript (see evalkit.redact). Sticky across --resume.
+    redact_pii: bool = False
 
 
 def derive_seed(base: int, scenario_id: str, trial: int) -> int:
@@ -224,6 +228,7 @@ class Runner:
         self._providers: dict[str, AgentProvider] = {}
         self.suite: Suite | None = None
         self._judges: dict[str, Any] = {}  # built judges, shared by every conversation
+        self._redact = False
 
     # -- public ----------------------------------------------------------------------
     def run_sync(self) -> RunResult:
@@ -263,6 +268,7 @@ class Runner:
         done = {r.key for r in previous}
         todo = [j for j in jobs if j.key not in done]
         resumes = int(old.extra.get("resumes", 0)) + 1 if old is not None else 0  # type: ignore[arg-type]
+        self._redact = self._resolve_redact(old)
         try:
             self._preflight_simulators(todo)
             await self._start_providers(suite, variants, explicit, todo)
@@ -289,7 +295,7 @@ class Runner:
             n_planned=len(jobs),
             python=platform.python_version(),
             platform=platform.platform(terse=True),
-            extra={"trials_flag": trials_flag, "resumes": resumes},
+            extra={"trials_flag": trials_flag, "resumes": resumes, **({"redact_pii": True} if self._redact else {})},
         )
         started = time.monotonic()
         results: list[ConversationResult] = []
@@ -351,6 +357,18 @@ class Runner:
         if cfg.seed is not None:
             return cfg.seed
         return old.seed if old is not None else 0
+
+    def _resolve_redact(self, old: RunManifest | None) -> bool:
+        before = bool(old.extra.get("redact_pii")) if old is not None else False
+        if old is not None and self.config.redact_pii and not before:
+            # Its journal already holds unmasked conversations: masking only the rest would
+            # give a false sense of safety.
+            raise ConfigError(
+                "the resumed run was recorded without --redact-pii; redact its reports with "
+                "`evalkit report --redact-pii` instead",
+                field="--redact-pii",
+            )
+        return self.config.redact_pii or before
 
     def _resolve_trials(self, old: RunManifest | None) -> int | None:
         cfg = self.config
@@ -489,6 +507,8 @@ class Runner:
         async def write(result: ConversationResult) -> None:
             # fsync takes milliseconds: off the event loop, one writer at a time.
             async with write_lock:
+                if self._redact:  # scored on the raw transcript; only the masked copy is kept
+                    result = await asyncio.to_thread(redact_conversation, result)
                 await asyncio.to_thread(journal.append, result)
             results.append(result)
             progress.update(result)

@@ -33,7 +33,13 @@ __all__ = ["command"]
     show_default=True,
     help="Include the plotly charts (--no-charts leaves out plotly.js: a file ~4.8 MB smaller).",
 )
-def command(run_dir: Path, out: Path | None, use_gate: bool, charts: bool) -> int:
+@click.option(
+    "--redact-pii",
+    is_flag=True,
+    help="Mask emails, phone numbers, card numbers and national ids in the report "
+    "(for runs recorded without `evalkit run --redact-pii`).",
+)
+def command(run_dir: Path, out: Path | None, use_gate: bool, charts: bool, redact_pii: bool) -> int:
     """Write the self-contained HTML report of RUN_DIR (opens offline, one file).
 
     \b
@@ -49,6 +55,10 @@ def command(run_dir: Path, out: Path | None, use_gate: bool, charts: bool) -> in
 
     started = time.perf_counter()
     run = load_run(run_dir)
+    if redact_pii:
+        from evalkit.redact import redact_run
+
+        run = redact_run(run)
     gate = load_gate(run_dir) if use_gate else None
     html = render_report(run, gate=gate, charts=charts).encode("utf-8")
     target = out if out is not None else Path(run_dir) / "report.html"

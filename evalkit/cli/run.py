@@ -192,6 +192,13 @@ def _command_line(ctx: click.Context) -> str:
     help="Per conversation (default: suite.yaml conversation_timeout_s, 300).",
 )
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
+@click.option(
+    "--redact-pii",
+    is_flag=True,
+    envvar="EVALKIT_REDACT_PII",
+    help="Mask emails, phone numbers, card numbers and national ids in every file the run "
+    "writes (journal, tables, reports). Judges still score the raw conversation.",
+)
 @model_options
 def command(
     suite: tuple[Path, ...],
@@ -207,6 +214,7 @@ def command(
     turn_timeout: float | None,
     conversation_timeout: float | None,
     no_progress: bool,
+    redact_pii: bool,
     **model_kwargs: Any,
 ) -> int:
     """Play the scenarios in SUITE (files or folders) against an agent and write the run folder.
@@ -250,6 +258,7 @@ def command(
         tags=list(tags) or None,
         progress=False if no_progress else None,
         command=_command_line(click.get_current_context()),
+        redact_pii=redact_pii,
     )
     runner = Runner(config)
     try:
