@@ -8,43 +8,20 @@ representative subset runs the real console entry in a subprocess.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _robust_helpers import Outcome, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "badinput"
 ECHO = "evalkit.testing.agents:EchoAgent"
-
-
-@dataclass
-class Outcome:
-    code: int | None
-    out: str
-    err: str
-
-
-def cli(*args: str) -> Outcome:
-    """Run ``evalkit ARGS`` in this process; any exception other than SystemExit fails the test."""
-    from evalkit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code: int | None = 0
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else None
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 def subprocess_cli(*args: str, cwd: Path) -> Outcome:

@@ -8,16 +8,16 @@ and mount), and always an in-process variant that makes the writes fail with ENO
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from _robust_helpers import cli3
 
 from evalkit.runfiles import read_journal
 
@@ -41,18 +41,6 @@ def evalkit_proc(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-def cli(*args: str) -> tuple[int | None, str]:
-    from evalkit.cli import main
-
-    err = io.StringIO()
-    code: int | None = 0
-    with redirect_stdout(io.StringIO()), redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else None
-    return code, err.getvalue()
-
 
 def one_line(stderr: str) -> str:
     lines = [x for x in stderr.splitlines() if x.strip()]
@@ -73,7 +61,8 @@ def tmpfs(where: Path, options: str) -> Iterator[Path]:
     try:
         yield where
     finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+        if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 # -- real filesystems ----------------------------------------------------------------------
@@ -128,14 +117,14 @@ def test_disk_full_mid_run_in_process(tmp_path: Path, monkeypatch: pytest.Monkey
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", full_fsync)
-    code, err = cli("run", str(suite), "--out", str(out), "--no-progress", "--concurrency", "1")
+    code, _, err = cli3("run", str(suite), "--out", str(out), "--no-progress", "--concurrency", "1")
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert code == 2
     line = one_line(err)
     assert f"{out / 'conversations.jsonl'}: No space left on device" in line and "--resume" in line
     kept, _, _ = read_journal(out / "conversations.jsonl")
     assert 15 <= len(kept) <= 22
-    code, err = cli("run", "--resume", "--out", str(out), "--no-progress")
+    code, _, err = cli3("run", "--resume", "--out", str(out), "--no-progress")
     assert code == 0, err
     rows = (out / "conversations.jsonl").read_text().splitlines()
     assert len({json.loads(r)["transcript"]["scenario_id"] for r in rows}) == 60 == len(rows)
@@ -148,15 +137,15 @@ def test_output_files_that_cannot_be_written(err_no: int, tmp_path: Path, monkey
 
     suite = make_suite(tmp_path / "suite", n=2)
     good = tmp_path / "good"
-    assert cli("run", str(suite), "--out", str(good), "--no-progress")[0] == 0
+    assert cli3("run", str(suite), "--out", str(good), "--no-progress")[0] == 0
 
     def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
         raise OSError(err_no, os.strerror(err_no), str(kwargs.get("dir", "?")) + "/.tmpXYZ")
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     target = tmp_path / "out" / "report.html"
-    code, err = cli("report", str(good), "--out", str(target))
+    code, _, err = cli3("report", str(good), "--out", str(target))
     assert code == 2 and one_line(err) == f"evalkit: error: {target}: {os.strerror(err_no)}"
-    code, err = cli("run", str(suite), "--out", str(tmp_path / "run2"), "--no-progress")
+    code, _, err = cli3("run", str(suite), "--out", str(tmp_path / "run2"), "--no-progress")
     assert code == 2 and os.strerror(err_no) in one_line(err)
     assert ".tmpXYZ" not in err

@@ -9,17 +9,16 @@ test folder, everything printed, every log record and every recorded error is se
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _robust_helpers import cli3
 
 from evalkit.testing.fake_openai import FakeOpenAIServer, Rule
 
@@ -117,18 +116,6 @@ def log_capture() -> Iterator[Capture]:
         lg.setLevel(level)
 
 
-def cli(*args: str) -> tuple[int | None, str, str]:
-    from evalkit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code: int | None = 0
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else None
-    return code, out.getvalue(), err.getvalue()
-
 
 def leaks(text: str) -> list[str]:
     return [n for n in NEEDLES if n in text]
@@ -157,7 +144,7 @@ def test_no_secret_in_any_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                           failure_kinds=("429", "500", "401", "drop", "invalid_json")) as srv, \
             EchoingErrorServer() as echo:
         monkeypatch.setenv("EVALKIT_JUDGE_BASE_URL", echo.base_url)
-        code, o, e = cli("run", str(suite), "--out", str(out), "--model", "fake-model", "--base-url", srv.base_url,
+        code, o, e = cli3("run", str(suite), "--out", str(out), "--model", "fake-model", "--base-url", srv.base_url,
                          "--simulator", "llm", "--agent", f"openai-chat:fake-model?base_url={srv.base_url}",
                          "--cache-dir", str(cache),
                          "--no-progress")
@@ -173,7 +160,7 @@ def test_no_secret_in_any_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         ["compare", str(out), str(out), "--out", str(cmp)],
         ["score", str(out), "--out", str(tmp_path / "rescored"), "--scenarios", str(suite)],
     ):
-        code, o, e = cli(*args)
+        code, o, e = cli3(*args)
         printed += [o, e]
         assert code in (0, 1), (args, e)
 
