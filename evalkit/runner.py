@@ -300,8 +300,9 @@ class Runner:
         started = time.monotonic()
         results: list[ConversationResult] = []
         try:
-            results += journal.open()  # also cuts off a torn last line before appending
+            # Manifest first: a folder with a journal but no manifest could not be resumed.
             write_manifest(run_dir, manifest)
+            results += journal.open()  # also cuts off a torn last line before appending
             progress = _Progress(len(todo), cfg.progress, cfg.progress_stream)
             await self._run_jobs(
                 todo, journal, results, progress, run_id, resumes, turn_timeout, conv_timeout
