@@ -84,6 +84,7 @@ LOAD_HTML = "load.html"
 # Extra seconds past deadline + turn timeout before in-flight work is cancelled outright
 # (a session DELETE that hangs, a simulator stuck in CPU).
 _GRACE_S = 2.0
+_USERS_PER_POOL = 8
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
 
@@ -344,25 +345,31 @@ class LoadTest:
         turn_timeout = float(cfg.turn_timeout_s or suite.config.turn_timeout_s)
         self.turn_timeout = turn_timeout
         self._check_simulators(suite)
-        provider = HttpAgentProvider(cfg.agent, stream=cfg.stream, timeout_s=min(10.0, turn_timeout))
+        # One connection pool per few users: httpcore rescans every pooled connection on each
+        # request, so one pool for hundreds of users costs the generator milliseconds a turn.
+        providers = [
+            HttpAgentProvider(cfg.agent, stream=cfg.stream, timeout_s=min(10.0, turn_timeout))
+            for _ in range(math.ceil(cfg.users / _USERS_PER_POOL))
+        ]
         self._stop_event = asyncio.Event()
         plan = step_plan(cfg.users, cfg.ramp_s, cfg.steps)
         started_at = _now()
         cpu0 = time.process_time()
         try:
-            await provider.start()  # health check: an unreachable agent is a setup error
+            await providers[0].start()  # health check: an unreachable agent is a setup error
             self._t0 = time.perf_counter()
             restore = self._install_signals()
             progress = asyncio.create_task(self._progress(plan))
             try:
-                await self._drive(provider, plan, turn_timeout)
+                await self._drive(providers, plan, turn_timeout)
             finally:
                 restore()
                 progress.cancel()
                 await asyncio.gather(progress, return_exceptions=True)
             wall = time.perf_counter() - self._t0
         finally:
-            await provider.aclose()
+            for provider in providers:
+                await provider.aclose()
         self._progress_line(plan, final=True)
         report = self._report(suite, plan, started_at, wall, time.process_time() - cpu0, turn_timeout)
         if cfg.out is not None:
@@ -402,13 +409,18 @@ class LoadTest:
     def _stopping(self) -> bool:
         return self._stop_event.is_set() or self._elapsed() >= self.config.duration_s
 
-    async def _drive(self, provider: HttpAgentProvider, plan: list[tuple[float, int]], turn_timeout: float) -> None:
+    async def _drive(
+        self, providers: list[HttpAgentProvider], plan: list[tuple[float, int]], turn_timeout: float
+    ) -> None:
         cfg = self.config
         starts: list[float] = []
         for i, (start, users) in enumerate(plan):
             before = plan[i - 1][1] if i else 0
             starts += [start] * (users - before)
-        tasks = [asyncio.create_task(self._user(provider, u, start, turn_timeout)) for u, start in enumerate(starts)]
+        tasks = [
+            asyncio.create_task(self._user(providers[u % len(providers)], u, start, turn_timeout))
+            for u, start in enumerate(starts)
+        ]
         users_done: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*tasks, return_exceptions=True))
         stop_wait: asyncio.Future[Any] = asyncio.ensure_future(self._stop_event.wait())
         try:
