@@ -78,8 +78,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     if any, is left untouched and no temp file stays behind.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # its error names the folder: keep it
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise _on(path, exc) from None
