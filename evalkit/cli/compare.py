@@ -29,6 +29,14 @@ def _render(fmt: str, cmp, base_run, cand_run) -> str:  # type: ignore[no-untype
     return render_comparison_html(cmp, base_run, cand_run)
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Atomically (temp file + rename): a crash never leaves half a comparison behind."""
+    from evalkit.runfiles import atomic_write
+
+    data = text.encode("utf-8")
+    atomic_write(path, lambda fh: fh.write(data))
+
+
 @click.command("compare")
 @click.argument("base_dir", metavar="BASE", type=click.Path(path_type=Path))
 @click.argument("cand_dir", metavar="[CANDIDATE]", required=False, type=click.Path(path_type=Path))
@@ -65,7 +73,7 @@ def command(
       evalkit compare runs/main runs/pr --format json > comparison.json
     """
     from evalkit.compare import compare_runs
-    from evalkit.runfiles import atomic_write, load_run, write_json
+    from evalkit.runfiles import load_run, write_json
 
     if variants is not None:
         if cand_dir is not None:
@@ -105,8 +113,7 @@ def command(
             except ConfigError as exc:
                 click.echo(f"evalkit: warning: {exc}", err=True)
                 continue
-            data = text.encode("utf-8")
-            atomic_write(out / f"comparison.{f}", lambda fh, data=data: fh.write(data))  # never half a file
+            _write_text(out / f"comparison.{f}", text)
             written.append(out / f"comparison.{f}")
         click.echo("wrote " + ", ".join(str(p) for p in written))
     else:
@@ -114,8 +121,7 @@ def command(
         if chosen is None:
             raise ConfigError(f"cannot tell the format from '{out.name}': add --format {'|'.join(_FORMATS)}", field="--out")
         text = _render(chosen, cmp, base_run, cand_run)
-        data = text.encode("utf-8")
-        atomic_write(out, lambda fh: fh.write(data))
+        _write_text(out, text)
         click.echo(f"wrote {out}")
 
     if out is not None:
