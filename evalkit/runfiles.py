@@ -32,6 +32,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "VERDICT_COLUMNS",
     "atomic_write",
+    "remove_stale_temps",
     "write_json",
     "write_manifest",
     "read_manifest",
@@ -100,6 +101,19 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
             raise _on(path, exc) from None
         raise
     _fsync_dir(path.parent)
+
+
+def remove_stale_temps(run_dir: Path) -> list[Path]:
+    """Delete temp files an interrupted :func:`atomic_write` left in ``run_dir`` (only ours:
+    ``.<name>.<random>.tmp``); returns them. Call it only when no other writer is active."""
+    removed = []
+    for tmp in Path(run_dir).glob(".*.*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:  # gone already, or not ours to delete: harmless either way
+            pass
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:

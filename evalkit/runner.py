@@ -40,6 +40,7 @@ from evalkit.runfiles import (
     Journal,
     read_journal,
     read_manifest,
+    remove_stale_temps,
     write_manifest,
     write_run_outputs,
 )
@@ -300,6 +301,8 @@ class Runner:
         started = time.monotonic()
         results: list[ConversationResult] = []
         try:
+            if old is not None:  # leftovers of writes a crash interrupted
+                remove_stale_temps(run_dir)
             # Manifest first: a folder with a journal but no manifest could not be resumed.
             write_manifest(run_dir, manifest)
             results += journal.open()  # also cuts off a torn last line before appending
