@@ -184,8 +184,12 @@ def test_sigkill_while_writing_outputs_never_leaves_half_a_file(baseline: Path, 
         proc.wait(30)
         proc.stdout.close()
         assert_every_artifact_parses(run)
-    # A reader of the folder (report, gate) works on what the kills left.
+    # A reader of the folder (report, gate) works on what the kills left; a resume also
+    # sweeps the temp files the interrupted writes left behind.
     assert evalkit("report", str(run), "--no-charts").returncode == 0
+    assert evalkit("run", "--resume", "--out", str(run), "--no-progress").returncode == 0
+    assert not list(run.glob(".*.tmp"))
+    assert_every_artifact_parses(run)
 
 
 def test_torn_journal_line_is_survived_and_reported(baseline: Path, tmp_path: Path):
