@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +102,25 @@ def _attack_lines(by_variant: dict[str, list[Any]]) -> list[str]:
             f"({overall.succeeded} of {overall.n} attacks){where}"
         )
     return [""] + out if out else []
+
+
+@contextmanager
+def _base_url_for_agents(base_url: str | None) -> Iterator[None]:
+    """``--base-url`` also applies to model-backed agents (``openai-chat:``), which read
+    ``EVALKIT_BASE_URL``: without this they would call OpenAI itself, with the user's key,
+    while the simulator and judges use the local endpoint the user named."""
+    if not base_url or os.environ.get("EVALKIT_BASE_URL") == base_url:
+        yield
+        return
+    before = os.environ.get("EVALKIT_BASE_URL")
+    os.environ["EVALKIT_BASE_URL"] = base_url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("EVALKIT_BASE_URL", None)
+        else:
+            os.environ["EVALKIT_BASE_URL"] = before
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -262,7 +284,8 @@ def command(
     )
     runner = Runner(config)
     try:
-        run = runner.run_sync()
+        with _base_url_for_agents(model_kwargs.get("base_url")):
+            run = runner.run_sync()
     except OSError as exc:
         # Disk full or folder turned read-only mid-run: what finished is in the journal.
         if runner.run_dir is None or not (runner.run_dir / "manifest.json").is_file():
