@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -145,13 +146,15 @@ def test_no_secret_in_any_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             EchoingErrorServer() as echo:
         monkeypatch.setenv("EVALKIT_JUDGE_BASE_URL", echo.base_url)
         code, o, e = cli3("run", str(suite), "--out", str(out), "--model", "fake-model", "--base-url", srv.base_url,
-                         "--simulator", "llm", "--agent", f"openai-chat:fake-model?base_url={srv.base_url}",
-                         "--cache-dir", str(cache),
+                         "--simulator", "llm", "--agent", "openai-chat:fake-model", "--cache-dir", str(cache),
                          "--no-progress")
         printed += [o, e]
         assert code == 0, e
-        # The keys really were sent: the test would be empty otherwise.
+        # The keys really were sent: the test would be empty otherwise. The openai-chat agent
+        # followed --base-url too (it used to go to api.openai.com with the key).
         assert {r.headers.get("authorization") for r in srv.chat_requests} == {f"Bearer {KEY}"}
+        assert any(not r.schema for r in srv.chat_requests), "the agent's own calls reached the fake server"
+        assert os.environ.get("EVALKIT_BASE_URL") is None  # the flag did not leak into the environment
         assert echo.seen and set(echo.seen) == {f"Bearer {JUDGE_KEY}"}
 
     for args in (
