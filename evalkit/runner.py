@@ -519,6 +519,10 @@ class Runner:
 
         async def worker() -> None:
             for job in queue:
+                # asyncio.wait_for (3.11) can swallow the cancel when a reply has just
+                # arrived, so an interrupt is also checked here before starting more work.
+                if self.interrupted:
+                    break
                 result = await self._conversation(job, run_id, resumes, turn_timeout, conv_timeout)
                 task = asyncio.create_task(write(result))
                 writes.add(task)
