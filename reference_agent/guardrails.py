@@ -25,7 +25,7 @@ import unicodedata
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from reference_agent.prompts import SYSTEM_PROMPT, SYSTEM_PROMPT_CANARY
+from reference_agent.system_prompt import SYSTEM_PROMPT, SYSTEM_PROMPT_CANARY
 
 __all__ = [
     "PiiMatch",

@@ -10,7 +10,7 @@ from _agent_helpers import ANA, CHLOE, calls, chat, tools
 from reference_agent.agent import SupportAgent
 from reference_agent.analytics import TurnLogger
 from reference_agent.faults import FAULTS, UnknownFaultError, parse_faults
-from reference_agent.prompts import SYSTEM_PROMPT_CANARY
+from reference_agent.system_prompt import SYSTEM_PROMPT_CANARY
 
 
 def _returns(a, r):

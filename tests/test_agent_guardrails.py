@@ -9,7 +9,7 @@ import pytest
 from _agent_helpers import BEN, CHLOE, agent, chat, tools
 
 from reference_agent import guardrails as g
-from reference_agent.prompts import SYSTEM_PROMPT
+from reference_agent.system_prompt import SYSTEM_PROMPT
 
 
 def test_luhn():
