@@ -621,6 +621,15 @@ def breakdown(
 # --- summary.json ---------------------------------------------------------------------------
 
 
+def scaled_resamples(n_conversations: int) -> int:
+    """Bootstrap resamples for CIs written with every run: 1,000, fewer for very large runs.
+
+    The cost grows with resamples x turns; beyond ~2,000 conversations the intervals are
+    narrow and 200-1,000 resamples place their ends well within their own width.
+    """
+    return 1000 if n_conversations <= 2000 else max(200, 2_000_000 // n_conversations)
+
+
 def summary_document(
     conversations: Iterable[ConversationResult] | RunResult,
     *,

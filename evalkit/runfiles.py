@@ -414,7 +414,7 @@ def verdicts_frame(run: RunResult) -> pd.DataFrame:
 def summary_dict(run: RunResult) -> dict[str, Any]:
     """``summary.json``: the whole run's headline metrics at the top, then per variant."""
     from evalkit import __version__
-    from evalkit.metrics import summarize
+    from evalkit.metrics import cost_note, scaled_resamples, summarize, summarize_with_ci
 
     m = run.manifest
     by_variant: dict[str, list[ConversationResult]] = {name: [] for name in m.variants}
@@ -426,6 +426,14 @@ def summary_dict(run: RunResult) -> dict[str, Any]:
         "evalkit_version": __version__,
         "n_planned": m.n_planned,
         **summarize(run.conversations),
+        # 95% CIs of the headline metrics (Wilson for rates, bootstrap otherwise).
+        "ci": {
+            k: v.model_dump()
+            for k, v in summarize_with_ci(
+                run.conversations, n_resamples=scaled_resamples(len(run.conversations))
+            ).items()
+        },
+        "cost_note": cost_note(run.conversations),
         "variants": {name: summarize(convs) for name, convs in by_variant.items()},
     }
 

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__, stats
-from evalkit.metrics import MetricValue, attack_success, cost_note, percentile, summarize_with_ci
+from evalkit.metrics import (
+    MetricValue,
+    attack_success,
+    cost_note,
+    percentile,
+    scaled_resamples,
+    summarize_with_ci,
+)
 from evalkit.reports import _embed
 from evalkit.results import ConversationResult, RunResult
 from evalkit.transcript import Outcome
@@ -43,18 +50,9 @@ _MAX_TAGS_CHARTED = 30
 # --- KPIs -------------------------------------------------------------------------------------
 
 
-def _resamples(n_conversations: int) -> int:
-    """Bootstrap resamples for the report's CIs: 1,000, fewer for very large runs.
-
-    The cost grows with resamples x turns; beyond ~2,000 conversations the intervals are
-    narrow and 200-1,000 resamples place their ends well within their own width.
-    """
-    return 1000 if n_conversations <= 2000 else max(200, 2_000_000 // n_conversations)
-
-
 def _metric_stats(convs: Sequence[ConversationResult]) -> dict[str, MetricValue]:
     """Every headline metric with its 95% CI (``summarize_with_ci``)."""
-    return summarize_with_ci(convs, n_resamples=_resamples(len(convs)))
+    return summarize_with_ci(convs, n_resamples=scaled_resamples(len(convs)))
 
 
 def _pct(x: float | None) -> str:
