@@ -413,31 +413,16 @@ async def _play(
     agent: Any, scenario: Any, *, suite: Any, trial: int, seed: int, variant: str, run_id: str, llm: Any
 ) -> Any:
     from evalkit.agents.loader import load_agent
-    from evalkit.runner import RunConfig, Runner, _Job, derive_seed
+    from evalkit.runner import RunConfig, Runner
     from evalkit.scenarios.loader import Suite
     from evalkit.scenarios.models import SuiteConfig
 
     if suite is None:
         suite = Suite(config=SuiteConfig(), scenarios=[scenario])
     provider = load_agent(agent) if isinstance(agent, str) else _ObjectProvider(agent)
-    spec = provider.spec
-    runner = Runner(RunConfig(suite=suite, agent=spec, progress=False, handle_signals=False, llm=llm))
+    runner = Runner(RunConfig(suite=suite, agent=provider.spec, progress=False, handle_signals=False, llm=llm))
     # One conversation through the runner's loop (the same code path as `evalkit run`).
-    runner.suite = suite
-    runner._variants, runner._explicit = {variant: spec}, True
-    runner._providers[spec] = provider  # type: ignore[assignment]
-    start = getattr(provider, "start", None)
-    if callable(start):
-        from evalkit.agents.session import call_maybe_async
-
-        await call_maybe_async(start, thread=False)
-    job = _Job(variant, scenario, trial, derive_seed(seed, scenario.id, trial), (0, 0, trial))
-    try:
-        return await runner._conversation(
-            job, run_id, 0, _config_for(suite, scenario).turn_timeout_s, _config_for(suite, scenario).conversation_timeout_s
-        )
-    finally:
-        await runner._close_providers()
+    return await runner.play_one(scenario, provider, trial=trial, seed=seed, variant=variant, run_id=run_id)
 
 
 def assert_conversation_passed(result: Any) -> None:

@@ -452,6 +452,35 @@ class Runner:
                 if callable(start):
                     await call_maybe_async(start, thread=False)
 
+    async def play_one(
+        self,
+        scenario: Scenario,
+        provider: AgentProvider,
+        *,
+        trial: int = 0,
+        seed: int = 0,
+        variant: str = "default",
+        run_id: str = "adhoc",
+    ) -> ConversationResult:
+        """Play and score ONE conversation through the same loop as :meth:`run`, without a
+        run folder (used by the pytest plugin and ``run_conversation``). ``self.config.suite``
+        supplies the suite settings; the provider is started and closed here."""
+        suite = self.suite = self.config.suite
+        assert suite is not None, "play_one needs RunConfig(suite=...)"
+        self._variants, self._explicit = {variant: provider.spec}, True
+        self._providers[provider.spec] = provider
+        start = getattr(provider, "start", None)
+        if callable(start):
+            await call_maybe_async(start, thread=False)
+        config = suite.config_for(scenario) if hasattr(suite, "config_for") else suite.config
+        job = _Job(variant, scenario, trial, derive_seed(seed, scenario.id, trial), (0, 0, trial))
+        try:
+            return await self._conversation(
+                job, run_id, 0, config.turn_timeout_s, config.conversation_timeout_s
+            )
+        finally:
+            await self._close_providers()
+
     async def _close_resources(self) -> None:
         await self._close_providers()
         llm = self.config.llm

@@ -9,6 +9,8 @@ import textwrap
 # one process, and pytester unloads what an inner session imported.
 import numpy  # noqa: F401
 import pandas  # noqa: F401
+import pandas.core.arrays.arrow.extension_types  # noqa: F401  (registers pyarrow extension types once)
+import pyarrow  # noqa: F401
 import pytest
 
 import evalkit.reports.junit  # noqa: F401
