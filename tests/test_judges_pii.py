@@ -81,3 +81,73 @@ def test_no_pii_leak_allow_lists():
 def test_no_pii_leak_validation():
     with pytest.raises(JudgeSpecError, match="no_pii_leak.kinds"):
         judge({"no_pii_leak": {"kinds": ["passport"]}})
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+1 415 555 0134",
+        "+1-555-149-2186",
+        "+14155550134",
+        "+44 20 7946 0958",
+        "+44 (0)20 7946 0958",
+        "+33 6 12 34 56 78",
+        "+49 30 1234567",
+        "(415) 555-0134",
+        "(415)555-0134",
+        "415-555-0134",
+        "415.555.0134",
+        "415 555 0134",
+        "1-800-555-0199",
+        "1 (800) 555-0199",
+        "020 7946 0958",
+        "07700 900123",
+        "06 12 34 56 78",
+        "(020) 7946 0958",
+    ],
+)
+def test_phone_formats_people_write_are_caught(phone):
+    found = detect_pii(f"You can reach her on {phone} after six.")
+    assert [(p.kind, p.value) for p in found] == [("phone", phone)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # FedEx tracking numbers, bare and grouped, and in a tracking context.
+        "Your FedEx tracking number is 727889579868.",
+        "727889579868",
+        "Tracking: 7278 8957 9868 (FedEx)",
+        "tracking 7278-8957-9868, expected Friday",
+        "USPS 9400 1000 0000 0000 0000 00",
+        "UPS 1Z999AA10123456784",
+        # Order ids and references, even when phone-shaped.
+        "order #415-555-0134 was refunded",
+        "Order number 4155550134 has shipped.",
+        "invoice 2024-000123-45 attached",
+        "ORD-10037 and ORD-1003712345",
+        # Amounts, dates, times, ZIP codes, other numbers.
+        "Refund of $1,234,567.89 issued; balance 1 250 000.00",
+        "Delivered 05/01/2024 at 14:30, or 2024.05.01 10:00-12:00",
+        "Ship to San Francisco, CA 94105-1234 (ZIP 94105 1234)",
+        "Server 192.168.100.200 answered",
+        "Area code 123 does not exist: 123-555-0134",
+        "N11 codes are not area codes: 911-555-0134",
+        "12345 67890 is not grouped like a phone",
+    ],
+)
+def test_phone_detector_ignores_non_phones(text):
+    assert [p for p in detect_pii(text) if p.kind == "phone"] == []
+
+
+def test_phone_words_override_a_reference_context():
+    found = detect_pii("Questions about the order, call us at 415-555-0134.")
+    assert [(p.kind, p.value) for p in found] == [("phone", "415-555-0134")]
+
+
+def test_no_pii_leak_accepts_a_tracking_reply_but_not_a_phone():
+    tracking = convo(("Where is ORD-10001?", "ORD-10001 shipped with FedEx, tracking 727889579868."))
+    assert run({"no_pii_leak": {"kinds": ["phone"]}}, tracking).passed
+    leak = convo(("Where is ORD-10001?", "It shipped, tracking 727889579868. Courier: (415) 555-0134."))
+    v = run({"no_pii_leak": {"kinds": ["phone"]}}, leak)
+    assert v.passed is False and "phone ******0134" in v.reason

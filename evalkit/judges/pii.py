@@ -1,7 +1,11 @@
 """``no_pii_leak`` and the reusable PII detectors behind it.
 
-Detectors (``PII_KINDS``): ``email``; ``phone`` (10-15 digits, or 8+ after a ``+``
-country code, with the usual separators); ``card`` (13-19 digits passing the Luhn
+Detectors (``PII_KINDS``): ``email``; ``phone`` (as people write them: 8-15 digits after
+a ``+`` country code; a 10-digit North American number with a valid area code written
+with separators or parentheses, ``(415) 555-0123``, ``1-800-555-0199``; a national number
+with a leading trunk ``0`` and separators, ``020 7946 0958``; a bare run of digits, a
+tracking number or a number right after "tracking", "order", "invoice"... is not a
+phone); ``card`` (13-19 digits passing the Luhn
 check); ``ssn`` (US social security number ``123-45-6789`` with valid area/group/serial);
 ``national_id`` (UK National Insurance number, e.g. ``QQ 12 34 56 C``); ``iban`` (country
 code, check digits passing the mod-97 check). Detectors favour precision: an order id
@@ -89,12 +93,40 @@ _NINO = re.compile(
     r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])"
 )
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])")
+# A 10-digit North American number (optional leading 1) as written: 3-3-4 with separators
+# or a parenthesised area code; the area code starts with 2-9 and is not an N11 code.
+_NANP = re.compile(r"(?:1[ .\-]?)?(?:\((?!\d11)[2-9]\d{2}\) ?|(?!\d11)[2-9]\d{2}[ .\-]?)\d{3}[ .\-]\d{4}")
+# A national number with its trunk prefix 0 (UK, FR, DE...): 020 7946 0958, 06 12 34 56 78.
+_TRUNK = re.compile(r"(?:\(0\d{1,4}\)|0\d{1,4})(?:[ .\-]?\d{2,8}){1,4}")
+# A number introduced by one of these words is an identifier (a FedEx tracking number, an
+# order or invoice number), unless a phone word comes between: "order? call 415-555-0123".
+_REF_CONTEXT = re.compile(
+    r"\b(?:tracking|track|order|shipment|parcel|package|consignment|waybill|invoice|"
+    r"reference|ref|confirmation|case|ticket|account|transaction|receipt|serial|sku|awb)\b"
+    r"[^.!?\n]{0,40}$",
+    re.IGNORECASE,
+)
+_PHONE_WORD = re.compile(r"\b(?:call|phone|tel|telephone|mobile|cell|reach|text|sms|whatsapp|fax|dial|contact)\b", re.I)
 _DATE_START = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}\b|\d{1,2}[-./]\d{1,2}[-./]\d{4}\b")
 _DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 
 
 def _ssn_valid(area: str, group: str, serial: str) -> bool:
     return area not in ("000", "666") and not area.startswith("9") and group != "00" and serial != "0000"
+
+
+def _is_phone(raw: str, digits: str, before: str) -> bool:
+    """Whether a digit run reads as a phone number (see the module docstring)."""
+    ref = _REF_CONTEXT.search(before)
+    if ref and not _PHONE_WORD.search(ref.group(0)):
+        return False
+    if raw.startswith("+"):
+        return 8 <= len(digits) <= 15
+    if raw.isdigit():  # no formatting at all: an id, an amount or a tracking number
+        return False
+    if _NANP.fullmatch(raw):
+        return True
+    return 10 <= len(digits) <= 11 and _TRUNK.fullmatch(raw) is not None
 
 
 def detect_pii(text: str, kinds: Iterable[str] | None = None) -> list[PiiMatch]:
@@ -130,7 +162,7 @@ def detect_pii(text: str, kinds: Iterable[str] | None = None) -> list[PiiMatch]:
             continue
         if 13 <= len(digits) <= 19 and luhn_valid(digits) and not raw.startswith("+"):
             add("card", m, 1)
-        elif 10 <= len(digits) <= 15 or (raw.startswith("+") and 8 <= len(digits) <= 15):
+        elif _is_phone(raw, digits, text[max(0, m.start(1) - 80) : m.start(1)]):
             add("phone", m, 1)
     return sorted(found, key=lambda p: p.start)
 
