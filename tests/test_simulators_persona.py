@@ -342,3 +342,70 @@ def test_human_intent_does_not_ask_twice():
     sc = _sc({"asks_for_human": "immediately", "patience": 5}, {"intent": "human"})
     t, _ = play(sc, always("How can I help?"), seed=0, max_turns=2)
     assert acts(t) == ["open", "push_goal"]
+
+
+RETURN_FACTS = {"order_id": "ORD-10037", "reason": "the keys stick"}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Shall I go ahead and start a return for order ORD-10037 (reason: the keys stick)? (yes/no)",
+        "Do you want me to start a return for ORD-10037 because the keys stick?",
+        "Return for order ORD-10037, reason: the keys stick. Should I proceed?",
+    ],
+)
+def test_a_confirmation_restating_facts_gets_a_yes_not_the_facts_again(question):
+    # The return desk asks for the order and the reason, then restates both in a yes/no
+    # question: the persona must answer "yes", not re-send the reason.
+    steps = iter(["Which order is it?", "What's the reason for the return?", question])
+
+    def agent(msg, t):
+        if re.match(r"(?i)\s*(yes|that's right)", msg):
+            return reply("Return RMA-1 started for ORD-10037.", tool="start_return", args={"order_id": "ORD-10037"})
+        return reply(next(steps, "Is there anything else?"))
+
+    done = [{"tool_called": {"name": "start_return"}}]
+    sc = _sc(goal={"intent": "return", "description": "return my keyboard", "done_when": done}, facts=RETURN_FACTS)
+    t, stop = play(sc, agent, seed=0)
+    assert acts(t)[1:4] == ["answer:order_id", "answer:reason", "confirm"]
+    assert "keys stick" not in users(t)[3] and re.search(r"\byes\b|right", users(t)[3], re.I)
+    assert stop.reason == StopReason.goal_met
+
+
+def test_an_offer_of_a_human_is_not_a_handoff():
+    offer = "I couldn't find that order, or I can connect you with a human agent."
+    r = read_reply([AgentTurn(content=offer)], [], ["order_id"])
+    assert not r.handoff and r.handoff_offered
+    # A persona that does not want a human keeps going: it is not "transferred".
+    replies = iter([f"{offer} What's your order number?"])
+    t, stop = play(_sc(goal={"done_when": DONE}), lambda m, t: reply(next(replies, "")) if not re.search(
+        r"ORD-", m) else order_desk(m, t), seed=0)
+    assert acts(t)[1] == "answer:order_id" and stop.reason == StopReason.goal_met
+
+
+def test_an_offer_is_taken_up_by_asking_and_only_a_real_handoff_transfers():
+    offered = []
+
+    def agent(msg, t):
+        if re.search(r"human|person|someone", msg, re.I) and offered:
+            return reply("Transferring you now.", handoff="customer asked")
+        offered.append(msg)
+        return reply("I can't do that here, or I can connect you with a human agent.")
+
+    sc = _sc({"asks_for_human": "never"}, {"intent": "human", "accept_handoff": False})
+    t, stop = play(sc, agent, seed=0)
+    assert acts(t)[1] == "accept_handoff" and re.search(r"human|person|someone", users(t)[1], re.I)
+    assert stop.reason == StopReason.transferred and len(t.user_turns) == 2
+
+
+def test_a_yes_no_offer_of_a_human_is_declined_when_the_persona_does_not_want_one():
+    r = read_reply([AgentTurn(content="Would you like me to transfer you to a human agent?")], [], ["order_id"])
+    assert r.handoff_question and not r.confirm and not r.handoff
+    replies = iter(["Would you like me to transfer you to a human agent?"])
+    t, stop = play(
+        _sc({"asks_for_human": "never"}, {"done_when": DONE}),
+        lambda m, t: reply(next(replies, "What's your order number?")) if "ORD-" not in m else order_desk(m, t),
+        seed=0,
+    )
+    assert acts(t)[1] == "decline_handoff" and stop.reason == StopReason.goal_met

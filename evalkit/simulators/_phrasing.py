@@ -153,6 +153,11 @@ TEMPLATES: dict[str, list[str]] = {
         "No thanks, I'm all set.",
     ],
     "rephrase": ["Sorry, let me rephrase.", "What I mean is:", "Let me say it differently.", "I mean,"],
+    "accept_handoff": [
+        "Yes, please connect me with a human.",
+        "Yes, I'd like to talk to a person, please.",
+        "Please do, put me through to someone.",
+    ],
     "decline_handoff": [
         "No, I don't want to be transferred. Can't you help me?",
         "I'd rather you sorted it out yourself.",

@@ -82,7 +82,9 @@ _FAILED = re.compile(
     r"not possible|isn'?t possible|no longer|not eligible|no (order|record|account)s? (found|with|matching))\b",
     re.IGNORECASE,
 )
-_HANDOFF_TEXT = re.compile(
+# Words that offer (or announce) a transfer. Only an agent turn with ``handoff`` set is a
+# handoff; these words alone are an offer the persona may take up or ignore.
+_HANDOFF_OFFER = re.compile(
     r"\b(transferr?(ing|ed)?|connect(ing)?|hand(ing)?\s+(you\s+)?(over|off)|pass(ing)?\s+(you\s+)?(on|over)|"
     r"escalat\w*)\b.{0,60}\b(human|agent|colleague|specialist|team|representative|person|someone)\b",
     re.IGNORECASE,
@@ -136,7 +138,9 @@ class Reading:
     failed: bool = False
     repeated: bool = False
     errored: bool = False
-    handoff: bool = False
+    handoff: bool = False  # an agent turn has ``handoff`` set: the conversation was transferred
+    handoff_offered: bool = False  # the agent offers a human ("...or I can connect you with an agent")
+    handoff_question: bool = False  # ...as a yes/no question ("Shall I transfer you to an agent?")
     acted: bool = False  # the agent did something: a tool call or a substantive answer
 
 
@@ -145,7 +149,8 @@ def read_reply(turns: list[AgentTurn], earlier: list[AgentTurn], categories: lis
     text = " ".join(t.content for t in turns if t.content)
     r = Reading()
     r.errored = any(t.error for t in turns) or not turns
-    r.handoff = any(t.handoff is not None for t in turns) or bool(_HANDOFF_TEXT.search(text))
+    r.handoff = any(t.handoff is not None for t in turns)
+    r.handoff_offered = not r.handoff and bool(_HANDOFF_OFFER.search(text))
     r.not_understood = bool(_NOT_UNDERSTOOD.search(text))
     said = _norm(text)
     r.repeated = bool(said) and any(_norm(t.content) == said for t in earlier if t.content)
@@ -153,7 +158,10 @@ def read_reply(turns: list[AgentTurn], earlier: list[AgentTurn], categories: lis
     confirm = False
     for sentence in asking:
         if _PROPOSAL.search(sentence):
-            confirm = True
+            if not r.handoff and _HANDOFF_OFFER.search(sentence):
+                r.handoff_question = True  # a yes/no about the offer, not about the task
+            else:
+                confirm = True
             continue
         named = [
             cat
@@ -295,6 +303,17 @@ class PersonaUser:
             return self._say(
                 "decline_handoff", lambda: self._pick("decline_handoff", TEMPLATES["decline_handoff"])
             )
+        if r.handoff_offered:
+            # An offer is not a transfer: take it up by asking for the human, or say no when
+            # it is a yes/no question ("Would you like me to connect you with an agent?").
+            if wants_human:
+                return self._say(
+                    "accept_handoff", lambda: self._pick("accept_handoff", TEMPLATES["accept_handoff"])
+                )
+            if r.handoff_question and not r.asks and not r.confirm:
+                return self._say(
+                    "decline_handoff", lambda: self._pick("decline_handoff", TEMPLATES["decline_handoff"])
+                )
         if r.not_understood and self.last is not None:
             return self._rephrase()
         if r.asks:
