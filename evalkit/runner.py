@@ -717,11 +717,18 @@ class Runner:
             except Exception as exc:
                 return self._fail(t, StopReason.agent_error, f"reset() failed: {_exc_line(exc)}")
         accepts_handoff = scenario.user.persona is not None and scenario.user.persona.goal.accept_handoff
+        extra = self._simulator_extra(scenario, agent, turn_timeout)
         rng = random.Random(job.seed)
         n = 0
         while True:
             sctx = SimulatorContext(
-                scenario=scenario, transcript=t, turn=n + 1, rng=rng, max_turns=max_turns, llm=self.config.llm
+                scenario=scenario,
+                transcript=t,
+                turn=n + 1,
+                rng=rng,
+                max_turns=max_turns,
+                llm=self.config.llm,
+                extra=extra,
             )
             try:
                 nxt = await call_maybe_async(simulator.next_turn, sctx, thread=False)
@@ -755,6 +762,27 @@ class Runner:
             if turn.handoff is not None and accepts_handoff:
                 t.stop_reason = StopReason.transferred
                 return None
+
+    @staticmethod
+    def _simulator_extra(scenario: Scenario, agent: Any, turn_timeout: float) -> dict[str, Any]:
+        """``extra`` for the simulator: ``end_state`` (an async callable fetching the agent's
+        state now) when the persona's ``done_when`` has a ``state`` judge; ordinary runs
+        pay nothing."""
+        persona = scenario.user.persona
+        if persona is None or not any(spec.name == "state" for spec in persona.goal.done_when):
+            return {}
+
+        async def fetch_state() -> dict[str, Any] | None:
+            # A state the agent cannot give now reads as "goal not met yet"; a real failure
+            # of end_state() is recorded when the conversation ends (_finish_agent).
+            try:
+                async with asyncio.timeout(turn_timeout):
+                    return await end_state(agent)
+            except Exception as exc:
+                log.debug("end_state() during %s failed: %s", scenario.id, _exc_line(exc))
+                return None
+
+        return {"end_state": fetch_state}
 
     async def _agent_turn(
         self, agent: Any, info: SessionInfo, message: str, n: int, history: list[Any], turn_timeout: float
