@@ -251,6 +251,19 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
 class _LoopState:
     client: openai.AsyncOpenAI
     semaphore: asyncio.Semaphore
+    closer: Any = None  # the async generator that closes ``client`` when the loop shuts down
+
+
+async def _close_at_loop_end(client: openai.AsyncOpenAI) -> Any:
+    """Closes ``client`` once resumed or closed. Started once per loop: asyncio registers every
+    started async generator with its loop and ``aclose()``-s the unfinished ones when
+    ``asyncio.run`` (or ``asyncio.Runner``) shuts down, *inside* that loop. So the aiohttp
+    session is closed even by callers that never call :meth:`LLMClient.aclose` (aiohttp warns
+    about unclosed sessions, and the session cannot be closed once its loop is gone)."""
+    try:
+        yield
+    finally:
+        await client.close()
 
 
 @dataclass
@@ -285,7 +298,7 @@ class LLMClient:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _state(self) -> _LoopState:
+    async def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None:
@@ -295,10 +308,16 @@ class LLMClient:
                     base_url=self.settings.base_url,
                     timeout=self.settings.timeout,
                     max_retries=0,  # ours, not theirs: one retry policy, one place
+                    # The SDK's aiohttp transport: ~1.5 ms less CPU per request than its default
+                    # httpx/httpcore stack at 32 requests in flight (docs/benchmarks.md). Its
+                    # session opens on the first request; aclose() must close it on this loop.
+                    http_client=openai.DefaultAioHttpClient(),
                 ),
                 semaphore=asyncio.Semaphore(self.settings.max_concurrency),
             )
-            self._states[loop] = state
+            self._states[loop] = state  # before the await below: concurrent callers share it
+            state.closer = _close_at_loop_end(state.client)
+            await state.closer.__anext__()
         return state
 
     async def aclose(self) -> None:
@@ -306,7 +325,7 @@ class LLMClient:
         loop = asyncio.get_running_loop()
         state = self._states.pop(loop, None)
         if state is not None:
-            await state.client.close()
+            await state.closer.aclose()  # runs its finally: closes the client
 
     def _scrub(self, text: str) -> str:
         key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
@@ -441,7 +460,7 @@ class LLMClient:
         for attempt in range(1, attempts + 1):
             await self._limiter.acquire(est)
             wait: float | None = None
-            state = self._state()
+            state = await self._state()
             try:
                 async with state.semaphore:
                     result = await self._once(state.client, request, stream=stream, on_first_token=on_first_token)
