@@ -22,7 +22,9 @@ def test_one_redacted_line_per_turn():
     assert first["session"] == "sess-1" and first["turn"] == 1 and first["channel"] == "web"
     assert sorted(first["pii"]) == ["card", "email", "phone"]
     raw = buf.getvalue()
-    assert "4111" not in raw and "ana.silva@example.com" not in raw and "555 123 4567" not in raw
+    # The whole number, not "4111": a timestamp such as 10:45:55.441118Z contains that.
+    assert "4111 1111 1111 1111" not in raw and "4111111111111111" not in raw
+    assert "ana.silva@example.com" not in raw and "555 123 4567" not in raw
     assert "[CARD]" in first["message"]
     assert second["intent"] == "cancel" and second["outcome"] == "confirm"
     assert second["tools"] == [{"name": "check_order_status", "error": None}]
