@@ -27,6 +27,7 @@ __all__ = [
     "MATCH_MODES",
     "values_match",
     "fuzzy_equal",
+    "assignment",
     "max_matching",
     "json_equal",
     "loose_equal",
@@ -104,8 +105,9 @@ def loose_equal(expected: Any, actual: Any) -> bool:
     return json_equal(expected, actual)
 
 
-def max_matching(expected: list[Any], actual: list[Any], pred: Callable[[Any, Any], bool]) -> int:
-    """Size of the largest matching of expected items to distinct actual items (small lists)."""
+def assignment(expected: list[Any], actual: list[Any], pred: Callable[[Any, Any], bool]) -> dict[int, int]:
+    """A maximum matching of expected items to distinct actual items (augmenting paths; for
+    small lists): ``{actual index: expected index}``."""
     owner: dict[int, int] = {}
 
     def place(i: int, seen: set[int]) -> bool:
@@ -118,7 +120,14 @@ def max_matching(expected: list[Any], actual: list[Any], pred: Callable[[Any, An
                 return True
         return False
 
-    return sum(1 for i in range(len(expected)) if place(i, set()))
+    for i in range(len(expected)):
+        place(i, set())
+    return owner
+
+
+def max_matching(expected: list[Any], actual: list[Any], pred: Callable[[Any, Any], bool]) -> int:
+    """Size of the largest matching of expected items to distinct actual items (small lists)."""
+    return len(assignment(expected, actual, pred))
 
 
 def fuzzy_equal(expected: Any, actual: Any) -> bool:

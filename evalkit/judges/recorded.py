@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.judges.matching import max_matching, parse_number
+from evalkit.judges.matching import assignment, max_matching, parse_number
 from evalkit.results import Verdict
 from evalkit.transcript import ToolCall
 
@@ -120,25 +120,6 @@ def _diff(e: Any, a: Any, ordered: bool, path: str, out: list[str], limit: int) 
         out.append(f"{where}: expected {_short(e)}, got {_short(a)}")
 
 
-def _assign(expected: list[Any], actual: list[Any], pred: Any) -> dict[int, int]:
-    """A maximum matching of expected to distinct actual items: {actual index: expected index}."""
-    owner: dict[int, int] = {}
-
-    def place(i: int, seen: set[int]) -> bool:
-        for j, a in enumerate(actual):
-            if j in seen or not pred(expected[i], a):
-                continue
-            seen.add(j)
-            if j not in owner or place(owner[j], seen):
-                owner[j] = i
-                return True
-        return False
-
-    for i in range(len(expected)):
-        place(i, set())
-    return owner
-
-
 def _fmt_call(name: str, args: Mapping[str, Any]) -> str:
     inner = ", ".join(f"{k}={_short(v)}" for k, v in args.items())
     text = f"{name}({inner})"
@@ -175,7 +156,7 @@ class DatabaseActions(Judge):
             c = nc[1]
             return c.name == g.name and arguments_equal(g.arguments, c.arguments, ordered=ordered)
 
-        owner = _assign(expected, actual, same)  # actual index -> gold index
+        owner = assignment(expected, actual, same)  # actual index -> gold index
         matched = set(owner.values())
         missing = [g for i, g in enumerate(expected) if i not in matched]
         used = set(owner)
