@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from evalkit import stats
 from evalkit.csat import SATISFIED_MIN
 from evalkit.errors import ConfigError
+from evalkit.pricing import PriceTable
 from evalkit.results import ConversationResult, RunResult
 from evalkit.transcript import Outcome
 
@@ -501,40 +502,6 @@ def cost_note(conversations: Iterable[ConversationResult]) -> str | None:
     if priced < len(usages):
         return f"partial cost: {priced} of {len(usages)} model replies priced"
     return None
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    """US$ per million prompt / completion tokens, by model name.
-
-    ``PriceTable.from_mapping({"gpt-4o-mini": {"input": 0.15, "output": 0.6}})``; a model
-    missing from the table stays unpriced (and the report says so).
-    """
-
-    prices: Mapping[str, tuple[float, float]]
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> PriceTable:
-        out: dict[str, tuple[float, float]] = {}
-        for model, p in data.items():
-            try:
-                if isinstance(p, Mapping):
-                    out[str(model)] = (float(p["input"]), float(p["output"]))
-                else:
-                    inp, outp = p
-                    out[str(model)] = (float(inp), float(outp))
-            except (KeyError, TypeError, ValueError):
-                raise ConfigError(
-                    "a price is {input: US$ per 1M prompt tokens, output: US$ per 1M completion tokens}",
-                    field=f"prices.{model}",
-                ) from None
-        return cls(out)
-
-    def cost(self, model: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
-        if model is None or model not in self.prices:
-            return None
-        inp, outp = self.prices[model]
-        return (prompt_tokens * inp + completion_tokens * outp) / 1_000_000
 
 
 def apply_prices(run: RunResult, table: PriceTable) -> RunResult:

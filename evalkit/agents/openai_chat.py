@@ -51,8 +51,8 @@ from evalkit.agents.python import parse_query
 from evalkit.errors import AgentSpecError, ConfigError
 from evalkit.llm.cache import ResponseCache
 from evalkit.llm.client import ChatResult, LLMClient
-from evalkit.llm.pricing import load_prices
 from evalkit.llm.settings import ModelSettings
+from evalkit.pricing import load_prices
 from evalkit.transcript import Handoff, ToolCall, Usage
 
 __all__ = ["OpenAIChatProvider", "OpenAIChatSession", "ToolSession"]

@@ -22,8 +22,8 @@ import click
 
 from evalkit.llm.cache import DEFAULT_CACHE_DIR, CacheMode, ResponseCache
 from evalkit.llm.client import LLMClient, LLMClients
-from evalkit.llm.pricing import load_prices
 from evalkit.llm.settings import ModelRoles
+from evalkit.pricing import load_prices
 
 __all__ = ["model_options", "build_model_roles", "build_llm_for_run", "MODEL_OPTION_NAMES"]
 

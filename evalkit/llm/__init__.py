@@ -3,8 +3,8 @@
 from evalkit.llm.cache import CacheMode, CacheStats, ResponseCache
 from evalkit.llm.client import ChatResult, LLMClient, LLMClients, UsageTotals, role_client, strict_schema
 from evalkit.llm.errors import ModelCallError, scrub
-from evalkit.llm.pricing import Price, PriceTable, load_prices
 from evalkit.llm.settings import ModelRoles, ModelSettings
+from evalkit.pricing import Price, PriceTable, load_prices
 
 __all__ = [
     "CacheMode",

@@ -7,7 +7,7 @@ client's own retries turned off and these on instead:
   connections and unparseable responses, honouring ``Retry-After``, bounded by
   ``max_retries``;
 - client-side limits on concurrent requests, requests per minute and tokens per minute;
-- token usage and cost per call (:mod:`evalkit.llm.pricing`), totalled per client;
+- token usage and cost per call (:mod:`evalkit.pricing`), totalled per client;
 - streaming with time-to-first-token when the caller asks for it;
 - structured output (``response_format`` JSON schema) validated against a pydantic model,
   with malformed answers re-asked and never cached;
@@ -38,8 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from evalkit.llm._limits import RateLimiter
 from evalkit.llm.cache import ResponseCache, request_key
 from evalkit.llm.errors import ModelCallError, scrub
-from evalkit.llm.pricing import PriceTable
 from evalkit.llm.settings import ModelSettings
+from evalkit.pricing import PriceTable
 from evalkit.transcript import Usage
 
 __all__ = ["ChatResult", "UsageTotals", "LLMClient", "LLMClients", "role_client", "strict_schema"]

@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -65,12 +66,29 @@ class PriceTable:
         best = max((k for k in self.prices if name.startswith(k)), key=len, default=None)
         return self.prices[best] if best is not None else None
 
-    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    def cost(self, model: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
         """USD for one call, or ``None`` when the model has no known price."""
-        p = self.price(model)
+        p = self.price(model) if model else None
         if p is None:
             return None
         return (prompt_tokens * p.input + completion_tokens * p.output) / 1_000_000
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> PriceTable:
+        """Exactly these prices (no defaults): ``{model: {input, output}}`` or
+        ``{model: [input, output]}``, US$ per 1M tokens."""
+        out: dict[str, Price] = {}
+        for model, p in data.items():
+            try:
+                if isinstance(p, list | tuple):
+                    p = {"input": p[0], "output": p[1]}
+                out[str(model)] = Price.model_validate(p)
+            except (IndexError, ValidationError):
+                raise ConfigError(
+                    "a price is {input: US$ per 1M prompt tokens, output: US$ per 1M completion tokens}",
+                    field=f"prices.{model}",
+                ) from None
+        return cls(out)
 
     def merged(self, overrides: Mapping[str, Price]) -> PriceTable:
         return PriceTable({**self.prices, **overrides})
