@@ -567,21 +567,25 @@ class RulesEngine(Engine):
             return
         self._confirm(conv, task, out)
 
+    def _refused_unless_pending(self, conv: Conversation, o: dict[str, Any], out: _Reply,
+                                what: str, rule: str) -> bool:
+        """Refuse (and close the task) when the order is not pending; True when refused."""
+        if o["status"] == "pending" or "cancel_shipped" in conv.faults:
+            return False
+        out.say(f"I'm sorry, order **{o['order_id']}** is {_STATUS_WORDS[o['status']]}, so {what} "
+                f"no longer be {rule}", "refused")
+        self._done(conv, out)
+        return True
+
     def _cancel(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
-        oid = o["order_id"]
-        if o["status"] != "pending" and "cancel_shipped" not in conv.faults:
-            out.say(f"I'm sorry, order **{oid}** is {_STATUS_WORDS[o['status']]}, so it can no longer be "
-                    "cancelled. Only pending orders can be cancelled.", "refused")
-            self._done(conv, out)
+        if self._refused_unless_pending(conv, o, out, "it can",
+                                        "cancelled. Only pending orders can be cancelled."):
             return
         self._confirm(conv, task, out)
 
     def _address(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
-        oid = o["order_id"]
-        if o["status"] != "pending" and "cancel_shipped" not in conv.faults:
-            out.say(f"I'm sorry, order **{oid}** is {_STATUS_WORDS[o['status']]}, so its shipping address can "
-                    "no longer be changed. Only pending orders can be re-addressed.", "refused")
-            self._done(conv, out)
+        if self._refused_unless_pending(conv, o, out, "its shipping address can",
+                                        "changed. Only pending orders can be re-addressed."):
             return
         if not task.address:
             self._ask(out, "address", PHRASES["ask_address"])
