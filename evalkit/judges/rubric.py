@@ -20,6 +20,7 @@ answer re-asked).
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import statistics
 from collections import Counter
@@ -137,13 +138,7 @@ class RubricJudge(ModelJudge):
         return msgs, user.version
 
     def answer_model(self) -> type[BaseModel]:
-        lo, hi = self.scale
-        return create_model(  # type: ignore[call-overload,no-any-return]
-            "RubricAnswer",
-            __config__=ConfigDict(extra="forbid"),
-            reason=(str, ...),
-            score=(int, Field(ge=lo, le=hi)),
-        )
+        return _rubric_answer(*self.scale)
 
     @property
     def pass_at(self) -> float:
@@ -225,6 +220,18 @@ class RubricJudge(ModelJudge):
         # The reason of the sample closest to the aggregate explains it best.
         best = min(range(len(scores)), key=lambda i: (abs(scores[i] - score), i))
         return score, reasons[best]
+
+
+@functools.lru_cache(maxsize=64)
+def _rubric_answer(lo: int, hi: int) -> type[BaseModel]:
+    """The answer model for a ``[lo, hi]`` scale, built once: a new class per call cost ~2 ms
+    (pydantic builds its validator) and defeated the client's per-model schema cache."""
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "RubricAnswer",
+        __config__=ConfigDict(extra="forbid"),
+        reason=(str, ...),
+        score=(int, Field(ge=lo, le=hi)),
+    )
 
 
 def _sum_cost(results: list[ChatResult]) -> float | None:

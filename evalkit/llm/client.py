@@ -35,6 +35,7 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from evalkit.llm._http import LeanAsyncClient, LeanAsyncOpenAI
 from evalkit.llm._limits import RateLimiter
 from evalkit.llm.cache import ResponseCache, request_key
 from evalkit.llm.errors import ModelCallError, scrub
@@ -249,7 +250,7 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
 
 @dataclass
 class _LoopState:
-    client: openai.AsyncOpenAI
+    client: LeanAsyncOpenAI
     semaphore: asyncio.Semaphore
     closer: Any = None  # the async generator that closes ``client`` when the loop shuts down
 
@@ -303,15 +304,15 @@ class LLMClient:
         state = self._states.get(loop)
         if state is None:
             state = _LoopState(
-                client=openai.AsyncOpenAI(
+                client=LeanAsyncOpenAI(
                     api_key=self.settings.key(),
                     base_url=self.settings.base_url,
                     timeout=self.settings.timeout,
                     max_retries=0,  # ours, not theirs: one retry policy, one place
-                    # The SDK's aiohttp transport: ~1.5 ms less CPU per request than its default
-                    # httpx/httpcore stack at 32 requests in flight (docs/benchmarks.md). Its
-                    # session opens on the first request; aclose() must close it on this loop.
-                    http_client=openai.DefaultAioHttpClient(),
+                    # The SDK's aiohttp client with a shorter path per request (evalkit.llm._http;
+                    # docs/benchmarks.md). Its session opens on the first request; aclose()
+                    # must close it on this loop.
+                    http_client=LeanAsyncClient(),
                 ),
                 semaphore=asyncio.Semaphore(self.settings.max_concurrency),
             )
@@ -454,7 +455,10 @@ class LLMClient:
     async def _call_with_retries(
         self, request: dict[str, Any], *, stream: bool, on_first_token: Callable[[], None] | None
     ) -> ChatResult:
-        est = _estimate_tokens(request["messages"]) + int(request.get("max_tokens") or 256)
+        # The estimate only feeds the tokens-per-minute bucket: serialising the whole prompt
+        # for it on every call cost ~0.05 ms, so it is skipped when there is no such limit.
+        est = (_estimate_tokens(request["messages"]) + int(request.get("max_tokens") or 256)
+               if self._limiter.limits_tokens else 0)
         attempts = self.settings.max_retries + 1
         last_kind, last_reason, last_status = "error", "", None
         for attempt in range(1, attempts + 1):
@@ -503,7 +507,7 @@ class LLMClient:
 
     async def _once(
         self,
-        client: openai.AsyncOpenAI,
+        client: LeanAsyncOpenAI,
         request: dict[str, Any],
         *,
         stream: bool,
@@ -516,7 +520,7 @@ class LLMClient:
             # is already plain JSON. Same HTTP errors (the SDK raises them before the body is cast).
             # The body comes back as bytes and is read with json.loads: building the pydantic
             # ChatCompletion model cost ~0.4 ms per call and nothing here needs it.
-            body = await client.post("/chat/completions", body=request, cast_to=bytes)
+            body = (await client.post_json("/chat/completions", request)).content
             content, tool_calls, finish, prompt_tokens, completion_tokens = _parse_completion(body)
             ttft = None
         else:

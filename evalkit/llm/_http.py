@@ -1,0 +1,487 @@
+"""A lean HTTP layer under the ``openai`` client, through the SDK's own extension points.
+
+Every model call still goes through ``openai.AsyncOpenAI`` (its request options, headers,
+auth, error classes and response handling). What changes is what the SDK delegates:
+
+- ``http_client``: :class:`LeanAsyncClient`, an ``httpx2.AsyncClient`` (the SDK's
+  ``DefaultAioHttpClient``) whose ``build_request`` and ``send`` skip the per-call work a
+  client with no base URL, default headers, cookies, auth or event hooks does not need
+  (re-parsing the same URL, merging empty header sets, the auth and redirect generators).
+  Anything outside that fast path (a redirect, custom auth, hooks, files) goes to httpx2.
+- its transport, :class:`StreamTransport` (an ``httpx2.AsyncBaseTransport``): HTTP/1.1 on
+  asyncio streams with a keep-alive pool; a body that is not an event stream is read whole
+  in one go. Proxies from the environment (``HTTPS_PROXY``...) are mounted by httpx2 as
+  before, on the SDK's aiohttp transport.
+- the client itself, :class:`LeanAsyncOpenAI`: the merged URL, the header set and the
+  request options are kept instead of rebuilt on every call.
+
+Why: at 0 ms model latency the SDK's default stack cost ~1.2 ms of CPU per request at 32
+requests in flight, more than evalkit's own work per model call; this layer takes off
+about half of it (``python benchmarks/llm_efficiency.py``; docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import functools
+import os
+import ssl
+import time
+from typing import Any
+
+import httpx2
+import openai
+from openai._models import FinalRequestOptions
+
+__all__ = ["LeanAsyncClient", "LeanAsyncOpenAI", "StreamTransport"]
+
+def _ssl_context(verify: Any, cert: Any, trust_env: bool) -> ssl.SSLContext:
+    """httpx2's SSL context for these settings, made once per process for the usual ones:
+    loading the CA bundle costs ~40 ms, and a run opens a client per model role."""
+    if not isinstance(verify, bool | str) or cert is not None:
+        return httpx2.create_ssl_context(verify=verify, cert=cert, trust_env=trust_env)
+    env = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")) if trust_env else (None, None)
+    return _shared_ssl_context(verify, trust_env, *env)
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_ssl_context(verify: bool | str, trust_env: bool, *_env: str | None) -> ssl.SSLContext:
+    return httpx2.create_ssl_context(verify=verify, trust_env=trust_env)
+
+
+_HEAD_LIMIT = 1 << 18  # a response head (status line and headers) larger than this is refused
+_NO_BODY_STATUS = {204, 304}
+
+
+class _Connection:
+    """One kept-alive HTTP/1.1 connection."""
+
+    __slots__ = ("reader", "writer", "idle_since")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.idle_since = 0.0
+
+    def usable(self, now: float, expiry: float | None) -> bool:
+        return (not self.reader.at_eof() and not self.writer.is_closing()
+                and (expiry is None or now - self.idle_since < expiry))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _Timeout:
+    """``asyncio.timeout`` that is a no-op for ``None`` and says which phase ran out."""
+
+    __slots__ = ("_cm", "_error")
+
+    def __init__(self, seconds: float | None, error: type[httpx2.TimeoutException]) -> None:
+        self._cm = asyncio.timeout(seconds) if seconds is not None else None
+        self._error = error
+
+    async def __aenter__(self) -> None:
+        if self._cm is not None:
+            await self._cm.__aenter__()
+
+    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if self._cm is not None:
+            try:
+                await self._cm.__aexit__(kind, exc, tb)
+            except TimeoutError:
+                raise self._error("timed out") from None
+
+
+def _head_bytes(method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    block = b"".join(b"%s: %s\r\n" % kv for kv in headers)
+    # No header may smuggle a line break into the request.
+    if block.count(b"\n") != len(headers) or block.count(b"\r") != len(headers):
+        raise httpx2.LocalProtocolError("a request header contains a line break")
+    return b"%s %s HTTP/1.1\r\n%s\r\n" % (method.encode("ascii"), target or b"/", block)
+
+
+def _parse_head(raw: bytes) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
+    lines = raw[:-4].split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise httpx2.RemoteProtocolError(f"malformed status line: {lines[0][:80]!r}")
+    headers: list[tuple[bytes, bytes]] = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip():
+            raise httpx2.RemoteProtocolError(f"malformed response header: {line[:80]!r}")
+        headers.append((name, value.strip()))
+    return parts[0], int(parts[1]), parts[2] if len(parts) > 2 else b"", headers
+
+
+class StreamTransport(httpx2.AsyncBaseTransport):
+    """HTTP/1.1 over asyncio streams, with a keep-alive pool per origin.
+
+    What a model endpoint needs and no more: fixed-length, chunked and read-to-close bodies,
+    event streams handed over chunk by chunk, TLS with the given context, connect / read /
+    write / pool timeouts, at most ``max_connections`` requests in flight, a kept-alive
+    connection that turns out closed retried once on a new one. Not here: HTTP/2, proxies
+    (``LeanAsyncClient`` mounts the SDK's aiohttp transport for those), Unix sockets.
+    """
+
+    def __init__(self, *, ssl_context: ssl.SSLContext, limits: httpx2.Limits = openai.DEFAULT_CONNECTION_LIMITS) -> None:
+        self._ssl = ssl_context
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._keepalive = limits.max_keepalive_connections
+        self._expiry = limits.keepalive_expiry
+        self._max = limits.max_connections
+        self._slots: asyncio.Semaphore | None = None
+        self._closed = False
+
+    # -- the pool ---------------------------------------------------------------------------
+
+    def _checkout(self, origin: tuple[str, str, int]) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            if conn.usable(now, self._expiry):
+                return conn
+            conn.close()
+        return None
+
+    def _checkin(self, origin: tuple[str, str, int], conn: _Connection) -> None:
+        idle = self._idle.setdefault(origin, [])
+        if self._closed or (self._keepalive is not None and sum(map(len, self._idle.values())) >= self._keepalive):
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        idle.append(conn)
+
+    async def _connect(self, scheme: str, host: str, port: int, sni: str | None, timeout: float | None) -> _Connection:
+        try:
+            async with _Timeout(timeout, httpx2.ConnectTimeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=self._ssl if scheme == "https" else None,
+                    server_hostname=(sni or host) if scheme == "https" else None, limit=_HEAD_LIMIT,
+                )
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx2.ConnectError(f"{type(exc).__name__}: {exc}") from exc
+        return _Connection(reader, writer)
+
+    async def _acquire(self, timeout: float | None) -> None:
+        if self._max is None:
+            return
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._max)
+        async with _Timeout(timeout, httpx2.PoolTimeout):
+            await self._slots.acquire()
+
+    def _release(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    # -- one request ------------------------------------------------------------------------
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx2.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        timeouts: dict[str, float | None] = request.extensions.get("timeout") or {}
+        try:
+            body = request.content
+        except httpx2.RequestNotRead:
+            body = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+        head = _head_bytes(request.method, url.raw_path, request.headers.raw)
+        await self._acquire(timeouts.get("pool"))
+        handed_over = False
+        try:
+            response, handed_over = await self._exchange(request, origin, head, body, timeouts)
+            return response
+        finally:
+            if not handed_over:
+                self._release()
+
+    async def _exchange(self, request: httpx2.Request, origin: tuple[str, str, int], head: bytes, body: bytes,
+                        timeouts: dict[str, float | None]) -> tuple[httpx2.Response, bool]:
+        read_timeout = timeouts.get("read")
+        for attempt in (1, 2):
+            conn = self._checkout(origin) if attempt == 1 else None
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(*origin, request.extensions.get("sni_hostname"), timeouts.get("connect"))
+            try:
+                conn.writer.write(head + body if len(body) < 65536 else head)
+                if len(body) >= 65536:
+                    conn.writer.write(body)
+                if conn.writer.transport.get_write_buffer_size() > 65536:
+                    async with _Timeout(timeouts.get("write"), httpx2.WriteTimeout):
+                        await conn.writer.drain()
+                async with _Timeout(read_timeout, httpx2.ReadTimeout):
+                    while True:
+                        raw = await conn.reader.readuntil(b"\r\n\r\n")
+                        version, status, reason, headers = _parse_head(raw)
+                        if not 100 <= status < 200:
+                            break  # informational answers (100 Continue...) precede the real one
+            except asyncio.IncompleteReadError as exc:
+                conn.close()
+                if reused and not exc.partial:
+                    continue  # the server had closed this kept-alive connection: once more, anew
+                raise httpx2.RemoteProtocolError("the server closed the connection without a complete answer") from exc
+            except (ConnectionError, OSError) as exc:
+                conn.close()
+                if reused:
+                    continue
+                raise httpx2.ReadError(f"{type(exc).__name__}: {exc}") from exc
+            except asyncio.LimitOverrunError as exc:
+                conn.close()
+                raise httpx2.RemoteProtocolError("the response head is too large") from exc
+            except BaseException:
+                conn.close()  # a timeout, a cancellation, a malformed answer: the connection is spent
+                raise
+            return await self._answer(request, origin, conn, version, status, reason, headers, read_timeout)
+        raise AssertionError("unreachable: the second attempt never retries")
+
+    async def _answer(self, request: httpx2.Request, origin: tuple[str, str, int], conn: _Connection, version: bytes,
+                      status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
+                      read_timeout: float | None) -> tuple[httpx2.Response, bool]:
+        length: int | None = None
+        chunked = False
+        keep_alive = version == b"HTTP/1.1"
+        event_stream = False
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                if not value.isdigit():
+                    conn.close()
+                    raise httpx2.RemoteProtocolError(f"bad Content-Length: {value[:40]!r}")
+                length = int(value)
+            elif lowered == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif lowered == b"connection":
+                keep_alive = (b"close" not in value.lower()) if keep_alive else (b"keep-alive" in value.lower())
+            elif lowered == b"content-type":
+                event_stream = value.lower().startswith(b"text/event-stream")
+        if request.method == "HEAD" or status in _NO_BODY_STATUS:
+            parts = _empty()
+        elif chunked:
+            parts = _chunked(conn.reader)
+        elif length is not None:
+            parts = _fixed(conn.reader, length)
+        else:
+            parts, keep_alive = _to_close(conn.reader), False
+        extensions = {"http_version": version, "reason_phrase": reason}
+        if event_stream:
+            stream = _BodyStream(self, origin, conn, parts, keep_alive, read_timeout)
+            return httpx2.Response(status, headers=headers, stream=stream, request=request, extensions=extensions), True
+        pieces: list[bytes] = []
+        try:
+            async with _Timeout(read_timeout, httpx2.ReadTimeout):
+                async for part in parts:
+                    pieces.append(part)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, asyncio.IncompleteReadError | ConnectionError | OSError):
+                raise httpx2.RemoteProtocolError("the connection closed before the whole answer arrived") from exc
+            raise
+        if keep_alive:
+            self._checkin(origin, conn)
+        else:
+            conn.close()
+        content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return httpx2.Response(status, headers=headers, content=content, request=request, extensions=extensions), False
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
+
+async def _empty() -> Any:
+    return
+    yield b""
+
+
+async def _fixed(reader: asyncio.StreamReader, length: int) -> Any:
+    if length:
+        yield await reader.readexactly(length)
+
+
+async def _to_close(reader: asyncio.StreamReader) -> Any:
+    while part := await reader.read(65536):
+        yield part
+
+
+async def _chunked(reader: asyncio.StreamReader) -> Any:
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise httpx2.RemoteProtocolError(f"malformed chunk size: {line[:40]!r}") from None
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass  # trailers
+            return
+        data = await reader.readexactly(size + 2)
+        if data[-2:] != b"\r\n":
+            raise httpx2.RemoteProtocolError("malformed chunk")
+        yield data[:-2]
+
+
+class _BodyStream(httpx2.AsyncByteStream):
+    """An event-stream body, handed over as it arrives; the connection goes back to the pool
+    (or is closed) when the body ends or the reader closes it."""
+
+    def __init__(self, transport: StreamTransport, origin: tuple[str, str, int], conn: _Connection, parts: Any,
+                 keep_alive: bool, read_timeout: float | None) -> None:
+        self._transport, self._origin, self._conn = transport, origin, conn
+        self._parts, self._keep_alive, self._read_timeout = parts, keep_alive, read_timeout
+        self._complete = self._closed = False
+
+    async def __aiter__(self) -> Any:
+        iterator = self._parts.__aiter__()
+        while True:
+            try:
+                async with _Timeout(self._read_timeout, httpx2.ReadTimeout):
+                    part = await iterator.__anext__()
+            except StopAsyncIteration:
+                self._complete = True
+                return
+            except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+                raise httpx2.RemoteProtocolError("the connection closed in the middle of the stream") from exc
+            yield part
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._complete and self._keep_alive:
+            self._transport._checkin(self._origin, self._conn)
+        else:
+            self._conn.close()
+        self._transport._release()
+
+
+class LeanAsyncClient(openai.DefaultAioHttpClient):  # type: ignore[misc,valid-type]
+    """The SDK's aiohttp client with a short path for the requests the SDK builds, over
+    :class:`StreamTransport` (``EVALKIT_HTTP_TRANSPORT=aiohttp``: the SDK's own aiohttp
+    transport instead, should a server need it). Proxies from the environment are mounted
+    by httpx2 as usual, on the SDK's aiohttp transport."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("timeout", openai.DEFAULT_TIMEOUT)
+        kwargs.setdefault("limits", openai.DEFAULT_CONNECTION_LIMITS)
+        super().__init__(**kwargs)
+        self._urls: dict[str, httpx2.URL] = {}
+
+    def _init_transport(self, verify: Any = True, cert: Any = None, trust_env: bool = True, http1: bool = True,
+                        http2: bool = False, limits: httpx2.Limits = openai.DEFAULT_CONNECTION_LIMITS,
+                        transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncBaseTransport:
+        if transport is not None:
+            return transport
+        if os.environ.get("EVALKIT_HTTP_TRANSPORT", "").strip().lower() == "aiohttp":
+            return super()._init_transport(verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2,
+                                           limits=limits)
+        return StreamTransport(ssl_context=_ssl_context(verify, cert, trust_env), limits=limits)
+
+    def _plain(self) -> bool:
+        """No client-level base URL, headers, cookies, params or event hooks to merge in."""
+        return (not self.base_url.raw_path.strip(b"/") and not self.base_url.host and not len(self.cookies.jar)
+                and not self.params and not any(self._event_hooks.values()))
+
+    def build_request(self, method: str, url: httpx2.URL | str, *, content: Any = None, headers: Any = None,
+                      timeout: Any = httpx2.USE_CLIENT_DEFAULT, extensions: Any = None, **rest: Any) -> httpx2.Request:
+        if (not isinstance(url, str) or not isinstance(content, bytes | None) or any(v is not None for v in rest.values())
+                or not isinstance(headers, list) or extensions or not self._plain()):
+            return super().build_request(method, url, content=content, headers=headers, timeout=timeout,
+                                         extensions=extensions, **rest)
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = httpx2.URL(url)
+            if len(self._urls) < 64:
+                self._urls[url] = parsed
+        timeout = self.timeout if isinstance(timeout, httpx2._client.UseClientDefault) else httpx2.Timeout(timeout)
+        names = {k.lower() for k, _ in headers}
+        auto = [] if "host" in names else [("Host", parsed.netloc.decode("ascii"))]
+        if "content-length" not in names and "transfer-encoding" not in names and (content or method.upper() in ("POST", "PUT", "PATCH")):
+            auto.append(("Content-Length", str(len(content or b""))))
+        request = httpx2.Request(method, parsed, headers=auto + headers, stream=httpx2.ByteStream(content or b""),
+                                 extensions={"timeout": timeout.as_dict()})
+        request._content = content or b""
+        return request
+
+    async def send(self, request: httpx2.Request, *, stream: bool = False, auth: Any = httpx2.USE_CLIENT_DEFAULT,
+                   follow_redirects: Any = httpx2.USE_CLIENT_DEFAULT) -> httpx2.Response:
+        if (auth not in (httpx2.USE_CLIENT_DEFAULT, None) or self.auth is not None or self.is_closed
+                or any(self._event_hooks.values())):
+            return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        self._state = httpx2._client.ClientState.OPENED
+        start = time.perf_counter()
+        with httpx2._exceptions.request_context(request=request):
+            response = await self._transport_for_url(request.url).handle_async_request(request)
+        response.request = request
+        follow = self.follow_redirects if isinstance(follow_redirects, httpx2._client.UseClientDefault) else follow_redirects
+        if follow and response.has_redirect_location:
+            await response.aclose()
+            return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
+        return response
+
+
+class LeanAsyncOpenAI(openai.AsyncOpenAI):
+    """``openai.AsyncOpenAI`` that remembers what is the same on every call of a run.
+
+    The SDK rebuilds the request URL, the header set and its request options on every call
+    (~0.3 ms of CPU). Here the merged URL is kept per path and base URL, the headers per
+    (key, organization, project, retry count, security) when the call adds no headers of
+    its own, and :meth:`post_json` copies prepared options instead of constructing them.
+    Anything else (per-call headers or timeouts, token providers) takes the SDK's path.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lean_urls: dict[str, tuple[httpx2.URL, httpx2.URL]] = {}
+        self._lean_headers: dict[tuple[Any, ...], httpx2.Headers] = {}
+        self._lean_options: dict[str, FinalRequestOptions] = {}
+
+    def _prepare_url(self, url: str) -> httpx2.URL:
+        base = self.base_url
+        hit = self._lean_urls.get(url)
+        if hit is not None and hit[0] is base:
+            return hit[1]
+        prepared = super()._prepare_url(url)
+        if len(self._lean_urls) < 64:
+            self._lean_urls[url] = (base, prepared)
+        return prepared
+
+    def _build_headers(self, options: FinalRequestOptions, *, retries_taken: int = 0) -> httpx2.Headers:
+        if (options.headers or not isinstance(options.timeout, openai.NotGiven) or self._idempotency_header
+                or getattr(self, "_provider_runtime", None) is not None):
+            return super()._build_headers(options, retries_taken=retries_taken)
+        key = (self.api_key, self.organization, self.project, retries_taken,
+               tuple(sorted(options.security.items())), tuple(self._custom_headers.items()))
+        headers = self._lean_headers.get(key)
+        if headers is None:
+            headers = super()._build_headers(options, retries_taken=retries_taken)
+            if len(self._lean_headers) < 64:
+                self._lean_headers[key] = headers
+        return httpx2.Headers(headers)  # a copy: the SDK may still pop Content-Type
+
+    async def post_json(self, path: str, body: dict[str, Any], *, cast_to: type[Any] = httpx2.Response,
+                        stream: bool = False, stream_cls: Any = None) -> Any:
+        """``self.post(path, body=body, ...)`` with the request options copied, not built.
+        By default the answer is the ``httpx2.Response`` (read, status checked): the SDK hands
+        it back as it is instead of wrapping it to parse."""
+        template = self._lean_options.get(path)
+        if template is None:
+            template = self._lean_options[path] = FinalRequestOptions.construct(method="post", url=path)
+        options = template.model_copy(update={"json_data": body})
+        return await self.request(cast_to, options, stream=stream, stream_cls=stream_cls)
