@@ -52,6 +52,7 @@ def _shared_ssl_context(verify: bool | str, trust_env: bool, *_env: str | None) 
 
 _HEAD_LIMIT = 1 << 18  # a response head (status line and headers) larger than this is refused
 _NO_BODY_STATUS = {204, 304}
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class _Connection:
@@ -170,6 +171,9 @@ class StreamTransport(httpx2.AsyncBaseTransport):
             return
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._max)
+        if not self._slots.locked():
+            await self._slots.acquire()  # free slot: no waiting, so no timer to arm
+            return
         async with _Timeout(timeout, httpx2.PoolTimeout):
             await self._slots.acquire()
 
@@ -248,7 +252,7 @@ class StreamTransport(httpx2.AsyncBaseTransport):
         length: int | None = None
         chunked = False
         keep_alive = version == b"HTTP/1.1"
-        event_stream = False
+        event_stream = encoded = False
         for name, value in headers:
             lowered = name.lower()
             if lowered == b"content-length":
@@ -262,6 +266,8 @@ class StreamTransport(httpx2.AsyncBaseTransport):
                 keep_alive = (b"close" not in value.lower()) if keep_alive else (b"keep-alive" in value.lower())
             elif lowered == b"content-type":
                 event_stream = value.lower().startswith(b"text/event-stream")
+            elif lowered == b"content-encoding":
+                encoded = value.strip().lower() not in (b"", b"identity")
         if request.method == "HEAD" or status in _NO_BODY_STATUS:
             parts = _empty()
         elif chunked:
@@ -289,7 +295,13 @@ class StreamTransport(httpx2.AsyncBaseTransport):
         else:
             conn.close()
         content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        return httpx2.Response(status, headers=headers, content=content, request=request, extensions=extensions), False
+        if encoded:  # httpx2 decodes it (gzip, deflate...) as it reads the body
+            return httpx2.Response(status, headers=headers, content=content, request=request,
+                                   extensions=extensions), False
+        response = httpx2.Response(status, headers=headers, stream=httpx2.ByteStream(content), request=request,
+                                   extensions=extensions)
+        response._content = content  # read already: nothing to decode
+        return response, False
 
     async def aclose(self) -> None:
         self._closed = True
@@ -404,13 +416,18 @@ class LeanAsyncClient(openai.DefaultAioHttpClient):  # type: ignore[misc,valid-t
             if len(self._urls) < 64:
                 self._urls[url] = parsed
         timeout = self.timeout if isinstance(timeout, httpx2._client.UseClientDefault) else httpx2.Timeout(timeout)
+        # What httpx2 would send: the client's default headers (Accept-Encoding, Connection...)
+        # under the SDK's, plus Host and Content-Length.
         names = {k.lower() for k, _ in headers}
-        auto = [] if "host" in names else [("Host", parsed.netloc.decode("ascii"))]
-        if "content-length" not in names and "transfer-encoding" not in names and (content or method.upper() in ("POST", "PUT", "PATCH")):
-            auto.append(("Content-Length", str(len(content or b""))))
-        request = httpx2.Request(method, parsed, headers=auto + headers, stream=httpx2.ByteStream(content or b""),
+        merged = [] if "host" in names else [("Host", parsed.netloc.decode("ascii"))]
+        merged += [(k, v) for k, v in self.headers.multi_items() if k not in names]
+        merged += headers
+        body = content or b""
+        if "content-length" not in names and "transfer-encoding" not in names and (body or method.upper() in _BODY_METHODS):
+            merged.append(("Content-Length", str(len(body))))
+        request = httpx2.Request(method, parsed, headers=merged, stream=httpx2.ByteStream(body),
                                  extensions={"timeout": timeout.as_dict()})
-        request._content = content or b""
+        request._content = body
         return request
 
     async def send(self, request: httpx2.Request, *, stream: bool = False, auth: Any = httpx2.USE_CLIENT_DEFAULT,
