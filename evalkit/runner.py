@@ -808,7 +808,10 @@ class Runner:
         )
         t0 = time.monotonic()
         try:
-            reply = await asyncio.wait_for(respond(agent, ctx), turn_timeout)
+            # asyncio.timeout, not wait_for: in 3.11 wait_for runs the reply in a task of its
+            # own (a task per turn) and can swallow a cancel that arrives with the reply.
+            async with asyncio.timeout(turn_timeout):
+                reply = await respond(agent, ctx)
         except TimeoutError:
             latency = (time.monotonic() - t0) * 1000
             return AgentTurn(

@@ -32,6 +32,7 @@ class Prompt:
 def _env(package: str) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader(package, "prompts"),
+        auto_reload=False,  # package files: no stat() of the template on every render
         undefined=jinja2.StrictUndefined,  # a typo in a template fails loudly, never silently
         trim_blocks=True,
         lstrip_blocks=True,
