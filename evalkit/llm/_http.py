@@ -66,7 +66,9 @@ class _Connection:
         self.idle_since = 0.0
 
     def usable(self, now: float, expiry: float | None) -> bool:
-        return (not self.reader.at_eof() and not self.writer.is_closing()
+        # Bytes waiting on an idle connection were not asked for (a 408 sent before closing,
+        # say): they must not be taken for the next request's answer.
+        return (not self.reader.at_eof() and not self.writer.is_closing() and not getattr(self.reader, "_buffer", b"")
                 and (expiry is None or now - self.idle_since < expiry))
 
     def close(self) -> None:
@@ -192,11 +194,15 @@ class StreamTransport(httpx2.AsyncBaseTransport):
             raise RuntimeError("the transport is closed")
         origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
         timeouts: dict[str, float | None] = request.extensions.get("timeout") or {}
+        headers = request.headers.raw
         try:
             body = request.content
         except httpx2.RequestNotRead:
             body = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
-        head = _head_bytes(request.method, url.raw_path, request.headers.raw)
+            # httpx2 framed a streamed body as chunked; it goes out whole, with its length.
+            headers = [(k, v) for k, v in headers if k.lower() not in (b"transfer-encoding", b"content-length")]
+            headers.append((b"Content-Length", str(len(body)).encode("ascii")))
+        head = _head_bytes(request.method, url.raw_path, headers)
         await self._acquire(timeouts.get("pool"))
         handed_over = False
         try:
@@ -281,14 +287,12 @@ class StreamTransport(httpx2.AsyncBaseTransport):
             stream = _BodyStream(self, origin, conn, parts, keep_alive, read_timeout)
             return httpx2.Response(status, headers=headers, stream=stream, request=request, extensions=extensions), True
         pieces: list[bytes] = []
+        iterator = parts.__aiter__()
         try:
-            async with _Timeout(read_timeout, httpx2.ReadTimeout):
-                async for part in parts:
-                    pieces.append(part)
-        except BaseException as exc:
+            while (part := await _next_part(iterator, read_timeout)) is not None:
+                pieces.append(part)
+        except BaseException:
             conn.close()
-            if isinstance(exc, asyncio.IncompleteReadError | ConnectionError | OSError):
-                raise httpx2.RemoteProtocolError("the connection closed before the whole answer arrived") from exc
             raise
         if keep_alive:
             self._checkin(origin, conn)
@@ -301,6 +305,7 @@ class StreamTransport(httpx2.AsyncBaseTransport):
         response = httpx2.Response(status, headers=headers, stream=httpx2.ByteStream(content), request=request,
                                    extensions=extensions)
         response._content = content  # read already: nothing to decode
+        response.is_stream_consumed = True
         return response, False
 
     async def aclose(self) -> None:
@@ -316,9 +321,26 @@ async def _empty() -> Any:
     yield b""
 
 
+async def _next_part(iterator: Any, timeout: float | None) -> bytes | None:
+    """The next piece of a body (None at its end), within the read timeout: the timeout
+    is per read, as in httpx2, so a body that trickles in slowly but steadily is fine."""
+    try:
+        async with _Timeout(timeout, httpx2.ReadTimeout):
+            return await iterator.__anext__()  # type: ignore[no-any-return]
+    except StopAsyncIteration:
+        return None
+    except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+        raise httpx2.RemoteProtocolError("the connection closed before the whole answer arrived") from exc
+
+
 async def _fixed(reader: asyncio.StreamReader, length: int) -> Any:
-    if length:
-        yield await reader.readexactly(length)
+    remaining = length
+    while remaining:
+        data = await reader.read(min(remaining, 1 << 16))
+        if not data:
+            raise asyncio.IncompleteReadError(b"", remaining)
+        remaining -= len(data)
+        yield data
 
 
 async def _to_close(reader: asyncio.StreamReader) -> Any:
@@ -326,21 +348,28 @@ async def _to_close(reader: asyncio.StreamReader) -> Any:
         yield part
 
 
+async def _line(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readuntil(b"\r\n")
+    except asyncio.LimitOverrunError as exc:
+        raise httpx2.RemoteProtocolError("a chunk-size or trailer line is too long") from exc
+
+
 async def _chunked(reader: asyncio.StreamReader) -> Any:
     while True:
-        line = await reader.readuntil(b"\r\n")
+        line = await _line(reader)
         try:
             size = int(line.split(b";", 1)[0].strip(), 16)
         except ValueError:
             raise httpx2.RemoteProtocolError(f"malformed chunk size: {line[:40]!r}") from None
         if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":
+            while await _line(reader) != b"\r\n":
                 pass  # trailers
             return
-        data = await reader.readexactly(size + 2)
-        if data[-2:] != b"\r\n":
+        async for piece in _fixed(reader, size):
+            yield piece
+        if await reader.readexactly(2) != b"\r\n":
             raise httpx2.RemoteProtocolError("malformed chunk")
-        yield data[:-2]
 
 
 class _BodyStream(httpx2.AsyncByteStream):
@@ -355,16 +384,9 @@ class _BodyStream(httpx2.AsyncByteStream):
 
     async def __aiter__(self) -> Any:
         iterator = self._parts.__aiter__()
-        while True:
-            try:
-                async with _Timeout(self._read_timeout, httpx2.ReadTimeout):
-                    part = await iterator.__anext__()
-            except StopAsyncIteration:
-                self._complete = True
-                return
-            except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-                raise httpx2.RemoteProtocolError("the connection closed in the middle of the stream") from exc
+        while (part := await _next_part(iterator, self._read_timeout)) is not None:
             yield part
+        self._complete = True
 
     async def aclose(self) -> None:
         if self._closed:
@@ -440,16 +462,23 @@ class LeanAsyncClient(openai.DefaultAioHttpClient):  # type: ignore[misc,valid-t
         with httpx2._exceptions.request_context(request=request):
             response = await self._transport_for_url(request.url).handle_async_request(request)
         response.request = request
+        if b"set-cookie" in (k.lower() for k, _ in response.headers.raw):
+            self.cookies.extract_cookies(response)
         follow = self.follow_redirects if isinstance(follow_redirects, httpx2._client.UseClientDefault) else follow_redirects
         if follow and response.has_redirect_location:
+            # Follow from this answer (the request was sent once already): httpx2 builds the
+            # next request (method and body as the status code says) and goes on from there.
+            next_request = self._build_redirect_request(request, response)
             await response.aclose()
-            return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
-        if not stream:
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-            response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
+            return await super().send(next_request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        if stream:
+            response.stream = httpx2._client.BoundAsyncStream(response.stream, start=start)  # type: ignore[arg-type]
+            return response
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
         return response
 
 
@@ -469,6 +498,11 @@ class LeanAsyncOpenAI(openai.AsyncOpenAI):
         self._lean_headers: dict[tuple[Any, ...], httpx2.Headers] = {}
         self._lean_options: dict[str, FinalRequestOptions] = {}
 
+    @property
+    def user_agent(self) -> str:
+        # The SDK names the client class; servers and proxies should see the stock client.
+        return super().user_agent.replace(type(self).__name__, "AsyncOpenAI", 1)
+
     def _prepare_url(self, url: str) -> httpx2.URL:
         base = self.base_url
         hit = self._lean_urls.get(url)
@@ -480,11 +514,14 @@ class LeanAsyncOpenAI(openai.AsyncOpenAI):
         return prepared
 
     def _build_headers(self, options: FinalRequestOptions, *, retries_taken: int = 0) -> httpx2.Headers:
-        if (options.headers or not isinstance(options.timeout, openai.NotGiven) or self._idempotency_header
-                or getattr(self, "_provider_runtime", None) is not None):
+        if (options.headers or not isinstance(options.timeout, openai.NotGiven)
+                or getattr(self, "_idempotency_header", None) or getattr(self, "_provider_runtime", None) is not None):
             return super()._build_headers(options, retries_taken=retries_taken)
-        key = (self.api_key, self.organization, self.project, retries_taken,
-               tuple(sorted(options.security.items())), tuple(self._custom_headers.items()))
+        try:  # everything the SDK's header set is made of
+            key = (self.api_key, self.organization, self.project, retries_taken,
+                   tuple(sorted(options.security.items())), tuple(self._custom_headers.items()))
+        except (AttributeError, TypeError):  # an SDK shaped otherwise: no caching
+            return super()._build_headers(options, retries_taken=retries_taken)
         headers = self._lean_headers.get(key)
         if headers is None:
             headers = super()._build_headers(options, retries_taken=retries_taken)
