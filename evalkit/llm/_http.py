@@ -28,6 +28,7 @@ import functools
 import os
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -128,7 +129,10 @@ class StreamTransport(httpx2.AsyncBaseTransport):
     (``LeanAsyncClient`` mounts the SDK's aiohttp transport for those), Unix sockets.
     """
 
-    def __init__(self, *, ssl_context: ssl.SSLContext, limits: httpx2.Limits = openai.DEFAULT_CONNECTION_LIMITS) -> None:
+    def __init__(self, *, ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
+                 limits: httpx2.Limits = openai.DEFAULT_CONNECTION_LIMITS) -> None:
+        # A callable is called on the first https connection: making a context costs ~45 ms
+        # (~170 ms for the first, with httpx2's imports) and plain-http endpoints need none.
         self._ssl = ssl_context
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._keepalive = limits.max_keepalive_connections
@@ -161,12 +165,17 @@ class StreamTransport(httpx2.AsyncBaseTransport):
         try:
             async with _Timeout(timeout, httpx2.ConnectTimeout):
                 reader, writer = await asyncio.open_connection(
-                    host, port, ssl=self._ssl if scheme == "https" else None,
+                    host, port, ssl=self._ssl_context() if scheme == "https" else None,
                     server_hostname=(sni or host) if scheme == "https" else None, limit=_HEAD_LIMIT,
                 )
         except (OSError, ssl.SSLError) as exc:
             raise httpx2.ConnectError(f"{type(exc).__name__}: {exc}") from exc
         return _Connection(reader, writer)
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if not isinstance(self._ssl, ssl.SSLContext):
+            self._ssl = self._ssl()
+        return self._ssl
 
     async def _acquire(self, timeout: float | None) -> None:
         if self._max is None:
@@ -275,7 +284,7 @@ class StreamTransport(httpx2.AsyncBaseTransport):
             elif lowered == b"content-encoding":
                 encoded = value.strip().lower() not in (b"", b"identity")
         if request.method == "HEAD" or status in _NO_BODY_STATUS:
-            parts = _empty()
+            parts = _NO_PARTS
         elif chunked:
             parts = _chunked(conn.reader)
         elif length is not None:
@@ -287,10 +296,15 @@ class StreamTransport(httpx2.AsyncBaseTransport):
             stream = _BodyStream(self, origin, conn, parts, keep_alive, read_timeout)
             return httpx2.Response(status, headers=headers, stream=stream, request=request, extensions=extensions), True
         pieces: list[bytes] = []
-        iterator = parts.__aiter__()
         try:
-            while (part := await _next_part(iterator, read_timeout)) is not None:
-                pieces.append(part)
+            if parts is _NO_PARTS:
+                pass
+            elif length is not None and not chunked and len(getattr(conn.reader, "_buffer", b"")) >= length:
+                pieces.append(await conn.reader.readexactly(length))  # all here already: no wait, no timer
+            else:
+                iterator = parts.__aiter__()
+                while (part := await _next_part(iterator, read_timeout)) is not None:
+                    pieces.append(part)
         except BaseException:
             conn.close()
             raise
@@ -316,9 +330,17 @@ class StreamTransport(httpx2.AsyncBaseTransport):
                 conn.close()
 
 
-async def _empty() -> Any:
-    return
-    yield b""
+class _NoParts:
+    """The body of a HEAD, 204 or 304 answer."""
+
+    def __aiter__(self) -> _NoParts:
+        return self
+
+    async def __anext__(self) -> bytes:
+        raise StopAsyncIteration
+
+
+_NO_PARTS = _NoParts()
 
 
 async def _next_part(iterator: Any, timeout: float | None) -> bytes | None:
@@ -410,6 +432,7 @@ class LeanAsyncClient(openai.DefaultAioHttpClient):  # type: ignore[misc,valid-t
         kwargs.setdefault("limits", openai.DEFAULT_CONNECTION_LIMITS)
         super().__init__(**kwargs)
         self._urls: dict[str, httpx2.URL] = {}
+        self._header_sets: dict[tuple[Any, ...], tuple[httpx2.Headers, bool]] = {}
 
     def _init_transport(self, verify: Any = True, cert: Any = None, trust_env: bool = True, http1: bool = True,
                         http2: bool = False, limits: httpx2.Limits = openai.DEFAULT_CONNECTION_LIMITS,
@@ -419,7 +442,7 @@ class LeanAsyncClient(openai.DefaultAioHttpClient):  # type: ignore[misc,valid-t
         if os.environ.get("EVALKIT_HTTP_TRANSPORT", "").strip().lower() == "aiohttp":
             return super()._init_transport(verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2,
                                            limits=limits)
-        return StreamTransport(ssl_context=_ssl_context(verify, cert, trust_env), limits=limits)
+        return StreamTransport(ssl_context=functools.partial(_ssl_context, verify, cert, trust_env), limits=limits)
 
     def _plain(self) -> bool:
         """No client-level base URL, headers, cookies, params or event hooks to merge in."""
@@ -438,17 +461,25 @@ class LeanAsyncClient(openai.DefaultAioHttpClient):  # type: ignore[misc,valid-t
             if len(self._urls) < 64:
                 self._urls[url] = parsed
         timeout = self.timeout if isinstance(timeout, httpx2._client.UseClientDefault) else httpx2.Timeout(timeout)
-        # What httpx2 would send: the client's default headers (Accept-Encoding, Connection...)
-        # under the SDK's, plus Host and Content-Length.
-        names = {k.lower() for k, _ in headers}
-        merged = [] if "host" in names else [("Host", parsed.netloc.decode("ascii"))]
-        merged += [(k, v) for k, v in self.headers.multi_items() if k not in names]
-        merged += headers
+        key = (url, *headers)
+        base = self._header_sets.get(key)
+        if base is None:
+            # What httpx2 would send: the client's default headers (Accept-Encoding,
+            # Connection...) under the SDK's, plus Host; Content-Length is added per request.
+            names = {k.lower() for k, _ in headers}
+            merged = [] if "host" in names else [("Host", parsed.netloc.decode("ascii"))]
+            merged += [(k, v) for k, v in self.headers.multi_items() if k not in names]
+            merged += headers
+            base = (httpx2.Headers(merged), "content-length" not in names and "transfer-encoding" not in names)
+            base[0].encoding  # noqa: B018  # work out the encoding once, not per request
+            if len(self._header_sets) < 64:
+                self._header_sets[key] = base
         body = content or b""
-        if "content-length" not in names and "transfer-encoding" not in names and (body or method.upper() in _BODY_METHODS):
-            merged.append(("Content-Length", str(len(body))))
-        request = httpx2.Request(method, parsed, headers=merged, stream=httpx2.ByteStream(body),
+        request = httpx2.Request(method, parsed, headers=base[0], stream=httpx2.ByteStream(body),
                                  extensions={"timeout": timeout.as_dict()})
+        request.headers.encoding = base[0].encoding  # the copy forgets it
+        if base[1] and (body or method.upper() in _BODY_METHODS):
+            request.headers["Content-Length"] = str(len(body))
         request._content = body
         return request
 
@@ -527,7 +558,7 @@ class LeanAsyncOpenAI(openai.AsyncOpenAI):
             headers = super()._build_headers(options, retries_taken=retries_taken)
             if len(self._lean_headers) < 64:
                 self._lean_headers[key] = headers
-        return httpx2.Headers(headers)  # a copy: the SDK may still pop Content-Type
+        return httpx2.Headers(headers, encoding=headers.encoding)  # a copy: the SDK may still pop Content-Type
 
     async def post_json(self, path: str, body: dict[str, Any], *, cast_to: type[Any] = httpx2.Response,
                         stream: bool = False, stream_cls: Any = None) -> Any:
