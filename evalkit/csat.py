@@ -150,15 +150,18 @@ _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SYMBOLS_BY_LENGTH = sorted(_SYMBOLS, key=len, reverse=True)
 _PHRASES_BY_LENGTH = sorted(_PHRASES, key=len, reverse=True)
 
+# The cue patterns below are matched against lower-cased text (csat_signals lowers each
+# message once): twice as fast as re.IGNORECASE on these alternations.
+
 # The user ending the conversation on their own terms.
 _CLOSING = re.compile(
     r"\b(thank(s| you)|bye|goodbye|that'?s (all|it|everything)|that is (all|it|everything)|"
     r"that will be all|have a (nice|good|great)|i'?m (all set|done)|all set)\b|谢谢|再见|拜拜|没有了|没事了",
-    re.I,
+
 )
 # Things users say that are about the service (not the content) and move the survey answer.
 _GRATITUDE = re.compile(
-    r"\b(thank(s| you)|thx|ty|appreciate|cheers|helpful|perfect|great help)\b|谢谢|感谢|多谢", re.I
+    r"\b(thank(s| you)|thx|ty|appreciate|cheers|helpful|perfect|great help)\b|谢谢|感谢|多谢"
 )
 _COMPLAINT = re.compile(
     r"\b(useless|terrible|awful|horrible|worst|ridiculous|unacceptable|frustrat\w*|annoy\w*|"
@@ -166,13 +169,13 @@ _COMPLAINT = re.compile(
     r"i (already|just) (said|told)|i told you|you don'?t understand|forget it|never ?mind|"
     r"speak to (a|an) (human|person|agent|manager)|talk to (a|an|someone|a real)|real person|"
     r"come on|are you kidding|seriously\?)\b|投诉|差评|垃圾|算了|无语|不满意",
-    re.I,
+
 )
 # The user turning down what was offered and asking for something else.
 _ALTERNATIVE = re.compile(
     r"\b(anything else|something else|other options?|more options|any others?|another|different|"
     r"what else|try again|other (ones|suggestions|choices))\b|换一个|别的|其他的|还有吗",
-    re.I,
+
 )
 # The user turning down or correcting what the agent said: a reply that starts with "no"
 # (but not "no thanks, that's all"), or says the agent got it wrong.
@@ -181,7 +184,7 @@ _CORRECTION = re.compile(
     r"i'?m (good|all set|fine)|i am (good|all set|fine)|problem|worries|more|further|other|need|nothing))|"
     r"\b(that'?s|that is|it'?s|it is) (wrong|incorrect|not (right|correct|what))|\bi (meant|said)\b|"
     r"\bnot what i\b|^\W*(不是|不对)|我说的是|我是说",
-    re.I,
+
 )
 # The agent confirming it did what was asked: the transcript's own evidence of resolution.
 _CONFIRMED = re.compile(
@@ -192,7 +195,7 @@ _CONFIRMED = re.compile(
     r"(reference|confirmation|tracking) (number|code)|i (have|'ve) (booked|reserved|confirmed|scheduled|made|"
     r"cancell?ed|issued|refunded|updated|sent|processed|started|created|submitted|arranged|placed|changed))\b|"
     r"已(经)?(为|帮|给)您|已(经)?(处理|提交|退款|发货|取消|修改|安排|登记)|办理成功|操作成功",
-    re.I,
+
 )
 # The agent failing to help: no results, cannot do it, did not understand, an error.
 _AGENT_FAILURE = re.compile(
@@ -204,7 +207,7 @@ _AGENT_FAILURE = re.compile(
     r"not (find|found)|nothing (found|available|matches)|no [a-z]+ (match|matches|matching)|"
     r"(there|it) (is|are) no\b|doesn'?t (exist|match)|failed|an error)|"
     r"抱歉|不好意思|对不起|无法|没有办法|没办法|查不到|不能",
-    re.I,
+
 )
 
 
@@ -325,10 +328,12 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
 
     user_texts = [u.content for u in users]
     agent_texts = [a.content for a in agents if a.content]
+    user_low = [t.lower() for t in user_texts]
+    agent_low = [t.lower() for t in agent_texts]
     # Each cue is looked for once per message (the proxy runs on every conversation of a run).
-    thanks = [bool(_GRATITUDE.search(t)) for t in user_texts]
-    complaints = [bool(_COMPLAINT.search(t)) for t in user_texts]
-    alternatives = [bool(_ALTERNATIVE.search(t)) for t in user_texts]
+    thanks = [bool(_GRATITUDE.search(t)) for t in user_low]
+    complaints = [bool(_COMPLAINT.search(t)) for t in user_low]
+    alternatives = [bool(_ALTERNATIVE.search(t)) for t in user_low]
     user_words = [_content_words(t) for t in user_texts]
     later = user_texts[1:]  # reactions to the agent (the opening message states the need)
     n_later = max(len(later), 1)
@@ -352,7 +357,7 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
 
     # How the user left: closing the conversation ("thanks, that's all") or left hanging
     # on a request the agent never answered.
-    closed = any(_CLOSING.search(t) for t in user_texts[-2:])
+    closed = any(_CLOSING.search(t) for t in user_low[-2:])
     unanswered = isinstance(transcript.turns[-1], UserTurn) and not closed
     out["closed_by_user"] = int(closed)
     out["ended_unanswered"] = int(unanswered)
@@ -360,7 +365,7 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
 
     # 3. Friction: the user rejecting offers, correcting the agent, repeating themselves.
     n_alternatives = sum(alternatives[1:])
-    n_corrections = sum(1 for t in later if _CORRECTION.search(t))
+    n_corrections = sum(1 for t in user_low[1:] if _CORRECTION.search(t))
     # A repeat is a request said again within the last three messages. Saying "yes, that
     # works" twice is not one, nor is asking for more options (counted above).
     n_repeats = sum(
@@ -380,7 +385,7 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
     )
 
     # 4. The agent failing: "no results / cannot / sorry", looping, errors.
-    n_fail = sum(1 for t in agent_texts if _AGENT_FAILURE.search(t))
+    n_fail = sum(1 for t in agent_low if _AGENT_FAILURE.search(t))
     # A loop is the same substantive reply twice in a row ("anything else?" closers are short).
     agent_words = [_content_words(t) for t in agent_texts]
     n_loops = sum(1 for i in range(1, len(agent_words)) if _overlap(agent_words[i], agent_words[i - 1]) >= 0.8)
@@ -395,7 +400,7 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
     )
 
     # The agent confirming it got something done (bookings, refunds, reference numbers).
-    n_confirmed = sum(1 for t in agent_texts if _CONFIRMED.search(t))
+    n_confirmed = sum(1 for t in agent_low if _CONFIRMED.search(t))
     out["n_agent_confirmations"] = n_confirmed
     out["resolution_pts"] = W_CONFIRMED * min(n_confirmed, 2) / 2
 
