@@ -150,6 +150,19 @@ def report(latency_ms: float, runs: list[dict[str, float]], args: argparse.Names
     print(f"wall per model call: best {min(wall_per_call):.3f} ms (concurrent)")
 
 
+def machine_speed() -> float:
+    """CPU seconds of a fixed pure-Python loop: the same figure on two machines (or two moments
+    of a shared one) says their per-call CPU figures are comparable."""
+    best = math.inf
+    for _ in range(5):
+        c0 = time.process_time()
+        total = 0
+        for i in range(3_000_000):
+            total += i * i
+        best = min(best, time.process_time() - c0)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=200)
@@ -157,8 +170,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency-ms", type=float, action="append", default=None,
                         help="repeatable; default: 50 and 0")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per latency (best and spread reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per latency (best and spread reported)")
     args = parser.parse_args()
+    print(f"machine speed: a fixed pure-Python loop takes {machine_speed():.3f} s (best of 5; lower is faster; "
+          "0.68-0.88 s on the development container, whose speed drifts with its neighbours)")
     for latency_ms in args.latency_ms or [50.0, 0.0]:
         with fake_llm(latency_ms, args.user_turns) as base_url:
             runs = [one_run(base_url, args, latency_ms) for _ in range(args.repeat)]

@@ -57,14 +57,20 @@ class PriceTable:
     """Looks up a model's price and computes the cost of a call."""
 
     prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # model name -> (table size, the key it matched), checked on every hit: each call asks
+    _seen: dict[str, tuple[int, str | None]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def price(self, model: str) -> Price | None:
+        hit = self._seen.get(model)
+        if hit is not None and hit[0] == len(self.prices) and (hit[1] is None or hit[1] in self.prices):
+            return None if hit[1] is None else self.prices[hit[1]]
         name = model.split("/", 1)[1] if "/" in model else model
-        for candidate in (model, name):
-            if candidate in self.prices:
-                return self.prices[candidate]
-        best = max((k for k in self.prices if name.startswith(k)), key=len, default=None)
-        return self.prices[best] if best is not None else None
+        key = next((c for c in (model, name) if c in self.prices), None)
+        if key is None:
+            key = max((k for k in self.prices if name.startswith(k)), key=len, default=None)
+        if len(self._seen) < 256:
+            self._seen[model] = (len(self.prices), key)
+        return None if key is None else self.prices[key]
 
     def cost(self, model: str | None, prompt_tokens: int, completion_tokens: int) -> float | None:
         """USD for one call, or ``None`` when the model has no known price."""

@@ -35,8 +35,8 @@ from reference_agent.engine import Conversation, Draft, Engine, make_engine
 from reference_agent.faults import ActiveFaults, parse_faults
 from reference_agent.memory import Profile, ProfileStore, ShortTermMemory, detect_language, detect_style
 from reference_agent.nlu import Analysis, analyze
-from reference_agent.system_prompt import SYSTEM_PROMPT
 from reference_agent.store import Store, open_store
+from reference_agent.system_prompt import SYSTEM_PROMPT
 from reference_agent.tools import ToolContext
 
 __all__ = ["AgentResponse", "SupportAgent", "open_store"]

@@ -92,5 +92,5 @@ class AgentProvider(ABC):
     def new_session(self, info: SessionInfo) -> AgentAdapter:
         """A fresh agent for one conversation, sharing no state with any other."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027  # optional hook: most providers hold nothing
         """Release shared resources (HTTP clients, servers)."""

@@ -490,8 +490,11 @@ class LeanAsyncClient(openai.DefaultAioHttpClient):  # type: ignore[misc,valid-t
             return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
         self._state = httpx2._client.ClientState.OPENED
         start = time.perf_counter()
-        with httpx2._exceptions.request_context(request=request):
+        try:
             response = await self._transport_for_url(request.url).handle_async_request(request)
+        except httpx2.RequestError as exc:  # what httpx2's request_context() does
+            exc.request = request
+            raise
         response.request = request
         if b"set-cookie" in (k.lower() for k, _ in response.headers.raw):
             self.cookies.extract_cookies(response)
@@ -567,6 +570,11 @@ class LeanAsyncOpenAI(openai.AsyncOpenAI):
         it back as it is instead of wrapping it to parse."""
         template = self._lean_options.get(path)
         if template is None:
-            template = self._lean_options[path] = FinalRequestOptions.construct(method="post", url=path)
+            template = FinalRequestOptions.construct(method="post", url=path)
+            if getattr(self, "_idempotency_header", "?") is None:
+                # No idempotency header is ever sent (OpenAI's client sets none), so the
+                # per-request key the SDK would otherwise make (a uuid4 each call) is moot.
+                template.idempotency_key = "unused"
+            self._lean_options[path] = template
         options = template.model_copy(update={"json_data": body})
         return await self.request(cast_to, options, stream=stream, stream_cls=stream_cls)

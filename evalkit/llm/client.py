@@ -462,9 +462,10 @@ class LLMClient:
         attempts = self.settings.max_retries + 1
         last_kind, last_reason, last_status = "error", "", None
         for attempt in range(1, attempts + 1):
-            await self._limiter.acquire(est)
+            if self._limiter.active:
+                await self._limiter.acquire(est)
             wait: float | None = None
-            state = await self._state()
+            state = self._states.get(asyncio.get_running_loop()) or await self._state()
             try:
                 async with state.semaphore:
                     result = await self._once(state.client, request, stream=stream, on_first_token=on_first_token)
