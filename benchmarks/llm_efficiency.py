@@ -148,13 +148,14 @@ def report(latency_ms: float, runs: list[dict[str, float]], args: argparse.Names
     print(f"harness CPU per model call: best {min(cpu_per_call):.3f} ms, spread "
           f"{min(cpu_per_call):.3f}-{max(cpu_per_call):.3f} ms" + ("  (target <= 1 ms)" if latency_ms == 0 else ""))
     print(f"wall per model call: best {min(wall_per_call):.3f} ms (concurrent)")
+    print("machine speed right after each run: " + ", ".join(f"{r['speed']:.3f} s" for r in runs))
 
 
-def machine_speed() -> float:
+def machine_speed(repeat: int = 5) -> float:
     """CPU seconds of a fixed pure-Python loop: the same figure on two machines (or two moments
     of a shared one) says their per-call CPU figures are comparable."""
     best = math.inf
-    for _ in range(5):
+    for _ in range(repeat):
         c0 = time.process_time()
         total = 0
         for i in range(3_000_000):
@@ -172,11 +173,15 @@ def main() -> None:
                         help="repeatable; default: 50 and 0")
     parser.add_argument("--repeat", type=int, default=3, help="runs per latency (best and spread reported)")
     args = parser.parse_args()
-    print(f"machine speed: a fixed pure-Python loop takes {machine_speed():.3f} s (best of 5; lower is faster; "
-          "0.68-0.88 s on the development container, whose speed drifts with its neighbours)")
+    print(f"machine speed: a fixed pure-Python loop takes {machine_speed():.3f} s of CPU (best of 5; lower is "
+          "faster): per-call figures from two runs compare only when this does")
     for latency_ms in args.latency_ms or [50.0, 0.0]:
         with fake_llm(latency_ms, args.user_turns) as base_url:
-            runs = [one_run(base_url, args, latency_ms) for _ in range(args.repeat)]
+            runs = []
+            for _ in range(args.repeat):
+                run = one_run(base_url, args, latency_ms)
+                run["speed"] = machine_speed(repeat=2)  # right after: was the machine slow just then?
+                runs.append(run)
         report(latency_ms, runs, args)
 
 
