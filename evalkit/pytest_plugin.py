@@ -419,7 +419,8 @@ async def _play(
 
     if suite is None:
         suite = Suite(config=SuiteConfig(), scenarios=[scenario])
-    provider = load_agent(agent) if isinstance(agent, str) else _ObjectProvider(agent)
+    # _ObjectProvider is an AgentProvider by duck typing (the plugin imports nothing heavy at load).
+    provider: Any = load_agent(agent) if isinstance(agent, str) else _ObjectProvider(agent)
     runner = Runner(RunConfig(suite=suite, agent=provider.spec, progress=False, handle_signals=False, llm=llm))
     # One conversation through the runner's loop (the same code path as `evalkit run`).
     return await runner.play_one(scenario, provider, trial=trial, seed=seed, variant=variant, run_id=run_id)

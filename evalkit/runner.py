@@ -280,6 +280,8 @@ class Runner:
         todo = [j for j in jobs if j.key not in done]
         resumes = int(old.extra.get("resumes", 0)) + 1 if old is not None else 0  # type: ignore[arg-type]
         self._redact = self._resolve_redact(old)
+        if self._redact:
+            _cache_without_pii(cfg.llm)
         try:
             self._preflight_simulators(todo)
             await self._start_providers(suite, variants, explicit, todo)
@@ -475,8 +477,10 @@ class Runner:
         """Play and score ONE conversation through the same loop as :meth:`run`, without a
         run folder (used by the pytest plugin and ``run_conversation``). ``self.config.suite``
         supplies the suite settings; the provider is started and closed here."""
-        suite = self.suite = self.config.suite
-        assert suite is not None, "play_one needs RunConfig(suite=...)"
+        suite = self.config.suite
+        if not isinstance(suite, Suite):
+            raise TypeError("play_one needs RunConfig(suite=<a loaded Suite>), e.g. load_suite([folder])")
+        self.suite = suite
         self._variants, self._explicit = {variant: provider.spec}, True
         self._providers[provider.spec] = provider
         start = getattr(provider, "start", None)
@@ -847,6 +851,17 @@ def _llm_models(llm: Any) -> dict[str, str]:
     if callable(models):
         models = models()
     return {str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else {}
+
+
+def _cache_without_pii(llm: Any) -> None:
+    """A --redact-pii run writes no PII to the model response cache either."""
+    caches = [getattr(llm, "cache", None)]
+    clients = getattr(llm, "clients", None)
+    if callable(clients):
+        caches += [getattr(c, "cache", None) for c in clients().values()]
+    for cache in caches:
+        if cache is not None and hasattr(cache, "redact_pii"):
+            cache.redact_pii = True
 
 
 def _llm_cache(llm: Any) -> dict[str, int]:

@@ -96,3 +96,64 @@ def test_llm_run_and_cached_replay(setup):
     for f in (tmp_path / "cache").rglob("*.json"):
         assert "sk-run-secret-999" not in f.read_text()
         assert json.loads(f.read_text())["request"]["model"] == "fake-model"
+
+
+PII_SCENARIO = textwrap.dedent("""
+    id: contact-llm
+    user:
+      persona:
+        goal: {description: Update my contact email, intent: account}
+        max_turns: 4
+    expect:
+      - rubric: {criteria: The agent confirms the new email.}
+""")
+
+
+def pii_customer(req):
+    said = [m for m in req.messages if m["role"] == "assistant"]
+    if not said:
+        return {"message": "Please change my email to ana.silva@example.com", "end": "continue"}
+    return {"message": "Thanks, bye", "end": "goal_met"}
+
+
+def test_redact_pii_run_writes_no_pii_to_the_response_cache(setup):
+    tmp_path, suite = setup
+    (suite / "hours.yaml").unlink()
+    (suite / "contact.yaml").write_text(PII_SCENARIO)
+    with FakeOpenAIServer(rules=[
+        Rule(pii_customer, schema="customer_turn"),  # the simulator's answer holds an email: withheld
+        Rule(lambda req: {"reason": "confirmed", "score": 5}, schema="rubric_verdict"),
+    ]) as srv:
+        roles = build_model_roles(model="fake-model", base_url=srv.base_url)
+        llm = build_llm_for_run(roles, cache="read-write", cache_dir=tmp_path / "cache")
+        cfg = RunConfig(suite=[suite], agent="hours_agent:create", out=tmp_path / "run", simulator="llm", llm=llm,
+                        progress=False, handle_signals=False, seed=1, redact_pii=True)
+        run = Runner(cfg).run_sync()
+    conv = run.conversations[0]
+    assert {v.judge: v.score for v in conv.verdicts}["rubric"] == 5  # judged on the raw transcript
+    stats = run.manifest.cache
+    assert stats["withheld"] == 1  # the first customer message (with the email) was not cached
+    assert stats["writes"] >= 2  # the clean second message and the judge's answer were
+    files = list((tmp_path / "cache").rglob("*.json"))
+    assert len(files) == stats["writes"]
+    text = "".join(f.read_text(encoding="utf-8") for f in files)
+    assert "ana.silva@example.com" not in text and "ana.silva" not in text
+    assert "@example.com" in text  # the judge's prompt is kept, with the address masked
+    # Without --redact-pii the same answer is cached as the model gave it.
+    llm2 = build_llm_for_run(roles, cache="read-write", cache_dir=tmp_path / "cache2")
+    assert llm2.cache is not None and not llm2.cache.redact_pii
+
+
+def test_cache_withholds_answers_with_pii_and_masks_requests(tmp_path):
+    from evalkit.llm.cache import ResponseCache, request_key
+
+    cache = ResponseCache(tmp_path, redact_pii=True)
+    request = {"model": "m", "messages": [{"role": "user", "content": "call me on +44 20 7946 0958"}]}
+    cache.put(request_key(request), request, {"content": "Noted: +44 20 7946 0958"})
+    assert cache.stats.withheld == 1 and cache.stats.writes == 0 and not list(tmp_path.rglob("*.json"))
+    key = request_key(request)
+    cache.put(key, request, {"content": "Noted, thank you."})
+    assert cache.get(key) == {"content": "Noted, thank you."}  # keyed by the raw request
+    stored = json.loads(next(tmp_path.rglob("*.json")).read_text(encoding="utf-8"))
+    assert "7946 0958" not in json.dumps(stored) and stored["request"]["model"] == "m"
+    assert cache.stats.as_dict() == {"hits": 1, "misses": 0, "writes": 1, "withheld": 1}

@@ -6,6 +6,11 @@ URL, which do not change the answer). Each entry is one JSON file, written atomi
 (temporary file + ``os.replace``), so concurrent writers and crashes never leave a torn
 entry. Modes: ``read-write`` (default), ``read-only`` (hits are served, nothing is
 written) and ``off``.
+
+With ``redact_pii`` (set by a ``--redact-pii`` run) no PII reaches the cache: the copy of
+the request kept beside the answer is masked, and an answer that itself contains PII is not
+written at all (counted as ``withheld``; a later run asks the model again). Answers are
+never stored masked: a replay must give what the model said.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     writes: int = 0
+    withheld: int = 0  # answers holding PII, not written by a --redact-pii run
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str) -> None:
@@ -55,7 +61,10 @@ class CacheStats:
             setattr(self, name, getattr(self, name) + 1)
 
     def as_dict(self) -> dict[str, int]:
-        return {"hits": self.hits, "misses": self.misses, "writes": self.writes}
+        out = {"hits": self.hits, "misses": self.misses, "writes": self.writes}
+        if self.withheld:
+            out["withheld"] = self.withheld
+        return out
 
 
 @dataclass
@@ -65,6 +74,7 @@ class ResponseCache:
     directory: Path
     mode: CacheMode = CacheMode.read_write
     stats: CacheStats = field(default_factory=CacheStats)
+    redact_pii: bool = False
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -97,6 +107,13 @@ class ResponseCache:
         """Store a response (no-op unless read-write). ``request`` must hold no secret."""
         if self.mode != CacheMode.read_write:
             return
+        if self.redact_pii:
+            from evalkit.redact import redact_value  # the PII detectors load only when asked
+
+            if redact_value(response) != response:
+                self.stats.add("withheld")
+                return
+            request = redact_value(request)
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         body = json.dumps({"format": CACHE_FORMAT, "key": key, "request": request, "response": response},
