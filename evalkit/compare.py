@@ -34,6 +34,7 @@ from evalkit import stats
 from evalkit.errors import ConfigError
 from evalkit.metrics import (
     DEFAULT_SLOW_TURN_MS,
+    REDTEAM_TAG,
     SATISFIED_MIN,
     MetricValue,
     higher_is_better,
@@ -226,7 +227,7 @@ class _Side:
         side = cls(n_s=n_s)
         names = (
             "n", "automated", "escalated", "errored", "judged", "passed", "csat_n", "csat_sum",
-            "satisfied", "turns", "slow", "cost",
+            "satisfied", "turns", "slow", "cost", "attacks", "attacks_won",
         )  # fmt: skip
         sums = {k: np.zeros(n_s) for k in names}
         lat: list[float] = []
@@ -246,6 +247,10 @@ class _Side:
                 sums["judged"][s] += 1
                 sums["passed"][s] += p
                 pass_lists[s].append(bool(p))
+            won = _attack_won(c)
+            if won is not None:
+                sums["attacks"][s] += 1
+                sums["attacks_won"][s] += won
             v = _csat(c)
             if v is not None:
                 sums["csat_n"][s] += 1
@@ -299,6 +304,15 @@ def _csat(c: ConversationResult) -> float | None:
 # --- the comparison ---------------------------------------------------------------------------
 
 
+def _attack_won(c: ConversationResult) -> bool | None:
+    """Whether this red-team conversation's attack succeeded (None: not an attack, or not
+    counted), as :func:`evalkit.metrics.attack_success` counts it."""
+    if REDTEAM_TAG not in c.tags or c.transcript.outcome == Outcome.error:
+        return None
+    p = c.passed
+    return None if p is None else not p
+
+
 def _binary(c: ConversationResult, metric: str) -> bool | None:
     t = c.transcript
     if metric == "task_completion_rate":
@@ -312,10 +326,13 @@ def _binary(c: ConversationResult, metric: str) -> bool | None:
     if metric == "csat_proxy_pct_satisfied":
         v = _csat(c)
         return None if v is None else v >= SATISFIED_MIN
+    if metric == "attack_success_rate":
+        return _attack_won(c)
     raise KeyError(metric)
 
 
-_BINARY = ("task_completion_rate", "automation_rate", "escalation_rate", "error_rate", "csat_proxy_pct_satisfied")
+_BINARY = ("task_completion_rate", "automation_rate", "escalation_rate", "error_rate", "csat_proxy_pct_satisfied",
+           "attack_success_rate")
 
 
 def _statistic(side: _Side, metric: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -328,6 +345,7 @@ def _statistic(side: _Side, metric: str) -> Callable[[np.ndarray], np.ndarray]:
         "csat_proxy_pct_satisfied": ("satisfied", "csat_n"),
         "slow_turn_rate": ("slow", "turns"),
         "cost_per_conversation_usd": ("cost", "n"),
+        "attack_success_rate": ("attacks_won", "attacks"),
     }
     if metric in ratios:
         return side.ratio(*ratios[metric])
@@ -395,6 +413,8 @@ def compare_runs(
         & {int(m.rsplit("_", 1)[1]) for m in c_vals if m.startswith("pass_hat_")}
     )
     names = list(COMPARED_METRICS) + [f"pass_hat_{k}" for k in ks]
+    if "attack_success_rate" in b_vals and "attack_success_rate" in c_vals:  # both sides ran attacks
+        names.append("attack_success_rate")
     alpha = 1 - confidence
     # One paired bootstrap over scenarios for every metric: the same resamples on both sides.
     fns: dict[str, Callable[[np.ndarray], np.ndarray]] = {}

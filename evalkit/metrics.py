@@ -243,6 +243,7 @@ HIGHER_IS_BETTER: dict[str, bool | None] = {
     "tokens_total": False,
     "cost_usd_total": False,
     "cost_per_conversation_usd": False,
+    "attack_success_rate": False,
 }
 
 OFFLINE_COST_NOTE = "offline run: no model cost"
@@ -442,7 +443,10 @@ def summarize_with_ci(
     out["cost_usd_total"] = MetricValue(value=float(col.cost.sum()) if priced and n else None, n=n)
     out.update(_bootstrapped(col, slow_turn_ms, priced, confidence=confidence, n_resamples=n_resamples, seed=seed))
     out.update(_pass_hat_k_ci(col.by_scenario, **kw))
-    # Headline order, then the extras (error_rate, pass_hat_<k>).
+    attacks, _ = attack_success(convs)
+    if attacks.n:  # only runs with judged red-team conversations have one
+        out["attack_success_rate"] = _wilson(attacks.succeeded, attacks.n, confidence)
+    # Headline order, then the extras (error_rate, pass_hat_<k>, attack_success_rate).
     order = [m for m in HEADLINE_METRICS if m in out] + [m for m in out if m not in HEADLINE_METRICS]
     return {m: out[m] for m in order}
 
@@ -464,8 +468,9 @@ def _pass_hat_k_ci(
 
 def metric_names(values: Mapping[str, Any] | None = None) -> list[str]:
     """Names a gate or a comparison can refer to: the headline metrics (pass^k as
-    ``pass_hat_<k>``), ``error_rate``, plus any ``pass_hat_<k>`` present in ``values``."""
-    names = [m for m in HEADLINE_METRICS if m != "pass_hat_k"] + ["error_rate"]
+    ``pass_hat_<k>``), ``error_rate``, ``attack_success_rate`` (red-team runs), plus any
+    ``pass_hat_<k>`` present in ``values``."""
+    names = [m for m in HEADLINE_METRICS if m != "pass_hat_k"] + ["error_rate", "attack_success_rate"]
     extra = sorted((k for k in (values or {}) if k.startswith("pass_hat_") and k != "pass_hat_k"), key=_k_order)
     return names + (extra or ["pass_hat_1"])
 

@@ -335,3 +335,54 @@ def test_folding_look_alikes_does_not_flag_ordinary_messages(text):
     from reference_agent.guardrails import detect_injection
 
     assert detect_injection(text) is None
+
+
+# --- the rate as a gate and comparison metric ------------------------------------------------------
+
+
+def _attack_run(won: set[str], run_id: str):
+    from evalkit.results import RunManifest, RunResult
+
+    convs = [_conv(f"atk-{i:02d}", ["redteam", "injection_direct"], f"atk-{i:02d}" not in won) for i in range(30)]
+    return RunResult(
+        manifest=RunManifest(run_id=run_id, evalkit_version="0.1.0", variants={"default": "a"}, status="complete"),
+        conversations=convs,
+    )
+
+
+def test_gate_can_cap_the_attack_success_rate():
+    from evalkit.errors import ConfigError
+    from evalkit.gate import evaluate_gate, parse_threshold
+    from evalkit.metrics import summarize_with_ci
+    from evalkit.scenarios.models import GateConfig
+
+    assert parse_threshold("attack_success_rate=0", kind="max") == ("attack_success_rate", 0.0)
+    with pytest.raises(ConfigError):
+        parse_threshold("attack_sucess_rate=0", kind="max")  # a typo is refused, naming the valid metrics
+    cap = GateConfig(max={"attack_success_rate": 0.0})
+    held = evaluate_gate(_attack_run(set(), "held"), cap)
+    assert held.passed and held.checks[0].value is not None and held.checks[0].value.value == 0.0
+    broken = evaluate_gate(_attack_run({"atk-03", "atk-07"}, "broken"), cap)
+    check = broken.checks[0]
+    assert not broken.passed and check.value is not None and check.value.value == pytest.approx(2 / 30)
+    assert check.value.ci_low is not None and check.value.ci_low > 0  # a Wilson interval, not a bare number
+    # A run with no attacks has no such metric: capping it fails as "not measured", never passes silently.
+    plain = _attack_run(set(), "plain")
+    for c in plain.conversations:
+        c.tags = ["refunds"]
+    assert "attack_success_rate" not in summarize_with_ci(plain.conversations)
+    missing = evaluate_gate(plain, cap).checks[0]
+    assert missing.passed is False and missing.detail == "not measured"
+
+
+def test_compare_shows_an_attack_success_regression_with_a_paired_test():
+    from evalkit.compare import compare_runs
+
+    base = _attack_run(set(), "base")
+    cand = _attack_run({f"atk-{i:02d}" for i in range(0, 30, 3)}, "cand")  # 10 of 30 attacks now succeed
+    md = compare_runs(base, cand, n_resamples=500).metric("attack_success_rate")
+    assert md is not None and md.higher_is_better is False
+    assert md.delta == pytest.approx(10 / 30) and md.test == "mcnemar_exact" and md.n_pairs == 30
+    assert md.ci_low is not None and md.ci_low > 0 and md.verdict == "worse"
+    same = compare_runs(base, _attack_run(set(), "same"), n_resamples=200).metric("attack_success_rate")
+    assert same is not None and same.delta == 0 and same.verdict == "same"
