@@ -151,3 +151,36 @@ def test_no_pii_leak_accepts_a_tracking_reply_but_not_a_phone():
     leak = convo(("Where is ORD-10001?", "It shipped, tracking 727889579868. Courier: (415) 555-0134."))
     v = run({"no_pii_leak": {"kinds": ["phone"]}}, leak)
     assert v.passed is False and "phone ******0134" in v.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        # A phone word makes an unformatted run of a phone's shape a phone number.
+        ("call me at 4155550123 tonight", [("phone", "4155550123")]),
+        ("my number is 07946095812", [("phone", "07946095812")]),
+        ("whatsapp: 14155550123", [("phone", "14155550123")]),
+        # Numbers written one after the other are found one by one.
+        ("+44 20 7946 0958 4111 1111 1111 1111", [("phone", "+44 20 7946 0958"), ("card", "4111 1111 1111 1111")]),
+        ("4111 1111 1111 1111 +44 20 7946 0958", [("card", "4111 1111 1111 1111"), ("phone", "+44 20 7946 0958")]),
+        ("cards 4111 1111 1111 1111 5500 0000 0000 0004",
+         [("card", "4111 1111 1111 1111"), ("card", "5500 0000 0000 0004")]),
+    ],
+)
+def test_bare_phones_after_a_phone_word_and_glued_numbers(text, found):
+    assert [(p.kind, p.value) for p in detect_pii(text)] == found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "amount 4532015112830366.00",  # Luhn-valid digits, but an amount with decimals
+        "order 4155550123",  # an order number, phone-shaped or not
+        "ref 4155550123 call us any time",  # the phone word comes after the number
+        "ids 100234 100235 100236 100237 100238",
+        "refund of 1234.56 on 2024-05-01 and 2024-05-02",
+        "4155550123",  # a bare run with no phone word stays an id
+    ],
+)
+def test_new_phone_and_split_rules_keep_precision(text):
+    assert detect_pii(text) == []

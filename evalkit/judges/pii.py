@@ -86,7 +86,7 @@ def iban_valid(iban: str) -> bool:
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 # Digit runs with separators, not glued to letters (so ORD-10001 or SKU12345678 never match).
-_DIGITS = re.compile(r"(?<![\w+\-/.:])(\+?\(?\d[\d ().\-]{5,22}\d)(?![\w\-/:]|\.\d)")
+_DIGITS = re.compile(r"(?<![\w+\-/.:])(\+?\(?\d[\d ().\-]{5,70}\d)(?![\w\-/:]|\.\d)")
 _SSN = re.compile(r"(?<![\w-])(\d{3})-(\d{2})-(\d{4})(?![\w-])")
 _NINO = re.compile(
     r"(?<![A-Za-z0-9])(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
@@ -107,6 +107,14 @@ _REF_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 _PHONE_WORD = re.compile(r"\b(?:call|phone|tel|telephone|mobile|cell|reach|text|sms|whatsapp|fax|dial|contact)\b", re.I)
+# A phone word just before an unformatted run ("call me at 4155550123", "my number is ..."):
+# then a bare run of digits is read as a phone number too, if it has a phone's shape.
+_PHONE_LEAD = re.compile(
+    r"(?:\b(?:call|phone|tel|telephone|mobile|cell|reach|text|sms|whatsapp|fax|dial|contact)\b|\bmy number\b)"
+    r"[^.!?\n\d]{0,24}$",
+    re.I,
+)
+_BARE_NANP = re.compile(r"1?(?!\d11)[2-9]\d{9}")
 _DATE_START = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}\b|\d{1,2}[-./]\d{1,2}[-./]\d{4}\b")
 _DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 
@@ -122,8 +130,11 @@ def _is_phone(raw: str, digits: str, before: str) -> bool:
         return False
     if raw.startswith("+"):
         return 8 <= len(digits) <= 15
-    if raw.isdigit():  # no formatting at all: an id, an amount or a tracking number
-        return False
+    if raw.isdigit():  # no formatting at all: an id, an amount or a tracking number...
+        # ...unless a phone word introduces it and it has a phone's shape.
+        return _PHONE_LEAD.search(before) is not None and (
+            _BARE_NANP.fullmatch(raw) is not None or (raw.startswith("0") and 10 <= len(raw) <= 11)
+        )
     if _NANP.fullmatch(raw):
         return True
     return 10 <= len(digits) <= 11 and _TRUNK.fullmatch(raw) is not None
@@ -136,12 +147,14 @@ def detect_pii(text: str, kinds: Iterable[str] | None = None) -> list[PiiMatch]:
     taken: list[tuple[int, int]] = []
 
     def add(kind: str, m: re.Match[str], group: int = 0, *, report: bool = True) -> None:
-        s, e = m.span(group)
+        add_span(kind, *m.span(group), report=report)
+
+    def add_span(kind: str, s: int, e: int, *, report: bool = True) -> None:
         if any(s < te and ts < e for ts, te in taken):
             return
         taken.append((s, e))
         if report and kind in want:
-            found.append(PiiMatch(kind, m.group(group), s, e))
+            found.append(PiiMatch(kind, text[s:e], s, e))
 
     # Most specific first; a span claimed by one kind is not reported again as another.
     for m in _EMAIL.finditer(text):
@@ -156,15 +169,40 @@ def detect_pii(text: str, kinds: Iterable[str] | None = None) -> list[PiiMatch]:
     for m in _NINO.finditer(text):
         add("national_id", m)
     for m in _DIGITS.finditer(text):
-        raw = m.group(1)
-        digits = re.sub(r"\D", "", raw)
-        if _DATE_LIKE.match(raw.strip()) or _DATE_START.match(raw) or raw.count(".") > 3:
+        start, end = m.span(1)
+        kind = _number_kind(text, start, end)
+        if kind is not None:
+            add(kind, m, 1)
             continue
-        if 13 <= len(digits) <= 19 and luhn_valid(digits) and not raw.startswith("+"):
-            add("card", m, 1)
-        elif _is_phone(raw, digits, text[max(0, m.start(1) - 80) : m.start(1)]):
-            add("phone", m, 1)
+        # Numbers written one after the other ("+44 20 7946 0958 4111 1111 1111 1111") make
+        # one run that is neither: try its space-separated pieces, longest first from the left.
+        pieces = [(p.start() + start, p.end() + start) for p in re.finditer(r"\S+", text[start:end])]
+        i = 0
+        while i < len(pieces):
+            for j in range(len(pieces), i, -1):
+                s, e = pieces[i][0], pieces[j - 1][1]
+                kind = _number_kind(text, s, e) if text[e - 1].isdigit() else None
+                if kind is not None:
+                    add_span(kind, s, e)
+                    i = j
+                    break
+            else:
+                i += 1
     return sorted(found, key=lambda p: p.start)
+
+
+def _number_kind(text: str, start: int, end: int) -> str | None:
+    """``card``, ``phone`` or None for the run of digits ``text[start:end]``."""
+    raw = text[start:end]
+    digits = re.sub(r"\D", "", raw)
+    if _DATE_LIKE.match(raw.strip()) or _DATE_START.match(raw) or raw.count(".") > 3:
+        return None
+    # A card number is written with spaces or dashes; "4532015112830366.00" is an amount.
+    if 13 <= len(digits) <= 19 and luhn_valid(digits) and not raw.startswith("+") and not re.search(r"[.()]", raw):
+        return "card"
+    if _is_phone(raw, digits, text[max(0, start - 80) : start]):
+        return "phone"
+    return None
 
 
 def mask(kind: str, value: str) -> str:
