@@ -38,12 +38,16 @@ def score_run(
     llm: Any | None = None,
     concurrency: int = 8,
     command: str | None = None,
+    redact_pii: bool = False,
 ) -> RunResult:
     """Judge every transcript in ``run_dir`` and write the run files to ``out`` (default: in place).
 
     ``scenarios`` defaults to ``run_dir/scenarios.yaml``. Metrics the recording carried
     (``human_csat``, ``source_verdict``, ...) are kept; ``csat_proxy`` is recomputed.
-    Writes ``agreement.json`` when some conversation has a ``source_verdict``.
+    Writes ``agreement.json`` when some conversation has a ``source_verdict``. With
+    ``redact_pii`` (kept when the run was already redacted) the conversations are judged
+    as they are and written with PII masked, as ``evalkit run --redact-pii`` does, and no
+    PII reaches the model response cache.
     """
     from evalkit.importers import SCENARIOS_FILE
     from evalkit.runfiles import (
@@ -59,6 +63,11 @@ def score_run(
 
     run_dir = Path(run_dir)
     run = load_run(run_dir)
+    redact_pii = redact_pii or bool(run.manifest.extra.get("redact_pii"))
+    if redact_pii:
+        from evalkit.llm.cache import withhold_pii
+
+        withhold_pii(llm)
     scen_paths = _scenario_paths(run_dir, run.manifest.suites, scenarios)
     suite = load_suite(scen_paths)
     by_id: dict[str, Scenario] = {s.id: s for s in suite.scenarios}
@@ -92,10 +101,16 @@ def score_run(
                 await close()
 
     results = asyncio.run(score_all())
+    if redact_pii:  # judged on the text as it is; written masked
+        from evalkit.redact import redact_conversation
+
+        results = [redact_conversation(r) for r in results]
     target = Path(out) if out is not None else run_dir
     target.mkdir(parents=True, exist_ok=True)
     extra: dict[str, Any] = dict(run.manifest.extra)
     extra.update({"scored": True, "scored_at": _now(), "scenarios": [str(p) for p in scen_paths]})
+    if redact_pii:
+        extra["redact_pii"] = True
     if missing:
         extra["scenarios_missing"] = missing[:50]
     models = getattr(llm, "models", None)

@@ -281,7 +281,9 @@ class Runner:
         resumes = int(old.extra.get("resumes", 0)) + 1 if old is not None else 0  # type: ignore[arg-type]
         self._redact = self._resolve_redact(old)
         if self._redact:
-            _cache_without_pii(cfg.llm)
+            from evalkit.llm.cache import withhold_pii  # not at import: evalkit.llm loads openai
+
+            withhold_pii(cfg.llm)
         try:
             self._preflight_simulators(todo)
             await self._start_providers(suite, variants, explicit, todo)
@@ -851,17 +853,6 @@ def _llm_models(llm: Any) -> dict[str, str]:
     if callable(models):
         models = models()
     return {str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else {}
-
-
-def _cache_without_pii(llm: Any) -> None:
-    """A --redact-pii run writes no PII to the model response cache either."""
-    caches = [getattr(llm, "cache", None)]
-    clients = getattr(llm, "clients", None)
-    if callable(clients):
-        caches += [getattr(c, "cache", None) for c in clients().values()]
-    for cache in caches:
-        if cache is not None and hasattr(cache, "redact_pii"):
-            cache.redact_pii = True
 
 
 def _llm_cache(llm: Any) -> dict[str, int]:

@@ -487,3 +487,14 @@ def test_bad_setup_leaves_no_run_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
     # ... so fixing the typo and running again just works, without --resume.
     assert run([suite], "evalkit.testing.agents:EchoAgent", out=tmp_path / "r").manifest.status == "complete"
+
+
+def test_importing_the_runner_does_not_load_the_model_client():
+    """Offline runs start fast: the openai package (~1 s to import) loads only when a model
+    role is configured (a --redact-pii run included)."""
+    import subprocess
+    import sys
+
+    code = "import sys, evalkit.runner, evalkit.recorded; print('openai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -255,3 +255,31 @@ def test_score_defaults_to_the_suites_the_run_was_played_from(tmp_path: Path, mo
     monkeypatch.chdir(suite.parent)
     with pytest.raises(Exception, match="the run's suites suite are not here"):
         score_run(tmp_path / "run")
+
+
+def test_score_redact_pii_judges_raw_text_and_writes_it_masked(tmp_path: Path, evalkit_cli) -> None:  # type: ignore[no-untyped-def]
+    line = openai_line(
+        id="contact-1",
+        messages=[
+            {"role": "user", "content": "Please update my email to ana.silva@example.com"},
+            {"role": "assistant", "content": "Done: your email is now ana.silva@example.com."},
+        ],
+        # The agent repeating the customer's own address is allowed; leaking a card is not.
+        expected=[{"no_pii_leak": {"kinds": ["card"]}}, {"said": "ana.silva@example.com"}],
+    )
+    write_imported(read_recordings("openai-messages", write(tmp_path / "log.jsonl", line + "\n")), tmp_path / "run")
+    out = tmp_path / "shareable"
+    res = evalkit_cli("score", str(tmp_path / "run"), "--redact-pii", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    run = load_run(out)
+    (conv,) = run.conversations
+    # `said` matched the raw address: judged before masking.
+    assert conv.passed is True and {v.judge for v in conv.verdicts} >= {"said", "no_pii_leak"}
+    assert run.manifest.extra["redact_pii"] is True
+    for f in out.rglob("*"):
+        if f.is_file() and f.name != "scenarios.yaml":  # the expectations are the user's input
+            assert b"ana.silva" not in f.read_bytes(), f.name
+    assert "a***@example.com" in conv.transcript.turns[1].content
+    # Re-scoring the redacted run keeps it redacted without the flag.
+    again = score_run(out)
+    assert again.manifest.extra["redact_pii"] is True

@@ -67,9 +67,15 @@ def print_scored(run: RunResult, run_dir: Path) -> None:
     show_default=True,
     help="Conversations judged at once.",
 )
+@click.option(
+    "--redact-pii",
+    is_flag=True,
+    envvar="EVALKIT_REDACT_PII",
+    help="Write the scored run with PII masked (judges still see the text as recorded).",
+)
 @model_options
 def command(
-    run_dir: Path, scenarios: Path | None, out: Path | None, concurrency: int, **model_kwargs: Any
+    run_dir: Path, scenarios: Path | None, out: Path | None, concurrency: int, redact_pii: bool, **model_kwargs: Any
 ) -> int:
     """Run the judges over the recorded transcripts in DIR and write the run files.
 
@@ -86,6 +92,7 @@ def command(
     \b
       evalkit score runs/tau
       evalkit score runs/demo --scenarios datasets/support --out runs/demo-rescored
+      evalkit score runs/imported --redact-pii --out runs/imported-shareable
     """
     cwd_on_path()
     from evalkit.recorded import score_run
@@ -93,6 +100,7 @@ def command(
     roles = build_model_roles(**model_kwargs)
     llm = build_llm_for_run(roles, **model_kwargs)
     cmd = shlex.join(["evalkit", *sys.argv[1:]])
-    run = score_run(run_dir, scenarios=scenarios, out=out, llm=llm, concurrency=concurrency, command=cmd)
+    run = score_run(run_dir, scenarios=scenarios, out=out, llm=llm, concurrency=concurrency, command=cmd,
+                    redact_pii=redact_pii)
     print_scored(run, out or run_dir)
     return 0
