@@ -5,9 +5,9 @@ auth, error classes and response handling). What changes is what the SDK delegat
 
 - ``http_client``: :class:`LeanAsyncClient`, an ``httpx2.AsyncClient`` (the SDK's
   ``DefaultAioHttpClient``) whose ``build_request`` and ``send`` skip the per-call work a
-  client with no base URL, default headers, cookies, auth or event hooks does not need
-  (re-parsing the same URL, merging empty header sets, the auth and redirect generators).
-  Anything outside that fast path (a redirect, custom auth, hooks, files) goes to httpx2.
+  client with no base URL, cookies, auth or event hooks does not need (re-parsing the same
+  URL, re-merging the same header sets, the auth and redirect generators). Anything
+  outside that fast path (a redirect, custom auth, hooks, files) goes to httpx2.
 - its transport, :class:`StreamTransport` (an ``httpx2.AsyncBaseTransport``): HTTP/1.1 on
   asyncio streams with a keep-alive pool; a body that is not an event stream is read whole
   in one go. Proxies from the environment (``HTTPS_PROXY``...) are mounted by httpx2 as
@@ -16,8 +16,10 @@ auth, error classes and response handling). What changes is what the SDK delegat
   request options are kept instead of rebuilt on every call.
 
 Why: at 0 ms model latency the SDK's default stack cost ~1.2 ms of CPU per request at 32
-requests in flight, more than evalkit's own work per model call; this layer takes off
-about half of it (``python benchmarks/llm_efficiency.py``; docs/benchmarks.md).
+requests in flight, more than evalkit's own work per model call; with this layer it is
+~0.5 ms (``python benchmarks/llm_efficiency.py``; docs/benchmarks.md). The behaviour it
+must keep (framing, keep-alive, streams, timeouts, errors, redirects, cookies, TLS) is
+pinned by ``tests/test_llm_http.py``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import openai
 from openai._models import FinalRequestOptions
 
 __all__ = ["LeanAsyncClient", "LeanAsyncOpenAI", "StreamTransport"]
+
 
 def _ssl_context(verify: Any, cert: Any, trust_env: bool) -> ssl.SSLContext:
     """httpx2's SSL context for these settings, made once per process for the usual ones:
@@ -445,7 +448,8 @@ class LeanAsyncClient(openai.DefaultAioHttpClient):  # type: ignore[misc,valid-t
         return StreamTransport(ssl_context=functools.partial(_ssl_context, verify, cert, trust_env), limits=limits)
 
     def _plain(self) -> bool:
-        """No client-level base URL, headers, cookies, params or event hooks to merge in."""
+        """No client-level base URL, cookies, params or event hooks to merge in (the
+        client's default headers are merged by :meth:`build_request` itself)."""
         return (not self.base_url.raw_path.strip(b"/") and not self.base_url.host and not len(self.cookies.jar)
                 and not self.params and not any(self._event_hooks.values()))
 
