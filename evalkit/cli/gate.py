@@ -51,6 +51,7 @@ def command(
       evalkit gate runs/pr --min task_completion_rate=0.85 --max latency_p95_ms=3000
       evalkit gate runs/pr --baseline runs/main --max-drop task_completion_rate=0.05 --no-new-failures
       evalkit gate runs/ab --variant B --baseline-variant A --max-drop csat_proxy_mean=0.2
+      evalkit gate runs/redteam --max attack_success_rate=0
 
     Thresholds are also read from the suite's suite.yaml (gate: min/max/max_drop/no_new_failures);
     flags override them. Exit 2 on a usage or input error (unknown metric, corrupt run folder).
