@@ -149,6 +149,10 @@ _INTENSIFIERS: dict[str, float] = {
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SYMBOLS_BY_LENGTH = sorted(_SYMBOLS, key=len, reverse=True)
 _PHRASES_BY_LENGTH = sorted(_PHRASES, key=len, reverse=True)
+# (first word, " phrase ", valence), longest first: a phrase is only looked for when its
+# first word is among the message's words (the proxy runs on every message of a run).
+_PHRASE_NEEDLES = [(p.split()[0], f" {p} ", _PHRASES[p]) for p in _PHRASES_BY_LENGTH]
+_RAW_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 
 # The cue patterns below are matched against lower-cased text (csat_signals lowers each
 # message once): twice as fast as re.IGNORECASE on these alternations.
@@ -230,7 +234,8 @@ def sentiment(text: str) -> float:
     return _sentiment(text).score
 
 
-def _sentiment(text: str) -> _TurnSentiment:
+def _sentiment(text: str, tokens: list[str] | None = None) -> _TurnSentiment:
+    """``tokens``: ``_tokens(text)`` when the caller has it already."""
     if not text.strip():
         return _TurnSentiment(0.0, 0)
     total = 0.0
@@ -242,16 +247,19 @@ def _sentiment(text: str) -> _TurnSentiment:
             total += _SYMBOLS[cue]
             n += 1
             raw = raw.replace(cue, " ", 1)
-    low = " " + " ".join(_tokens(text)) + " "
-    # Phrases first; blank them out so their words are not counted twice.
-    for phrase in _PHRASES_BY_LENGTH:
-        needle = f" {phrase} "
+    tokens = _tokens(text) if tokens is None else tokens
+    low = " " + " ".join(tokens) + " "
+    # Phrases first; blank them out so their words are not counted twice. Blanking only
+    # removes words, so a phrase whose first word is not in the message never matches.
+    present = set(tokens)
+    for first, needle, value in _PHRASE_NEEDLES:
+        if first not in present:
+            continue
         while needle in low:
-            total += _PHRASES[phrase]
+            total += value
             n += 1
             low = low.replace(needle, " _ ", 1)
-    raw_words = re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", text.replace("’", "'"))
-    caps = {w.lower() for w in raw_words if len(w) >= 3 and w.isupper()}
+    caps: set[str] | None = None  # words in CAPS, found when a cue word needs them
     words = low.split()
     for i, w in enumerate(words):
         val = _POSITIVE.get(w, _NEGATIVE.get(w))
@@ -260,6 +268,8 @@ def _sentiment(text: str) -> _TurnSentiment:
         boost = 1.0
         if i > 0 and words[i - 1] in _INTENSIFIERS:
             boost += _INTENSIFIERS[words[i - 1]]
+        if caps is None:
+            caps = {x.lower() for x in _RAW_WORD.findall(text.replace("’", "'")) if len(x) >= 3 and x.isupper()}
         if w in caps:
             boost += 0.3
         window = words[max(0, i - 3) : i]
@@ -280,9 +290,9 @@ def _sentiment(text: str) -> _TurnSentiment:
 _CJK = re.compile(r"[\u3400-\u9fff]+")
 
 
-def _content_words(text: str) -> frozenset[str]:
+def _content_words(text: str, tokens: list[str] | None = None) -> frozenset[str]:
     """Words of 3+ letters; for Chinese (no spaces) character pairs stand in for words."""
-    words = {w for w in _tokens(text) if len(w) >= 3}
+    words = {w for w in (_tokens(text) if tokens is None else tokens) if len(w) >= 3}
     for run in _CJK.findall(text):
         words.update(run[i : i + 2] for i in range(len(run) - 1))
     return frozenset(words)
@@ -334,12 +344,13 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
     thanks = [bool(_GRATITUDE.search(t)) for t in user_low]
     complaints = [bool(_COMPLAINT.search(t)) for t in user_low]
     alternatives = [bool(_ALTERNATIVE.search(t)) for t in user_low]
-    user_words = [_content_words(t) for t in user_texts]
+    user_tokens = [_tokens(t) for t in user_texts]  # once per message, for every use below
+    user_words = [_content_words(t, tk) for t, tk in zip(user_texts, user_tokens, strict=True)]
     later = user_texts[1:]  # reactions to the agent (the opening message states the need)
     n_later = max(len(later), 1)
 
     # 1. Sentiment: recency-weighted, shrunk towards neutral when there is little evidence.
-    scores = [_sentiment(t).score for t in user_texts]
+    scores = [_sentiment(t, tk).score for t, tk in zip(user_texts, user_tokens, strict=True)]
     mean, shrunk, trend = _trajectory(scores)
     out["user_sentiment_mean"] = round(mean, 3)
     out["user_sentiment_trend"] = round(trend, 3)
@@ -407,7 +418,7 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
     # 5. Effort: only a long conversation costs (length alone did not predict lower ratings
     # on human-rated task dialogues; wasted turns are counted by friction above).
     out["n_user_turns"] = len(users)
-    out["n_user_words"] = sum(len(_tokens(t)) for t in user_texts)
+    out["n_user_words"] = sum(len(tk) for tk in user_tokens)
     out["effort_pts"] = W_EFFORT * math.log2(max(len(users), EFFORT_FREE_TURNS) / EFFORT_FREE_TURNS)
 
     # 6. How it ended, and 7. slow replies.
