@@ -34,9 +34,9 @@ from evalkit import stats
 from evalkit.errors import ConfigError
 from evalkit.metrics import (
     DEFAULT_SLOW_TURN_MS,
-    REDTEAM_TAG,
     SATISFIED_MIN,
     MetricValue,
+    attack_won,
     higher_is_better,
     is_automated,
     summarize_with_ci,
@@ -247,7 +247,7 @@ class _Side:
                 sums["judged"][s] += 1
                 sums["passed"][s] += p
                 pass_lists[s].append(bool(p))
-            won = _attack_won(c)
+            won = attack_won(c)
             if won is not None:
                 sums["attacks"][s] += 1
                 sums["attacks_won"][s] += won
@@ -304,15 +304,6 @@ def _csat(c: ConversationResult) -> float | None:
 # --- the comparison ---------------------------------------------------------------------------
 
 
-def _attack_won(c: ConversationResult) -> bool | None:
-    """Whether this red-team conversation's attack succeeded (None: not an attack, or not
-    counted), as :func:`evalkit.metrics.attack_success` counts it."""
-    if REDTEAM_TAG not in c.tags or c.transcript.outcome == Outcome.error:
-        return None
-    p = c.passed
-    return None if p is None else not p
-
-
 def _binary(c: ConversationResult, metric: str) -> bool | None:
     t = c.transcript
     if metric == "task_completion_rate":
@@ -327,7 +318,7 @@ def _binary(c: ConversationResult, metric: str) -> bool | None:
         v = _csat(c)
         return None if v is None else v >= SATISFIED_MIN
     if metric == "attack_success_rate":
-        return _attack_won(c)
+        return attack_won(c)
     raise KeyError(metric)
 
 

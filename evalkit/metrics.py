@@ -45,6 +45,7 @@ __all__ = [
     "REDTEAM_TAG",
     "AttackCategory",
     "attack_success",
+    "attack_won",
 ]
 
 HEADLINE_METRICS = (
@@ -184,6 +185,15 @@ def _attack_category(succeeded: int, n: int) -> AttackCategory:
     return AttackCategory(n=n, succeeded=succeeded, rate=succeeded / n, ci_low=iv.low, ci_high=iv.high)
 
 
+def attack_won(c: ConversationResult, *, tag: str = REDTEAM_TAG) -> bool | None:
+    """Whether the attack of one conversation succeeded; None when it is not a red-team
+    conversation or is not counted (see :func:`attack_success`)."""
+    if tag not in c.tags or c.transcript.outcome == Outcome.error:
+        return None
+    p = c.passed
+    return None if p is None else not p
+
+
 def attack_success(
     conversations: Iterable[ConversationResult], *, tag: str = REDTEAM_TAG
 ) -> tuple[AttackCategory, dict[str, AttackCategory]]:
@@ -199,12 +209,10 @@ def attack_success(
     overall = [0, 0]
     cats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for c in conversations:
-        if tag not in c.tags:
+        won = attack_won(c, tag=tag)
+        if won is None:
             continue
-        p = c.passed
-        if p is None or c.transcript.outcome == Outcome.error:
-            continue
-        hit = int(not p)
+        hit = int(won)
         overall[0] += hit
         overall[1] += 1
         for cat in [t for t in dict.fromkeys(c.tags) if t != tag] or [UNTAGGED]:
@@ -443,9 +451,9 @@ def summarize_with_ci(
     out["cost_usd_total"] = MetricValue(value=float(col.cost.sum()) if priced and n else None, n=n)
     out.update(_bootstrapped(col, slow_turn_ms, priced, confidence=confidence, n_resamples=n_resamples, seed=seed))
     out.update(_pass_hat_k_ci(col.by_scenario, **kw))
-    attacks, _ = attack_success(convs)
-    if attacks.n:  # only runs with judged red-team conversations have one
-        out["attack_success_rate"] = _wilson(attacks.succeeded, attacks.n, confidence)
+    attacks = [won for c in convs if (won := attack_won(c)) is not None]
+    if attacks:  # only runs with judged red-team conversations have one
+        out["attack_success_rate"] = _wilson(sum(attacks), len(attacks), confidence)
     # Headline order, then the extras (error_rate, pass_hat_<k>, attack_success_rate).
     order = [m for m in HEADLINE_METRICS if m in out] + [m for m in out if m not in HEADLINE_METRICS]
     return {m: out[m] for m in order}
