@@ -233,9 +233,7 @@ class StreamTransport(httpx2.AsyncBaseTransport):
             if conn is None:
                 conn = await self._connect(*origin, request.extensions.get("sni_hostname"), timeouts.get("connect"))
             try:
-                conn.writer.write(head + body if len(body) < 65536 else head)
-                if len(body) >= 65536:
-                    conn.writer.write(body)
+                conn.writer.write(head + body)  # one send for head and body (TCP_NODELAY is on)
                 if conn.writer.transport.get_write_buffer_size() > 65536:
                     async with _Timeout(timeouts.get("write"), httpx2.WriteTimeout):
                         await conn.writer.drain()
@@ -434,8 +432,8 @@ class LeanAsyncClient(openai.DefaultAioHttpClient):  # type: ignore[misc,valid-t
         kwargs.setdefault("timeout", openai.DEFAULT_TIMEOUT)
         kwargs.setdefault("limits", openai.DEFAULT_CONNECTION_LIMITS)
         super().__init__(**kwargs)
-        self._urls: dict[str, httpx2.URL] = {}
-        self._header_sets: dict[tuple[Any, ...], tuple[httpx2.Headers, bool]] = {}
+        # (url, *sdk headers) -> (parsed URL, merged headers, whether Content-Length is ours to add)
+        self._prepared: dict[tuple[Any, ...], tuple[httpx2.URL, httpx2.Headers, bool]] = {}
 
     def _init_transport(self, verify: Any = True, cert: Any = None, trust_env: bool = True, http1: bool = True,
                         http2: bool = False, limits: httpx2.Limits = openai.DEFAULT_CONNECTION_LIMITS,
@@ -459,30 +457,27 @@ class LeanAsyncClient(openai.DefaultAioHttpClient):  # type: ignore[misc,valid-t
                 or not isinstance(headers, list) or extensions or not self._plain()):
             return super().build_request(method, url, content=content, headers=headers, timeout=timeout,
                                          extensions=extensions, **rest)
-        parsed = self._urls.get(url)
-        if parsed is None:
-            parsed = httpx2.URL(url)
-            if len(self._urls) < 64:
-                self._urls[url] = parsed
         timeout = self.timeout if isinstance(timeout, httpx2._client.UseClientDefault) else httpx2.Timeout(timeout)
         key = (url, *headers)
-        base = self._header_sets.get(key)
-        if base is None:
+        prepared = self._prepared.get(key)
+        if prepared is None:
             # What httpx2 would send: the client's default headers (Accept-Encoding,
             # Connection...) under the SDK's, plus Host; Content-Length is added per request.
+            parsed = httpx2.URL(url)
             names = {k.lower() for k, _ in headers}
             merged = [] if "host" in names else [("Host", parsed.netloc.decode("ascii"))]
             merged += [(k, v) for k, v in self.headers.multi_items() if k not in names]
             merged += headers
-            base = (httpx2.Headers(merged), "content-length" not in names and "transfer-encoding" not in names)
-            base[0].encoding  # noqa: B018  # work out the encoding once, not per request
-            if len(self._header_sets) < 64:
-                self._header_sets[key] = base
+            prepared = (parsed, httpx2.Headers(merged), "content-length" not in names and "transfer-encoding" not in names)
+            prepared[1].encoding  # noqa: B018  # work out the encoding once, not per request
+            if len(self._prepared) < 64:
+                self._prepared[key] = prepared
+        parsed, base, needs_length = prepared
         body = content or b""
-        request = httpx2.Request(method, parsed, headers=base[0], stream=httpx2.ByteStream(body),
+        request = httpx2.Request(method, parsed, headers=base, stream=httpx2.ByteStream(body),
                                  extensions={"timeout": timeout.as_dict()})
-        request.headers.encoding = base[0].encoding  # the copy forgets it
-        if base[1] and (body or method.upper() in _BODY_METHODS):
+        request.headers.encoding = base.encoding  # the copy forgets it
+        if needs_length and (body or method.upper() in _BODY_METHODS):
             request.headers["Content-Length"] = str(len(body))
         request._content = body
         return request

@@ -516,7 +516,7 @@ class LLMClient:
     ) -> ChatResult:
         start = time.perf_counter()
         if not stream:
-            # client.post, not chat.completions.create: the SDK's create() walks the whole request
+            # post_json (the SDK's request()), not chat.completions.create: create() walks the whole request
             # through its TypedDict transform (~7 ms of CPU for a 13-message chat), and our request
             # is already plain JSON. Same HTTP errors (the SDK raises them before the body is cast).
             # The body comes back as bytes and is read with json.loads: building the pydantic
