@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from _http_helpers import send_json
 
 from evalkit.agents import AgentJunk, AgentReply, SessionInfo, TurnContext, load_agent, normalize_reply
 from evalkit.agents.http import AgentHTTPError, HttpAgentProvider
@@ -156,36 +157,28 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
 
-    def _json(self, status: int, data: Any) -> None:
-        body = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def do_GET(self) -> None:
         self.requests.append(("GET", self.path, None))
         if self.path == "/bot/healthz":
-            self._json(200 if self.healthy else 503, {"status": "ok"})
+            send_json(self, 200 if self.healthy else 503, {"status": "ok"})
         elif self.path.endswith("/state"):
             if "nostate" in self.path:
-                self._json(404, {"error": "no such session"})
+                send_json(self, 404, {"error": "no such session"})
             else:
-                self._json(200, {"end_state": {"orders": [{"id": "ORD-1", "status": "cancelled"}]}})
+                send_json(self, 200, {"end_state": {"orders": [{"id": "ORD-1", "status": "cancelled"}]}})
         else:
-            self._json(404, {"error": "not found"})
+            send_json(self, 404, {"error": "not found"})
 
     def do_DELETE(self) -> None:
         self.requests.append(("DELETE", self.path, None))
-        self._json(404, {"error": "gone"})
+        send_json(self, 404, {"error": "gone"})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.requests.append(("POST", self.path, body))
         message = body["message"]
         if message == "boom":
-            self._json(500, {"error": "database on fire"})
+            send_json(self, 500, {"error": "database on fire"})
         elif message == "notjson":
             raw = b"<html>oops</html>"
             self.send_response(200)
@@ -219,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(0.15)  # the rest arrives much later: latency >> TTFT
             self.close_connection = True
         else:
-            self._json(
+            send_json(self,
                 200,
                 {
                     "content": f"echo {message}",

@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
@@ -41,6 +42,23 @@ def run(coro: Any) -> Any:
 async def ok(req: Req, conn: Conn) -> None:
     """Answers every request with ``200`` and ``<method> <target> #<n>`` as the body."""
     await conn.send(reply(200, f"{req.method} {req.target} #{len(conn.server.requests)}".encode()))
+
+
+def first_answer_then(on_first_conn: Callable[[Conn], Awaitable[Any]]) -> Callable[[Conn], Awaitable[None]]:
+    """A handler answering every request with :func:`ok`, except that the FIRST connection,
+    after its first answer, does ``on_first_conn(conn)`` and ends."""
+
+    async def handler(conn: Conn) -> None:
+        req = await conn.read_request()
+        assert req is not None
+        await ok(req, conn)
+        if conn.number == 1:
+            await on_first_conn(conn)
+            return
+        while (req := await conn.read_request()) is not None:
+            await ok(req, conn)
+
+    return handler
 
 
 def chunk(data: bytes) -> bytes:
@@ -250,15 +268,8 @@ def test_idle_connection_closed_by_the_server_is_replaced() -> None:
 
 
 def test_stale_kept_alive_connection_is_retried_once_on_a_new_one() -> None:
-    async def handler(conn: Conn) -> None:
-        req = await conn.read_request()
-        assert req is not None
-        await ok(req, conn)
-        if conn.number == 1:
-            await conn.read_request()  # the second request arrives... and the server hangs up
-            return
-        while (req := await conn.read_request()) is not None:
-            await ok(req, conn)
+    # The second request arrives... and the server hangs up.
+    handler = first_answer_then(lambda conn: conn.read_request())
 
     async def main() -> None:
         async with RawServer(handler) as srv, LeanAsyncClient() as c:
@@ -355,15 +366,9 @@ def test_closing_the_client_closes_idle_connections() -> None:
 
 
 def test_idle_connection_with_unsolicited_bytes_is_not_reused() -> None:
-    async def handler(conn: Conn) -> None:
-        req = await conn.read_request()
-        assert req is not None
-        await ok(req, conn)
-        if conn.number == 1:
-            await conn.send(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            return
-        while (req := await conn.read_request()) is not None:
-            await ok(req, conn)
+    handler = first_answer_then(
+        lambda conn: conn.send(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    )
 
     async def main() -> None:
         async with RawServer(handler) as srv, LeanAsyncClient() as c:

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from _http_helpers import send_json
 
 from evalkit.errors import ConfigError
 from evalkit.load import LoadConfig, LoadReport, LoadTest, check_target, is_loopback, step_plan
@@ -70,19 +71,11 @@ class _Flaky(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def _json(self, status: int, payload: object) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def do_GET(self) -> None:
-        self._json(200, {"status": "ok"})
+        send_json(self, 200, {"status": "ok"})
 
     def do_DELETE(self) -> None:
-        self._json(404, {"error": "no such session"})
+        send_json(self, 404, {"error": "no such session"})
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -92,9 +85,9 @@ class _Flaky(BaseHTTPRequestHandler):
         if n % 7 == 0:
             time.sleep(1.0)  # past the 0.3 s turn timeout
         if n % 4 == 0:
-            self._json(500, {"error": "injected failure"})
+            send_json(self, 500, {"error": "injected failure"})
             return
-        self._json(200, {"content": f"reply {n}"})
+        send_json(self, 200, {"content": f"reply {n}"})
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from _http_helpers import send_json
 
 from evalkit.results import RunResult
 from evalkit.runner import RunConfig, Runner
@@ -167,24 +168,14 @@ class FlakyAgentServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-                body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
-
             def do_GET(self) -> None:
                 if self.path == "/healthz":
-                    self.send_json(200, {"status": "ok"})
+                    send_json(self, 200, {"status": "ok"})
                 else:
-                    self.send_json(404, {"error": "no end state here"})
+                    send_json(self, 404, {"error": "no end state here"})
 
             def do_DELETE(self) -> None:
-                self.send_json(404, {"error": "gone"})
+                send_json(self, 404, {"error": "gone"})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
@@ -194,11 +185,11 @@ class FlakyAgentServer:
                 with fake.lock:
                     fake.log.append((session, turn, action))
                 if action == "ok":
-                    self.send_json(200, {"content": f"answer {turn}"})
+                    send_json(self, 200, {"content": f"answer {turn}"})
                 elif action in ("500", "429"):
-                    self.send_json(int(action), {"error": f"injected {action}"}, {"Retry-After": "1"})
+                    send_json(self, int(action), {"error": f"injected {action}"}, {"Retry-After": "1"})
                 elif action == "malformed":
-                    self.send_json(200, b'{"content": "cut off')
+                    send_json(self, 200, b'{"content": "cut off')
                 elif action == "error_event":
                     self.send_response(200)
                     self.send_header("Content-Type", "text/event-stream")
