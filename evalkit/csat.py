@@ -148,10 +148,9 @@ _INTENSIFIERS: dict[str, float] = {
 }
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SYMBOLS_BY_LENGTH = sorted(_SYMBOLS, key=len, reverse=True)
-_PHRASES_BY_LENGTH = sorted(_PHRASES, key=len, reverse=True)
 # (first word, " phrase ", valence), longest first: a phrase is only looked for when its
 # first word is among the message's words (the proxy runs on every message of a run).
-_PHRASE_NEEDLES = [(p.split()[0], f" {p} ", _PHRASES[p]) for p in _PHRASES_BY_LENGTH]
+_PHRASE_NEEDLES = [(p.split()[0], f" {p} ", _PHRASES[p]) for p in sorted(_PHRASES, key=len, reverse=True)]
 _RAW_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 
 # The cue patterns below are matched against lower-cased text (csat_signals lowers each

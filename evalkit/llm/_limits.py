@@ -62,10 +62,6 @@ class RateLimiter:
     def active(self) -> bool:
         return self._requests is not None or self._tokens is not None
 
-    @property
-    def limits_tokens(self) -> bool:
-        return self._tokens is not None
-
     async def acquire(self, est_tokens: int) -> None:
         """Wait until one more request of about ``est_tokens`` tokens fits in both limits."""
         if not self.active:

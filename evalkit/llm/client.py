@@ -458,7 +458,7 @@ class LLMClient:
         # The estimate only feeds the tokens-per-minute bucket: serialising the whole prompt
         # for it on every call cost ~0.05 ms, so it is skipped when there is no such limit.
         est = (_estimate_tokens(request["messages"]) + int(request.get("max_tokens") or 256)
-               if self._limiter.limits_tokens else 0)
+               if self._limiter.tpm else 0)
         attempts = self.settings.max_retries + 1
         last_kind, last_reason, last_status = "error", "", None
         for attempt in range(1, attempts + 1):
