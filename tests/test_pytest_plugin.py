@@ -232,3 +232,56 @@ def test_xdist_runs_items_in_workers(pytester, suite_dir):
     result = pytester.runpytest_subprocess("support", "-n", "2", f"--evalkit-out={out}")
     result.assert_outcomes(passed=2, failed=2, skipped=2)
     assert len((out / "conversations.jsonl").read_text().splitlines()) == 6
+
+
+@pytest.mark.parametrize(
+    "user_ini",
+    [
+        "",  # a user project with no pytest configuration at all
+        # a strict user project: every warning an error (pytest-asyncio wants its loop scope set there)
+        "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n",
+    ],
+    ids=["no-config", "strict-config"],
+)
+def test_plugin_works_with_the_plugins_deepeval_installs(tmp_path, user_ini):
+    """In a user's own project, pytest-asyncio, -rerunfailures and -repeat stay loaded (evalkit's
+    own test configuration turns them off; a user's does not) and the scenarios still run."""
+    import subprocess
+    import sys
+
+    project = tmp_path / "project"
+    (project / "support").mkdir(parents=True)
+    (project / "support" / "suite.yaml").write_text(SUITE)
+    (project / "support" / "basic.yaml").write_text(SCENARIOS)
+    if user_ini:
+        (project / "pytest.ini").write_text(user_ini)
+    else:
+        (project / "pytest.ini").write_text("[pytest]\n")  # stops rootdir search at the project
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "support", "-p", "no:cacheprovider", "--reruns", "0", "-rA"],
+        cwd=project, capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert "INTERNALERROR" not in out, out[-3000:]
+    assert "asyncio" in out and "rerunfailures" in out, out[:2000]  # the plugins really were active
+    assert "PASSED support/basic.yaml::echo-ok[trial-0]" in out, out[-3000:]
+    assert "FAILED support/basic.yaml::echo-bad[trial-1]" in out, out[-3000:]
+    assert proc.returncode == 1, out[-3000:]
+
+
+def test_bundled_suite_runs_as_tests_from_the_repository():
+    """`python -m pytest datasets/support` from the repository root, with the project's own
+    pytest configuration (which once made pytest-asyncio's start-up warning an INTERNALERROR)."""
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "datasets/support", "-q", "-k", "faq"],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert "INTERNALERROR" not in out, out[-3000:]
+    assert proc.returncode == 0, out[-3000:]
+    assert " passed" in out.splitlines()[-1], out[-1000:]
