@@ -243,7 +243,7 @@
   // The channel and identity are fixed per session, so changing them starts a new chat.
   channelSel.addEventListener("change", () => { if (turn) resetChat(); });
   emailInput.addEventListener("change", () => { if (turn) resetChat(); });
-  window.acmeChat = { renderMarkdown, get sessionId() { return sessionId; } };
+  window.acmeChat = { renderMarkdown, get sessionId() { return sessionId; }, get sessionToken() { return sessionToken; } };
   showSession();
   input.focus();
 })();
