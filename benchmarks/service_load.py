@@ -5,7 +5,8 @@ Starts ``python -m reference_agent serve`` on 127.0.0.1 (a free port, its own pr
 with httpx; half the sessions stream (SSE), half use plain JSON. Prints requests per
 second, per-request latency percentiles, time to the first SSE token and the server's live
 session count at the end (every session is deleted, so 0). Every reply is checked for the protocol shape; any non-2xx
-is counted as an error.
+is counted as an error. The load generator plays the shop's front end: it holds the
+service's identity key (a random one per run) and carries each session's token.
 
     python benchmarks/service_load.py
     python benchmarks/service_load.py --sessions 500 --concurrency 64 --max-sessions 200
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
+import secrets
 import socket
 import subprocess
 import sys
@@ -42,6 +45,7 @@ SCRIPT = [
 
 async def conversation(client: httpx.AsyncClient, sid: str, turns: int, stream: bool,
                        lat: list[float], ttft: list[float], errors: list[str]) -> None:
+    headers: dict[str, str] = {}  # the session's token, once the first reply has sent it
     for i in range(turns):
         body = {"message": SCRIPT[i % len(SCRIPT)], "turn": i + 1, "channel": "web",
                 "customer": {"email": "ana.silva@example.com"}, "stream": stream}
@@ -49,7 +53,8 @@ async def conversation(client: httpx.AsyncClient, sid: str, turns: int, stream: 
         try:
             if stream:
                 first = None
-                async with client.stream("POST", f"/v1/sessions/{sid}/messages", json=body) as r:
+                async with client.stream("POST", f"/v1/sessions/{sid}/messages", json=body, headers=headers) as r:
+                    headers = {"Session-Token": r.headers.get("Session-Token", "")}
                     text = ""
                     async for chunk in r.aiter_text():
                         if first is None and "event: token" in chunk:
@@ -61,7 +66,8 @@ async def conversation(client: httpx.AsyncClient, sid: str, turns: int, stream: 
                 if first is not None:
                     ttft.append((first - t0) * 1000)
             else:
-                r = await client.post(f"/v1/sessions/{sid}/messages", json=body)
+                r = await client.post(f"/v1/sessions/{sid}/messages", json=body, headers=headers)
+                headers = {"Session-Token": r.headers.get("Session-Token", "")}
                 if r.status_code != 200 or "content" not in r.json():
                     errors.append(f"{r.status_code} {r.text[:80]}")
                     continue
@@ -69,17 +75,18 @@ async def conversation(client: httpx.AsyncClient, sid: str, turns: int, stream: 
             errors.append(f"{type(exc).__name__}: {exc}")
             continue
         lat.append((time.perf_counter() - t0) * 1000)
-    await client.get(f"/v1/sessions/{sid}/state")
-    await client.delete(f"/v1/sessions/{sid}")
+    await client.get(f"/v1/sessions/{sid}/state", headers=headers)
+    await client.delete(f"/v1/sessions/{sid}", headers=headers)
 
 
-async def main_async(args: argparse.Namespace, base: str) -> None:
+async def main_async(args: argparse.Namespace, base: str, key: str) -> None:
     lat: list[float] = []
     ttft: list[float] = []
     errors: list[str] = []
     sem = asyncio.Semaphore(args.concurrency)
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    front_end = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, headers=front_end) as client:
         async def one(n: int) -> None:
             async with sem:
                 await conversation(client, f"load-{n}", args.turns, n % 2 == 0, lat, ttft, errors)
@@ -118,10 +125,12 @@ def main() -> None:
     # The server runs in its own process (as in production), so the load generator's
     # own CPU use does not count against it.
     port = _free_port()
+    key = secrets.token_urlsafe(16)
     server = subprocess.Popen(
         [sys.executable, "-m", "reference_agent", "serve", "--port", str(port),
          "--max-sessions", str(args.max_sessions)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "REFERENCE_AGENT_IDENTITY_KEY": key},
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -135,7 +144,7 @@ def main() -> None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the service did not start")
             time.sleep(0.1)
-        asyncio.run(main_async(args, base))
+        asyncio.run(main_async(args, base, key))
     finally:
         server.terminate()
         server.wait(10)

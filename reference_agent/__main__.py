@@ -31,11 +31,18 @@ def main() -> None:
               help="Keep long-term customer profiles across sessions (a returning customer is "
                    "recognised in a new chat). Off by default so every session starts from the fixtures.")
 @click.option("--max-sessions", default=1000, show_default=True, type=click.IntRange(1, 1_000_000),
-              help="Live sessions kept; the least recently used are evicted beyond this.")
+              help="Live sessions kept; when full, new sessions get 503 with Retry-After (a live one is never dropped).")
 @click.option("--idle-timeout", default=3600.0, show_default=True, type=click.FloatRange(min=1.0),
               help="Seconds after which an idle session is forgotten.")
 @click.option("--max-body", default=64 * 1024, show_default=True, type=click.IntRange(256, 16 * 1024 * 1024),
               help="Largest accepted request body in bytes (larger: 413).")
+@click.option("--identity-key", envvar="REFERENCE_AGENT_IDENTITY_KEY", default=None, show_envvar=True,
+              help="Requests carrying this key (Authorization: Bearer KEY, or http://user:KEY@host) come from a front "
+                   "end that signed the customer in: their 'customer' is trusted. Everyone else proves an order "
+                   "(id + postcode) before the agent shows or changes anything.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Host header value to accept (repeatable; '*' for any). Default: localhost, 127.0.0.1, [::1] "
+                   "and --host.")
 def serve(
     host: str,
     port: int,
@@ -46,13 +53,15 @@ def serve(
     max_sessions: int,
     idle_timeout: float,
     max_body: int,
+    identity_key: str | None,
+    allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve the agent over evalkit's HTTP agent protocol, with a web chat page at /."""
     import uvicorn
 
     from reference_agent.engine import EngineUnavailableError, make_engine
     from reference_agent.faults import UnknownFaultError, parse_faults
-    from reference_agent.service import create_app
+    from reference_agent.service import DEFAULT_ALLOWED_HOSTS, create_app
 
     fault_names = tuple(f.strip() for f in faults.split(",") if f.strip())
     try:
@@ -71,10 +80,20 @@ def serve(
         max_body_bytes=max_body,
         log_file=log_file,
         shared_profiles=shared_profiles,
+        identity_key=identity_key or None,
+        allowed_hosts=allowed_hosts or _default_hosts(host, DEFAULT_ALLOWED_HOSTS),
     )
     click.echo(f"AcmeCorp support agent on http://{host}:{port}/  (engine={engine}"
                f"{', faults=' + ','.join(fault_names) if fault_names else ''})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _default_hosts(host: str, defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """The default Host allow-list plus the bind address (a wildcard bind names no host)."""
+    if host in ("0.0.0.0", "::", ""):
+        return defaults
+    name = f"[{host}]" if ":" in host else host
+    return (*defaults, name.lower()) if name.lower() not in defaults else defaults
 
 
 if __name__ == "__main__":

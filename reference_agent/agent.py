@@ -80,6 +80,10 @@ class SupportAgent:
     ``profile_store``: long-term profiles (default: the conversation's own store).
     ``analytics``: a :class:`~reference_agent.analytics.TurnLogger` (default: off, or
     ``REFERENCE_AGENT_ANALYTICS``).
+    ``verify_identity``: nobody vouches for ``customer_email`` (the HTTP service without a
+    trusted front end): an email is then only a claim, and the agent shows or changes
+    nothing of an account until the customer proves an order (its id and the postcode it
+    ships to). Off in-process, where the caller signs the customer in.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class SupportAgent:
         faults: str | Iterable[str] | ActiveFaults | None = (),
         profile_store: ProfileStore | None = None,
         analytics: TurnLogger | None = None,
+        verify_identity: bool = False,
     ) -> None:
         if channel not in CHANNELS:
             raise ValueError(f"channel: unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
@@ -104,6 +109,7 @@ class SupportAgent:
         self.store = store if store is not None else open_store()
         self._shared_profiles = profile_store
         self._initial_email = customer_email
+        self._verify_identity = verify_identity
         self.analytics = analytics if analytics is not None else logger_from_env()
         self._start()
 
@@ -115,7 +121,8 @@ class SupportAgent:
         self._saved_profile: Profile | None = None
         profiles = self._shared_profiles or ProfileStore(self.store.conn)
         ctx = ToolContext(self.store, None, self.session_id, self.faults.bypass)
-        self.conv = Conversation(self.session_id, self.channel, self.store, ctx, self.faults, self.memory, profiles)
+        self.conv = Conversation(self.session_id, self.channel, self.store, ctx, self.faults, self.memory, profiles,
+                                 verify_identity=self._verify_identity)
         if self._initial_email:
             if not self.conv.identify(self._initial_email):
                 # Signed in with an email that is not on file: keep it (tools then answer

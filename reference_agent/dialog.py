@@ -7,6 +7,9 @@ Behaviour (the bundled suite asserts on this phrasing; keep it stable):
   An id given earlier in the conversation is remembered and reused.
 * Without a known customer (no email on the session) it asks
   ``To protect your account, could you please tell me the email address on your AcmeCorp account?``
+  When identities must be verified (``Conversation.verify_identity``: the HTTP service with
+  no trusted front end), an email is only a claim: it asks instead for the postcode the
+  order ships to (``ask_postcode``) and identifies the customer only when it matches.
 * Every change is confirmed first: ``Shall I go ahead and <action>? (yes/no)``; "no" answers
   ``Okay, I won't make any changes.``
 * A finished task ends with ``Is there anything else I can help you with?``; "no" then
@@ -35,6 +38,11 @@ PHRASES = {
     "ask_order_id": "What is your order number? It looks like ORD-12345.",
     "ask_email": "To protect your account, could you please tell me the email address on your AcmeCorp account?",
     "unknown_email": "I couldn't find an account with that email address. Could you check it and try again?",
+    "ask_postcode": ("To protect your account, could you please tell me the ZIP code (postcode) of the address "
+                     "order {order_id} ships to?"),
+    "wrong_postcode": ("Sorry, I couldn't verify that against order {order_id}. Could you check the ZIP code "
+                       "(postcode) of the address it ships to?"),
+    "verified": "Thanks, {name}, you're verified.",
     "ask_reason": "What is the reason for the return?",
     "ask_address": "What is the new shipping address?",
     "anything_else": "Is there anything else I can help you with?",
@@ -266,6 +274,10 @@ class RulesEngine(Engine):
             # The customer just told us who they are.
             out.say(f"Thanks, {conv.customer['name'].split()[0]}! How can I help you today?", "answered")
             return self._finish(conv, out, "identify")
+        if conv.claimed_email and analysis.entities.emails and not out.parts:
+            # A claim only (identities are verified): no name, nothing that confirms the account.
+            out.say("Thanks! How can I help you today?", "answered")
+            return self._finish(conv, out, "identify")
         if out.parts:  # e.g. the email was not on file
             return self._finish(conv, out, intent)
         st.failures += 1
@@ -360,6 +372,9 @@ class RulesEngine(Engine):
         """Use the answer to the question we asked; False when it did not answer it."""
         st = self.state
         slot = st.awaiting
+        if slot == "postcode":
+            # Before _fill_from: a 5-digit ZIP code would otherwise be read as an order id.
+            return self._verify(conv, task, message, out)
         self._fill_from(task, analysis)
         text = message.strip()
         if slot == "order_id" and task.order_id is None:
@@ -429,7 +444,7 @@ class RulesEngine(Engine):
             self._failed_id(conv, out, PHRASES["invalid_id"].format(raw=raw), task)
             return
         if conv.customer is None:
-            self._ask(out, "email", PHRASES["ask_email"])
+            self._ask_identity(conv, task, out)
             return
         if task.order is None or task.order.get("order_id") != self._tool_id(conv, task.order_id):
             result = conv.tools("check_order_status", order_id=self._tool_id(conv, task.order_id))
@@ -472,6 +487,29 @@ class RulesEngine(Engine):
             self._failed_id(conv, out, PHRASES["invalid_id"].format(raw=self._tool_id(conv, oid or "")), task)
         else:  # order_not_found, not_your_order: same words, so ownership is not revealed
             self._failed_id(conv, out, PHRASES["not_found"].format(order_id=oid), task)
+
+    def _ask_identity(self, conv: Conversation, task: Task, out: _Reply) -> None:
+        """Ask who the customer is: the email, or (identities verified) the order's postcode."""
+        if not conv.verify_identity:
+            self._ask(out, "email", PHRASES["ask_email"])
+        elif conv.verify_locked:
+            out.handoff = self._hand_off(conv, "failures", task.intent, task.order_id, detail="identity not verified")
+        else:
+            self._ask(out, "postcode", PHRASES["ask_postcode"].format(order_id=task.order_id))
+
+    def _verify(self, conv: Conversation, task: Task, message: str, out: _Reply) -> bool:
+        """The answer to ``ask_postcode``: identify the customer, or ask again (a failure)."""
+        if conv.verify(task.order_id, message):
+            assert conv.customer is not None
+            self.state.awaiting = None
+            out.say(PHRASES["verified"].format(name=conv.customer["name"].split()[0]), "answered")
+            return True
+        self.state.failures += 1
+        if conv.verify_locked or self.state.failures > FAILURE_LIMIT:
+            out.handoff = self._hand_off(conv, "failures", task.intent, task.order_id, detail="identity not verified")
+        else:
+            out.say(PHRASES["wrong_postcode"].format(order_id=task.order_id), "failed")
+        return False
 
     def _confirm_question(self, task: Task) -> str:
         oid = task.order_id

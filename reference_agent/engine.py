@@ -11,6 +11,7 @@ memory, profile, faults). ``engine="rules"`` is :class:`~reference_agent.dialog.
 from __future__ import annotations
 
 import importlib
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,16 @@ from reference_agent.nlu import Analysis
 from reference_agent.store import Store
 from reference_agent.tools import ToolContext, call_tool
 
-__all__ = ["Draft", "Conversation", "Engine", "EngineUnavailableError", "ToolRunner", "make_engine"]
+__all__ = [
+    "Draft", "Conversation", "Engine", "EngineUnavailableError", "ToolRunner", "VERIFY_ATTEMPTS", "make_engine",
+    "postcode_of",
+]
+
+# Wrong proofs of identity allowed per conversation; after that verification always fails,
+# so the order id + postcode pair cannot be guessed by trying postcodes one by one.
+VERIFY_ATTEMPTS = 3
+# An order id inside an answer is not part of the postcode ("ORD-10001, 97201").
+_ORDER_IN_TEXT = re.compile(r"\bORD(?:ER)?\s*[-_#:.]?\s*\d{3,7}\b", re.IGNORECASE)
 
 
 class EngineUnavailableError(ValueError):
@@ -68,6 +78,12 @@ class Conversation:
     profiles: ProfileStore
     profile: Profile | None = None  # as it was when the customer was identified
     customer: dict[str, Any] | None = None
+    # True when nobody vouches for the customer's identity (the HTTP service without a
+    # trusted front end): an email is then only a claim, and the customer is identified
+    # only by proving an order: its id plus the postcode it ships to (:meth:`verify`).
+    verify_identity: bool = False
+    claimed_email: str | None = None
+    verify_failures: int = 0
     tools: ToolRunner = field(init=False)
 
     def __post_init__(self) -> None:
@@ -77,8 +93,46 @@ class Conversation:
     def customer_email(self) -> str | None:
         return self.tool_ctx.customer_email
 
+    @property
+    def verified(self) -> bool:
+        """Whether the customer's identity is established (always, unless verification is on)."""
+        return self.customer is not None
+
     def identify(self, email: str) -> bool:
-        """Adopt ``email`` as the customer's identity if it is on file."""
+        """Adopt ``email`` as the customer's identity if it is on file.
+
+        With ``verify_identity`` the email is only remembered as a claim (and True is
+        returned whether or not it is on file, so accounts cannot be probed); the customer
+        stays unidentified until :meth:`verify` succeeds."""
+        if self.verify_identity:
+            self.claimed_email = email.strip().lower()
+            return True
+        return self._adopt(email)
+
+    def verify(self, order_id: str | None, answer: str) -> bool:
+        """Identify the customer from proof: an order id and the postcode that order ships
+        to. If an email was claimed, the order must be that customer's. A wrong proof counts
+        against :data:`VERIFY_ATTEMPTS`; the answer says nothing about which part was wrong."""
+        if self.verify_failures >= VERIFY_ATTEMPTS:
+            return False
+        order = self.store.get_order(order_id) if order_id else None
+        owner = self.store.get_customer(order["customer_id"]) if order else None
+        ok = (
+            order is not None and owner is not None
+            and _normalise_postcode(_ORDER_IN_TEXT.sub(" ", answer)) == postcode_of(order["shipping_address"])
+            and self.claimed_email in (None, owner["email"].lower())
+        )
+        if not ok or owner is None:
+            self.verify_failures += 1
+            return False
+        return self._adopt(owner["email"])
+
+    @property
+    def verify_locked(self) -> bool:
+        """Too many wrong proofs: this conversation can no longer verify."""
+        return self.verify_failures >= VERIFY_ATTEMPTS
+
+    def _adopt(self, email: str) -> bool:
         customer = self.store.customer_by_email(email)
         if customer is None:
             return False
@@ -90,6 +144,19 @@ class Conversation:
 
     def new_turn(self) -> None:
         self.tools = ToolRunner(self.tool_ctx)
+
+
+def postcode_of(address: str) -> str:
+    """The postcode of a one-line address, normalised: its last part's words that hold a
+    digit ("405 Oak Ave, Portland, OR 97201" -> "97201"; "..., London SW1A 1AA" -> "SW1A1AA")."""
+    last = address.rsplit(",", 1)[-1]
+    return _normalise_postcode(last)
+
+
+def _normalise_postcode(text: str) -> str:
+    # Only words holding a digit count ("my zip is 97201" -> "97201"); several postcodes in
+    # one answer join into one string that matches none, so one answer is one guess.
+    return "".join(w for w in re.findall(r"[A-Za-z0-9]+", text) if any(c.isdigit() for c in w)).upper()
 
 
 class Engine(ABC):

@@ -60,6 +60,18 @@ _IDENTIFY = {
                        "additionalProperties": False},
     },
 }
+# Offered instead when identities must be verified (the HTTP service without a trusted
+# front end): an email is only a claim there, an order id plus its postcode is proof.
+_VERIFY = {
+    "type": "function",
+    "function": {
+        "name": "verify_customer",
+        "description": "Verify the customer's identity: an order id of theirs and the ZIP code (postcode) of the "
+                       "address that order ships to, both as the customer typed them.",
+        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}, "postcode": {"type": "string"}},
+                       "required": ["order_id", "postcode"], "additionalProperties": False},
+    },
+}
 
 # USD per 1M input / output tokens, for the cost on each reply (unknown models: no cost).
 _PRICES = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-mini": (0.40, 1.60),
@@ -67,6 +79,15 @@ _PRICES = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-mini":
 
 _clients: dict[tuple[str | None, str, float], openai.OpenAI] = {}
 _clients_lock = threading.Lock()
+
+
+def _record(conv: Conversation, name: str, args: dict[str, Any], ok: dict[str, Any] | None, code: str,
+            message: str) -> dict[str, Any]:
+    """Record a call of one of the engine's own identity tools like any shop tool call."""
+    result = ok if ok is not None else {"error": code, "message": message}
+    conv.tools.calls.append({"name": name, "arguments": args, "result": result,
+                             "error": None if ok is not None else f"{code}: {message}"})
+    return result
 
 
 def prompt_names() -> list[str]:
@@ -153,10 +174,14 @@ class LLMEngine(Engine):
         return self.cheap_model if (simple and self.cheap_model) else self.model
 
     def _system(self, conv: Conversation) -> str:
-        who = (f"The customer is signed in as {conv.customer_email}."
-               if conv.customer_email else
-               "The customer is not identified yet: ask for the email address on file before acting on an order, "
-               "then call identify_customer.")
+        if conv.customer_email:
+            who = f"The customer is signed in as {conv.customer_email}."
+        elif conv.verify_identity:
+            who = ("The customer is not verified yet: before showing or changing anything about an order, ask for "
+                   "the order id and the ZIP code of the address it ships to, then call verify_customer.")
+        else:
+            who = ("The customer is not identified yet: ask for the email address on file before acting on an order, "
+                   "then call identify_customer.")
         return f"{self.prompt}\n\nConversation context:\n- Channel: {conv.channel}\n- {who}"
 
     def _complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
@@ -214,19 +239,21 @@ class LLMEngine(Engine):
             conv.tools.calls.append({"name": name, "arguments": {}, "result": result,
                                      "error": "invalid_arguments: Tool arguments must be a JSON object."})
             return result
-        if name == "identify_customer":
+        if name == "identify_customer" and not conv.verify_identity:
             ok = conv.identify(str(args.get("email", "")))
-            result = {"identified": ok} if ok else {"error": "not_found", "message": "No customer with that email."}
-            conv.tools.calls.append({"name": name, "arguments": args, "result": result,
-                                     "error": None if ok else "not_found: No customer with that email."})
-            return result
+            return _record(conv, name, args, {"identified": True} if ok else None,
+                           "not_found", "No customer with that email.")
+        if name == "verify_customer" and conv.verify_identity:
+            ok = conv.verify(str(args.get("order_id", "")), str(args.get("postcode", "")))
+            return _record(conv, name, args, {"verified": True} if ok else None,
+                           "not_verified", "That does not match our records.")
         return conv.tools(name, **args)
 
     def reply(self, conv: Conversation, message: str, analysis: Analysis) -> Draft:
         model = self.route(analysis)
         start = len(self.history)
         self.history.append({"role": "user", "content": message})
-        tools = [*TOOL_SCHEMAS, _IDENTIFY]
+        tools = [*TOOL_SCHEMAS, _VERIFY if conv.verify_identity else _IDENTIFY]
         totals = {"prompt_tokens": 0, "completion_tokens": 0}
         ttft: float | None = None
         calls_made = 0

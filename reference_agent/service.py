@@ -5,7 +5,8 @@ with uvicorn. Endpoints (see ``docs/http-protocol.md`` and ``docs/service.md``):
 
 - ``POST /v1/sessions/{id}/messages``: one user message; JSON reply, or Server-Sent Events
   (``token`` events, then one ``reply`` event) with ``"stream": true`` or
-  ``Accept: text/event-stream``.
+  ``Accept: text/event-stream``. A message without a ``Session-Token`` header starts a new
+  session and its reply carries the session's token in the ``Session-Token`` header.
 - ``GET /v1/sessions/{id}/state``: ``{"end_state": {...}}`` (what the conversation changed).
 - ``POST /v1/sessions/{id}/feedback``: thumbs up/down with a comment, stored in the
   session's SQLite ``feedback`` table.
@@ -13,18 +14,39 @@ with uvicorn. Endpoints (see ``docs/http-protocol.md`` and ``docs/service.md``):
 - ``GET /healthz``: ``{"status": "ok"}``.
 - ``GET /``: the web chat page (``reference_agent/static/``).
 
-Every session id gets its own :class:`SupportAgent` with its own fresh copy of the store;
-sessions are kept in a bounded LRU (idle ones are evicted first). Bad input always gets a
-``4xx`` with ``{"error": "one line"}``, never a ``500``.
+Every session gets its own :class:`SupportAgent` with its own fresh copy of the store.
+Bad input always gets a ``4xx`` with ``{"error": "one line"}``, never a ``500``.
+
+Security (``docs/robustness.md``, "The reference agent's HTTP service"):
+
+- a session is reached only with its token (``secrets.token_urlsafe``, compared with
+  ``hmac.compare_digest``), sent back in the ``Session-Token`` header on every later call;
+  a missing token is ``401``, a wrong one ``404`` exactly like an unknown session, and the
+  id alone is a label (two clients using one id get two sessions), so nothing says whether
+  someone else's session exists;
+- the ``customer`` a request names is only a claim unless the request carries the
+  configured identity key (a front end that signed the customer in): the agent then asks
+  for an order id and the postcode it ships to before showing or changing anything;
+- POST bodies must be ``application/json`` (``415`` otherwise: no form or ``text/plain``
+  cross-site requests) and the ``Host`` header must be on an allow-list (no DNS rebinding),
+  with Starlette's ``TrustedHostMiddleware``;
+- a full session table refuses new sessions (``503`` + ``Retry-After``); a live session is
+  never dropped to make room, only after ``idle_timeout_s`` without a message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
 import inspect
 import json
 import logging
+import math
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -38,13 +60,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 __all__ = [
     "CHANNELS",
+    "DEFAULT_ALLOWED_HOSTS",
     "MAX_BODY_BYTES",
     "MAX_MESSAGE_CHARS",
     "ServiceConfig",
+    "SESSION_TOKEN_HEADER",
     "SessionPool",
+    "SessionPoolFull",
     "create_app",
     "to_protocol_reply",
 ]
@@ -58,6 +84,12 @@ MAX_COMMENT_CHARS = 2000
 # evalkit session ids look like "<run>-<scenario>-<trial>"; allow what ids and URLs carry
 # safely and nothing that could be a path trick.
 _SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,199}$")
+
+# The header that carries a session's token both ways (docs/http-protocol.md).
+SESSION_TOKEN_HEADER = "Session-Token"
+# Host names a browser may use to reach the service (plus the one it is bound to): any other
+# Host header is refused, so a rebound DNS name cannot turn a web page into a client.
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 _STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The chat page: file name -> media type. Only these names are ever served.
@@ -76,10 +108,19 @@ _CSP = (
 class BadRequest(Exception):
     """A request the service refuses; rendered as ``{"error": message}`` with ``status``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
+
+
+class SessionPoolFull(Exception):
+    """No room for a new session; ``retry_after`` seconds until the oldest idle one expires."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"session table full; retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -97,6 +138,8 @@ class ServiceConfig:
 
 @dataclass
 class _Session:
+    session_id: str
+    token: str
     agent: Any
     channel: str
     customer_email: str | None
@@ -138,7 +181,12 @@ def _default_factory(**kwargs: Any) -> Any:
 
 
 class SessionPool:
-    """Session id -> live agent, bounded (LRU) and expiring idle sessions."""
+    """Live sessions, each reached by its id and its token; bounded, expiring idle sessions.
+
+    Sessions are keyed by a digest of their token (the id is only a label: two clients who
+    pick the same id get two sessions). A full pool refuses new sessions
+    (:class:`SessionPoolFull`) rather than dropping a live one.
+    """
 
     def __init__(self, config: ServiceConfig, factory: AgentFactory, *, shared: dict[str, Any] | None = None) -> None:
         self.config = config
@@ -154,32 +202,44 @@ class SessionPool:
         self._records_analytics = factory is _default_factory
         self.evicted = 0
         self.created = 0
+        self.refused = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def __contains__(self, session_id: object) -> bool:
-        return session_id in self._sessions
-
-    def get(self, session_id: str) -> _Session | None:
+        """Whether any live session carries this id (for tests and diagnostics)."""
         with self._mutex:
-            sess = self._sessions.get(session_id)
-            if sess is not None:
-                sess.last_used = time.monotonic()
-                self._sessions.move_to_end(session_id)
+            return any(s.session_id == session_id for s in self._sessions.values())
+
+    def get(self, session_id: str, token: str | None) -> _Session | None:
+        """The session with this id and token, or None (unknown id, wrong or missing token)."""
+        if not token:
+            return None
+        with self._mutex:
+            sess = self._sessions.get(_token_key(token))
+            if sess is None or not hmac.compare_digest(sess.token.encode(), token.encode()) \
+                    or sess.session_id != session_id:
+                return None
+            sess.last_used = time.monotonic()
+            self._sessions.move_to_end(_token_key(token))
             return sess
 
-    def get_or_create(
+    def create(
         self,
         session_id: str,
         *,
         channel: str,
         customer_email: str | None,
+        verified: bool,
         initial_state: dict[str, Any] | None,
     ) -> _Session:
-        existing = self.get(session_id)
-        if existing is not None:
-            return existing
+        """A new session with a fresh token; :class:`SessionPoolFull` when there is no room.
+
+        ``verified``: a trusted front end vouches for ``customer_email``; otherwise the
+        email is only a claim and the agent verifies the customer itself."""
+        with self._mutex:
+            self._room_locked(time.monotonic())
         kwargs: dict[str, Any] = {
             "store": None,  # None: the agent opens its own fresh copy of the store
             "session_id": session_id,
@@ -187,6 +247,7 @@ class SessionPool:
             "customer_email": customer_email,
             "engine": self.config.engine,
             "faults": tuple(self.config.faults),
+            "verify_identity": not verified,
         }
         if initial_state is not None:
             kwargs["initial_state"] = initial_state
@@ -198,42 +259,46 @@ class SessionPool:
             records = []
             kwargs["analytics"] = _session_recorder(records, self._shared.get("analytics") or logger_from_env())
         kwargs = {k: v for k, v in kwargs.items() if k in self._accepts or "**" in self._accepts}
+        if not verified and "verify_identity" not in kwargs:
+            # A factory that cannot verify an identity never gets an unverified claim.
+            kwargs.pop("customer_email", None)
         agent = self._factory(**kwargs)
         now = time.monotonic()
-        sess = _Session(agent=agent, channel=channel, customer_email=customer_email, created=now, last_used=now,
-                        analytics=records)
+        token = secrets.token_urlsafe(32)
+        sess = _Session(session_id=session_id, token=token, agent=agent, channel=channel,
+                        customer_email=customer_email, created=now, last_used=now, analytics=records)
         with self._mutex:
-            # Another request may have created it meanwhile; keep the first one.
-            if session_id in self._sessions:
+            try:
+                self._room_locked(now)  # others may have filled the pool meanwhile
+            except SessionPoolFull:
                 _close_agent(agent)
-                return self._sessions[session_id]
-            self._sessions[session_id] = sess
+                raise
+            self._sessions[_token_key(token)] = sess
             self.created += 1
-            self._evict_locked(now)
         return sess
 
-    def _evict_locked(self, now: float) -> None:
+    def _room_locked(self, now: float) -> None:
+        """Drop sessions idle past the timeout; raise :class:`SessionPoolFull` if still full."""
         cutoff = now - self.config.idle_timeout_s
-        for sid in [s for s, v in self._sessions.items() if v.last_used < cutoff and not v.lock.locked()]:
-            self._drop_locked(sid)
-        # LRU: the least recently used sessions go first; a session mid-turn is skipped.
-        while len(self._sessions) > self.config.max_sessions:
-            victim = next((s for s, v in self._sessions.items() if not v.lock.locked()), None)
-            if victim is None:
-                break
-            self._drop_locked(victim)
+        for key in [k for k, v in self._sessions.items() if v.last_used < cutoff and not v.lock.locked()]:
+            self._drop_locked(key)
+        if len(self._sessions) >= self.config.max_sessions:
+            self.refused += 1
+            oldest = min((v.last_used for v in self._sessions.values()), default=now)
+            raise SessionPoolFull(max(1, math.ceil(oldest + self.config.idle_timeout_s - now)))
 
-    def _drop_locked(self, session_id: str) -> None:
-        sess = self._sessions.pop(session_id, None)
+    def _drop_locked(self, key: str) -> None:
+        sess = self._sessions.pop(key, None)
         if sess is not None:
             self.evicted += 1
             _close_agent(sess.agent)
 
-    def delete(self, session_id: str) -> bool:
-        with self._mutex:
-            sess = self._sessions.pop(session_id, None)
+    def delete(self, session_id: str, token: str | None) -> bool:
+        sess = self.get(session_id, token)
         if sess is None:
             return False
+        with self._mutex:
+            self._sessions.pop(_token_key(sess.token), None)
         _close_agent(sess.agent)
         return True
 
@@ -243,6 +308,11 @@ class SessionPool:
             self._sessions.clear()
         for sess in sessions:
             _close_agent(sess.agent)
+
+
+def _token_key(token: str) -> str:
+    # The table is keyed by a digest, so a lookup's timing says nothing about the tokens held.
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 def _accepted_kwargs(factory: AgentFactory) -> set[str]:
@@ -273,7 +343,15 @@ def _close_agent(agent: Any) -> None:
 
 
 async def _read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The request body as a JSON object, enforcing the size limit while reading."""
+    """The request body as a JSON object, enforcing the size limit while reading.
+
+    Only ``Content-Type: application/json`` is read: a browser sends form and ``text/plain``
+    bodies cross-site without asking, but a JSON one only after a CORS preflight this
+    service never grants."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        shown = media_type[:60] or "none"
+        raise BadRequest(415, f"request body must be Content-Type: application/json, got {shown}")
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -341,6 +419,42 @@ def _optional(data: dict[str, Any], key: str, kind: type, default: Any) -> Any:
         expected = {str: "a string", bool: "a boolean"}.get(kind, kind.__name__)
         raise BadRequest(422, f"field '{key}' must be {expected}, got {_json_type(value)}")
     return value
+
+
+def _session_token(request: Request) -> str | None:
+    return request.headers.get(SESSION_TOKEN_HEADER) or None
+
+
+def _no_session(session_id: str, token: str | None) -> BadRequest:
+    """One answer for a missing token, and one for a wrong token or an unknown session, so
+    nothing tells a stranger whether a session with this id exists."""
+    if token is None:
+        return BadRequest(401, f"a {SESSION_TOKEN_HEADER} header is required (the one the session's first reply sent)")
+    return BadRequest(404, f"unknown session '{session_id}' or wrong session token")
+
+
+def _vouched(request: Request, identity_key: str | None) -> bool:
+    """Whether the request carries the identity key: ``Authorization: Bearer KEY``, or Basic
+    credentials whose password is KEY (what an ``http://user:KEY@host`` URL sends).
+
+    No Authorization header: False (the ``customer`` is a claim). A header that does not
+    carry the key is refused, so a misconfigured front end is told rather than demoted."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return False
+    scheme, _, value = header.partition(" ")
+    offered: str | None = None
+    if scheme.lower() == "bearer":
+        offered = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            offered = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            offered = None
+    if identity_key and offered is not None and hmac.compare_digest(offered.encode(), identity_key.encode()):
+        return True
+    raise BadRequest(401, "the Authorization header does not carry this service's identity key",
+                     headers={"WWW-Authenticate": 'Bearer realm="reference-agent"'})
 
 
 def _check_session_id(session_id: str) -> None:
@@ -453,10 +567,16 @@ def create_app(
     log_file: str | Path | None = None,
     shared_profiles: bool = False,
     agent_factory: AgentFactory | None = None,
+    identity_key: str | None = None,
+    allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS,
 ) -> FastAPI:
     """Build the service. ``agent_factory`` (default: ``SupportAgent``) makes one agent per
     session; ``log_file`` appends every session's analytics lines (one JSON line per turn);
-    ``shared_profiles`` keeps long-term customer profiles across sessions."""
+    ``shared_profiles`` keeps long-term customer profiles across sessions (of verified
+    customers only). ``identity_key``: a request carrying it (``Authorization: Bearer KEY``)
+    comes from a front end that signed the customer in, so its ``customer`` is trusted; all
+    other customers must prove who they are. ``allowed_hosts``: the ``Host`` names accepted
+    (``"*"`` for any)."""
     config = ServiceConfig(
         engine=engine,
         faults=tuple(faults),
@@ -493,10 +613,13 @@ def create_app(
     )
     app.state.pool = pool
     app.state.config = config
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts), www_redirect=False)
 
     @app.exception_handler(BadRequest)
     async def _bad_request(request: Request, exc: BadRequest) -> JSONResponse:
-        return _error(exc.status, exc.message)
+        response = _error(exc.status, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -528,31 +651,47 @@ def create_app(
         data = await _read_json(request, config.max_body_bytes)
         wants_sse = "text/event-stream" in request.headers.get("accept", "")
         req = _parse_message(data, config, wants_sse)
-        try:
-            sess = await asyncio.to_thread(
-                pool.get_or_create,
-                session_id,
-                channel=req.channel,
-                customer_email=req.customer_email,
-                initial_state=req.initial_state,
-            )
-        except Exception as exc:  # noqa: BLE001 - the agent failing to start is the agent's failure
-            log.exception("agent for session %s could not start", session_id)
-            return _error(500, f"agent could not start: {type(exc).__name__}: {exc}")
+        verified = _vouched(request, identity_key)
+        token = _session_token(request)
+        if token is not None:
+            found = pool.get(session_id, token)
+            if found is None:
+                raise _no_session(session_id, token)
+            sess = found
+        else:
+            try:
+                sess = await asyncio.to_thread(
+                    pool.create,
+                    session_id,
+                    channel=req.channel,
+                    customer_email=req.customer_email,
+                    verified=verified,
+                    initial_state=req.initial_state,
+                )
+            except SessionPoolFull as full:
+                raise BadRequest(503, f"the service is at its limit of {config.max_sessions} live sessions; "
+                                      f"retry in {full.retry_after} s", headers={"Retry-After": str(full.retry_after)},
+                                 ) from None
+            except Exception as exc:  # noqa: BLE001 - the agent failing to start is the agent's failure
+                log.exception("agent for session %s could not start", session_id)
+                return _error(500, f"agent could not start: {type(exc).__name__}: {exc}")
+        headers = {SESSION_TOKEN_HEADER: sess.token, "Cache-Control": "no-store"}
         if req.stream:
             return StreamingResponse(
                 _stream_reply(sess, req.message),
                 media_type="text/event-stream",
-                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+                headers={**headers, "X-Accel-Buffering": "no"},
             )
         async with sess.lock:
             try:
                 resp = await asyncio.to_thread(sess.agent.reply, req.message)
             except Exception as exc:  # noqa: BLE001 - the agent failing is reported, not hidden
                 log.exception("agent failed on session %s", session_id)
-                return _error(500, f"agent error: {type(exc).__name__}: {exc}")
+                response = _error(500, f"agent error: {type(exc).__name__}: {exc}")
+                response.headers.update(headers)
+                return response
             sess.turns += 1
-        return JSONResponse(to_protocol_reply(resp))
+        return JSONResponse(to_protocol_reply(resp), headers=headers)
 
     async def _stream_reply(sess: _Session, message: str) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
@@ -591,11 +730,12 @@ def create_app(
                     await asyncio.shield(task)
 
     @app.get("/v1/sessions/{session_id}/state")
-    async def get_state(session_id: str) -> JSONResponse:
+    async def get_state(session_id: str, request: Request) -> JSONResponse:
         _check_session_id(session_id)
-        sess = pool.get(session_id)
+        token = _session_token(request)
+        sess = pool.get(session_id, token)
         if sess is None:
-            raise BadRequest(404, f"unknown session '{session_id}'")
+            raise _no_session(session_id, token)
         async with sess.lock:
             state = await asyncio.to_thread(sess.agent.end_state)
         if sess.analytics is not None and isinstance(state, dict):
@@ -612,18 +752,20 @@ def create_app(
         comment = _check_text(_optional(data, "comment", str, ""), "comment")
         if len(comment) > MAX_COMMENT_CHARS:
             raise BadRequest(413, f"field 'comment' is longer than {MAX_COMMENT_CHARS} characters")
-        sess = pool.get(session_id)
+        token = _session_token(request)
+        sess = pool.get(session_id, token)
         if sess is None:
-            raise BadRequest(404, f"unknown session '{session_id}'")
+            raise _no_session(session_id, token)
         async with sess.lock:
             row = await asyncio.to_thread(_store_feedback, sess.agent, session_id, rating, comment)
         return JSONResponse({"status": "stored", "feedback": _jsonable(row)}, status_code=201)
 
     @app.delete("/v1/sessions/{session_id}")
-    async def delete_session(session_id: str) -> JSONResponse:
+    async def delete_session(session_id: str, request: Request) -> JSONResponse:
         _check_session_id(session_id)
-        if not pool.delete(session_id):
-            raise BadRequest(404, f"unknown session '{session_id}'")
+        token = _session_token(request)
+        if not pool.delete(session_id, token):
+            raise _no_session(session_id, token)
         return JSONResponse({"status": "deleted"})
 
     @app.get("/", response_model=None)

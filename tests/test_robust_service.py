@@ -15,6 +15,7 @@ import socket
 import time
 
 import httpx
+from _service_client import TokenJar
 from _service_server import serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -84,6 +85,7 @@ def test_server_keeps_serving_after_hostile_traffic():
     with serve() as (_app, base):
         port = int(base.rsplit(":", 1)[1])
         with httpx.Client(base_url=base, timeout=10) as client:
+            TokenJar().install(client)
             assert client.post("/v1/sessions/ok/messages", json={"message": "hi"}).status_code == 200
             answers: dict[str, int] = {}
             # Not HTTP at all, a truncated request, a huge header, a lying Content-Length.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from _service_client import FRONT_END_KEY, TokenJar, service_client
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,7 @@ BEN = "ben.carter@example.com"
 
 @pytest.fixture()
 def client():
-    with TestClient(create_app(max_sessions=50)) as c:
+    with service_client(create_app(max_sessions=50, identity_key=FRONT_END_KEY)) as c:
         yield c
 
 
@@ -140,13 +141,13 @@ def test_delete_session(client):
 
 
 def test_feedback_is_stored_in_the_sessions_feedback_table(client):
-    post(client, "fb", "How long does shipping take?")
+    token = post(client, "fb", "How long does shipping take?").headers["Session-Token"]
     r = client.post("/v1/sessions/fb/feedback", json={"rating": "down", "comment": "too vague"})
     assert r.status_code == 201
     assert r.json()["status"] == "stored"
     r = client.post("/v1/sessions/fb/feedback", json={"rating": "up"})
     assert r.status_code == 201
-    agent = client.app.state.pool.get("fb").agent
+    agent = client.app.state.pool.get("fb", token).agent
     rows = agent.store.all("SELECT session_id, rating, comment FROM feedback ORDER BY rowid")
     assert [(r["session_id"], r["rating"], r["comment"] or "") for r in rows] == [
         ("fb", "down", "too vague"),
@@ -220,7 +221,7 @@ def test_oversized_body_without_content_length_is_413(client):
 
 
 def test_long_message_inside_body_limit_is_413():
-    with TestClient(create_app(max_body_bytes=64 * 1024)) as c:
+    with service_client(create_app(max_body_bytes=64 * 1024, identity_key=FRONT_END_KEY)) as c:
         r = c.post("/v1/sessions/long/messages", json={"message": "a" * 9000})
     assert r.status_code == 413 and "longer than" in r.json()["error"]
 
@@ -232,11 +233,13 @@ def test_bad_session_ids(client, sid):
     assert "error" in r.json()
 
 
-def test_unknown_session_state_and_feedback_are_404(client):
+def test_unknown_session_state_and_feedback_are_401_without_a_token_and_404_with_one(client):
     r = client.get("/v1/sessions/nobody/state")
-    assert r.status_code == 404 and r.json() == {"error": "unknown session 'nobody'"}
+    assert r.status_code == 401 and "Session-Token header is required" in r.json()["error"]
     r = client.post("/v1/sessions/nobody/feedback", json={"rating": "up"})
-    assert r.status_code == 404
+    assert r.status_code == 401
+    r = client.get("/v1/sessions/nobody/state", headers={"Session-Token": "made-up"})
+    assert r.status_code == 404 and r.json() == {"error": "unknown session 'nobody' or wrong session token"}
 
 
 @pytest.mark.parametrize(
@@ -298,21 +301,22 @@ class _CountingAgent:
         return {"turns": self.n}
 
 
-def test_lru_eviction_keeps_sessions_bounded():
-    with TestClient(create_app(max_sessions=3, agent_factory=_CountingAgent)) as c:
+def test_a_full_session_table_refuses_new_sessions_and_keeps_the_live_ones():
+    with service_client(create_app(max_sessions=3, agent_factory=_CountingAgent, identity_key=FRONT_END_KEY)) as c:
         for sid in ["a", "b", "c"]:
             c.post(f"/v1/sessions/{sid}/messages", json={"message": "hi"})
-        c.post("/v1/sessions/a/messages", json={"message": "hi again"})  # a is now most recent
-        c.post("/v1/sessions/d/messages", json={"message": "hi"})  # evicts b, the LRU
+        full = c.post("/v1/sessions/d/messages", json={"message": "hi"})
+        assert full.status_code == 503 and "limit of 3 live sessions" in full.json()["error"]
+        assert 1 <= int(full.headers["Retry-After"]) <= 3600
         pool = c.app.state.pool
-        assert len(pool) == 3
-        assert "b" not in pool and {"a", "c", "d"} <= {s for s in ["a", "b", "c", "d"] if s in pool}
-        assert c.get("/v1/sessions/a/state").json() == {"end_state": {"turns": 2}}
-        assert c.get("/v1/sessions/b/state").status_code == 404
+        assert len(pool) == 3 and "d" not in pool and pool.refused >= 1
+        assert c.post("/v1/sessions/b/messages", json={"message": "hi again"}).json()["content"] == "web 2"
+        assert c.delete("/v1/sessions/a").status_code == 200  # room again
+        assert c.post("/v1/sessions/d/messages", json={"message": "hi"}).status_code == 200
 
 
 def test_channel_is_fixed_per_session_and_turns_accumulate():
-    with TestClient(create_app(agent_factory=_CountingAgent)) as c:
+    with service_client(create_app(agent_factory=_CountingAgent, identity_key=FRONT_END_KEY)) as c:
         assert c.post("/v1/sessions/v/messages", json={"message": "hi", "channel": "voice"}).json()[
             "content"
         ] == "voice 1"
@@ -320,7 +324,7 @@ def test_channel_is_fixed_per_session_and_turns_accumulate():
 
 
 def test_agent_failure_is_a_500_json_error_and_an_sse_error_event():
-    with TestClient(create_app(agent_factory=_CountingAgent)) as c:
+    with service_client(create_app(agent_factory=_CountingAgent, identity_key=FRONT_END_KEY)) as c:
         r = c.post("/v1/sessions/f/messages", json={"message": "boom"})
         assert r.status_code == 500 and "kaboom" in r.json()["error"]
         r = c.post("/v1/sessions/f/messages", json={"message": "boom", "stream": True})
@@ -334,7 +338,7 @@ def test_agent_failure_is_a_500_json_error_and_an_sse_error_event():
 @pytest.mark.parametrize("shared", [False, True])
 def test_long_term_profiles_are_per_session_unless_shared(shared):
     chloe = {"email": "chloe.nguyen@example.com"}  # no profile in the fixtures
-    with TestClient(create_app(shared_profiles=shared)) as c:
+    with service_client(create_app(shared_profiles=shared, identity_key=FRONT_END_KEY)) as c:
         c.post("/v1/sessions/visit-1/messages", json={"message": "Where is ORD-10032?", "customer": chloe})
         hello = c.post("/v1/sessions/visit-2/messages", json={"message": "Hello!", "customer": chloe}).json()
     assert ("welcome back" in hello["content"].lower()) is shared
@@ -342,7 +346,7 @@ def test_long_term_profiles_are_per_session_unless_shared(shared):
 
 def test_log_file_gets_one_redacted_json_line_per_turn(tmp_path):
     log = tmp_path / "turns.jsonl"
-    with TestClient(create_app(log_file=log)) as c:
+    with service_client(create_app(log_file=log, identity_key=FRONT_END_KEY)) as c:
         c.post("/v1/sessions/l1/messages", json={"message": "Where is ORD-10001?", "customer": {"email": ANA}})
         c.post("/v1/sessions/l2/messages", json={"message": "my card is 4111 1111 1111 1111, hi"})
     lines = [json.loads(x) for x in log.read_text().splitlines()]
@@ -387,7 +391,7 @@ def test_agent_that_cannot_start_is_a_json_500():
     def broken(**_: Any) -> Any:
         raise RuntimeError("no model configured")
 
-    with TestClient(create_app(agent_factory=broken)) as c:
+    with service_client(create_app(agent_factory=broken, identity_key=FRONT_END_KEY)) as c:
         r = c.post("/v1/sessions/x/messages", json={"message": "hi"})
     assert r.status_code == 500
     assert r.json() == {"error": "agent could not start: RuntimeError: no model configured"}
@@ -396,7 +400,7 @@ def test_agent_that_cannot_start_is_a_json_500():
 def test_idle_sessions_expire():
     import time
 
-    with TestClient(create_app(idle_timeout_s=0.2, agent_factory=_CountingAgent)) as c:
+    with service_client(create_app(idle_timeout_s=0.2, agent_factory=_CountingAgent, identity_key=FRONT_END_KEY)) as c:
         c.post("/v1/sessions/old/messages", json={"message": "hi"})
         time.sleep(0.3)
         c.post("/v1/sessions/new/messages", json={"message": "hi"})  # creating a session sweeps idle ones
@@ -429,6 +433,8 @@ def test_one_session_answers_in_order_while_others_run_concurrently():
 
     async def go(base: str) -> tuple[list[str], float]:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            TokenJar().install(client)
+            await client.post("/v1/sessions/one/messages", json={"message": "first"})  # the session and its token
             t0 = time.perf_counter()
             same = [client.post("/v1/sessions/one/messages", json={"message": f"same {i}"}) for i in range(3)]
             others = [client.post(f"/v1/sessions/o{i}/messages", json={"message": "other"}) for i in range(3)]
@@ -437,7 +443,7 @@ def test_one_session_answers_in_order_while_others_run_concurrently():
 
     with serve(agent_factory=_SlowAgent) as (_app, base):
         contents, elapsed = asyncio.run(go(base))
-    assert sorted(contents[:3]) == ["web 1", "web 2", "web 3"]  # one session: strictly one at a time
+    assert sorted(contents[:3]) == ["web 2", "web 3", "web 4"]  # one session: strictly one at a time
     assert _SlowAgent.overlaps == 0
     # 3 x 0.3 s for the one session; all six one after the other would take 1.8 s.
     assert elapsed < 1.5

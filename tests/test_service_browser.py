@@ -42,14 +42,20 @@ def test_typed_message_gets_a_streamed_agent_reply(server, browser):
     page.type_text("#input", "Where is my order ORD-10001?")
     page.press_enter()
     text = page.wait_for(LAST_DONE, timeout=15)
-    assert "ORD-10001" in text
+    assert "ZIP code" in text  # an email typed in the page is a claim: the agent asks for proof
+    page.type_text("#input", "97201")
+    page.press_enter()
+    page.wait_for("document.querySelectorAll('.msg.agent:not(.intro) .bubble[data-state=done]').length === 2")
+    text = page.evaluate(LAST_DONE)
+    assert "ORD-10001" in text and "shipped" in text
     # The user's message is shown, the input is cleared, the tool chip is rendered.
     assert page.evaluate("document.querySelector('.msg.user .bubble').textContent") == "Where is my order ORD-10001?"
     assert page.evaluate("document.querySelector('#input').value") == ""
     assert "check_order_status" in page.evaluate("document.querySelector('.meta .tool').textContent")
     # The page's session really exists on the server with that conversation.
-    sid = page.evaluate("window.acmeChat.sessionId")
-    with urllib.request.urlopen(f"{base}/v1/sessions/{sid}/state", timeout=5) as resp:  # noqa: S310
+    sid, token = page.evaluate("[window.acmeChat.sessionId, window.acmeChat.sessionToken]")
+    request = urllib.request.Request(f"{base}/v1/sessions/{sid}/state", headers={"Session-Token": token})
+    with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310
         assert "end_state" in json.loads(resp.read())
     page.drain()
     assert page.console_errors == []
@@ -66,8 +72,8 @@ def test_feedback_button_stores_a_rating(server, browser):
     page.type_text("input.comment", "not what I asked")
     page.click(".feedback button:not(.up):not(.down)")
     page.wait_for("document.querySelector('.thanks') !== null")
-    sid = page.evaluate("window.acmeChat.sessionId")
-    rows = app.state.pool.get(sid).agent.store.all("SELECT rating, comment FROM feedback")
+    sid, token = page.evaluate("[window.acmeChat.sessionId, window.acmeChat.sessionToken]")
+    rows = app.state.pool.get(sid, token).agent.store.all("SELECT rating, comment FROM feedback")
     assert [(r["rating"], r["comment"]) for r in rows] == [("down", "not what I asked")]
     page.drain()
     assert page.console_errors == []

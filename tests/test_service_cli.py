@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _service_client import FRONT_END, FRONT_END_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,8 +46,10 @@ def test_serve_answers_over_http_and_writes_the_log(tmp_path):
         port = s.getsockname()[1]
     log = tmp_path / "turns.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reference_agent", "serve", "--port", str(port), "--log-file", str(log)],
+        [sys.executable, "-m", "reference_agent", "serve", "--port", str(port), "--log-file", str(log),
+         "--allowed-host", "shop.example", "--allowed-host", "127.0.0.1"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "REFERENCE_AGENT_IDENTITY_KEY": FRONT_END_KEY},
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -62,9 +66,13 @@ def test_serve_answers_over_http_and_writes_the_log(tmp_path):
         r = httpx.post(
             f"{base}/v1/sessions/cli-1/messages",
             json={"message": "Where is ORD-10001?", "customer": {"email": "ana.silva@example.com"}},
+            headers=FRONT_END,  # the key came from REFERENCE_AGENT_IDENTITY_KEY
             timeout=10,
         )
         assert r.status_code == 200 and "ORD-10001" in r.json()["content"]
+        # --allowed-host replaces the default list: shop.example is served, localhost is not.
+        assert httpx.get(f"{base}/healthz", headers={"Host": "shop.example"}, timeout=5).status_code == 200
+        assert httpx.get(f"{base}/healthz", headers={"Host": "localhost"}, timeout=5).status_code == 400
         assert httpx.get(f"{base}/", timeout=5).text.startswith("<!doctype html>")
     finally:
         proc.terminate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from _service_client import FRONT_END_KEY
 from _service_server import serve
 
 from evalkit.runner import RunConfig, Runner
@@ -12,11 +13,13 @@ SUITE = Path(__file__).resolve().parents[1] / "datasets" / "support"
 
 
 def test_support_suite_subset_passes_over_http(tmp_path):
-    with serve() as (app, base):
+    # evalkit plays the shop's front end: the identity key in the URL (sent as Basic
+    # credentials) vouches for each scenario's customer; every session's token is carried.
+    with serve(identity_key=FRONT_END_KEY) as (app, base):
         result = Runner(
             RunConfig(
                 suite=[str(SUITE)],
-                agent=base,
+                agent=base.replace("http://", f"http://evalkit:{FRONT_END_KEY}@"),
                 tags=["channels"],
                 out=tmp_path / "run",
                 progress=False,

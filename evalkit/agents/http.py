@@ -4,7 +4,8 @@ Implements ``docs/http-protocol.md`` (version 1): one shared ``httpx.AsyncClient
 provider, a health check once before the run, replies as JSON or streamed as Server-Sent
 Events (consumed incrementally, so time-to-first-token is the first ``token`` event), the
 end state fetched when the conversation is over, and the session deleted afterwards.
-Every failure of the agent raises :class:`AgentHTTPError`, which the runner records on the
+A ``Session-Token`` response header is kept and sent back on every later request of that
+session (the protocol's session token). Every failure of the agent raises :class:`AgentHTTPError`, which the runner records on the
 turn as data.
 """
 
@@ -21,7 +22,11 @@ from evalkit.agents.base import AgentProvider, AgentReply, SessionInfo, TurnCont
 from evalkit.agents.session import normalize_reply
 from evalkit.errors import AgentSpecError
 
-__all__ = ["HttpAgentProvider", "HttpAgentSession", "AgentHTTPError"]
+__all__ = ["HttpAgentProvider", "HttpAgentSession", "AgentHTTPError", "SESSION_TOKEN_HEADER"]
+
+# docs/http-protocol.md, "Session tokens": the server may set it on any reply to a message;
+# the client sends the latest value back on every request for that session.
+SESSION_TOKEN_HEADER = "Session-Token"
 
 
 class AgentHTTPError(Exception):
@@ -101,6 +106,18 @@ class HttpAgentSession:
         self.provider = provider
         self.info = info
         self.url = provider.session_url(info.session_id)
+        self.token: str | None = None
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self.token is not None:
+            headers[SESSION_TOKEN_HEADER] = self.token
+        return headers
+
+    def _keep_token(self, resp: httpx.Response) -> None:
+        token = resp.headers.get(SESSION_TOKEN_HEADER)
+        if token:
+            self.token = token
 
     async def respond(self, ctx: TurnContext) -> AgentReply:
         body = {
@@ -111,10 +128,11 @@ class HttpAgentSession:
             "initial_state": self.info.initial_state,
             "stream": self.provider.stream,
         }
-        headers = {"Accept": "text/event-stream, application/json"} if self.provider.stream else {}
+        headers = self._headers({"Accept": "text/event-stream, application/json"} if self.provider.stream else None)
         client = self.provider.client
         try:
             async with client.stream("POST", f"{self.url}/messages", json=body, headers=headers) as resp:
+                self._keep_token(resp)
                 if resp.status_code // 100 != 2:
                     raise AgentHTTPError(_error_text(resp, await resp.aread()))
                 if resp.headers.get("content-type", "").startswith("text/event-stream"):
@@ -188,7 +206,7 @@ class HttpAgentSession:
 
     async def end_state(self) -> dict[str, JsonValue] | None:
         try:
-            resp = await self.provider.client.get(f"{self.url}/state")
+            resp = await self.provider.client.get(f"{self.url}/state", headers=self._headers())
         except httpx.HTTPError as exc:
             raise AgentHTTPError(f"fetching end state: {type(exc).__name__}: {_one_line(str(exc))}") from None
         if resp.status_code in (404, 405, 501):
@@ -206,6 +224,6 @@ class HttpAgentSession:
 
     async def aclose(self) -> None:
         try:
-            await self.provider.client.delete(self.url)
+            await self.provider.client.delete(self.url, headers=self._headers())
         except httpx.HTTPError:
             pass  # deleting is a courtesy; the conversation is already recorded

@@ -7,7 +7,9 @@
   const $ = (sel) => document.querySelector(sel);
   const log = $("#log"), form = $("#composer"), input = $("#input"), send = $("#send");
   const channelSel = $("#channel"), emailInput = $("#email"), statusEl = $("#status"), sessionEl = $("#session");
-  let sessionId = newSessionId(), turn = 0, busy = false;
+  // The session's token: the server sends it with the first reply; every later call sends it back.
+  let sessionId = newSessionId(), sessionToken = null, turn = 0, busy = false;
+  function withToken(headers) { if (sessionToken) headers["Session-Token"] = sessionToken; return headers; }
 
   function newSessionId() {
     const rnd = (window.crypto && crypto.getRandomValues)
@@ -158,7 +160,7 @@
   async function sendFeedback(rating, comment) {
     try {
       const r = await fetch("/v1/sessions/" + encodeURIComponent(sessionId) + "/feedback", {
-        method: "POST", headers: { "Content-Type": "application/json" },
+        method: "POST", headers: withToken({ "Content-Type": "application/json" }),
         body: JSON.stringify({ rating, comment }),
       });
       return r.ok;
@@ -182,9 +184,10 @@
     };
     try {
       const resp = await fetch("/v1/sessions/" + encodeURIComponent(sessionId) + "/messages", {
-        method: "POST", headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
+        method: "POST", headers: withToken({ "Content-Type": "application/json", "Accept": "text/event-stream" }),
         body: JSON.stringify(body),
       });
+      sessionToken = resp.headers.get("Session-Token") || sessionToken;
       if (!resp.ok) { failAgent(view, await errorText(resp)); return; }
       const reader = resp.body.getReader(), decoder = new TextDecoder();
       let buf = "", gotReply = false;
@@ -229,8 +232,10 @@
   function autosize() { input.style.height = "auto"; input.style.height = Math.min(input.scrollHeight, 160) + "px"; }
   input.addEventListener("input", autosize);
   function resetChat() {
-    fetch("/v1/sessions/" + encodeURIComponent(sessionId), { method: "DELETE" }).catch(() => {});
-    sessionId = newSessionId(); turn = 0; showSession(); setStatus("");
+    if (sessionToken) {
+      fetch("/v1/sessions/" + encodeURIComponent(sessionId), { method: "DELETE", headers: withToken({}) }).catch(() => {});
+    }
+    sessionId = newSessionId(); sessionToken = null; turn = 0; showSession(); setStatus("");
     for (const node of Array.from(log.querySelectorAll(".msg:not(.intro)"))) node.remove();
     input.focus();
   }
@@ -238,7 +243,7 @@
   // The channel and identity are fixed per session, so changing them starts a new chat.
   channelSel.addEventListener("change", () => { if (turn) resetChat(); });
   emailInput.addEventListener("change", () => { if (turn) resetChat(); });
-  window.acmeChat = { renderMarkdown, get sessionId() { return sessionId; } };
+  window.acmeChat = { renderMarkdown, get sessionId() { return sessionId; }, get sessionToken() { return sessionToken; } };
   showSession();
   input.focus();
 })();
