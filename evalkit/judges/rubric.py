@@ -10,6 +10,11 @@ In a scenario file::
           scale: [1, 5]
           threshold: 4
           samples: 3          # ask 3 times; majority/mean with the agreement in details
+          levels:             # optional: what each score means (default anchors follow the scale)
+            1: The address was changed without reading it back.
+            3: Read back, but only after the change.
+            5: Read back and confirmed before the change.
+          checklist: [Asked which order, Read the new address back]   # optional yes/no items
 
 A malformed answer is re-asked (``retries``), then recorded as a judge failure
 (``Verdict.error``), never turned into a score. With no judge model configured the verdict
@@ -31,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.llm.client import ChatResult, LLMClient, role_client
 from evalkit.llm.errors import ModelCallError
-from evalkit.llm.render import render_prompt, render_transcript
+from evalkit.llm.render import TOOL_RESULT_CHARS, render_prompt, render_transcript
 from evalkit.results import JudgeKind, Verdict
 from evalkit.scenarios.models import Scenario
 
@@ -77,6 +82,8 @@ class ModelJudge(Judge):
     samples: int = Field(default=1, ge=1, le=25)
     temperature: float | None = Field(default=None, ge=0, le=2)
     retries: int = Field(default=2, ge=0, le=5)
+    # Characters of each tool result the judge sees (null: all of it); a cut one is marked.
+    tool_result_chars: int | None = Field(default=TOOL_RESULT_CHARS, ge=100)
 
     def _client(self, ctx: JudgeContext) -> LLMClient | None:
         return role_client(ctx.llm, "judge")
@@ -95,11 +102,21 @@ class RubricJudge(ModelJudge):
     template: ClassVar[str] = "rubric.j2"
     criteria_required: ClassVar[bool] = True
 
+    # What the lowest score, the scores in between and the highest score mean, when the
+    # scenario gives no ``levels``: the prompt's anchors follow whatever ``scale`` is used.
+    anchors: ClassVar[tuple[str, str, str]] = (
+        "the criteria are not met at all", "the criteria are partly met", "the criteria are fully met"
+    )
+
     criteria: str = ""
     steps: list[str] = Field(default_factory=list)
     scale: tuple[int, int] = (1, 5)
     threshold: float | None = None
     aggregate: Literal["mean", "median", "majority"] = "mean"
+    # A description per score, as Prometheus does ({1: "...", 3: "...", 5: "..."}).
+    levels: dict[int, str] | None = None
+    # Yes/no items the judge decides one by one before scoring; the answers are in the verdict.
+    checklist: list[str] = Field(default_factory=list, max_length=20)
 
     @field_validator("scale")
     @classmethod
@@ -114,7 +131,36 @@ class RubricJudge(ModelJudge):
             raise ValueError("'criteria' is required: say what a good conversation does")
         if self.threshold is not None and not self.scale[0] <= self.threshold <= self.scale[1]:
             raise ValueError(f"threshold {self.threshold:g} is outside the scale {list(self.scale)}")
+        if self.levels is not None:
+            lo, hi = self.scale
+            outside = sorted(k for k in self.levels if not lo <= k <= hi)
+            if outside:
+                raise ValueError(f"levels: score(s) {', '.join(map(str, outside))} outside the scale {list(self.scale)}")
+            if lo not in self.levels or hi not in self.levels:
+                raise ValueError(f"levels: describe at least the lowest ({lo}) and the highest ({hi}) score")
+            if any(not str(t).strip() for t in self.levels.values()):
+                raise ValueError("levels: every description must say something")
+        if any(not item.strip() for item in self.checklist):
+            raise ValueError("checklist: every item must say something")
         return self
+
+    def default_levels(self) -> list[tuple[str, str]]:
+        """The anchors for this judge's scale when the scenario gives no ``levels``."""
+        lo, hi = self.scale
+        low, middle, high = self.anchors
+        out = [(str(lo), low)]
+        if hi - lo == 2:
+            out.append((str(lo + 1), middle))
+        elif hi - lo > 2:
+            out.append((f"{lo + 1} to {hi - 1}", f"in between: {middle}; higher the closer it comes to {hi}"))
+        out.append((str(hi), high))
+        return out
+
+    def level_texts(self) -> list[tuple[str, str]]:
+        """(score, meaning) pairs shown to the judge under "Scale"."""
+        if self.levels:
+            return [(str(k), v.strip()) for k, v in sorted(self.levels.items())]
+        return self.default_levels()
 
     # -- prompt ------------------------------------------------------------------------------
 
@@ -122,11 +168,14 @@ class RubricJudge(ModelJudge):
         """Template variables; built-in judges add their own."""
         return {
             "context": scenario_context(ctx.scenario),
-            "conversation": render_transcript(ctx.transcript, window=ctx.window),
+            "conversation": render_transcript(ctx.transcript, window=ctx.window,
+                                              tool_result_chars=self.tool_result_chars),
             "criteria": self.criteria,
             "steps": self.steps,
             "lo": self.scale[0],
             "hi": self.scale[1],
+            "levels": self.level_texts(),
+            "checklist": self.checklist,
             "window": ctx.window,
         }
 
@@ -138,7 +187,7 @@ class RubricJudge(ModelJudge):
         return msgs, user.version
 
     def answer_model(self) -> type[BaseModel]:
-        return _rubric_answer(*self.scale)
+        return _rubric_answer(*self.scale, len(self.checklist))
 
     @property
     def pass_at(self) -> float:
@@ -188,6 +237,13 @@ class RubricJudge(ModelJudge):
         reasons = [str(r[0].reason) for r in ok]
         score, reason = self._aggregate(scores, reasons)
         passed = score >= self.pass_at
+        if self.checklist:
+            # Each item by majority over the samples (a tie counts as not met).
+            votes = [list(r[0].checklist) for r in ok]
+            details["checklist"] = [
+                {"item": item, "met": sum(v[i] for v in votes) * 2 > len(votes)}
+                for i, item in enumerate(self.checklist)
+            ]
         if self.samples > 1:
             details["scores"] = scores
             details["failed_samples"] = len(errors)
@@ -223,14 +279,16 @@ class RubricJudge(ModelJudge):
 
 
 @functools.lru_cache(maxsize=64)
-def _rubric_answer(lo: int, hi: int) -> type[BaseModel]:
-    """The answer model for a ``[lo, hi]`` scale, built once: a new class per call cost ~2 ms
-    (pydantic builds its validator) and defeated the client's per-model schema cache."""
+def _rubric_answer(lo: int, hi: int, n_checklist: int = 0) -> type[BaseModel]:
+    """The answer model for a ``[lo, hi]`` scale (and a checklist of ``n_checklist`` items),
+    built once: a new class per call cost ~2 ms (pydantic builds its validator) and defeated
+    the client's per-model schema cache."""
+    fields: dict[str, Any] = {"reason": (str, ...)}
+    if n_checklist:
+        fields["checklist"] = (list[bool], Field(min_length=n_checklist, max_length=n_checklist))
+    fields["score"] = (int, Field(ge=lo, le=hi))
     return create_model(  # type: ignore[call-overload,no-any-return]
-        "RubricAnswer",
-        __config__=ConfigDict(extra="forbid"),
-        reason=(str, ...),
-        score=(int, Field(ge=lo, le=hi)),
+        "RubricAnswer", __config__=ConfigDict(extra="forbid"), **fields
     )
 
 
