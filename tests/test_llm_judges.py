@@ -307,3 +307,50 @@ def test_checklist_answers_are_asked_for_and_kept(srv):
         bad = evaluate(judge({"rubric": {"criteria": "c", "checklist": ["a", "b"], "retries": 0}}),
                        LLMClient(other.settings()))
     assert bad.error is not None and bad.score is None
+
+
+# -- reproducible verdicts, self-preference and panels (issue 17) -------------------------------
+
+
+def test_verdict_records_what_reproduces_it(srv):
+    srv.add_rule(lambda req: {"reason": "ok", "score": 4}, schema="rubric_verdict")
+    settings = srv.settings(seed=11)
+    v = evaluate(judge({"rubric": "c"}), LLMClient(settings))
+    assert v.details["model"] == "fake-model" and v.details["temperature"] == 0.0 and v.details["seed"] == 11
+    sent = srv.chat_requests[-1].body["messages"]
+    from evalkit.judges.rubric import prompt_sha256
+
+    assert v.details["prompt_sha256"] == prompt_sha256(sent)
+    # A different conversation is a different prompt: a different hash.
+    w = evaluate(judge({"rubric": "c"}), LLMClient(settings), t=transcript(good=False))
+    assert w.details["prompt_sha256"] != v.details["prompt_sha256"]
+    three = evaluate(judge({"rubric": {"criteria": "c", "samples": 3}}), LLMClient(settings))
+    assert three.details["seed"] == [11, 12, 13] and three.details["temperature"] == 0.7
+
+
+def test_judge_on_the_agents_own_model_is_warned(srv):
+    srv.add_rule(lambda req: {"reason": "ok", "score": 4}, schema="rubric_verdict")
+    same = LLMClients(judge=LLMClient(srv.settings(), role="judge"), agent=LLMClient(srv.settings(), role="agent"))
+    v = evaluate(judge({"rubric": "c"}), same)
+    assert v.details["warning"].startswith("self-preference: the judge model 'fake-model'")
+    other = LLMClients(judge=LLMClient(srv.settings(), role="judge"),
+                       agent=LLMClient(srv.settings("agent-model"), role="agent"))
+    assert "warning" not in evaluate(judge({"rubric": "c"}), other).details
+
+
+def test_panel_of_judge_models_votes(srv):
+    # Two of three models pass the conversation: the panel passes, each vote is in the details.
+    scores = {"judge-a": 5, "judge-b": 2, "judge-c": 4}
+    srv.add_rule(lambda req: {"reason": f"{req.body['model']} says", "score": scores[req.body["model"]]},
+                 schema="rubric_verdict")
+    v = evaluate(judge({"rubric": {"criteria": "c", "models": ["judge-a", "judge-b", "judge-c"]}}),
+                 LLMClient(srv.settings()))
+    assert {r.body["model"] for r in srv.chat_requests} == {"judge-a", "judge-b", "judge-c"}
+    assert v.passed is True and v.score == pytest.approx(11 / 3, abs=1e-3)
+    assert v.details["panel"]["judge-b"] == {"score": 2, "passed": False, "reason": "judge-b says"}
+    assert v.details["panel_agreement"] == pytest.approx(2 / 3, abs=1e-3)
+    assert v.reason.startswith("2 of 3 judge models passed it")
+    # A tie does not pass.
+    scores.update({"judge-a": 5, "judge-b": 1})
+    tie = evaluate(judge({"rubric": {"criteria": "c", "models": ["judge-a", "judge-b"]}}), LLMClient(srv.settings()))
+    assert tie.passed is False

@@ -15,6 +15,7 @@ In a scenario file::
             3: Read back, but only after the change.
             5: Read back and confirmed before the change.
           checklist: [Asked which order, Read the new address back]   # optional yes/no items
+          models: [gpt-4.1, claude-sonnet-4, llama-3.3-70b]   # optional panel: one vote per model
 
 A malformed answer is re-asked (``retries``), then recorded as a judge failure
 (``Verdict.error``), never turned into a score. With no judge model configured the verdict
@@ -26,9 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import json
 import math
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -40,7 +44,16 @@ from evalkit.llm.render import TOOL_RESULT_CHARS, render_prompt, render_transcri
 from evalkit.results import JudgeKind, Verdict
 from evalkit.scenarios.models import Scenario
 
-__all__ = ["RubricJudge", "ModelJudge", "NO_JUDGE_MODEL", "scenario_context", "sample_settings"]
+__all__ = [
+    "RubricJudge",
+    "ModelJudge",
+    "NO_JUDGE_MODEL",
+    "scenario_context",
+    "sample_settings",
+    "prompt_sha256",
+    "reproducibility",
+    "self_preference",
+]
 
 NO_JUDGE_MODEL = "no judge model configured (set --judge-model or --model, or EVALKIT_JUDGE_MODEL / EVALKIT_MODEL)"
 PROMPTS = "evalkit.judges"
@@ -85,8 +98,15 @@ class ModelJudge(Judge):
     # Characters of each tool result the judge sees (null: all of it); a cut one is marked.
     tool_result_chars: int | None = Field(default=TOOL_RESULT_CHARS, ge=100)
 
+    # A panel: the same question to several judge models (on the judge endpoint), then a vote.
+    models: list[str] = Field(default_factory=list, max_length=9)
+
     def _client(self, ctx: JudgeContext) -> LLMClient | None:
         return role_client(ctx.llm, "judge")
+
+    def panel(self, client: LLMClient) -> list[str]:
+        """The judge models asked: ``models`` when given, else the judge role's model."""
+        return list(dict.fromkeys(self.models)) or [client.model]
 
     def _failed(self, error: str, **details: Any) -> Verdict:
         return Verdict(judge=self.name, kind=self.kind, reason=f"judge failed: {error}", error=error,
@@ -207,22 +227,26 @@ class RubricJudge(ModelJudge):
             return self.skip(NO_JUDGE_MODEL)
         messages, version = self.messages(ctx)
         answer = self.answer_model()
+        models = self.panel(client)
+        settings = sample_settings(self.samples, self.temperature, client)
 
-        async def one(temperature: float, seed: int | None) -> tuple[Any, ChatResult] | ModelCallError:
+        async def one(model: str, temperature: float, seed: int | None) -> tuple[Any, ChatResult] | ModelCallError:
             try:
                 return await client.structured(
                     messages, answer, name=f"{self.name}_verdict", retries=self.retries,
-                    temperature=temperature, seed=seed,
+                    temperature=temperature, seed=seed, model=model,
                 )
             except ModelCallError as exc:
                 return exc
 
-        runs = await asyncio.gather(*(one(t, s) for t, s in sample_settings(self.samples, self.temperature, client)))
+        plans = [(m, t, sd) for m in models for t, sd in settings]
+        runs = await asyncio.gather(*(one(*plan) for plan in plans))
         ok = [r for r in runs if not isinstance(r, ModelCallError)]
         errors = [r for r in runs if isinstance(r, ModelCallError)]
         details: dict[str, Any] = {
             "prompt_version": version,
-            "model": client.model,
+            **reproducibility(messages, models, settings),
+            **self_preference(ctx, models),
             "scale": list(self.scale),
             "threshold": self.pass_at,
             "samples": self.samples,
@@ -233,6 +257,8 @@ class RubricJudge(ModelJudge):
         }
         if not ok:
             return self._failed(errors[0].reason, **details, failed_samples=len(errors))
+        if len(models) > 1:
+            return self._panel_verdict(models, plans, runs, details)
         scores = [int(r[0].score) for r in ok]
         reasons = [str(r[0].reason) for r in ok]
         score, reason = self._aggregate(scores, reasons)
@@ -263,6 +289,33 @@ class RubricJudge(ModelJudge):
             details=details,
         )
 
+    def _panel_verdict(self, models: list[str], plans: list[tuple[str, float, int | None]],
+                       runs: list[Any], details: dict[str, Any]) -> Verdict:
+        """One vote per judge model (its samples aggregated first); passes on a strict majority
+        of the models that answered, scores their mean. A model that failed on every sample
+        does not vote and is named in the details."""
+        votes: dict[str, dict[str, Any]] = {}
+        for model in models:
+            mine = [r for (m, _, _), r in zip(plans, runs, strict=True) if m == model and not isinstance(r, ModelCallError)]
+            if not mine:
+                failed = [r for (m, _, _), r in zip(plans, runs, strict=True) if m == model]
+                votes[model] = {"error": failed[0].reason if failed else "no answer"}
+                continue
+            score, reason = self._aggregate([int(r[0].score) for r in mine], [str(r[0].reason) for r in mine])
+            votes[model] = {"score": score, "passed": score >= self.pass_at, "reason": reason}
+        voted = {m: v for m, v in votes.items() if "score" in v}
+        n_pass = sum(v["passed"] for v in voted.values())
+        passed = n_pass * 2 > len(voted)  # a tie is not a pass: a panel should not round up
+        score = round(statistics.fmean(v["score"] for v in voted.values()), 4)
+        # The reason of a model that voted with the majority, closest to the panel's score.
+        side = [m for m, v in voted.items() if v["passed"] == passed] or list(voted)
+        best = min(side, key=lambda m: (abs(voted[m]["score"] - score), models.index(m)))
+        details["panel"] = votes
+        details["panel_agreement"] = round(max(n_pass, len(voted) - n_pass) / len(voted), 4)
+        return Verdict(judge=self.name, kind=self.kind, passed=passed, score=score, label=self.label_for(score),
+                       reason=f"{n_pass} of {len(voted)} judge models passed it; {best}: {voted[best]['reason']}",
+                       details=details)
+
     def _aggregate(self, scores: list[int], reasons: list[str]) -> tuple[float, str]:
         if self.aggregate == "majority":
             counts = Counter(scores)
@@ -276,6 +329,37 @@ class RubricJudge(ModelJudge):
         # The reason of the sample closest to the aggregate explains it best.
         best = min(range(len(scores)), key=lambda i: (abs(scores[i] - score), i))
         return score, reasons[best]
+
+
+def prompt_sha256(messages: Sequence[dict[str, Any]]) -> str:
+    """A hash of exactly what the judge model was sent (roles and texts), for reproducibility."""
+    blob = json.dumps([[m.get("role"), m.get("content")] for m in messages], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def reproducibility(
+    messages: Sequence[dict[str, Any]], models: list[str], settings: list[tuple[float, int | None]]
+) -> dict[str, Any]:
+    """What a verdict records so that it can be reproduced: the prompt's hash, the model(s), and
+    the temperature and seed of each sample."""
+    out: dict[str, Any] = {"prompt_sha256": prompt_sha256(messages), "model": models[0]}
+    if len(models) > 1:
+        out["models"] = models
+    temps = sorted({t for t, _ in settings})
+    out["temperature"] = temps[0] if len(temps) == 1 else temps
+    seeds = [sd for _, sd in settings]
+    out["seed"] = seeds[0] if len(seeds) == 1 else seeds
+    return out
+
+
+def self_preference(ctx: JudgeContext, models: list[str]) -> dict[str, Any]:
+    """A warning in the verdict when a judge model is also the agent's model: models rate their
+    own answers higher (MT-Bench's judging study), so such scores flatter the agent."""
+    agent = role_client(ctx.llm, "agent") if not isinstance(ctx.llm, LLMClient) else None
+    if agent is None or agent.model not in models:
+        return {}
+    return {"warning": f"self-preference: the judge model '{agent.model}' is also the agent's model; "
+                       "use another judge model (or a panel) for scores you can trust"}
 
 
 @functools.lru_cache(maxsize=64)
