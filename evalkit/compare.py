@@ -39,6 +39,7 @@ from evalkit.metrics import (
     attack_won,
     higher_is_better,
     is_automated,
+    is_scenario_gap,
     summarize_with_ci,
 )
 from evalkit.results import ConversationResult, RunResult
@@ -236,6 +237,8 @@ class _Side:
         ttft_s: list[int] = []
         pass_lists: list[list[bool]] = [[] for _ in range(n_s)]
         for c in convs:
+            if is_scenario_gap(c):
+                continue  # a gap in the test, not the agent's doing: left out, as in summarize()
             s = index[c.transcript.scenario_id]
             t = c.transcript
             sums["n"][s] += 1

@@ -20,7 +20,7 @@ from evalkit.csat import SATISFIED_MIN
 from evalkit.errors import ConfigError
 from evalkit.pricing import PriceTable
 from evalkit.results import ConversationResult, RunResult
-from evalkit.transcript import Outcome
+from evalkit.transcript import Outcome, StopReason
 
 __all__ = [
     "HEADLINE_METRICS",
@@ -32,6 +32,7 @@ __all__ = [
     "GroupSummary",
     "PriceTable",
     "is_automated",
+    "is_scenario_gap",
     "pass_hat_k",
     "percentile",
     "summarize",
@@ -50,6 +51,7 @@ __all__ = [
 
 HEADLINE_METRICS = (
     "n_conversations",
+    "n_scenario_gaps",
     "n_errors",
     "automation_rate",
     "escalation_rate",
@@ -103,6 +105,12 @@ def _rate(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
+def is_scenario_gap(c: ConversationResult) -> bool:
+    """The simulated user stopped because the scenario did not give it what the agent needed
+    (``missing_info``): a gap in the test, left out of the agent's metrics and counted apart."""
+    return c.transcript.stop_reason == StopReason.missing_info
+
+
 def is_automated(c: ConversationResult) -> bool:
     """Resolved by the agent with no human handoff and not abandoned."""
     t = c.transcript
@@ -115,8 +123,10 @@ DEFAULT_SLOW_TURN_MS = 3000.0
 def summarize(
     conversations: Iterable[ConversationResult], *, slow_turn_ms: float = DEFAULT_SLOW_TURN_MS
 ) -> dict[str, Any]:
-    """The headline metrics of a set of conversations (one variant)."""
-    convs = list(conversations)
+    """The headline metrics of a set of conversations (one variant). Scenario gaps
+    (:func:`is_scenario_gap`) are counted in ``n_scenario_gaps`` and left out of the rest."""
+    everything = list(conversations)
+    convs = [c for c in everything if not is_scenario_gap(c)]
     n = len(convs)
     latencies = [
         a.latency_ms for c in convs for a in c.transcript.agent_turns if a.latency_ms is not None
@@ -140,6 +150,7 @@ def summarize(
 
     return {
         "n_conversations": n,
+        "n_scenario_gaps": len(everything) - n,
         "n_errors": sum(1 for c in convs if c.transcript.outcome == Outcome.error),
         "automation_rate": _rate(sum(1 for c in convs if is_automated(c)), n),
         "escalation_rate": _rate(sum(1 for c in convs if c.transcript.outcome == Outcome.escalated), n),
@@ -236,6 +247,7 @@ def _attack_keys(convs: Sequence[ConversationResult]) -> dict[str, Any]:
 # Which way is "better" for each metric (used by compare and the gate); None: neither.
 HIGHER_IS_BETTER: dict[str, bool | None] = {
     "n_conversations": None,
+    "n_scenario_gaps": False,
     "n_errors": False,
     "error_rate": False,
     "automation_rate": True,
@@ -429,12 +441,14 @@ def summarize_with_ci(
     totals carry no interval. pass^k appears as ``pass_hat_1``, ``pass_hat_2``, ...; the
     extra ``error_rate`` is the share of conversations that ended in an error.
     """
-    convs = list(conversations)
+    everything = list(conversations)
+    convs = [c for c in everything if not is_scenario_gap(c)]
     col = _Columns.of(convs)
     n = col.n
     kw: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
     out: dict[str, MetricValue] = {}
     out["n_conversations"] = MetricValue(value=float(n), n=n)
+    out["n_scenario_gaps"] = MetricValue(value=float(len(everything) - n), n=len(everything))
     out["n_errors"] = MetricValue(value=float(col.errored.sum()), n=n)
     out["error_rate"] = _wilson(col.errored.sum(), n, confidence)
     out["automation_rate"] = _wilson(col.automated.sum(), n, confidence)

@@ -108,7 +108,7 @@ def derive_outcome(t: Transcript) -> Outcome:
         return Outcome.escalated
     if t.stop_reason in (StopReason.goal_met, StopReason.script_done, StopReason.agent_ended):
         return Outcome.resolved
-    if t.stop_reason in (StopReason.gave_up, StopReason.out_of_scope):
+    if t.stop_reason in (StopReason.gave_up, StopReason.out_of_scope, StopReason.missing_info):
         return Outcome.abandoned
     if t.stop_reason == StopReason.max_turns:
         return Outcome.max_turns

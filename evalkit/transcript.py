@@ -46,7 +46,10 @@ class StopReason(StrEnum):
     transferred = "transferred"
     script_done = "script_done"
     max_turns = "max_turns"
-    out_of_scope = "out_of_scope"
+    out_of_scope = "out_of_scope"  # the agent cannot help with this: counts against the agent
+    # The scenario lacks information the user needs to go on (τ-bench's out-of-scope): a gap in
+    # the test, not the agent's fault, so it is left out of the agent's metrics.
+    missing_info = "missing_info"
     agent_error = "agent_error"
     timeout = "timeout"
     agent_ended = "agent_ended"

@@ -158,3 +158,12 @@ def test_goldens_from_deepeval_files(tmp_path):
     with pytest.raises(ScenarioError) as err:
         import_goldens(bad)
     assert "bad.json" in str(err.value) and "[0].scenario" in str(err.value)
+
+
+def test_deepeval_calls_are_pinned_and_recorded(srv):
+    srv.add_rule(Reply(json={"verdict": "yes", "reason": "fine"}), schema="TurnRelevancyVerdict")
+    v = measure({"deepeval": {"metric": "turn_relevancy"}}, LLMClient(srv.settings(seed=5)))
+    assert v.error is None
+    assert all(r.body.get("temperature") == 0.0 and r.body.get("seed") == 5 for r in srv.chat_requests)
+    assert v.details["temperature"] == 0.0 and v.details["seed"] == 5
+    assert v.details["deepeval_version"] and len(v.details["prompt_sha256"]) == 64

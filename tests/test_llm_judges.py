@@ -70,7 +70,7 @@ def test_rubric_scores_with_structured_output(srv):
     v = evaluate(j, LLMClients(judge=client))
     assert (v.passed, v.score, v.kind, v.label) == (True, 5, JudgeKind.model, "5/5")
     assert v.reason == "tool evidence"
-    assert v.details["prompt_version"] == "rubric/1" and v.details["calls"] == 1
+    assert v.details["prompt_version"] == "rubric/2" and v.details["calls"] == 1
     body = srv.chat_requests[0].body
     schema = body["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["score"] == {"maximum": 5, "minimum": 1, "type": "integer"}
@@ -138,12 +138,12 @@ def test_builtin_prompts(srv, tmp_path):
     policy = tmp_path / "policy.md"
     policy.write_text("Never cancel without the customer's email.")
     for name, args, version, needle in [
-        ("goal_completion", None, "goal_completion/1", "cancel order A100"),
-        ("policy_adherence", {"policy_file": str(policy)}, "policy_adherence/1", "without the customer's email"),
-        ("policy_adherence", None, "policy_adherence/1", "Verify the customer's identity"),
-        ("tone", "formal", "tone/1", "required style: formal"),
-        ("handoff_appropriateness", None, "handoff_appropriateness/1", "hand the conversation to a human"),
-        ("llm_csat", None, "llm_csat/1", "Predict the rating"),
+        ("goal_completion", None, "goal_completion/2", "cancel order A100"),
+        ("policy_adherence", {"policy_file": str(policy)}, "policy_adherence/2", "without the customer's email"),
+        ("policy_adherence", None, "policy_adherence/2", "Verify the customer's identity"),
+        ("tone", "formal", "tone/2", "required style: formal"),
+        ("handoff_appropriateness", None, "handoff_appropriateness/2", "hand the conversation to a human"),
+        ("llm_csat", None, "llm_csat/2", "Predict the rating"),
     ]:
         v = evaluate(judge({name: args}), LLMClient(srv.settings()))
         assert v.details["prompt_version"] == version and v.score == 4, name
@@ -235,3 +235,122 @@ def test_pairwise_judge_against_a_baseline_run(srv, tmp_path):
     v = evaluate(judge({"pairwise": {"baseline": str(run)}}), LLMClient(srv.settings()),
                  t=transcript(True, scenario_id="other"))
     assert v.skipped and "no conversation" in v.skipped
+
+
+# -- evidence and scale (issue 17) ---------------------------------------------------------------
+
+
+def test_judges_see_long_tool_results_whole_and_cuts_are_marked(srv):
+    srv.add_rule(lambda req: {"reason": "ok", "score": 5}, schema="rubric_verdict")
+    # A confirmation far past the old 300-character cut.
+    result = {"orders": [{"id": f"A{i:03d}", "status": "pending"} for i in range(30)], "refund_id": "R-991"}
+    t = Transcript(scenario_id="s", turns=[
+        UserTurn(content="refund please"),
+        AgentTurn(content="Done.", tool_calls=[ToolCall(name="refund", arguments={}, result=result)]),
+    ])
+    evaluate(judge({"rubric": "c"}), LLMClient(srv.settings()), t=t)
+    assert "R-991" in srv.chat_requests[-1].last_user and "[cut:" not in srv.chat_requests[-1].last_user
+    evaluate(judge({"rubric": {"criteria": "c", "tool_result_chars": 200}}), LLMClient(srv.settings()), t=t)
+    prompt = srv.chat_requests[-1].last_user
+    assert "R-991" not in prompt
+    assert re.search(r"…\[cut: \d+ more characters not shown\]", prompt)
+
+
+@pytest.mark.parametrize(
+    ("spec", "present", "absent"),
+    [
+        ({"goal_completion": {"scale": [1, 3]}}, ["- 1: not achieved", "- 2: partly achieved", "- 3: fully achieved"],
+         ["3: partly", "5"]),
+        ({"goal_completion": {"scale": [0, 10]}}, ["- 0: not achieved", "- 1 to 9: in between: partly achieved",
+                                                   "- 10: fully achieved"], ["3: partly"]),
+        ({"tone": {"scale": [1, 2]}}, ["- 1: rude", "- 2: consistently warm"], ["partly", "flat"]),
+        ({"rubric": {"criteria": "c", "levels": {1: "ignored me", 3: "helped slowly", 5: "solved it at once"}}},
+         ["- 1: ignored me", "- 3: helped slowly", "- 5: solved it at once"], ["not met at all"]),
+    ],
+)
+def test_anchors_follow_the_scale_and_levels(srv, spec, present, absent):
+    name = next(iter(spec))
+    lo, hi = spec[name].get("scale", (1, 5))
+    srv.add_rule(lambda req: {"reason": "ok", "score": hi}, match=lambda r: r.schema is not None)
+    v = evaluate(judge(spec), LLMClient(srv.settings()))
+    assert v.error is None and v.score == hi
+    scale_part = srv.chat_requests[-1].last_user.split("## Scale", 1)[1].split("Rules:", 1)[0]
+    for needle in present:
+        assert needle in scale_part, (needle, scale_part)
+    for needle in absent:
+        assert needle not in scale_part, (needle, scale_part)
+
+
+def test_levels_are_checked_against_the_scale():
+    with pytest.raises(JudgeSpecError, match="outside the scale"):
+        judge({"rubric": {"criteria": "c", "levels": {1: "bad", 5: "good", 7: "great"}}})
+    with pytest.raises(JudgeSpecError, match="at least the lowest"):
+        judge({"rubric": {"criteria": "c", "levels": {2: "meh", 5: "good"}}})
+
+
+def test_checklist_answers_are_asked_for_and_kept(srv):
+    seen = []
+
+    def answer(req):
+        seen.append(req.last_user)
+        return {"reason": "read back but not confirmed", "checklist": [True, False], "score": 3}
+
+    srv.add_rule(answer, schema="rubric_verdict")
+    v = evaluate(judge({"rubric": {"criteria": "c", "checklist": ["Asked which order", "Confirmed first"]}}),
+                 LLMClient(srv.settings()))
+    assert v.details["checklist"] == [{"item": "Asked which order", "met": True},
+                                      {"item": "Confirmed first", "met": False}]
+    assert "1. Asked which order" in seen[0] and '"checklist"' in seen[0]
+    # An answer with the wrong number of checklist items is malformed: a judge error, never a score.
+    with FakeOpenAIServer() as other:
+        other.add_rule(lambda req: {"reason": "r", "checklist": [True], "score": 5}, schema="rubric_verdict")
+        bad = evaluate(judge({"rubric": {"criteria": "c", "checklist": ["a", "b"], "retries": 0}}),
+                       LLMClient(other.settings()))
+    assert bad.error is not None and bad.score is None
+
+
+# -- reproducible verdicts, self-preference and panels (issue 17) -------------------------------
+
+
+def test_verdict_records_what_reproduces_it(srv):
+    srv.add_rule(lambda req: {"reason": "ok", "score": 4}, schema="rubric_verdict")
+    settings = srv.settings(seed=11)
+    v = evaluate(judge({"rubric": "c"}), LLMClient(settings))
+    assert v.details["model"] == "fake-model" and v.details["temperature"] == 0.0 and v.details["seed"] == 11
+    sent = srv.chat_requests[-1].body["messages"]
+    from evalkit.judges.rubric import prompt_sha256
+
+    assert v.details["prompt_sha256"] == prompt_sha256(sent)
+    # A different conversation is a different prompt: a different hash.
+    w = evaluate(judge({"rubric": "c"}), LLMClient(settings), t=transcript(good=False))
+    assert w.details["prompt_sha256"] != v.details["prompt_sha256"]
+    three = evaluate(judge({"rubric": {"criteria": "c", "samples": 3}}), LLMClient(settings))
+    assert three.details["seed"] == [11, 12, 13] and three.details["temperature"] == 0.7
+
+
+def test_judge_on_the_agents_own_model_is_warned(srv):
+    srv.add_rule(lambda req: {"reason": "ok", "score": 4}, schema="rubric_verdict")
+    same = LLMClients(judge=LLMClient(srv.settings(), role="judge"), agent=LLMClient(srv.settings(), role="agent"))
+    v = evaluate(judge({"rubric": "c"}), same)
+    assert v.details["warning"].startswith("self-preference: the judge model 'fake-model'")
+    other = LLMClients(judge=LLMClient(srv.settings(), role="judge"),
+                       agent=LLMClient(srv.settings("agent-model"), role="agent"))
+    assert "warning" not in evaluate(judge({"rubric": "c"}), other).details
+
+
+def test_panel_of_judge_models_votes(srv):
+    # Two of three models pass the conversation: the panel passes, each vote is in the details.
+    scores = {"judge-a": 5, "judge-b": 2, "judge-c": 4}
+    srv.add_rule(lambda req: {"reason": f"{req.body['model']} says", "score": scores[req.body["model"]]},
+                 schema="rubric_verdict")
+    v = evaluate(judge({"rubric": {"criteria": "c", "models": ["judge-a", "judge-b", "judge-c"]}}),
+                 LLMClient(srv.settings()))
+    assert {r.body["model"] for r in srv.chat_requests} == {"judge-a", "judge-b", "judge-c"}
+    assert v.passed is True and v.score == pytest.approx(11 / 3, abs=1e-3)
+    assert v.details["panel"]["judge-b"] == {"score": 2, "passed": False, "reason": "judge-b says"}
+    assert v.details["panel_agreement"] == pytest.approx(2 / 3, abs=1e-3)
+    assert v.reason.startswith("2 of 3 judge models passed it")
+    # A tie does not pass.
+    scores.update({"judge-a": 5, "judge-b": 1})
+    tie = evaluate(judge({"rubric": {"criteria": "c", "models": ["judge-a", "judge-b"]}}), LLMClient(srv.settings()))
+    assert tie.passed is False

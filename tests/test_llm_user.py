@@ -97,7 +97,8 @@ def test_opening_costs_no_call_and_roles_are_swapped(srv):
     assert msgs[2]["content"] == "Which order number?"
 
 
-@pytest.mark.parametrize("end,reason", [("out_of_scope", StopReason.out_of_scope), ("gave_up", StopReason.gave_up)])
+@pytest.mark.parametrize("end,reason", [("out_of_scope", StopReason.out_of_scope), ("gave_up", StopReason.gave_up),
+                                        ("missing_info", StopReason.missing_info)])
 def test_typed_endings(srv, end, reason):
     srv.enqueue(say("bye", end))
     client = LLMClient(srv.settings(), role="simulator")
@@ -120,7 +121,10 @@ def test_premature_goal_met_is_rejected(srv):
     assert isinstance(out, UserMessage) and out.act == "goal_claim_rejected"
     assert user.rejected_claims == 2
     assert len(srv.chat_requests) == 2
-    assert "has NOT actually been done" in srv.chat_requests[1].last_message["content"]
+    feedback = srv.chat_requests[1].last_message["content"]
+    assert "has NOT actually been done" in feedback
+    # Only "not done yet": never the judges' reasons (they name the expected tool call).
+    assert "cancel_order" not in feedback and "tool" not in feedback
 
     # After a rejection the model goes on talking: the message is sent, marked.
     srv.enqueue(say("Thanks, bye", "goal_met"), say("Yes please, cancel it now."))
@@ -161,3 +165,54 @@ def test_model_failure_propagates_as_model_call_error(srv):
     user = LLMUser(scenario(), llm=client)
     with pytest.raises(ModelCallError):
         play(user, ctx(user.scenario, [], 1), client)
+
+
+def test_without_done_when_goal_completion_checks_the_claim(srv):
+    """A persona with no done_when: the claim is checked by goal_completion on the judge model
+    (here it says the goal was not achieved), never taken on the user model's word."""
+    srv.add_rule(lambda req: {"reason": "nothing was cancelled", "score": 1}, schema="goal_completion_verdict")
+    srv.add_rule(say("Thanks, bye!", "goal_met"), schema="customer_turn", times=1)
+    srv.add_rule(say("So, is it cancelled?"), schema="customer_turn")
+    sim = LLMClient(srv.settings(), role="simulator")
+    judge = LLMClient(srv.settings("judge-model"), role="judge")
+    sc = scenario()
+    user = LLMUser(sc, llm=LLMClients(simulator=sim, judge=judge))
+    turns = [UserTurn(content="cancel A100"), AgentTurn(content="Sure, happy to help!")]
+    out = play(user, ctx(sc, turns, 2), sim)
+    assert out == UserMessage(content="So, is it cancelled?", act="goal_claim_rejected")
+    checks = [r for r in srv.chat_requests if r.schema_name == "goal_completion_verdict"]
+    assert len(checks) == 1 and checks[0].body["model"] == "judge-model" and user.goal_checks == 1
+
+
+def test_without_done_when_or_judge_the_simulator_model_checks(srv):
+    srv.add_rule(lambda req: {"reason": "cancelled, confirmed by the tool", "score": 5},
+                 schema="goal_completion_verdict")
+    srv.add_rule(say("Thanks, bye!", "goal_met"), schema="customer_turn")
+    sim = LLMClient(srv.settings(), role="simulator")
+    sc = scenario()
+    user = LLMUser(sc, llm=sim)
+    turns = [UserTurn(content="cancel A100"),
+             AgentTurn(content="Cancelled.", tool_calls=[ToolCall(name="cancel_order", arguments={"order_id": "A100"},
+                                                                  result={"ok": True})])]
+    assert play(user, ctx(sc, turns, 2), sim) == Stop(reason=StopReason.goal_met, detail="Thanks, bye!")
+    assert [r.schema_name for r in srv.chat_requests] == ["customer_turn", "goal_completion_verdict"]
+
+
+def test_missing_info_is_a_scenario_gap_left_out_of_agent_metrics():
+    from evalkit.metrics import summarize, summarize_with_ci
+    from evalkit.results import ConversationResult
+
+    def conv(sid, stop, outcome):
+        return ConversationResult(transcript=Transcript(
+            scenario_id=sid, stop_reason=stop, outcome=outcome,
+            turns=[UserTurn(content="hi"), AgentTurn(content="which order?", latency_ms=10)]))
+
+    from evalkit.transcript import Outcome
+
+    convs = [conv("a", StopReason.goal_met, Outcome.resolved), conv("b", StopReason.missing_info, Outcome.abandoned),
+             conv("c", StopReason.out_of_scope, Outcome.abandoned)]
+    s = summarize(convs)
+    assert s["n_scenario_gaps"] == 1 and s["n_conversations"] == 2
+    assert s["automation_rate"] == pytest.approx(0.5)  # out_of_scope counts against the agent; the gap does not
+    ci = summarize_with_ci(convs, n_resamples=50)
+    assert ci["n_scenario_gaps"].value == 1 and ci["automation_rate"].value == pytest.approx(0.5)

@@ -60,6 +60,23 @@ def test_arguments_equal(expected: Any, actual: Any, equal: bool) -> None:
     assert arguments_equal(expected, actual) is equal
 
 
+def test_nested_objects_match_on_the_keys_the_expectation_names() -> None:
+    """τ-bench: a recorded flight with origin/destination besides flight_number and date is the
+    same stored flight; τ's own reward passes it, so must we."""
+    gold = {"reservation_id": "Z7", "flights": [{"flight_number": "HAT170", "date": "2024-05-22"}]}
+    made = {"reservation_id": "Z7", "flights": [{"flight_number": "HAT170", "date": "2024-05-22",
+                                                  "origin": "LAS", "destination": "IAH"}]}
+    assert arguments_equal(gold, made)
+    # A named key that differs still fails, and the top level still refuses unknown arguments.
+    wrong = {**made, "flights": [{**made["flights"][0], "date": "2024-05-23"}]}
+    assert argument_differences(gold, wrong) == ['flights[0].date: expected "2024-05-22", got "2024-05-23"']
+    assert not arguments_equal(gold, {**made, "cabin": "economy"})
+    db = DatabaseActions(gold=[{"name": "update_reservation_flights", "arguments": gold}],
+                         write_tools=["update_reservation_flights"])
+    made_call = ToolCall(name="update_reservation_flights", arguments=made, result={"ok": True})
+    assert db.evaluate(JudgeContext(transcript=_transcript(made_call))).passed is True
+
+
 def test_list_order_any_and_differences() -> None:
     e = {"payment_methods": [{"id": "a", "amount": 5}, {"id": "b", "amount": 250}]}
     a = {"payment_methods": [{"id": "b", "amount": 250}, {"id": "a", "amount": "5"}]}

@@ -88,6 +88,7 @@ def write_imported(
 ) -> RunResult:
     """Write ``imported`` as a run folder in ``out`` (refuses to overwrite a run unless ``force``)."""
     from evalkit import __version__
+    from evalkit.calibration import LABELS_FILE, HumanLabel, write_labels_csv
     from evalkit.csat import csat_proxy
     from evalkit.runfiles import JOURNAL, MANIFEST, atomic_write, write_manifest, write_run_outputs
 
@@ -96,7 +97,7 @@ def write_imported(
         if not force:
             raise ConfigError(f"{out} already holds a run (use --force to replace it)", field="--out")
         # Files of the previous run that the new import would not overwrite.
-        for name in (JOURNAL, SCENARIOS_FILE, "agreement.json"):
+        for name in (JOURNAL, SCENARIOS_FILE, "agreement.json", LABELS_FILE):
             if (out / name).exists():
                 (out / name).unlink()
     out.mkdir(parents=True, exist_ok=True)
@@ -143,5 +144,12 @@ def write_imported(
     atomic_write(out / JOURNAL, lambda fh: fh.write(payload))
     run = RunResult(manifest=manifest, conversations=results)
     write_run_outputs(out, run)
+    labels = [
+        HumanLabel(r.transcript.scenario_id, r.transcript.trial, judge, value, r.transcript.variant)
+        for r in imported.recordings
+        for judge, value in r.labels.items()
+    ]
+    if labels:
+        write_labels_csv(out / LABELS_FILE, labels)
     write_manifest(out, manifest)
     return run

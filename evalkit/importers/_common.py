@@ -27,10 +27,13 @@ class Recording:
 
     ``metrics`` carries flat per-conversation values the source provides, e.g.
     ``human_csat`` (a human 1-5 rating) or ``source_verdict`` (the source's pass/fail).
+    ``labels`` are people's judgements per judge (pass/fail or a number), written to the run
+    folder's ``labels.csv`` for ``evalkit calibrate``.
     """
 
     transcript: Transcript
     metrics: dict[str, float | bool | str | None] = field(default_factory=dict)
+    labels: dict[str, bool | float] = field(default_factory=dict)
     title: str = ""
     tags: list[str] = field(default_factory=list)
 

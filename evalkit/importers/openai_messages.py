@@ -18,7 +18,9 @@ pass^k); ``expected`` (expectations in scenario-file syntax, checked by ``evalki
 identical on every line of one id); ``title``; ``tags``; ``channel``; ``outcome``
 (resolved, escalated, abandoned, max_turns, error; default escalated when a hand-off tool
 was called, else resolved); ``human_csat`` (a 1-5 rating); ``source_verdict`` (the
-source's own pass/fail: true/false or 1/0). ``tools``, ``parallel_tool_calls`` and
+source's own pass/fail: true/false or 1/0); ``labels`` (human labels per judge, e.g.
+``{"goal_completion": "pass", "tone": 4}``: pass/fail or a number, read by ``evalkit
+calibrate``). ``tools``, ``parallel_tool_calls`` and
 ``metadata`` are accepted and ignored; other fields are an error.
 """
 
@@ -37,13 +39,13 @@ from evalkit.judges.registry import build_judge
 from evalkit.scenarios.models import Channel, JudgeSpec
 from evalkit.transcript import Outcome, StopReason, Transcript, UserTurn
 
-__all__ = ["FORMAT", "read", "source_verdict_value", "human_csat_value"]
+__all__ = ["FORMAT", "read", "source_verdict_value", "human_csat_value", "human_labels_value"]
 
 FORMAT = "openai-messages"
 
 _KNOWN = {
     "messages", "id", "trial", "expected", "title", "tags", "channel", "outcome",
-    "human_csat", "source_verdict", "tools", "parallel_tool_calls", "metadata", "functions",
+    "human_csat", "source_verdict", "labels", "tools", "parallel_tool_calls", "metadata", "functions",
 }  # fmt: skip
 
 
@@ -68,6 +70,24 @@ def human_csat_value(raw: Any, *, file: str, line: int | None, field: str) -> fl
     if not all(1 <= v <= 5 for v in values):
         raise ImportFormatError("ratings must be between 1 and 5", file=file, line=line, field=field)
     return float(sum(values) / len(values))
+
+
+def human_labels_value(raw: Any, *, file: str, line: int | None) -> dict[str, bool | float]:
+    """``labels``: judge name -> pass/fail or a number (one person's judgement per judge)."""
+    from evalkit.calibration import parse_label
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ImportFormatError("must be an object: judge name -> pass/fail or a number",
+                                file=file, line=line, field="labels")
+    out: dict[str, bool | float] = {}
+    for judge, value in raw.items():
+        try:
+            out[str(judge)] = parse_label(value)
+        except ValueError as exc:
+            raise ImportFormatError(str(exc), file=file, line=line, field=f"labels.{judge}") from None
+    return out
 
 
 def _expectations(raw: Any, *, file: str, line: int) -> list[JudgeSpec]:
@@ -185,7 +205,9 @@ def read(path: str | Path) -> Imported:
                 metrics["human_csat"] = human
             if system:
                 metrics["system_prompt_chars"] = len(system)
-            recordings.append(Recording(transcript=transcript, metrics=metrics, title=title, tags=list(tags)))
+            labels = human_labels_value(obj.get("labels"), file=name, line=lineno)
+            recordings.append(Recording(transcript=transcript, metrics=metrics, title=title, tags=list(tags),
+                                        labels=labels))
     if not recordings:
         raise ImportFormatError("no conversations found", file=name, field="file")
     scenarios = [

@@ -25,6 +25,7 @@ and ``DEEPEVAL_DISABLE_LEGACY_KEYFILE=1``; its pytest plugin is never loaded by 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import os
 import threading
@@ -33,7 +34,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.judges.rubric import NO_JUDGE_MODEL
+from evalkit.judges.rubric import NO_JUDGE_MODEL, prompt_sha256, self_preference
 from evalkit.llm.client import ChatResult, LLMClient, role_client
 from evalkit.llm.errors import ModelCallError
 from evalkit.results import JudgeKind, Verdict
@@ -94,6 +95,7 @@ def evalkit_model(client: LLMClient) -> Any:
             def __init__(self, client: LLMClient) -> None:
                 self.client = client
                 self.results: list[ChatResult] = []
+                self.prompts: list[str] = []  # a hash of each prompt deepeval sent
                 super().__init__(model=client.model)
 
             def load_model(self, *args: Any, **kwargs: Any) -> Any:
@@ -107,11 +109,14 @@ def evalkit_model(client: LLMClient) -> Any:
 
             async def a_generate(self, prompt: Any, schema: Any = None, **kwargs: Any) -> Any:
                 messages = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
+                self.prompts.append(prompt_sha256(messages))
+                # Pinned like every evalkit judge: temperature 0 and the run's seed.
+                pinned = {"temperature": 0.0, "seed": self.client.settings.seed}
                 if schema is not None:
-                    value, result = await self.client.structured(messages, schema, name=schema.__name__)
+                    value, result = await self.client.structured(messages, schema, name=schema.__name__, **pinned)
                     self.results.append(result)
                     return value
-                result = await self.client.chat(messages, temperature=0.0)
+                result = await self.client.chat(messages, **pinned)
                 self.results.append(result)
                 return result.content or ""
 
@@ -259,7 +264,11 @@ class DeepEvalJudge(Judge):
         if client is None:
             return Verdict.skip(judge_name, NO_JUDGE_MODEL)
         model = evalkit_model(client)
-        details: dict[str, Any] = {"metric": self.metric, "threshold": self.threshold, "model": client.model}
+        details: dict[str, Any] = {
+            "metric": self.metric, "threshold": self.threshold, "model": client.model,
+            "temperature": 0.0, "seed": client.settings.seed, "deepeval_version": _deepeval_version(),
+            **self_preference(ctx, [client.model]),
+        }
         try:
             case = to_test_case(ctx.transcript, ctx.scenario, chatbot_role=self.chatbot_role,
                                 expected_outcome=self.expected_outcome)
@@ -282,10 +291,21 @@ class DeepEvalJudge(Judge):
                        details={**details, **_usage(model)})
 
 
+def _deepeval_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("deepeval")
+    except PackageNotFoundError:
+        return None
+
+
 def _usage(model: Any) -> dict[str, Any]:
     results: list[ChatResult] = getattr(model, "results", [])
     costs = [0.0 if r.cached else r.cost_usd for r in results]
+    prompts = sorted(getattr(model, "prompts", []))  # sorted: deepeval may send them concurrently
     return {
+        "prompt_sha256": hashlib.sha256("".join(prompts).encode()).hexdigest() if prompts else None,
         "calls": len(results),
         "cached": bool(results) and all(r.cached for r in results),
         "tokens": sum(r.total_tokens for r in results),

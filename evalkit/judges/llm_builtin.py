@@ -48,6 +48,11 @@ class GoalCompletion(_BuiltinRubric):
     """Did the agent really accomplish what the customer came for (evidence: tool calls)?"""
 
     name: ClassVar[str] = "goal_completion"
+    anchors: ClassVar[tuple[str, str, str]] = (
+        "not achieved at all, or the agent falsely claimed success",
+        "partly achieved",
+        "fully achieved and confirmed by the evidence",
+    )
     template: ClassVar[str] = "goal_completion.j2"
 
 
@@ -56,6 +61,7 @@ class PolicyAdherence(_BuiltinRubric):
     to the working directory); a generic support policy when neither is given."""
 
     name: ClassVar[str] = "policy_adherence"
+    anchors: ClassVar[tuple[str, str, str]] = ("a serious violation", "minor lapses", "fully compliant")
     primary: ClassVar[str | None] = "policy"
     template: ClassVar[str] = "policy_adherence.j2"
 
@@ -85,6 +91,9 @@ class Tone(_BuiltinRubric):
     """Was the agent's tone right (optionally for a required ``style``, e.g. "formal")?"""
 
     name: ClassVar[str] = "tone"
+    anchors: ClassVar[tuple[str, str, str]] = (
+        "rude or inappropriate", "acceptable but flat or awkward", "consistently warm, clear and professional"
+    )
     primary: ClassVar[str | None] = "style"
     template: ClassVar[str] = "tone.j2"
 
@@ -98,6 +107,11 @@ class HandoffAppropriateness(_BuiltinRubric):
     """Was handing the conversation to a human (or not) the right decision, at the right time?"""
 
     name: ClassVar[str] = "handoff_appropriateness"
+    anchors: ClassVar[tuple[str, str, str]] = (
+        "clearly the wrong decision",
+        "the right decision at the wrong time, or handled poorly",
+        "the right decision, well handled",
+    )
     template: ClassVar[str] = "handoff_appropriateness.j2"
 
 
@@ -112,6 +126,10 @@ class LLMCsat(_BuiltinRubric):
         if tuple(self.scale) != (1, 5):
             raise ValueError("llm_csat rates on the survey scale 1-5; 'scale' cannot change")
         return self
+
+    def default_levels(self) -> list[tuple[str, str]]:
+        return [("1", "very dissatisfied"), ("2", "dissatisfied"), ("3", "neutral"),
+                ("4", "satisfied"), ("5", "very satisfied")]
 
     @property
     def pass_at(self) -> float:

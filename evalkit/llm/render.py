@@ -17,7 +17,7 @@ import jinja2
 
 from evalkit.transcript import AgentTurn, ToolTurn, Transcript, UserTurn
 
-__all__ = ["Prompt", "render_prompt", "render_transcript"]
+__all__ = ["Prompt", "TOOL_RESULT_CHARS", "cut", "render_prompt", "render_transcript"]
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,24 @@ def render_prompt(package: str, template: str, /, **variables: Any) -> Prompt:
     return Prompt(text=str(module).strip(), version=str(version))
 
 
+# How much of each tool result a judge sees by default: enough for any ordinary lookup or
+# write confirmation (a judge that sees a cut result says "not confirmed" about what the tool
+# did confirm), bounded so one huge result cannot crowd the conversation out of the prompt.
+TOOL_RESULT_CHARS = 4000
+
+
 def _clip(text: str, limit: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cut(text: str, limit: int | None) -> str:
+    """``text`` on one line, cut at ``limit`` characters with a marker that says how much is left
+    out (``None``: never cut)."""
+    text = " ".join(str(text).split())
+    if limit is None or len(text) <= limit:
+        return text
+    return text[:limit] + f" …[cut: {len(text) - limit} more characters not shown]"
 
 
 def render_transcript(
@@ -62,9 +77,12 @@ def render_transcript(
     tools: bool = True,
     user_label: str = "Customer",
     agent_label: str = "Agent",
-    tool_result_chars: int = 300,
+    tool_result_chars: int | None = TOOL_RESULT_CHARS,
 ) -> str:
     """The conversation as numbered plain text, tool calls and handoffs included.
+
+    Each tool result (or error) is shown whole up to ``tool_result_chars`` characters
+    (``None``: always whole); a longer one ends with a marker saying how much was cut.
 
     With ``window`` the exchanges after ``window[1]`` are left out (the judge must not see
     the future of the turn it judges) and the judged ones are marked.
@@ -85,9 +103,9 @@ def render_transcript(
                 for call in turn.tool_calls:
                     args = json.dumps(call.arguments, ensure_ascii=False, sort_keys=True)
                     outcome = (
-                        f"error: {_clip(call.error, tool_result_chars)}"
+                        f"error: {cut(call.error, tool_result_chars)}"
                         if call.error
-                        else _clip(json.dumps(call.result, ensure_ascii=False, default=str), tool_result_chars)
+                        else cut(json.dumps(call.result, ensure_ascii=False, default=str), tool_result_chars)
                     )
                     lines.append(f"    ({agent_label} called tool {call.name}({args}) -> {outcome})")
             if turn.error:
@@ -98,5 +116,5 @@ def render_transcript(
                 why = f" (reason: {turn.handoff.reason})" if turn.handoff.reason else ""
                 lines.append(f"    ({agent_label} handed the conversation to a human{why})")
         elif isinstance(turn, ToolTurn) and tools:
-            lines.append(f"    (tool {turn.name or ''} returned: {_clip(turn.content, tool_result_chars)})")
+            lines.append(f"    (tool {turn.name or ''} returned: {cut(turn.content, tool_result_chars)})")
     return "\n".join(lines) if lines else "(empty conversation)"

@@ -39,6 +39,16 @@ class Channel(StrEnum):
     voice = "voice"
 
 
+def _json_keys(value: Any) -> Any:
+    """Mapping keys as JSON has them: YAML reads ``levels: {1: ...}`` with int keys."""
+    if isinstance(value, dict):
+        return {(k if isinstance(k, str) else str(k).lower() if isinstance(k, bool) else str(k)): _json_keys(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_keys(v) for v in value]
+    return value
+
+
 class JudgeSpec(_Model):
     """One expectation: a judge name (or ``module:Class``) and its arguments.
 
@@ -69,7 +79,9 @@ class JudgeSpec(_Model):
                 args = {}
             if not isinstance(args, dict):
                 args = {"value": args}
-            return {"name": name, "args": args}
+            return {"name": name, "args": _json_keys(args)}
+        if isinstance(data, dict) and isinstance(data.get("args"), dict):
+            return {**data, "args": _json_keys(data["args"])}
         return data
 
     def label(self) -> str:

@@ -10,9 +10,15 @@ typed (``goal_met``, ``transferred``, ``out_of_scope``, ``gave_up``), never a ma
 Guards against the classic simulator failure of declaring victory early:
 
 - a ``goal_met`` claim is accepted only if every ``goal.done_when`` judge passes on the
-  transcript so far; otherwise the model is told the goal is not done yet and asked again,
-  and if it insists its message is sent as an ordinary turn (act ``goal_claim_rejected``);
+  transcript so far (with no ``done_when``, the ``goal_completion`` judge decides, on the judge
+  model or else the simulator's); otherwise the model is told only that the goal is not done
+  yet (never the judges' reasons, which would let it coach the agent) and asked again, and if
+  it insists its message is sent as an ordinary turn (act ``goal_claim_rejected``);
 - a ``transferred`` claim is accepted only if the agent really handed off.
+
+``out_of_scope`` (the agent cannot help) counts against the agent; ``missing_info`` (the
+scenario did not give the user what the agent needs) is a gap in the test and is left out of
+the agent's metrics.
 
 Cost: one model call per user turn (the scripted ``goal.opening``, if any, costs none),
 plus one per rejected claim.
@@ -27,9 +33,9 @@ from pydantic import BaseModel, ConfigDict
 
 from evalkit.errors import ConfigError
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.llm.client import LLMClient, role_client
+from evalkit.llm.client import LLMClient, LLMClients, role_client
 from evalkit.llm.render import render_prompt
-from evalkit.scenarios.models import Scenario
+from evalkit.scenarios.models import JudgeSpec, Scenario
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, Outcome, StopReason, UserTurn
 
@@ -47,13 +53,14 @@ class UserAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     message: str
-    end: Literal["continue", "goal_met", "transferred", "out_of_scope", "gave_up"]
+    end: Literal["continue", "goal_met", "transferred", "out_of_scope", "missing_info", "gave_up"]
 
 
 _END = {
     "goal_met": StopReason.goal_met,
     "transferred": StopReason.transferred,
     "out_of_scope": StopReason.out_of_scope,
+    "missing_info": StopReason.missing_info,
     "gave_up": StopReason.gave_up,
 }
 
@@ -84,6 +91,14 @@ class LLMUser:
         self.client: LLMClient = client
         # Built up front: a bad done_when is a scenario error, raised before any turn.
         self.done_when: list[Judge] = [build_judge(spec) for spec in persona.goal.done_when]
+        self._checker_llm: Any = llm
+        if not self.done_when:
+            # No done_when: the goal_completion judge checks the claim, on the judge model if
+            # there is one, else on the simulator's model (a separate, judge-prompted call).
+            self.done_when = [build_judge(JudgeSpec(name="goal_completion"))]
+            if role_client(llm, "judge") is None:
+                self._checker_llm = LLMClients(judge=client)
+        self.goal_checks = 0
         self.rejected_claims = 0
         self.prompt = self._system_prompt(scenario.channel.value if scenario.channel else "web")
 
@@ -139,15 +154,16 @@ class LLMUser:
         )
         return answer
 
-    async def _goal_done(self, ctx: SimulatorContext) -> tuple[bool, str]:
-        if not self.done_when:
-            return True, ""
+    async def _goal_done(self, ctx: SimulatorContext) -> bool:
+        """Whether a "goal met" claim holds: every ``done_when`` judge passes, or, for a persona
+        with no ``done_when``, the ``goal_completion`` judge (on the judge model, else the
+        simulator's own) passes. A claim is never taken on the user model's word alone."""
         from evalkit.judges import run_judges
 
-        jctx = JudgeContext(transcript=ctx.transcript, scenario=self.scenario, llm=self.llm)
+        jctx = JudgeContext(transcript=ctx.transcript, scenario=self.scenario, llm=self._checker_llm)
         verdicts = await run_judges(self.done_when, jctx)
-        failing = [v for v in verdicts if v.passed is not True]
-        return not failing, "; ".join(v.reason for v in failing)
+        self.goal_checks += 1
+        return all(v.passed is True for v in verdicts)
 
     def _handed_off(self, ctx: SimulatorContext) -> bool:
         return ctx.transcript.handoff is not None or ctx.transcript.outcome == Outcome.escalated
@@ -165,13 +181,15 @@ class LLMUser:
                 # A turn that followed a rejected claim is marked, so reports can count them.
                 return UserMessage(content=answer.message, act="goal_claim_rejected" if rejected else "llm")
             if answer.end == "goal_met":
-                done, why = await self._goal_done(ctx)
+                done = await self._goal_done(ctx)
                 if done:
                     return Stop(reason=StopReason.goal_met, detail=answer.message)
+                # Only "not done yet": the judges' reasons name the expected tool calls and
+                # arguments, and a user who knows them coaches the agent (the test then
+                # measures the user, not the agent).
                 feedback = (
-                    "(Note for the customer: what you wanted has NOT actually been done yet"
-                    f"{' — ' + why if why else ''}. Do not end the conversation; reply to the agent and "
-                    "make sure it really completes your request.)"
+                    "(Note for the customer: what you wanted has NOT actually been done yet. Do not end "
+                    "the conversation; reply to the agent and make sure it really completes your request.)"
                 )
             elif answer.end == "transferred":
                 if self._handed_off(ctx):
