@@ -69,6 +69,8 @@ def test_llm_run_and_cached_replay(setup):
         Rule(customer, schema="customer_turn"),
         Rule(lambda req: {"reason": "answered", "score": 5}, schema="rubric_verdict"),
         Rule(lambda req: {"reason": "happy", "score": 4}, schema="llm_csat_verdict"),
+        # The persona has no done_when: goal_completion checks the user's "goal met" claim.
+        Rule(lambda req: {"reason": "the opening hours were given", "score": 5}, schema="goal_completion_verdict"),
     ]) as srv:
         first, llm = run_once(tmp_path, suite, srv, "run1", "read-write")
         conv = first.conversations[0]
@@ -81,6 +83,7 @@ def test_llm_run_and_cached_replay(setup):
         assert manifest.models["judge"].startswith("fake-model @ http://127.0.0.1")
         assert manifest.cache["writes"] >= 3
         calls = len(srv.chat_requests)
+        assert [r.schema_name for r in srv.chat_requests].count("goal_completion_verdict") == 1
 
         again, _ = run_once(tmp_path, suite, srv, "run2", "read-only")
         assert len(srv.chat_requests) == calls  # everything came from the cache

@@ -294,7 +294,10 @@ def persona_suite(folder: Path, n: int) -> Path:
             f"  - id: p{i:03d}\n"
             f"    user:\n"
             f"      persona:\n"
-            f"        goal: {{description: Ask about order {i}, intent: track_order}}\n"
+            # A deterministic done_when: goal claims are checked without a judge-model call, so
+            # every judge-model failure below is a verdict's.
+            f"        goal: {{description: Ask about order {i}, intent: track_order,\n"
+            f"               done_when: [{{said: {{contains: order}}}}]}}\n"
             f"        max_turns: 4\n"
             f"    expect:\n"
             f"      - rubric: {{criteria: The agent answers.}}\n"
