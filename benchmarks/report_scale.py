@@ -211,12 +211,12 @@ def _browser_figures(report: Path) -> dict[str, float]:
         started = time.perf_counter()
         page.goto(report.as_uri(), wait_until="commit")
         page.wait_for_function(
-            "document.documentElement && document.documentElement.dataset.ready === '1'", polling=20
+            "() => document.documentElement && document.documentElement.dataset.ready === '1'", polling=20
         )
         out["wall_to_ready_s"] = time.perf_counter() - started
         # performance.now() counts from the navigation start, inside the page.
         out["ready_s"] = page.evaluate("window.evalkitReport.readyAt") / 1000
-        page.wait_for_function("document.documentElement.dataset.charts === '1'")
+        page.wait_for_function("() => document.documentElement.dataset.charts === '1'")
         out["charts_s"] = page.evaluate("window.evalkitReport.chartsAt") / 1000
         out["rows"] = page.evaluate("window.evalkitReport.rowCount()")
         out["filter_failed_ms"] = page.evaluate(

@@ -10,6 +10,9 @@ One browser serves the whole session (``conftest.py``: fixtures ``browser``, ``p
 it for as long as it lives, so ``asyncio.run`` cannot run in that thread meanwhile. Hence
 ``conftest.py`` runs the tests marked ``browser`` after all the others, and a browser test
 that needs asyncio code (a real run, say) runs it with :func:`off_loop`.
+
+Give ``page.wait_for_function`` a function (``"() => ..."``), never a bare expression: Playwright
+polls an expression with ``eval`` inside the page, which the CSP of evalkit's pages forbids.
 """
 
 from __future__ import annotations

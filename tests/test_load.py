@@ -215,7 +215,7 @@ def test_load_page_draws_its_charts_and_keeps_hostile_text_inert(tmp_path: Path,
 
     write_load_outputs(tmp_path, _report())
     page.goto((tmp_path / "load.html").as_uri())
-    page.wait_for_function("document.documentElement.dataset.charts === '1'", timeout=60_000)
+    page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=60_000)
     assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 3
     assert page.evaluate("document.querySelectorAll('tr.over').length") == 1
     assert page.evaluate("typeof window.pwned") == "undefined"

@@ -27,7 +27,7 @@ N = 12  # scenarios; every third (0, 3, 6, 9) fails at exchange 2; scenario 3 is
 
 def _open(page: Page, path: Path) -> Page:
     page.goto(path.as_uri())
-    page.wait_for_function("document.documentElement.dataset.ready === '1'")
+    page.wait_for_function("() => document.documentElement.dataset.ready === '1'")
     return page
 
 
@@ -49,7 +49,7 @@ def test_report_in_browser(page: Page, console: ConsoleLog, tmp_path: Path, comp
     html = render_report(make_run(N, hostile_index=3), compress=compress, charts=not compress)
     path.write_text(html, encoding="utf-8")
     _open(page, path)
-    page.wait_for_function("document.documentElement.dataset.charts === '1'", timeout=30_000)
+    page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=30_000)
 
     # Charts drew (one plotly SVG root per chart) and nothing logged an error.
     n_charts = page.evaluate("document.querySelectorAll('.chart .main-svg').length")
@@ -62,10 +62,10 @@ def test_report_in_browser(page: Page, console: ConsoleLog, tmp_path: Path, comp
 
     # Search narrows the table; "failed only" keeps the 4 failing conversations.
     page.locator("#f-search").fill("sc-003")
-    page.wait_for_function("document.getElementById('row-count').dataset.count === '1'")
+    page.wait_for_function("() => document.getElementById('row-count').dataset.count === '1'")
     assert _visible_rows(page) == 1
     page.evaluate("const s = document.getElementById('f-search'); s.value = ''; s.dispatchEvent(new Event('input'))")
-    page.wait_for_function(f"document.getElementById('row-count').dataset.count === '{N}'")
+    page.wait_for_function(f"() => document.getElementById('row-count').dataset.count === '{N}'")
     page.click("#f-failed")
     assert _count(page) == 4 and _visible_rows(page) == 4
     # Channel filter on top: failing scenarios are 0, 3, 6, 9 -> channels web, voice, slack, whatsapp.
@@ -76,7 +76,7 @@ def test_report_in_browser(page: Page, console: ConsoleLog, tmp_path: Path, comp
 
     # Open the hostile, failing conversation: bubbles, tool call, failing check at turn 2.
     page.click("#grid-body tr[data-idx='3']")
-    page.wait_for_function("document.getElementById('drawer').dataset.loaded === '3'")
+    page.wait_for_function("() => document.getElementById('drawer').dataset.loaded === '3'")
     assert page.evaluate("document.querySelectorAll('#drawer-body .msg').length") == 6
     assert page.evaluate("document.querySelector('#drawer-body .chat').classList.contains('ch-voice')")
     fail_turns = page.evaluate(
@@ -138,7 +138,7 @@ def test_comparison_page_opens_both_transcripts(page: Page, console: ConsoleLog,
     _open(page, path)
     assert page.evaluate("document.querySelectorAll('#metrics tbody tr').length") >= 10
     page.evaluate("document.getElementById('flip-0').open = true")
-    page.wait_for_function("document.getElementById('flip-0').dataset.loaded === '1'")
+    page.wait_for_function("() => document.getElementById('flip-0').dataset.loaded === '1'")
     sides = page.evaluate(
         "Array.from(document.querySelectorAll('#flip-0 .flip-side')).map(s => "
         "[s.dataset.side, s.querySelectorAll('.msg').length, s.querySelectorAll('.at-turn-fail').length])"
@@ -160,7 +160,7 @@ def test_unusual_conversation_and_empty_run(page: Page, console: ConsoleLog, tmp
     path.write_text(render_report(run, charts=False), encoding="utf-8")
     _open(page, path)
     page.evaluate("window.evalkitReport.open(2)")
-    page.wait_for_function("document.getElementById('drawer').dataset.loaded === '2'")
+    page.wait_for_function("() => document.getElementById('drawer').dataset.loaded === '2'")
     body = "document.getElementById('drawer-body')"
     assert page.evaluate(f"{body}.querySelector('.conv-error').textContent") == "Conversation error: agent raised TimeoutError"
     # The greeting is exchange 0 (no "Turn 0" heading), the recorded tool turn is shown.
@@ -188,7 +188,7 @@ def test_unusual_conversation_and_empty_run(page: Page, console: ConsoleLog, tmp
     empty = tmp_path / "empty.html"
     empty.write_text(render_report(make_run(0)), encoding="utf-8")
     _open(page, empty)
-    page.wait_for_function("document.documentElement.dataset.charts === '1'", timeout=30_000)
+    page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=30_000)
     assert page.evaluate("document.querySelector('#grid-body .empty').textContent") == "This run has no conversations."
     assert page.evaluate("document.querySelectorAll('.chart-empty').length") == 5
     assert console.settle(page).errors == []

@@ -41,7 +41,7 @@ def _draw_report(page: Page, tmp_path: Path, convs: list[Any]) -> None:
     path = tmp_path / "report.html"
     path.write_text(render_report(run(convs)), encoding="utf-8")
     page.goto(path.as_uri())
-    page.wait_for_function("document.documentElement.dataset.charts === '1'", timeout=60_000)
+    page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=60_000)
 
 
 def _boxes(page: Page, selector: str) -> list[dict[str, Any]]:
@@ -119,7 +119,7 @@ def _draw_load(page: Page, tmp_path: Path, report: Any) -> None:
 
     write_load_outputs(tmp_path, report)
     page.goto((tmp_path / "load.html").as_uri())
-    page.wait_for_function("document.documentElement.dataset.charts === '1'", timeout=60_000)
+    page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=60_000)
 
 
 def _title_box(page: Page, chart: str, title: str) -> dict[str, Any]:

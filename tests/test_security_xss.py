@@ -172,7 +172,7 @@ def test_raw_html_has_no_executable_injection(pages, name):
 
 def _open(page: Page, path: Path) -> Page:
     page.goto(path.as_uri())
-    page.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=20_000)
+    page.wait_for_function("() => document.documentElement.dataset.ready === '1'", timeout=20_000)
     return page
 
 
@@ -188,13 +188,13 @@ def _assert_inert(page: Page, console: ConsoleLog) -> None:
 @pytest.mark.parametrize("name", ["report", "manifest"])
 def test_report_is_inert_in_chromium(page, console, pages, name):
     _open(page, pages[name])
-    page.wait_for_function("document.documentElement.dataset.charts === '1'", timeout=30_000)
+    page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=30_000)
     n = page.evaluate("window.evalkitReport.rowCount()")
     assert n == 4
     texts = []
     for i in range(n):
         page.evaluate(f"window.evalkitReport.open({i})")
-        page.wait_for_function(f"document.getElementById('drawer').dataset.loaded === '{i}'")
+        page.wait_for_function(f"() => document.getElementById('drawer').dataset.loaded === '{i}'")
         texts.append(page.evaluate("document.getElementById('drawer').textContent"))
         _assert_inert(page, console)
     shown = "\n".join(texts)
@@ -215,7 +215,7 @@ def test_report_is_inert_in_chromium(page, console, pages, name):
         assert f"evalkit run {HOSTILE}" in page.evaluate("document.getElementById('manifest').textContent")
     # Search and the tag filter with hostile input stay inert too.
     page.locator("#f-search").fill(IMG)
-    page.wait_for_function("document.getElementById('row-count').dataset.count === '4'")
+    page.wait_for_function("() => document.getElementById('row-count').dataset.count === '4'")
     _assert_inert(page, console)
 
 
@@ -226,7 +226,7 @@ def test_comparison_page_is_inert_in_chromium(page, console, pages):
     assert n == 2  # both scenarios regressed from base to cand
     for i in range(n):
         page.evaluate(f"document.getElementById('flip-{i}').open = true")
-        page.wait_for_function(f"document.getElementById('flip-{i}').dataset.loaded === '1'")
+        page.wait_for_function(f"() => document.getElementById('flip-{i}').dataset.loaded === '1'")
     _assert_inert(page, console)
     shown = page.evaluate("document.body.textContent")
     for payload in (SCRIPT, IMG, BREAKOUT, SVG, JS_URL, TEMPLATE, LS, OK_MARK):

@@ -94,7 +94,7 @@ def test_browser_fixtures_evaluate_wait_console_and_errors(page, console):
     )
     page.locator("#q").fill("héllo wörld")
     page.click("#b")
-    assert page.wait_for_function("document.title").json_value() == "héllo wörld"
+    assert page.wait_for_function("() => document.title").json_value() == "héllo wörld"
     assert page.evaluate("[1, {a: 2}, null]") == [1, {"a": 2}, None]
     assert page.evaluate("new Promise(r => setTimeout(() => r(42), 10))") == 42
     page.evaluate("setTimeout(() => { throw new Error('late boom') }, 0)")
@@ -105,7 +105,7 @@ def test_browser_fixtures_evaluate_wait_console_and_errors(page, console):
     with pytest.raises(Error, match="undefinedFunction is not defined"):
         page.evaluate("undefinedFunction()")
     with pytest.raises(TimeoutError):
-        page.wait_for_function("false", timeout=300)
+        page.wait_for_function("() => false", timeout=300)
     with pytest.raises(TimeoutError):
         page.click("#missing", timeout=300)
     big = page.evaluate("'x'.repeat(300000)")  # a large message between Playwright and Chromium
