@@ -28,6 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# The browser launch is shared with the browser tests (tests/_browser.py, not shipped).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
 from evalkit.results import ConversationResult, JudgeKind, RunManifest, Verdict
 from evalkit.runfiles import JOURNAL, write_manifest
 from evalkit.transcript import (
@@ -194,18 +197,26 @@ def synthesise(folder: Path, n: int, variants: list[str], trials: int, seed: int
 
 
 def _browser_figures(report: Path) -> dict[str, float]:
-    from evalkit.testing.browser import Browser
+    """Cold-browser figures, measured in Debian's Chromium driven by Playwright (the same
+    launch as the browser tests: tests/_browser.py)."""
+    from _browser import LAUNCH_ARGS, ConsoleLog, chromium_path
+    from playwright.sync_api import sync_playwright
 
     out: dict[str, float] = {}
-    with Browser.launch(extra_args=["--disable-quic", "--window-size=1400,900"], timeout=120) as b:
-        page = b.new_page()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(120_000)
+        console = ConsoleLog.watch(page)
         started = time.perf_counter()
-        page.navigate(report.as_uri(), wait_load=False)
-        page.wait_for("document.documentElement && document.documentElement.dataset.ready === '1'", timeout=120)
+        page.goto(report.as_uri(), wait_until="commit")
+        page.wait_for_function(
+            "() => document.documentElement && document.documentElement.dataset.ready === '1'", polling=20
+        )
         out["wall_to_ready_s"] = time.perf_counter() - started
         # performance.now() counts from the navigation start, inside the page.
         out["ready_s"] = page.evaluate("window.evalkitReport.readyAt") / 1000
-        page.wait_for("document.documentElement.dataset.charts === '1'", timeout=120)
+        page.wait_for_function("() => document.documentElement.dataset.charts === '1'")
         out["charts_s"] = page.evaluate("window.evalkitReport.chartsAt") / 1000
         out["rows"] = page.evaluate("window.evalkitReport.rowCount()")
         out["filter_failed_ms"] = page.evaluate(
@@ -224,11 +235,11 @@ def _browser_figures(report: Path) -> dict[str, float]:
         )
         out["open_transcript_ms"] = page.evaluate(
             "(async () => { const t = performance.now(); await window.evalkitReport.open(9876);"
-            " return performance.now() - t; })()",
-            await_promise=True,
+            " return performance.now() - t; })()"
         )
         out["bubbles"] = page.evaluate("document.querySelectorAll('#drawer-body .msg').length")
-        out["console_errors"] = len(page.console_errors)
+        out["console_errors"] = len(console.settle(page).errors)
+        browser.close()
     return out
 
 
@@ -267,15 +278,15 @@ def main() -> None:
         print(f"report.html: {size_mb:.1f} MB (target <= 25 MB)")
 
         if not args.no_browser:
-            from evalkit.testing.browser import Browser
+            from _browser import missing_reason
 
-            if not Browser.available():
-                print("browser: skipped (no Chromium)")
+            if missing_reason():
+                print(f"browser: skipped ({missing_reason()})")
             else:
                 f = _browser_figures(report)
                 print(
                     f"browser (cold): table usable after {f['ready_s']:.2f} s (target <= 3 s; "
-                    f"{f['wall_to_ready_s']:.2f} s wall), charts drawn after {f['charts_s']:.2f} s"
+                    f"{f['wall_to_ready_s']:.2f} s wall until Playwright saw it), charts drawn after {f['charts_s']:.2f} s"
                 )
                 print(
                     f"browser: filter 'failed only' {f['filter_failed_ms']:.0f} ms "

@@ -210,23 +210,17 @@ def _report(**totals_update: object) -> LoadReport:
 
 
 @pytest.mark.browser
-def test_load_page_draws_its_charts_and_keeps_hostile_text_inert(tmp_path: Path) -> None:
+def test_load_page_draws_its_charts_and_keeps_hostile_text_inert(tmp_path: Path, page, console) -> None:
     from evalkit.load import write_load_outputs
-    from evalkit.testing.browser import Browser
 
-    if not Browser.available():
-        pytest.skip("needs headless Chromium (/usr/bin/chromium)")
     write_load_outputs(tmp_path, _report())
-    with Browser.launch(extra_args=["--disable-quic"], timeout=30) as browser:
-        page = browser.new_page()
-        page.navigate((tmp_path / "load.html").as_uri())
-        page.wait_for("document.documentElement.dataset.charts === '1'", timeout=60)
-        assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 3
-        assert page.evaluate("document.querySelectorAll('tr.over').length") == 1
-        assert page.evaluate("typeof window.pwned") == "undefined"
-        assert "onerror=window.pwned" in page.evaluate("document.body.textContent")  # shown as text
-        page.drain()
-        assert page.console_errors == []
+    page.goto((tmp_path / "load.html").as_uri())
+    page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=60_000)
+    assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 3
+    assert page.evaluate("document.querySelectorAll('tr.over').length") == 1
+    assert page.evaluate("typeof window.pwned") == "undefined"
+    assert "onerror=window.pwned" in page.evaluate("document.body.textContent")  # shown as text
+    assert console.settle(page).errors == []
 
 
 def test_ctrl_c_stops_the_cli_early_and_still_writes_the_figures(tmp_path: Path) -> None:

@@ -3,10 +3,11 @@ inert, filters work, transcripts open with the failing check at the right turn."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from _browser import ConsoleLog
 from report_factory import (
     HOSTILE_IMG,
     HOSTILE_SCRIPT,
@@ -16,26 +17,17 @@ from report_factory import (
     odd_conversation,
 )
 
-from evalkit.testing.browser import Browser, Page
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Browser.available(), reason="needs headless Chromium (/usr/bin/chromium)"),
-]
+pytestmark = pytest.mark.browser
 
 N = 12  # scenarios; every third (0, 3, 6, 9) fails at exchange 2; scenario 3 is hostile
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with Browser.launch(extra_args=["--disable-quic", "--window-size=1400,900"], timeout=30) as b:
-        yield b
-
-
-def _open(browser: Browser, path: Path) -> Page:
-    page = browser.new_page()
-    page.navigate(path.as_uri())
-    page.wait_for("document.documentElement.dataset.ready === '1'")
+def _open(page: Page, path: Path) -> Page:
+    page.goto(path.as_uri())
+    page.wait_for_function("() => document.documentElement.dataset.ready === '1'")
     return page
 
 
@@ -50,14 +42,14 @@ def _visible_rows(page: Page) -> int:
 # plotly.js takes seconds to compile in a cold headless browser: the charts are drawn once
 # (plain JSON transcripts); the gzip-encoded variant is checked without them.
 @pytest.mark.parametrize("compress", [False, True], ids=["json+charts", "gzip"])
-def test_report_in_browser(browser: Browser, tmp_path: Path, compress: bool):
+def test_report_in_browser(page: Page, console: ConsoleLog, tmp_path: Path, compress: bool):
     from evalkit.reports.html import render_report
 
     path = tmp_path / "report.html"
     html = render_report(make_run(N, hostile_index=3), compress=compress, charts=not compress)
     path.write_text(html, encoding="utf-8")
-    page = _open(browser, path)
-    page.wait_for("document.documentElement.dataset.charts === '1'", timeout=30)
+    _open(page, path)
+    page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=30_000)
 
     # Charts drew (one plotly SVG root per chart) and nothing logged an error.
     n_charts = page.evaluate("document.querySelectorAll('.chart .main-svg').length")
@@ -69,11 +61,11 @@ def test_report_in_browser(browser: Browser, tmp_path: Path, compress: bool):
     assert HOSTILE_TITLE in titles
 
     # Search narrows the table; "failed only" keeps the 4 failing conversations.
-    page.type_text("#f-search", "sc-003")
-    page.wait_for("document.getElementById('row-count').dataset.count === '1'")
+    page.locator("#f-search").fill("sc-003")
+    page.wait_for_function("() => document.getElementById('row-count').dataset.count === '1'")
     assert _visible_rows(page) == 1
     page.evaluate("const s = document.getElementById('f-search'); s.value = ''; s.dispatchEvent(new Event('input'))")
-    page.wait_for(f"document.getElementById('row-count').dataset.count === '{N}'")
+    page.wait_for_function(f"() => document.getElementById('row-count').dataset.count === '{N}'")
     page.click("#f-failed")
     assert _count(page) == 4 and _visible_rows(page) == 4
     # Channel filter on top: failing scenarios are 0, 3, 6, 9 -> channels web, voice, slack, whatsapp.
@@ -84,7 +76,7 @@ def test_report_in_browser(browser: Browser, tmp_path: Path, compress: bool):
 
     # Open the hostile, failing conversation: bubbles, tool call, failing check at turn 2.
     page.click("#grid-body tr[data-idx='3']")
-    page.wait_for("document.getElementById('drawer').dataset.loaded === '3'")
+    page.wait_for_function("() => document.getElementById('drawer').dataset.loaded === '3'")
     assert page.evaluate("document.querySelectorAll('#drawer-body .msg').length") == 6
     assert page.evaluate("document.querySelector('#drawer-body .chat').classList.contains('ch-voice')")
     fail_turns = page.evaluate(
@@ -108,15 +100,15 @@ def test_report_in_browser(browser: Browser, tmp_path: Path, compress: bool):
     # Escape closes the drawer.
     page.evaluate("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
     assert page.evaluate("document.getElementById('drawer').hidden") is True
-    assert page.console_errors == []
+    assert console.settle(page).errors == []
 
 
-def test_table_pages_and_sorts(browser: Browser, tmp_path: Path):
+def test_table_pages_and_sorts(page: Page, console: ConsoleLog, tmp_path: Path):
     from evalkit.reports.html import render_report
 
     path = tmp_path / "report.html"
     path.write_text(render_report(make_run(130), charts=False), encoding="utf-8")
-    page = _open(browser, path)
+    _open(page, path)
     assert _count(page) == 130 and _visible_rows(page) == 50
     page.click("#pg-next")
     page.click("#pg-next")
@@ -125,10 +117,10 @@ def test_table_pages_and_sorts(browser: Browser, tmp_path: Path):
     page.click("#grid th[data-sort='scenario_id']")
     page.click("#grid th[data-sort='scenario_id']")
     assert page.evaluate("document.querySelector('#grid-body .sc-id').textContent") == "sc-129"
-    assert page.console_errors == []
+    assert console.settle(page).errors == []
 
 
-def test_comparison_page_opens_both_transcripts(browser: Browser, tmp_path: Path):
+def test_comparison_page_opens_both_transcripts(page: Page, console: ConsoleLog, tmp_path: Path):
     from evalkit.compare import compare_runs
     from evalkit.reports.compare_html import render_comparison_html
 
@@ -143,10 +135,10 @@ def test_comparison_page_opens_both_transcripts(browser: Browser, tmp_path: Path
 
     path = tmp_path / "compare.html"
     path.write_text(render_comparison_html(cmp, base, cand), encoding="utf-8")
-    page = _open(browser, path)
+    _open(page, path)
     assert page.evaluate("document.querySelectorAll('#metrics tbody tr').length") >= 10
     page.evaluate("document.getElementById('flip-0').open = true")
-    page.wait_for("document.getElementById('flip-0').dataset.loaded === '1'")
+    page.wait_for_function("() => document.getElementById('flip-0').dataset.loaded === '1'")
     sides = page.evaluate(
         "Array.from(document.querySelectorAll('#flip-0 .flip-side')).map(s => "
         "[s.dataset.side, s.querySelectorAll('.msg').length, s.querySelectorAll('.at-turn-fail').length])"
@@ -156,19 +148,19 @@ def test_comparison_page_opens_both_transcripts(browser: Browser, tmp_path: Path
     turn = page.evaluate("document.querySelector('#flip-0 .at-turn-fail').closest('[data-exchange]').dataset.exchange")
     assert turn == "3"
     assert page.evaluate("typeof window.__xss") == "undefined"
-    assert page.console_errors == []
+    assert console.settle(page).errors == []
 
 
-def test_unusual_conversation_and_empty_run(browser: Browser, tmp_path: Path):
+def test_unusual_conversation_and_empty_run(page: Page, console: ConsoleLog, tmp_path: Path):
     from evalkit.reports.html import render_report
 
     run = make_run(2)
     run.conversations.append(odd_conversation())
     path = tmp_path / "report.html"
     path.write_text(render_report(run, charts=False), encoding="utf-8")
-    page = _open(browser, path)
-    page.evaluate("window.evalkitReport.open(2)", await_promise=True)
-    page.wait_for("document.getElementById('drawer').dataset.loaded === '2'")
+    _open(page, path)
+    page.evaluate("window.evalkitReport.open(2)")
+    page.wait_for_function("() => document.getElementById('drawer').dataset.loaded === '2'")
     body = "document.getElementById('drawer-body')"
     assert page.evaluate(f"{body}.querySelector('.conv-error').textContent") == "Conversation error: agent raised TimeoutError"
     # The greeting is exchange 0 (no "Turn 0" heading), the recorded tool turn is shown.
@@ -183,6 +175,7 @@ def test_unusual_conversation_and_empty_run(browser: Browser, tmp_path: Path):
     assert page.evaluate(f"{body}.querySelector('.at-turn-fail').closest('[data-exchange]').dataset.exchange") == "1"
     assert "judge error: judge model returned invalid JSON" in page.evaluate(f"{body}.querySelector('.verdicts').textContent")
     # CSV export of the filtered rows: a formula in run text is neutralised and quoted.
+    page.keyboard.press("Escape")  # the open drawer covers the filters (real clicks: Playwright)
     page.click("#f-failed")
     lines = page.evaluate("window.evalkitReport.csv()").rstrip("\r\n").split("\r\n")
     assert lines[0].startswith("scenario_id,trial,variant,channel,tags,outcome,passed")
@@ -190,12 +183,12 @@ def test_unusual_conversation_and_empty_run(browser: Browser, tmp_path: Path):
     odd = next(line for line in lines if line.startswith("odd-1,"))
     assert odd.endswith('"\'=HYPERLINK(""http://127.0.0.1/x"", ""odd, one"")"')
     page.click("#f-csv")
-    assert page.console_errors == []
+    assert console.settle(page).errors == []
 
     empty = tmp_path / "empty.html"
     empty.write_text(render_report(make_run(0)), encoding="utf-8")
-    page = _open(browser, empty)
-    page.wait_for("document.documentElement.dataset.charts === '1'", timeout=30)
+    _open(page, empty)
+    page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=30_000)
     assert page.evaluate("document.querySelector('#grid-body .empty').textContent") == "This run has no conversations."
     assert page.evaluate("document.querySelectorAll('.chart-empty').length") == 5
-    assert page.console_errors == []
+    assert console.settle(page).errors == []

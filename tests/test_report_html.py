@@ -167,3 +167,21 @@ def test_golden_data_section():
         if not os.environ.get("EVALKIT_UPDATE_GOLDEN"):
             pytest.fail(f"wrote a new golden file {GOLDEN}; check it in and re-run")
     assert actual == json.loads(GOLDEN.read_text())
+
+
+def test_pass_rate_charts_fold_only_when_every_judged_conversation_passed():
+    from _results_factory import conv, run
+
+    # 40 tags, more than the 30 charted: the fold counts them all.
+    convs = [conv(f"t{i}", tags=(f"topic-{i:02d}", "common"), passed=True) for i in range(40)]
+    convs.append(conv("unjudged", tags=("topic-x",), passed=None))  # no verdict: not counted
+    charts = build_report_data(run(convs))["charts"]
+    assert charts["all_passed"] == {"by_tag": 41, "by_channel": 1}
+    assert charts["n_tags_charted"] == 30
+    # One failure on a tag beyond the charted 30 still unfolds the chart.
+    convs[-2] = conv("t39", tags=("topic-39",), passed=False)
+    charts = build_report_data(run(convs))["charts"]
+    assert charts["all_passed"] == {"by_tag": None, "by_channel": None}
+    # Nothing judged: no fold (the chart says there is nothing to show).
+    charts = build_report_data(run([conv("u", passed=None)]))["charts"]
+    assert charts["all_passed"] == {"by_tag": None, "by_channel": None}

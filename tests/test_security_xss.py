@@ -8,14 +8,17 @@ from __future__ import annotations
 import io
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+from _browser import ConsoleLog, off_loop
 
 from evalkit.testing.agents import ScriptedAgent
-from evalkit.testing.browser import Browser, Page
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 SCRIPT = "<script>window.__xss=1</script>"
 IMG = '<img src=x onerror="window.__xss=2">'
@@ -79,7 +82,8 @@ def hostile_run(tmp_path_factory) -> tuple[Path, object]:
 
     root = tmp_path_factory.mktemp("xss")
     out = root / "run"
-    run = Runner(
+    # off_loop: the runner's asyncio.run cannot share this thread with Playwright's loop.
+    run = off_loop(Runner(
         RunConfig(
             suite=[str(_suite(root / "suite"))],
             variants={"base": "test_security_xss:base_agent", "cand": "test_security_xss:cand_agent"},
@@ -88,7 +92,7 @@ def hostile_run(tmp_path_factory) -> tuple[Path, object]:
             progress=False,
             handle_signals=False,
         )
-    ).run_sync()
+    ).run_sync)
     return out, run
 
 
@@ -166,46 +170,33 @@ def test_raw_html_has_no_executable_injection(pages, name):
 
 # --- in headless Chromium -------------------------------------------------------------------------
 
-needs_browser = pytest.mark.skipif(not Browser.available(), reason="needs headless Chromium (/usr/bin/chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Browser.available():
-        pytest.skip("needs headless Chromium (/usr/bin/chromium)")
-    with Browser.launch(extra_args=["--window-size=1400,900"], timeout=30) as b:
-        yield b
-
-
-def _open(browser: Browser, path: Path) -> Page:
-    page = browser.new_page()
-    page.navigate(path.as_uri())
-    page.wait_for("document.documentElement.dataset.ready === '1'", timeout=20)
+def _open(page: Page, path: Path) -> Page:
+    page.goto(path.as_uri())
+    page.wait_for_function("() => document.documentElement.dataset.ready === '1'", timeout=20_000)
     return page
 
 
-def _assert_inert(page: Page) -> None:
-    page.drain()
+def _assert_inert(page: Page, console: ConsoleLog) -> None:
+    console.settle(page)
     assert page.evaluate("typeof window.__xss") == "undefined"
-    assert page.console_errors == []
+    assert console.errors == []
     # No element the hostile text could have created.
     assert page.evaluate("document.querySelectorAll('img, svg[onload], a[href^=\"javascript\"], iframe').length") == 0
 
 
 @pytest.mark.browser
-@needs_browser
 @pytest.mark.parametrize("name", ["report", "manifest"])
-def test_report_is_inert_in_chromium(browser, pages, name):
-    page = _open(browser, pages[name])
-    page.wait_for("document.documentElement.dataset.charts === '1'", timeout=30)
+def test_report_is_inert_in_chromium(page, console, pages, name):
+    _open(page, pages[name])
+    page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=30_000)
     n = page.evaluate("window.evalkitReport.rowCount()")
     assert n == 4
     texts = []
     for i in range(n):
-        page.evaluate(f"window.evalkitReport.open({i})", await_promise=True)
-        page.wait_for(f"document.getElementById('drawer').dataset.loaded === '{i}'")
+        page.evaluate(f"window.evalkitReport.open({i})")
+        page.wait_for_function(f"() => document.getElementById('drawer').dataset.loaded === '{i}'")
         texts.append(page.evaluate("document.getElementById('drawer').textContent"))
-        _assert_inert(page)
+        _assert_inert(page, console)
     shown = "\n".join(texts)
     # The hostile text is on the page, as text: messages, tool arguments and results, reasons.
     for payload in (SCRIPT, IMG, BREAKOUT, SVG, JS_URL, TEMPLATE, LS):
@@ -223,21 +214,20 @@ def test_report_is_inert_in_chromium(browser, pages, name):
     else:
         assert f"evalkit run {HOSTILE}" in page.evaluate("document.getElementById('manifest').textContent")
     # Search and the tag filter with hostile input stay inert too.
-    page.type_text("#f-search", IMG)
-    page.wait_for("document.getElementById('row-count').dataset.count === '4'")
-    _assert_inert(page)
+    page.locator("#f-search").fill(IMG)
+    page.wait_for_function("() => document.getElementById('row-count').dataset.count === '4'")
+    _assert_inert(page, console)
 
 
 @pytest.mark.browser
-@needs_browser
-def test_comparison_page_is_inert_in_chromium(browser, pages):
-    page = _open(browser, pages["compare"])
+def test_comparison_page_is_inert_in_chromium(page, console, pages):
+    _open(page, pages["compare"])
     n = page.evaluate("document.querySelectorAll('details.flip').length")
     assert n == 2  # both scenarios regressed from base to cand
     for i in range(n):
         page.evaluate(f"document.getElementById('flip-{i}').open = true")
-        page.wait_for(f"document.getElementById('flip-{i}').dataset.loaded === '1'")
-    _assert_inert(page)
+        page.wait_for_function(f"() => document.getElementById('flip-{i}').dataset.loaded === '1'")
+    _assert_inert(page, console)
     shown = page.evaluate("document.body.textContent")
     for payload in (SCRIPT, IMG, BREAKOUT, SVG, JS_URL, TEMPLATE, LS, OK_MARK):
         assert payload in shown, payload

@@ -8,16 +8,13 @@ import urllib.request
 import pytest
 from _service_server import serve
 
-from evalkit.testing.browser import Browser
-
 pytestmark = pytest.mark.browser
 
-if not Browser.available():
-    pytest.skip("headless Chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
-
+# Predicates are functions, not expressions: the page's CSP forbids eval, which Playwright
+# would use to poll an expression string.
 LAST_DONE = (
-    "(() => { const b = document.querySelectorAll('.msg.agent:not(.intro) .bubble[data-state=done]');"
-    " return b.length ? b[b.length - 1].textContent : null; })()"
+    "() => { const b = document.querySelectorAll('.msg.agent:not(.intro) .bubble[data-state=done]');"
+    " return b.length ? b[b.length - 1].textContent : null; }"
 )
 
 
@@ -27,25 +24,21 @@ def server():
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with Browser.launch() as b:
-        yield b
-
-
-def test_typed_message_gets_a_streamed_agent_reply(server, browser):
+def test_typed_message_gets_a_streamed_agent_reply(server, page, console):
     app, base = server
-    page = browser.new_page()
-    page.navigate(base + "/")
-    page.wait_for("document.querySelector('#input') !== null")
+    page.goto(base + "/")
+    page.wait_for_function("() => document.querySelector('#input') !== null")
     page.evaluate("document.querySelector('#email').value = 'ana.silva@example.com'")
-    page.type_text("#input", "Where is my order ORD-10001?")
-    page.press_enter()
-    text = page.wait_for(LAST_DONE, timeout=15)
+    page.locator("#input").fill("Where is my order ORD-10001?")
+    page.keyboard.press("Enter")
+    text = page.wait_for_function(LAST_DONE, timeout=15_000).json_value()
     assert "ZIP code" in text  # an email typed in the page is a claim: the agent asks for proof
-    page.type_text("#input", "97201")
-    page.press_enter()
-    page.wait_for("document.querySelectorAll('.msg.agent:not(.intro) .bubble[data-state=done]').length === 2")
+    page.locator("#input").fill("97201")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.msg.agent:not(.intro) .bubble[data-state=done]').length === 2",
+        timeout=15_000,
+    )
     text = page.evaluate(LAST_DONE)
     assert "ORD-10001" in text and "shipped" in text
     # The user's message is shown, the input is cleared, the tool chip is rendered.
@@ -57,36 +50,34 @@ def test_typed_message_gets_a_streamed_agent_reply(server, browser):
     request = urllib.request.Request(f"{base}/v1/sessions/{sid}/state", headers={"Session-Token": token})
     with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310
         assert "end_state" in json.loads(resp.read())
-    page.drain()
-    assert page.console_errors == []
+    assert console.settle(page).errors == []
 
 
-def test_feedback_button_stores_a_rating(server, browser):
+def test_feedback_button_stores_a_rating(server, page, console):
     app, base = server
-    page = browser.new_page()
-    page.navigate(base + "/")
-    page.type_text("#input", "How long does shipping take?")
+    page.goto(base + "/")
+    page.locator("#input").fill("How long does shipping take?")
     page.click("#send")
-    page.wait_for(LAST_DONE)
+    page.wait_for_function(LAST_DONE)
     page.click(".fb.down")
-    page.type_text("input.comment", "not what I asked")
+    page.locator("input.comment").fill("not what I asked")
     page.click(".feedback button:not(.up):not(.down)")
-    page.wait_for("document.querySelector('.thanks') !== null")
+    page.wait_for_function("() => document.querySelector('.thanks') !== null")
     sid, token = page.evaluate("[window.acmeChat.sessionId, window.acmeChat.sessionToken]")
     rows = app.state.pool.get(sid, token).agent.store.all("SELECT rating, comment FROM feedback")
     assert [(r["rating"], r["comment"]) for r in rows] == [("down", "not what I asked")]
-    page.drain()
-    assert page.console_errors == []
+    assert console.settle(page).errors == []
 
 
-def test_handoff_notice_and_markdown_is_escaped(server, browser):
+def test_handoff_notice_and_markdown_is_escaped(server, page, console):
     app, base = server
-    page = browser.new_page()
-    page.navigate(base + "/")
-    page.type_text("#input", "I want to talk to a human agent please")
-    page.press_enter()
-    page.wait_for(LAST_DONE)
-    notice = page.wait_for("document.querySelector('.notice.handoff') && document.querySelector('.notice.handoff').textContent")
+    page.goto(base + "/")
+    page.locator("#input").fill("I want to talk to a human agent please")
+    page.keyboard.press("Enter")
+    page.wait_for_function(LAST_DONE)
+    notice = page.wait_for_function(
+        "() => document.querySelector('.notice.handoff') && document.querySelector('.notice.handoff').textContent"
+    ).json_value()
     assert "TCK-" in notice
     # The renderer turns Markdown into elements and never lets markup through.
     html = page.evaluate(
@@ -97,36 +88,43 @@ def test_handoff_notice_and_markdown_is_escaped(server, browser):
     assert "<strong>Hi</strong>" in html and "&lt;img" in html and "<img" not in html
     assert 'href="javascript' not in html
     assert "<ul><li>a</li><li>b</li></ul>" in html
-    page.drain()
-    assert page.console_errors == []
+    assert console.settle(page).errors == []
 
 
-# -- the CDP helper itself (evalkit.testing.browser), reused by other browser tests --------
+# -- the browser fixtures themselves (tests/_browser.py, conftest.py), used by every browser test --
 
 
-def test_browser_helper_evaluate_wait_console_and_errors(browser):
-    from evalkit.testing.browser import BrowserError
+def test_browser_fixtures_evaluate_wait_console_and_errors(page, console):
+    from playwright.sync_api import Error, TimeoutError
 
-    page = browser.new_page()
-    page.navigate(
+    page.goto(
         "data:text/html,<input id=q><button id=b onclick=\"document.title=document.getElementById('q').value;"
         "console.error('clicked '+document.title)\">go</button><script>console.log('ready')</script>"
     )
-    page.type_text("#q", "héllo wörld")
+    page.locator("#q").fill("héllo wörld")
     page.click("#b")
-    assert page.wait_for("document.title") == "héllo wörld"
+    assert page.wait_for_function("() => document.title").json_value() == "héllo wörld"
     assert page.evaluate("[1, {a: 2}, null]") == [1, {"a": 2}, None]
-    assert page.evaluate("new Promise(r => setTimeout(() => r(42), 10))", await_promise=True) == 42
+    assert page.evaluate("new Promise(r => setTimeout(() => r(42), 10))") == 42
     page.evaluate("setTimeout(() => { throw new Error('late boom') }, 0)")
-    page.drain()
-    assert "clicked héllo wörld" in page.console_errors
-    assert any("late boom" in e for e in page.console_errors)
-    assert any(m.startswith("log: ready") for m in page.console_messages)
-    with pytest.raises(BrowserError, match="JavaScript error"):
+    console.settle(page)
+    assert "clicked héllo wörld" in console.errors
+    assert any("late boom" in e for e in console.errors)
+    assert any(m.startswith("log: ready") for m in console.messages)
+    with pytest.raises(Error, match="undefinedFunction is not defined"):
         page.evaluate("undefinedFunction()")
-    with pytest.raises(BrowserError, match="timed out waiting"):
-        page.wait_for("false", timeout=0.3)
-    with pytest.raises(BrowserError, match="no element matches"):
-        page.click("#missing")
-    big = page.evaluate("'x'.repeat(300000)")  # a multi-frame-sized websocket message
+    with pytest.raises(TimeoutError):
+        page.wait_for_function("() => false", timeout=300)
+    with pytest.raises(TimeoutError):
+        page.click("#missing", timeout=300)
+    big = page.evaluate("'x'.repeat(300000)")  # a large message between Playwright and Chromium
     assert len(big) == 300000
+
+
+def test_rect_gap():
+    from _browser import rect_gap
+
+    a = {"x": 0, "y": 0, "width": 10, "height": 10}
+    assert rect_gap(a, {"x": 14, "y": 2, "width": 5, "height": 5}) == 4  # side by side
+    assert rect_gap(a, {"x": 13, "y": 14, "width": 5, "height": 5}) == 5  # diagonal: 3-4-5
+    assert rect_gap(a, {"x": 8, "y": 5, "width": 5, "height": 5}) == -2  # overlapping by 2 px

@@ -279,6 +279,15 @@ def _pass_rates(groups: Mapping[str, list[bool | None]]) -> dict[str, dict[str, 
     return out
 
 
+def _all_passed(groups: Mapping[str, Mapping[str, dict[str, Any]]]) -> int | None:
+    """The number of judged groups when every judged conversation in every group (and variant)
+    passed, else None: the page then says so in one line instead of a row of identical 100%
+    bars. Counts every group, also those beyond the charted most frequent tags."""
+    judged = {k for per_variant in groups.values() for k, r in per_variant.items() if r["judged"]}
+    rows = [r for per_variant in groups.values() for r in per_variant.values() if r["judged"]]
+    return len(judged) if rows and all(r["passed"] == r["judged"] for r in rows) else None
+
+
 def _charts(
     variants: list[str],
     by_variant: Mapping[str, Sequence[ConversationResult]],
@@ -340,6 +349,7 @@ def _charts(
         "n_tags": len(tag_counts),
         "n_tags_charted": len(top_tags),
         "by_channel": by_channel,
+        "all_passed": {"by_tag": _all_passed(by_tag), "by_channel": _all_passed(by_channel)},
     }
 
 

@@ -23,17 +23,18 @@ _CHARTS_JS = r"""
   var steps = data.steps;
   var users = steps.map(function (s) { return s.users; });
   var cfg = {displaylogo: false, responsive: true};
-  var layout = function (title, ytitle) {
-    return {title: {text: title, font: {size: 15}}, margin: {t: 40, r: 20, b: 45, l: 60},
+  // Titles are the cards' headings, not plotly titles: those sat under plotly's toolbar.
+  var layout = function (ytitle) {
+    return {margin: {t: 30, r: 20, b: 45, l: 60},
             xaxis: {title: {text: 'concurrent users'}}, yaxis: {title: {text: ytitle}, rangemode: 'tozero'},
-            legend: {orientation: 'h', y: -0.25}, height: 330};
+            legend: {orientation: 'h', y: -0.25}, height: 310};
   };
   var line = function (key, name, dash) {
     return {x: users, y: steps.map(function (s) { return s[key]; }), name: name, mode: 'lines+markers',
             line: {dash: dash || 'solid'}};
   };
   if (!window.Plotly) { return; }
-  var lat = layout('Latency per agent turn', 'ms');
+  var lat = layout('ms');
   lat.shapes = [{type: 'line', xref: 'paper', x0: 0, x1: 1, y0: data.budget.latency_budget_ms,
                  y1: data.budget.latency_budget_ms, line: {color: '#c0392b', dash: 'dot'}}];
   lat.annotations = [{xref: 'paper', x: 1, y: data.budget.latency_budget_ms, text: 'budget',
@@ -42,12 +43,20 @@ _CHARTS_JS = r"""
     line('latency_p99_ms', 'p99'), line('ttft_p50_ms', 'TTFT p50', 'dot'), line('ttft_p95_ms', 'TTFT p95', 'dot')],
     lat, cfg);
   Plotly.newPlot('chart-throughput', [line('turns_per_s', 'turns/s'),
-    line('conversations_per_s', 'conversations/s', 'dash')], layout('Throughput', 'per second'), cfg);
+    line('conversations_per_s', 'conversations/s', 'dash')], layout('per second'), cfg);
   var pct = function (key) { return steps.map(function (s) { return s[key] === null ? null : s[key] * 100; }); };
-  Plotly.newPlot('chart-errors', [
-    {x: users, y: pct('error_rate'), name: 'errors', type: 'bar'},
-    {x: users, y: pct('timeout_rate'), name: 'timeouts', type: 'bar'}],
-    Object.assign(layout('Errors and timeouts', '% of turns'), {barmode: 'stack'}), cfg);
+  var failed = steps.some(function (s) { return s.error_rate > 0 || s.timeout_rate > 0; });
+  if (failed) {
+    Plotly.newPlot('chart-errors', [
+      {x: users, y: pct('error_rate'), name: 'errors', type: 'bar'},
+      {x: users, y: pct('timeout_rate'), name: 'timeouts', type: 'bar'}],
+      Object.assign(layout('% of turns'), {barmode: 'stack'}), cfg);
+  } else {
+    // Nothing to draw: an empty 0-1 axis would only suggest a scale that is not there.
+    var note = document.getElementById('chart-errors');
+    note.className = 'chart-note';
+    note.textContent = steps.length ? 'No errors or timeouts at any step.' : 'No steps ran.';
+  }
   document.documentElement.dataset.charts = '1';  // for tests and benchmarks: charts drawn
 })();
 """
@@ -73,7 +82,9 @@ main { padding: 16px 24px 40px; max-width: 1200px; }
 .verdict.bad { background: #fdecea; border: 1px solid #f5b7b1; }
 .verdict.good { background: #e9f7ef; border: 1px solid #a9dfbf; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 12px; }
-.charts div { background: #fff; border: 1px solid #dde1e8; border-radius: 6px; }
+.chart-card { background: #fff; border: 1px solid #dde1e8; border-radius: 6px; padding-top: 10px; }
+.chart-card h3 { font-size: 15px; font-weight: 600; margin: 0 14px; }
+.chart-note { color: #5b6475; padding: 24px 14px; }
 table { border-collapse: collapse; background: #fff; width: 100%; margin: 8px 0 16px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #dde1e8; padding: 4px 8px; text-align: right; }
 th { background: #eef0f4; }
@@ -103,7 +114,11 @@ up to {{ r.budget.max_users_within_budget or s.users }} concurrent users.</div>
 {% endfor %}
 </div>
 {% if warn %}<p><b>Note:</b> {{ warn }}</p>{% endif %}
-<div class="charts"><div id="chart-latency"></div><div id="chart-throughput"></div><div id="chart-errors"></div></div>
+<div class="charts">
+<div class="chart-card"><h3>Latency per agent turn</h3><div id="chart-latency"></div></div>
+<div class="chart-card"><h3>Throughput</h3><div id="chart-throughput"></div></div>
+<div class="chart-card"><h3>Errors and timeouts</h3><div id="chart-errors"></div></div>
+</div>
 <h2>Per concurrency step</h2>
 <table>
 <thead><tr><th>step</th><th>users</th><th>window s</th><th>turns</th><th>turns/s</th><th>conv./s</th>

@@ -46,6 +46,24 @@
     node.replaceChildren(el("div", "chart-empty", message));
   }
 
+  /* A one-line note where a chart would show nothing worth drawing. */
+  function chartNote(id, message) {
+    var node = document.getElementById(id);
+    node.classList.add("noted");
+    node.replaceChildren(el("div", "chart-note", message));
+  }
+
+  /* Horizontal percentage bars (pass rate, attack success): 0-100% axis, category names on
+     the left kept clear of the bar labels (a 0% bar's label starts at the axis). */
+  function hbarLayout(xtitle) {
+    return {
+      barmode: "group",
+      xaxis: { range: [0, 103], tickvals: [0, 20, 40, 60, 80, 100], ticktext: ["0%", "20%", "40%", "60%", "80%", "100%"],
+               title: { text: xtitle } },
+      yaxis: { automargin: true, type: "category", ticklabelstandoff: 10 }, margin: { l: 8 }
+    };
+  }
+
   function plot(id, traces, lay) {
     Plotly.newPlot(document.getElementById(id), traces, layout(lay), CONFIG);
   }
@@ -126,7 +144,14 @@
     });
   }
 
-  function chartPassRate(id, source, empty) {
+  var SHORT_BAR = 0.2; // a pass rate below this gets its label outside the bar
+
+  function chartPassRate(id, source, empty, allPassed, noun) {
+    if (allPassed !== null && allPassed !== undefined) {
+      // Every bar would be the same 100%: say it in one line instead.
+      return chartNote(id, (allPassed === 1 ? "1 " + noun : "All " + allPassed + " " + noun + "s") +
+        " at 100%: every judged conversation passed.");
+    }
     var keys = [];
     data.variants.forEach(function (v) {
       Object.keys(source[v] || {}).forEach(function (k) { if (keys.indexOf(k) < 0) keys.push(k); });
@@ -142,7 +167,10 @@
         type: "bar", orientation: "h", name: v, y: keys,
         x: rows.map(function (r) { return r.rate === null ? null : r.rate * 100; }),
         text: rows.map(function (r) { return r.rate === null ? "" : pct(r.rate) + " of " + r.judged; }),
-        textposition: "inside", insidetextanchor: "start", constraintext: "none", textfont: { size: 11 },
+        // Inside the bar, or just past its end when the bar is too short to hold it (plotly
+        // draws no label at all for a 0% bar asked to put it inside).
+        textposition: rows.map(function (r) { return r.rate !== null && r.rate < SHORT_BAR ? "outside" : "inside"; }),
+        insidetextanchor: "start", constraintext: "none", cliponaxis: false, textfont: { size: 11 },
         marker: {
           color: multi ? variantColor(i) : rows.map(function (r) {
             return r.rate === null ? "#cbd5e1" : r.rate >= 0.8 ? "#16a34a" : r.rate >= 0.5 ? "#f59e0b" : "#dc2626";
@@ -161,14 +189,7 @@
     });
     var h = Math.max(220, 60 + keys.length * (multi ? 18 * data.variants.length + 8 : 28));
     document.getElementById(id).style.height = h + "px";
-    plot(id, traces, {
-      barmode: "group",
-      xaxis: {
-        range: [0, 103], tickvals: [0, 20, 40, 60, 80, 100], ticktext: ["0%", "20%", "40%", "60%", "80%", "100%"],
-        title: { text: "pass rate (whiskers: 95% CI)" }
-      },
-      yaxis: { automargin: true, type: "category" }, margin: { l: 8 }
-    });
+    plot(id, traces, hbarLayout("pass rate (whiskers: 95% CI)"));
   }
 
   /* Attack success rate per red-team category (lower is better), with Wilson 95% whiskers. */
@@ -194,12 +215,7 @@
     });
     var node = document.getElementById("chart-redteam");
     node.style.height = Math.max(200, 60 + keys.length * (multi ? 18 * data.variants.length + 8 : 28)) + "px";
-    plot("chart-redteam", traces, {
-      barmode: "group",
-      xaxis: { range: [0, 103], tickvals: [0, 20, 40, 60, 80, 100], ticktext: ["0%", "20%", "40%", "60%", "80%", "100%"],
-               title: { text: "attack success rate (whiskers: 95% CI)" } },
-      yaxis: { automargin: true, type: "category" }, margin: { l: 8 }
-    });
+    plot("chart-redteam", traces, hbarLayout("attack success rate (whiskers: 95% CI)"));
   }
 
   function drawCharts() {
@@ -208,8 +224,9 @@
     chartOutcomes();
     chartCsat();
     chartLatency();
-    chartPassRate("chart-tags", data.charts.by_tag, "No tagged conversation was judged.");
-    chartPassRate("chart-channels", data.charts.by_channel, "No conversation was judged.");
+    var allPassed = data.charts.all_passed || {};
+    chartPassRate("chart-tags", data.charts.by_tag, "No tagged conversation was judged.", allPassed.by_tag, "tag");
+    chartPassRate("chart-channels", data.charts.by_channel, "No conversation was judged.", allPassed.by_channel, "channel");
   }
 
   /* --- table ------------------------------------------------------------------------------ */
