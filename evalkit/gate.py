@@ -28,6 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from evalkit._plural import plural
 from evalkit.compare import Comparison, compare_runs, select_variant
 from evalkit.errors import ConfigError
 from evalkit.metrics import (
@@ -337,7 +338,7 @@ def evaluate_gate(
     planned = m.n_planned
     done = len(run.conversations)
     if m.status != "complete" or (planned is not None and done < planned):
-        detail = f"run is {m.status}: {done} of {planned if planned is not None else '?'} conversations"
+        detail = f"run is {m.status}: {done} of " + (plural(planned, "conversation") if planned is not None else "? conversations")
         checks.append(
             GateCheck(
                 metric="run",
@@ -430,7 +431,7 @@ def render_gate_table(result: GateResult) -> str:
         head += f" vs baseline {result.baseline_run_id} variant {result.baseline_variant}"
     if not result.checks:
         lines = ["(no checks configured: give --min/--max/--max-drop/--no-new-failures or a suite gate section)"]
-    status = "PASSED" if result.passed else f"FAILED ({result.n_failed} of {len(result.checks)} checks failed)"
+    status = "PASSED" if result.passed else f"FAILED ({result.n_failed} of {plural(len(result.checks), 'check')} failed)"
     return "\n".join([head, *lines, f"gate {status}"]) + "\n"
 
 
@@ -439,7 +440,7 @@ def render_gate_markdown(result: GateResult) -> str:
     from evalkit.reports._numbers import md_escape
 
     icon = "✅" if result.passed else "❌"
-    status = "passed" if result.passed else f"failed ({result.n_failed} of {len(result.checks)} checks)"
+    status = "passed" if result.passed else f"failed ({result.n_failed} of {plural(len(result.checks), 'check')})"
     lines = [f"### {icon} evalkit gate {status}", ""]
     lines.append(
         f"Run `{result.run_id}`, variant `{result.variant}`"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from evalkit.cli._paths import FolderPath
 from evalkit.importers import FORMATS
 
 __all__ = ["command"]
@@ -20,7 +21,7 @@ __all__ = ["command"]
     "--out",
     "-o",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FolderPath(),
     help="Run folder to write.",
 )
 @click.option("--force", is_flag=True, help="Replace the run already in --out.")

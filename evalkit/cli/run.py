@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
+from evalkit._plural import plural
 from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options
-from evalkit.cli._paths import cwd_on_path
+from evalkit.cli._paths import FolderPath, cwd_on_path
 from evalkit.errors import ConfigError, RunFolderError
 from evalkit.results import RunResult
 
@@ -99,7 +100,7 @@ def _attack_lines(by_variant: dict[str, list[Any]]) -> list[str]:
         label = f" ({name})" if len(by_variant) > 1 else ""
         out.append(
             f"red team{label}: attack success rate {_fmt(overall.rate, pct=True)} "
-            f"({overall.succeeded} of {overall.n} attacks){where}"
+            f"({overall.succeeded} of {plural(overall.n, 'attack')}){where}"
         )
     return [""] + out if out else []
 
@@ -165,7 +166,7 @@ def _command_line(ctx: click.Context) -> str:
     "--out",
     "-o",
     envvar="EVALKIT_OUT",
-    type=click.Path(path_type=Path),
+    type=FolderPath(),
     help="Run folder (default runs/<timestamp>).",
 )
 @click.option(
