@@ -368,7 +368,7 @@ def detection_matrix(
     uncaught = [r.variant for r in rows if not r.caught]
     if uncaught:
         problems.append(
-            f"{len(uncaught)} fault(s) not caught by any deterministic verdict: {', '.join(uncaught)}"
+            f"{plural(len(uncaught), 'fault')} not caught by any deterministic verdict: {', '.join(uncaught)}"
         )
     stopped = [one.manifest.run_id for one in runs if one.manifest.status != "complete"]
     if stopped:
@@ -575,7 +575,7 @@ def render_markdown(report: SelftestReport) -> str:
         f"# evalkit selftest: {'PASSED' if report.passed else 'FAILED'}",
         "",
         f"Suite {', '.join(f'`{s}`' for s in report.suites)} ({plural(report.n_scenarios, 'scenario')}, "
-        f"{report.trials} trial(s)) against `{report.agent_factory}`; run `{report.run_id}`"
+        f"{plural(report.trials, 'trial')}) against `{report.agent_factory}`; run `{report.run_id}`"
         + (f", {report.duration_s:.1f} s." if report.duration_s is not None else "."),
         "",
         f"- clean agent: {c.passed}/{c.n} passed, {c.failed} failed, {plural(c.errors, 'error')}",

@@ -160,3 +160,51 @@ def test_benchmark_without_shared_data_says_where_it_comes_from(
     assert bench.main([]) == 2
     out, err = capsys.readouterr()
     assert out == "" and source in err and str(tmp_path / "no-such-data") in err
+
+
+def _suite(folder: Path, n_failing: int) -> Path:
+    folder.mkdir()
+    lines = ["scenarios:"]
+    for i in range(n_failing):
+        lines.append(f"  - id: f{i:02d}\n    user: {{script: [hello]}}\n    expect:\n      - said: {{contains: refund}}")
+    lines.append("  - id: ok\n    user: {script: [hello]}\n    expect:\n      - said: {contains: hello}")
+    (folder / "scenarios.yaml").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_run_lists_failed_and_errored_conversations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like pytest's short summary: scenario, trial and the first failing check, one line each."""
+    _suite(tmp_path / "suite", 2)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _main("run", "suite", "--agent", "evalkit.testing.agents:EchoAgent", "--out", "r",
+                           "--trials", "2", "--no-progress", monkeypatch=monkeypatch)
+    assert code == 0, err
+    block = out.split("failed and errored conversations:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [ln.split(": ", 1)[0] for ln in block] == [
+        "  FAILED f00 trial 0", "  FAILED f00 trial 1", "  FAILED f01 trial 0", "  FAILED f01 trial 1",
+    ]
+    assert block[0].startswith("  FAILED f00 trial 0: said(refund): expected the agent to say 'refund'")
+    # An agent that raises: ERROR with its error; variants are named when there are several.
+    code, out, err = _main("run", "suite", "--variant", "echo=evalkit.testing.agents:EchoAgent",
+                           "--variant", "broken=evalkit.testing.agents:FlakyAgent?turns=1", "--out", "r2",
+                           "--no-progress", monkeypatch=monkeypatch)
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith("  ERROR ") or ln.startswith("  FAILED ")]
+    assert "  ERROR  broken ok trial 0: agent error: " in "\n".join(lines)
+    assert "flaky agent failed on turn 1" in "\n".join(lines)
+    assert "  FAILED echo f00 trial 0: said(refund): " in "\n".join(lines)
+
+
+def test_run_caps_the_failure_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _suite(tmp_path / "suite", 13)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _main("run", "suite", "--agent", "evalkit.testing.agents:EchoAgent", "--out", "r",
+                           "--no-progress", monkeypatch=monkeypatch)
+    assert code == 0, err
+    lines = out.split("failed and errored conversations:\n", 1)[1].splitlines()
+    assert sum(ln.startswith("  FAILED ") for ln in lines) == 10
+    assert "  ... and 3 more (all of them: report.html in the run folder)" in lines
+    # Nothing failed: no list at all.
+    code, out, _ = _main("run", "suite", "--agent", "evalkit.testing.agents:EchoAgent", "--out", "r3",
+                         "--tag", "none-such", "--no-progress", monkeypatch=monkeypatch)
+    assert "failed and errored" not in out
