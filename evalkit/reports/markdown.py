@@ -161,7 +161,8 @@ def _gate_line(gate: GateResult) -> str:
     from evalkit.reports._numbers import fmt_metric
 
     if gate.passed:
-        return f"**Gate: passed** ({plural(len(gate.checks), 'check')})"
+        weak = f"; {gate.n_underpowered} underpowered: could not show a drop of the allowed size" if gate.n_underpowered else ""
+        return f"**Gate: passed** ({plural(len(gate.checks), 'check')}{weak})"
     failed = [c for c in gate.checks if c.passed is False]
     parts = []
     for c in failed[:5]:
@@ -170,7 +171,8 @@ def _gate_line(gate: GateResult) -> str:
         elif c.kind == "complete" or c.threshold is None:
             parts.append(c.detail or f"{c.metric} {c.kind}")
         else:
-            parts.append(f"{c.metric} {fmt_metric(c.metric, c.value)} ({c.kind}: {c.threshold_text()})")
+            parts.append(f"{c.metric} {fmt_metric(c.metric, c.value)} ({c.kind}: {c.threshold_text()})"
+                         + ("; underpowered" if c.underpowered else ""))
     return f"**Gate: failed** ({len(failed)} of {plural(len(gate.checks), 'check')}): " + "; ".join(md_escape(p, None) for p in parts)
 
 
