@@ -307,7 +307,7 @@ def _drop_check(ctx: _Ctx, metric: str, max_drop: float) -> GateCheck:
 
         allowed = fmt_delta(metric, max_drop).lstrip("+")
         if smallest is None:
-            check.underpowered = f"underpowered: this sample cannot show any drop ({why}); add scenarios"
+            check.underpowered = f"underpowered: {why}, so this test cannot tell a drop from noise; add scenarios"
         else:
             check.underpowered = (
                 f"underpowered: the smallest drop this sample can show is about "

@@ -81,8 +81,8 @@ def test_one_scenario_in_common_cannot_show_a_drop() -> None:
     same = run([conv("s0", trial=t) for t in range(5)], run_id="same")
     check = evaluate_gate(same, DROP, baseline=base).checks[0]
     assert check.underpowered == (
-        "underpowered: this sample cannot show any drop (1 scenario in common: a CI over scenarios has no "
-        "spread); add scenarios"
+        "underpowered: 1 scenario in common: a CI over scenarios has no spread, so this test cannot tell a "
+        "drop from noise; add scenarios"
     )
 
 
