@@ -122,3 +122,15 @@ def test_customer_gives_a_fact_only_when_asked_and_gives_up_eventually() -> None
     assert ask("(Note for the customer: what you wanted has NOT actually been done yet.)")["end"] == "continue"
     assert ask(*["Which item?"] * 8)["end"] == "gave_up"
     assert ask("I'm connecting you.\n(The agent has transferred you to a human colleague.)")["end"] == "transferred"
+
+
+def test_every_judge_answer_admits_it_is_fake() -> None:
+    """Rubric and pairwise answers: valid for the schema, reason saying no model judged."""
+    from evalkit.testing.fake_openai import judge_answer
+
+    rubric = {"type": "object", "properties": {"reason": {"type": "string"},
+                                               "score": {"type": "integer", "minimum": 0, "maximum": 10}}}
+    pairwise = {"type": "object", "properties": {"reason": {"type": "string"},
+                                                 "winner": {"enum": ["first", "second", "tie"]}}}
+    assert judge_answer(rubric) == {"reason": FAKE_REASON, "score": 8}
+    assert judge_answer(pairwise)["reason"] == FAKE_REASON

@@ -322,8 +322,9 @@ def customer_turn(req: RecordedRequest) -> dict[str, str]:
 
 
 def judge_answer(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """A judge's answer that is valid for ``schema`` and plainly not a judgement: a score three
-    quarters up the scale (4 on 1-5) and a reason that says a fake model gave it."""
+    """A judge's answer that is valid for ``schema`` and plainly not a judgement: a score (if
+    asked for) three quarters up the scale, 4 on 1-5, and a reason that says a fake model
+    gave it."""
     value = example_for_schema(schema)
     score = (schema.get("properties") or {}).get("score") or {}
     lo, hi = score.get("minimum"), score.get("maximum")
@@ -639,7 +640,7 @@ class FakeOpenAIServer:
             props = schema.get("properties") or {}
             if req.schema_name == "customer_turn" or {"message", "end"} <= set(props):
                 return Reply(json=customer_turn(req))
-            if "score" in props and "reason" in props:
+            if "reason" in props:  # a judge: rubric (score + reason), pairwise (winner + reason), ...
                 return Reply(json=judge_answer(schema))
             return Reply(json=example_for_schema(schema))
         return Reply(content=f"fake reply to: {req.last_user}"[:500])
