@@ -12,7 +12,8 @@ exactly as against a hosted model. It answers ``POST /v1/chat/completions`` dete
 4. else a default: for evalkit's own simulated user (``customer_turn``) a plausible
    customer line built from the persona in its prompt (the goal, then the facts the agent
    asks for, then a goodbye claiming the goal, which evalkit checks); for a judge's answer
-   (``score`` + ``reason``) a middling-good score whose reason says no model judged; for
+   (a ``reason``, maybe a ``score``) a reason saying no model judged and a middling-good
+   score; for
    any other ``response_format`` a JSON instance of the schema; otherwise an echo of the
    last user message.
 
