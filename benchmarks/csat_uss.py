@@ -41,6 +41,12 @@ from evalkit.importers.uss import read  # noqa: E402
 from evalkit.transcript import Transcript  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "uss"
+# Where the data comes from, for a clone without ../shared/data.
+SOURCE = (
+    "the USS corpus (Sun et al., SIGIR 2021, 'Simulating User Satisfaction for the Evaluation of "
+    "Task-oriented Dialogue Systems'): download SGD.txt and MWOZ.txt from the dataset folder of "
+    "https://github.com/sunnweiwei/user-satisfaction-simulation into {folder}, or pass USS .txt files"
+)
 
 
 def _llm_scores(transcripts: list[Transcript], sample: int, seed: int) -> tuple[list[int], list[float]] | str:
@@ -123,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
 
     files = args.files or sorted(DATA.glob("*.txt"))
     if not files:
-        print(f"no USS files: {DATA} is absent (pass files explicitly)")
+        where = "is absent" if not DATA.is_dir() else "holds no .txt file"
+        print(f"csat_uss: no USS data: {DATA} {where}. The data is {SOURCE.format(folder=DATA)}.", file=sys.stderr)
+        return 2
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        print(f"csat_uss: {missing[0]}: no such file", file=sys.stderr)
         return 2
     print("Spearman's rho vs the human dialogue-level satisfaction (mean of OVERALL ratings), bootstrap 95% CI\n")
     header = f"{'file':<8} {'n':>5}  {'csat proxy':<28} {'length (turns)':<28} {'thank-you count':<28}"

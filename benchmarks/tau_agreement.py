@@ -27,6 +27,13 @@ from evalkit.importers import read_recordings, write_imported  # noqa: E402
 from evalkit.recorded import agreement, format_agreement, score_run, source_pass_hat_k  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "tau_bench" / "airline_sample.json"
+# Where the data comes from, for a clone without ../shared/data.
+SOURCE = (
+    "a τ-bench results file (Sierra, MIT licence: https://github.com/sierra-research/tau-bench; "
+    "its historical_trajectories/ folder holds recorded runs such as "
+    "gpt-4o-airline.json). The default is ../shared/data/tau_bench/airline_sample.json, 8 records "
+    "(2 tasks x 4 trials) of that file; pass another file as the argument"
+)
 
 
 def tau_bench_pass_hat_k(records: list[dict]) -> dict[int, float]:
@@ -50,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", nargs="?", type=Path, default=DATA)
     parser.add_argument("--domain", choices=["airline", "retail"], default=None)
     args = parser.parse_args(argv)
-    if not args.file.exists():
-        print(f"no τ-bench file: {args.file} is absent")
+    if not args.file.is_file():
+        print(f"tau_agreement: no τ-bench data: {args.file} is absent. The data is {SOURCE}.", file=sys.stderr)
         return 2
     imported = read_recordings("tau-bench", args.file, domain=args.domain)
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit import stats
+from evalkit._plural import plural
 from evalkit.errors import ConfigError
 from evalkit.metrics import (
     DEFAULT_SLOW_TURN_MS,
@@ -164,6 +165,16 @@ class Comparison(_Model):
 
     def metric(self, name: str) -> MetricDelta | None:
         return next((m for m in self.metrics if m.metric == name), None)
+
+    def labels(self) -> tuple[str, str]:
+        """Short names for the two sides: the variants when they differ, else the run folders
+        as given (else the run ids), so two runs of one agent never read "default -> default"."""
+        b, c = self.base, self.cand
+        if b.variant != c.variant:
+            return b.variant, c.variant
+        if b.path and c.path and b.path != c.path:
+            return b.path, c.path
+        return b.run_id, c.run_id
 
 
 # --- choosing the two sides -----------------------------------------------------------------
@@ -544,21 +555,22 @@ def render_comparison_markdown(cmp: Comparison, *, max_flips: int = 20) -> str:
     from evalkit.reports._numbers import fmt_delta, fmt_metric, fmt_p, md_escape
 
     b, c = cmp.base, cmp.cand
+    b_label, c_label = cmp.labels()
     pct = f"{cmp.confidence * 100:.0f}%"
     lines = [
-        f"## evalkit comparison: {md_escape(b.variant)} → {md_escape(c.variant)}",
+        f"## evalkit comparison: {md_escape(b_label)} → {md_escape(c_label)}",
         "",
         f"- **Base**: `{b.run_id}` variant `{b.variant}`" + (f" ({md_escape(b.agent)})" if b.agent else "")
-        + f", {b.n_conversations} conversations",
+        + f", {plural(b.n_conversations, 'conversation')}",
         f"- **Candidate**: `{c.run_id}` variant `{c.variant}`" + (f" ({md_escape(c.agent)})" if c.agent else "")
-        + f", {c.n_conversations} conversations",
-        f"- {cmp.n_common_scenarios} scenarios in common, {cmp.n_pairs} paired conversations "
+        + f", {plural(c.n_conversations, 'conversation')}",
+        f"- {plural(cmp.n_common_scenarios, 'scenario')} in common, {plural(cmp.n_pairs, 'paired conversation')} "
         f"(paired by scenario and trial); {pct} CIs from a paired bootstrap over scenarios "
         f"({cmp.n_resamples} resamples, seed {cmp.seed}).",
     ]
     if cmp.base_only_scenarios or cmp.cand_only_scenarios:
         lines.append(
-            f"- Not compared: {len(cmp.base_only_scenarios)} scenarios only in the base, "
+            f"- Not compared: {plural(len(cmp.base_only_scenarios), 'scenario')} only in the base, "
             f"{len(cmp.cand_only_scenarios)} only in the candidate."
         )
     n_reg, n_fix = len(cmp.regressions), len(cmp.fixes)

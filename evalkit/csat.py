@@ -15,6 +15,9 @@ The signals, in order of weight:
 * the agent failing: "sorry, I can't / no results / I don't understand" replies, errors;
   and the opposite, the agent confirming it got something done ("booked", "refunded",
   "your reference number is ...");
+* the agent's manner: rude, dismissive or blaming replies ("figure it out yourself", "not
+  my problem", "you should have read ...", "as I already told you"), and refusing to help
+  with no way forward offered (no alternative, question, link or handoff in the reply);
 * effort: user turns beyond a short conversation, user repeating themselves, agent
   looping (near-identical replies);
 * how it ended: escalated, abandoned, cut off, failed (for recorded conversations, whose
@@ -57,6 +60,8 @@ W_AGENT_FAILURE = -0.6  # times the share of agent replies saying it cannot help
 W_LOOP = -0.3  # per agent reply repeating an earlier one (up to 3)
 W_ERROR = -0.4  # per agent or tool error (up to 3)
 W_UNANSWERED = -0.4  # the transcript ends on a user request with no reply
+W_RUDE = -1.0  # per rude, dismissive or blaming agent reply (up to 2)
+W_DEAD_END = -0.5  # times the share of agent replies refusing to help with no alternative
 W_CONFIRMED = 0.25  # the agent confirmed doing what was asked (booked, cancelled, ref number): 1 or 2+
 W_RESOLVED = 0.6  # outcome resolved (observed by the runner, not a recording's default)
 W_EFFORT = -0.3  # per doubling of user turns beyond EFFORT_FREE_TURNS
@@ -211,6 +216,43 @@ _AGENT_FAILURE = re.compile(
     r"(there|it) (is|are) no\b|doesn'?t (exist|match)|failed|an error)|"
     r"抱歉|不好意思|对不起|无法|没有办法|没办法|查不到|不能",
 
+)
+# The agent being rude, dismissive or blaming: what a customer remembers of a conversation
+# whatever else happened. Directed at the customer ("you", "yourself", "your fault"), so an
+# agent saying "let me figure it out" or "no problem" never counts.
+_RUDE = re.compile(
+    r"\b((it'?s|that'?s|it is|that is) (your|you're) (own )?(problem|fault|issue|mistake)|"
+    r"your (own )?(fault|mistake)|that'?s on you|"
+    r"not (my|our) (problem|job|concern|department|fault|responsibility)|"
+    r"(i|we) (really )?(don'?t|do not|couldn'?t|could not) care|(deal|live) with it|"
+    r"calm down|stop (complaining|whining|bothering|asking|wasting)|go away|leave me alone|shut up|get lost|"
+    r"what (more |else )?do you (want|expect) from (me|us)|that'?s (just )?how it is|too bad|"
+    r"how many times|(as|like) i (already )?(said|told you|explained)|i (already|just) (told|explained to) you|"
+    r"read the (manual|faq|instructions|website|docs|documentation)|"
+    r"you (should|could) (have|'ve) (read|checked|known|listened|looked)|"
+    r"you (didn'?t|did not|failed to|never) (read|check|follow|listen|pay attention)|"
+    r"stupid|idiot\w*|dumb|moron\w*|pathetic|incompetent|clueless)\b|"
+    r"^\W*(whatever|so what)\W*$"
+)
+# Sending the customer off to help themselves: rude when nothing else is offered ("Figure it
+# out yourself."), self-service advice when the reply says where or how ("you can do it
+# yourself in the app, or I can do it for you").
+_YOURSELF = re.compile(
+    r"\b((figure|work|sort) (it|that|this) out|(do|look|find|search|check) (it|that|this)( up)?)"
+    r"( all)? (yourself|on your own|for yourself)\b|"
+    r"\byou('ll| will)? (have|need) to (figure|work|sort) (it|that|this) out\b|\bgoogle it\b"
+)
+# The agent refusing to help (itself, not reporting a fact such as "pets are not allowed").
+_REFUSAL = re.compile(
+    r"\b((i|we) (really )?(can(no|')t|won'?t|will not|am unable to|are unable to|am not able to|are not able to|"
+    r"refuse to|am not going to|are not going to|do not|don'?t) (help|assist|do (that|this|anything|it)|deal with|"
+    r"handle|support)|nothing (more )?(i|we) can do|not (something|anything) (i|we) (can|will) (help|do)|no way)\b"
+)
+# ... and offering a way forward in the same reply: an alternative, a question, a link, a person.
+_WAY_FORWARD = re.compile(
+    r"\?|\b(instead|however|alternatively|but|you (can|could|may|might)|(i|we) (can|could|will|would)(?!'|n'?t| not)|"
+    r"(i|we)'ll|would|let me|try|how about|what about|options?|other|another|contact|call|visit|email|"
+    r"transfer\w*|connect\w*|escalat\w*|human|colleague|team|here'?s|here is|link|https?://)\b"
 )
 
 
@@ -407,6 +449,17 @@ def csat_signals(transcript: Transcript) -> dict[str, float | int | str | None]:
         W_AGENT_FAILURE * (n_fail / len(agent_texts) if agent_texts else 0.0)
         + W_LOOP * min(n_loops, 3)
         + W_ERROR * min(n_errors, 3)
+    )
+
+    # The agent's manner: rude, dismissive or blaming replies, and refusals with no way forward.
+    stuck = [not _WAY_FORWARD.search(t) for t in agent_low]  # the reply offers no way forward
+    n_rude = sum(1 for t, no_way in zip(agent_low, stuck, strict=True)
+                 if _RUDE.search(t) or (no_way and _YOURSELF.search(t)))
+    n_dead_ends = sum(1 for t, no_way in zip(agent_low, stuck, strict=True) if no_way and _REFUSAL.search(t))
+    out["n_agent_rude"] = n_rude
+    out["n_agent_dead_ends"] = n_dead_ends
+    out["agent_manner_pts"] = W_RUDE * min(n_rude, 2) + W_DEAD_END * (
+        n_dead_ends / len(agent_texts) if agent_texts else 0.0
     )
 
     # The agent confirming it got something done (bookings, refunds, reference numbers).

@@ -11,6 +11,9 @@ Rules (documented in docs/ci.md):
   only when the worsening is larger than D **and** the 95% CI of the paired difference
   excludes 0 on the worse side, so a drop that noise alone could explain never fails a
   build.
+  A sample too small to show a drop of size D is flagged *underpowered* (see
+  :func:`detectable_drop`); the check then passes with that note, or fails with
+  ``fail_underpowered``.
 * ``no_new_failures`` (needs a baseline) fails when a scenario that passed in the baseline
   (majority of its trials) fails now; each such scenario is listed.
 
@@ -28,7 +31,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from evalkit.compare import Comparison, compare_runs, select_variant
+from evalkit._plural import plural
+from evalkit.compare import Comparison, MetricDelta, compare_runs, select_variant
 from evalkit.errors import ConfigError
 from evalkit.metrics import (
     DEFAULT_SLOW_TURN_MS,
@@ -52,6 +56,8 @@ __all__ = [
     "merge_gate_configs",
     "suite_gate_config",
     "evaluate_gate",
+    "detectable_drop",
+    "scenarios_needed",
     "render_gate_table",
     "render_gate_markdown",
 ]
@@ -81,6 +87,8 @@ class GateCheck(_Model):
     # True pass, False fail, None skipped (cannot be judged; does not fail the gate).
     passed: bool | None
     detail: str = ""
+    # max_drop only: why this sample cannot show a drop of the allowed size (None: it can).
+    underpowered: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -119,6 +127,10 @@ class GateResult(_Model):
     @property
     def n_failed(self) -> int:
         return sum(1 for c in self.checks if c.passed is False)
+
+    @property
+    def n_underpowered(self) -> int:
+        return sum(1 for c in self.checks if c.underpowered)
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -224,6 +236,7 @@ class _Ctx:
     cost_note: str | None
     comparison: Comparison | None
     explicit_baseline: bool
+    fail_underpowered: bool = False
     checks: list[GateCheck] = field(default_factory=list)
 
 
@@ -283,11 +296,79 @@ def _drop_check(ctx: _Ctx, metric: str, max_drop: float) -> GateCheck:
     ci_worse = (md.ci_high is not None and md.ci_high < 0) if hib else (md.ci_low is not None and md.ci_low > 0)
     if worsening > max_drop and ci_worse:
         check.passed, check.detail = False, "dropped more than allowed and the CI excludes 0"
-    elif worsening > max_drop:
+        return check
+    if worsening > max_drop:
         check.detail = "dropped more than allowed, but within noise (CI includes 0)"
     elif worsening > 0:
         check.detail = "within the allowed drop"
+    smallest, why = detectable_drop(md, n_scenarios=cmp.n_common_scenarios, confidence=cmp.confidence)
+    if smallest is None or smallest > max_drop:
+        from evalkit.reports._numbers import fmt_delta
+
+        allowed = fmt_delta(metric, max_drop).lstrip("+")
+        if smallest is None:
+            check.underpowered = f"underpowered: {why}, so this test cannot tell a drop from noise; add scenarios"
+        else:
+            check.underpowered = (
+                f"underpowered: the smallest drop this sample can show is about "
+                f"{fmt_delta(metric, smallest).lstrip('+')} ({why}), more than the allowed {allowed}; "
+                "add scenarios or trials"
+            )
+        if ctx.fail_underpowered:
+            check.passed = False
     return check
+
+
+def scenarios_needed(n_scenarios: int, confidence: float) -> int:
+    """How many of ``n_scenarios`` must get worse before a bootstrap CI over scenarios can
+    exclude 0: the smallest ``m`` whose share of resamples missing all of them,
+    ``(1 - m/k)^k``, is below ``(1 - confidence) / 2`` (2 of 2, 3 of 5, 4 from 13 on)."""
+    tail = (1 - confidence) / 2
+    return next(m for m in range(1, n_scenarios + 1) if (1 - m / n_scenarios) ** n_scenarios < tail)
+
+
+# Power of the conventional "minimum detectable effect": the drop found 4 times in 5.
+DETECTION_POWER = 0.8
+
+
+def detectable_drop(md: MetricDelta, *, n_scenarios: int, confidence: float) -> tuple[float | None, str]:
+    """The smallest worsening of ``md``'s metric that the max-drop test on this sample can
+    show, and why; ``None`` when it can show none at all.
+
+    Two limits, the larger one wins:
+
+    * the noise: a drop is shown when the paired CI excludes 0, so at ``DETECTION_POWER``
+      the drop must exceed ``(z_conf + z_power) * SE``, the SE read off the CI's half-width
+      on the better side of the estimate (the textbook minimum detectable effect);
+    * the scenarios (pass/fail rates): the CI is a bootstrap over scenarios, and a resample
+      that misses every scenario that got worse shows no drop. With ``k`` scenarios, a drop
+      confined to ``m`` of them leaves a share ``(1 - m/k)^k`` of such resamples, so the CI
+      can exclude 0 only when ``m`` makes that share smaller than ``(1 - conf) / 2``; at best
+      each of them lost one conversation, a drop of ``m / n``. This limit holds even when
+      the sample shows no spread at all (every conversation passed on both sides).
+
+    One scenario in common gives a CI with no spread at all: no drop can be told from noise.
+    """
+    if n_scenarios < 2:
+        return None, f"{plural(n_scenarios, 'scenario')} in common: a CI over scenarios has no spread"
+    from statistics import NormalDist
+
+    smallest, why = 0.0, ""
+    if md.delta is not None and md.ci_low is not None and md.ci_high is not None:
+        half = md.ci_high - md.delta if md.higher_is_better else md.delta - md.ci_low
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
+        smallest = max(half, 0.0) * (z + NormalDist().inv_cdf(DETECTION_POWER)) / z
+        why = f"{DETECTION_POWER:.0%} power at {confidence:.0%} confidence, from the CI of the difference"
+    n = md.cand.n or 0
+    if md.test == "mcnemar_exact" and n > 0:
+        m = scenarios_needed(n_scenarios, confidence)
+        if m / n > smallest:
+            smallest = m / n
+            why = (
+                f"the CI over {plural(n_scenarios, 'scenario')} excludes 0 only when {m} or more of them "
+                f"got worse: {m} of {plural(n, 'conversation')}"
+            )
+    return smallest, why
 
 
 def evaluate_gate(
@@ -302,6 +383,7 @@ def evaluate_gate(
     seed: int = 0,
     require_baseline: bool = False,
     allow_incomplete: bool = False,
+    fail_underpowered: bool = False,
 ) -> GateResult:
     """Every check of ``config`` on one variant of ``run`` (against ``baseline`` if given).
 
@@ -309,7 +391,8 @@ def evaluate_gate(
     With ``require_baseline`` (flags asked for baseline checks), a missing baseline is a
     :class:`ConfigError`; otherwise baseline checks are reported as skipped. A run that did
     not finish (interrupted, or fewer conversations than planned) fails a ``complete``
-    check unless ``allow_incomplete``.
+    check unless ``allow_incomplete``. A max-drop check whose sample cannot show a drop of
+    the allowed size is marked underpowered; ``fail_underpowered`` makes it fail.
     """
     variant, convs = select_variant(run, variant, role="run")
     values = summarize_with_ci(convs, slow_turn_ms=slow_turn_ms, n_resamples=n_resamples, seed=seed)
@@ -331,13 +414,14 @@ def evaluate_gate(
         )
     elif baseline is None and needs_baseline and require_baseline:
         raise ConfigError("--max-drop and --no-new-failures need --baseline RUN (or --baseline-variant)", field="--baseline")
-    ctx = _Ctx(values=values, cost_note=cost_note(convs), comparison=comparison, explicit_baseline=require_baseline)
+    ctx = _Ctx(values=values, cost_note=cost_note(convs), comparison=comparison, explicit_baseline=require_baseline,
+               fail_underpowered=fail_underpowered)
     checks: list[GateCheck] = []
     m = run.manifest
     planned = m.n_planned
     done = len(run.conversations)
     if m.status != "complete" or (planned is not None and done < planned):
-        detail = f"run is {m.status}: {done} of {planned if planned is not None else '?'} conversations"
+        detail = f"run is {m.status}: {done} of " + (plural(planned, "conversation") if planned is not None else "? conversations")
         checks.append(
             GateCheck(
                 metric="run",
@@ -421,8 +505,7 @@ def render_gate_table(result: GateResult) -> str:
     """A plain-text table of every check, then the overall verdict (for the terminal)."""
     rows = [("CHECK", "METRIC", "VALUE [95% CI]", "THRESHOLD", "VERDICT")]
     for c in result.checks:
-        verdict = c.verdict + (f" ({c.detail})" if c.detail and c.passed is not True else "")
-        rows.append((c.kind, c.metric, _value_text(c), _threshold_text(c), verdict))
+        rows.append((c.kind, c.metric, _value_text(c), _threshold_text(c), c.verdict + _notes(c, " ({})")))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
     head = f"evalkit gate: run {result.run_id} variant {result.variant}"
@@ -430,8 +513,22 @@ def render_gate_table(result: GateResult) -> str:
         head += f" vs baseline {result.baseline_run_id} variant {result.baseline_variant}"
     if not result.checks:
         lines = ["(no checks configured: give --min/--max/--max-drop/--no-new-failures or a suite gate section)"]
-    status = "PASSED" if result.passed else f"FAILED ({result.n_failed} of {len(result.checks)} checks failed)"
+    status = "PASSED" if result.passed else f"FAILED ({result.n_failed} of {plural(len(result.checks), 'check')} failed)"
+    if result.passed and result.n_underpowered:
+        status += (
+            f" ({plural(result.n_underpowered, 'check')} underpowered: a drop of the allowed size could "
+            "have passed unseen; --fail-underpowered fails on it)"
+        )
     return "\n".join([head, *lines, f"gate {status}"]) + "\n"
+
+
+def _notes(c: GateCheck, wrap: str) -> str:
+    """The detail of a check that did not pass (or passed underpowered: what it saw matters
+    then), and the underpowered note."""
+    notes = [c.detail] if c.detail and (c.passed is not True or c.underpowered) else []
+    if c.underpowered:
+        notes.append(c.underpowered)
+    return wrap.format("; ".join(notes)) if notes else ""
 
 
 def render_gate_markdown(result: GateResult) -> str:
@@ -439,7 +536,7 @@ def render_gate_markdown(result: GateResult) -> str:
     from evalkit.reports._numbers import md_escape
 
     icon = "✅" if result.passed else "❌"
-    status = "passed" if result.passed else f"failed ({result.n_failed} of {len(result.checks)} checks)"
+    status = "passed" if result.passed else f"failed ({result.n_failed} of {plural(len(result.checks), 'check')})"
     lines = [f"### {icon} evalkit gate {status}", ""]
     lines.append(
         f"Run `{result.run_id}`, variant `{result.variant}`"
@@ -452,7 +549,7 @@ def render_gate_markdown(result: GateResult) -> str:
     lines += ["", "| Check | Metric | Value [95% CI] | Threshold | Verdict |", "|---|---|---|---|---|"]
     marks = {"PASS": "✅ pass", "FAIL": "❌ fail", "SKIP": "⏭️ skip"}
     for c in result.checks:
-        verdict = marks[c.verdict] + (f": {md_escape(c.detail)}" if c.detail and c.passed is not True else "")
+        verdict = marks[c.verdict] + md_escape(_notes(c, ": {}"), None)
         lines.append(
             f"| {c.kind} | {c.metric} | {md_escape(_value_text(c), None)} | {md_escape(_threshold_text(c), None)} | {verdict} |"
         )

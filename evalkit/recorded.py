@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evalkit._plural import plural
 from evalkit.errors import ConfigError
 from evalkit.metrics import pass_hat_k
 from evalkit.results import ConversationResult, JudgeKind, RunResult
@@ -274,7 +275,7 @@ def format_agreement(report: dict[str, Any]) -> str:
     ]
     if report["n_not_compared"]:
         lines.append(
-            f"  ({report['n_not_compared']} conversation(s) had no deterministic verdict: not compared)"
+            f"  ({plural(report['n_not_compared'], 'conversation')} had no deterministic verdict: not compared)"
         )
     src = report["pass_hat_k"]["source"]
     ours = report["pass_hat_k"]["evalkit"]

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evalkit._plural import plural
 from evalkit.errors import ConfigError
 from evalkit.results import ConversationResult, JudgeKind, RunResult, Verdict
 
@@ -341,7 +342,7 @@ def detection_matrix(
         problems.append("the clean agent played no conversation")
     if clean.failed or clean.errors:
         problems.append(
-            f"the clean agent failed {clean.failed} of {clean.n} conversations ({clean.errors} errors): "
+            f"the clean agent failed {clean.failed} of {plural(clean.n, 'conversation')} ({plural(clean.errors, 'error')}): "
             + ", ".join(
                 sorted({c.scenario_id for c in clean.scenarios} | {x.split("#")[0] for x in clean_other})
             )
@@ -367,7 +368,7 @@ def detection_matrix(
     uncaught = [r.variant for r in rows if not r.caught]
     if uncaught:
         problems.append(
-            f"{len(uncaught)} fault(s) not caught by any deterministic verdict: {', '.join(uncaught)}"
+            f"{plural(len(uncaught), 'fault')} not caught by any deterministic verdict: {', '.join(uncaught)}"
         )
     stopped = [one.manifest.run_id for one in runs if one.manifest.status != "complete"]
     if stopped:
@@ -529,13 +530,13 @@ def render_matrix(report: SelftestReport, *, scenario_limit: int = 3) -> str:
     """The detection matrix as the terminal shows it (one row per fault)."""
     header = ["fault", "failed", "caught by judges (scenarios)", "scenarios"]
     c = report.clean
-    clean_cell = f"{c.failed}/{c.n}" + (f" ({c.errors} errors)" if c.errors else "")
+    clean_cell = f"{c.failed}/{c.n}" + (f" ({plural(c.errors, 'error')})" if c.errors else "")
     rows = [
         header,
         [CLEAN, clean_cell, _judges_text(c.judges) if c.failed else "-", _scenarios_text(c, scenario_limit)],
     ]
     for r in report.faults:
-        failed = f"{r.failed}/{r.n}" + (f" ({r.errors} errors)" if r.errors else "")
+        failed = f"{r.failed}/{r.n}" + (f" ({plural(r.errors, 'error')})" if r.errors else "")
         if r.caught:
             rows.append([_row_name(r), failed, _judges_text(r.judges), _scenarios_text(r, scenario_limit)])
         else:
@@ -550,7 +551,7 @@ def render_matrix(report: SelftestReport, *, scenario_limit: int = 3) -> str:
     verdict = "PASSED" if report.passed else "FAILED"
     lines.append("")
     lines.append(
-        f"selftest {verdict}: clean agent {c.passed}/{c.n} passed, {c.failed} failed, {c.errors} errors; "
+        f"selftest {verdict}: clean agent {c.passed}/{c.n} passed, {c.failed} failed, {plural(c.errors, 'error')}; "
         f"{caught}/{n_faults} faults caught"
         + (f" in {report.duration_s:.1f}s" if report.duration_s is not None else "")
     )
@@ -573,11 +574,11 @@ def render_markdown(report: SelftestReport) -> str:
     out = [
         f"# evalkit selftest: {'PASSED' if report.passed else 'FAILED'}",
         "",
-        f"Suite {', '.join(f'`{s}`' for s in report.suites)} ({report.n_scenarios} scenarios, "
-        f"{report.trials} trial(s)) against `{report.agent_factory}`; run `{report.run_id}`"
+        f"Suite {', '.join(f'`{s}`' for s in report.suites)} ({plural(report.n_scenarios, 'scenario')}, "
+        f"{plural(report.trials, 'trial')}) against `{report.agent_factory}`; run `{report.run_id}`"
         + (f", {report.duration_s:.1f} s." if report.duration_s is not None else "."),
         "",
-        f"- clean agent: {c.passed}/{c.n} passed, {c.failed} failed, {c.errors} errors",
+        f"- clean agent: {c.passed}/{c.n} passed, {c.failed} failed, {plural(c.errors, 'error')}",
         f"- faults caught by at least one deterministic verdict: {caught}/{len(report.faults)}",
     ]
     out += [f"- problem: {_md(p)}" for p in report.problems]

@@ -226,8 +226,11 @@ def test_file_problems(tmp_path: Path) -> None:
 
     big = tmp_path / "big.yaml"
     with open(big, "wb") as fh:
-        fh.truncate(MAX_FILE_BYTES + 1)
-    assert messages([big]) == [f"{big}: file is too large (10 MB; limit 10 MB)"]
+        fh.truncate(11_000_000)  # "11 MB": once shown as "(10 MB; limit 10 MB)"
+    assert big.stat().st_size > MAX_FILE_BYTES
+    assert messages([big]) == [
+        f"{big}: file is too large: 11,000,000 bytes (10.5 MiB); the limit is 10,485,760 bytes (10.0 MiB)"
+    ]
 
     bom = write(tmp_path / "bom.yaml", "")
     bom.write_bytes("\ufeffid: a\nuser: {script: [hi]}\n".encode())

@@ -225,3 +225,67 @@ def test_chinese_customer_service_cues() -> None:
     assert bad["n_user_repeats"] == 1 and bad["n_agent_failures"] == 2 and bad["n_complaints"] == 1
     assert good["n_agent_confirmations"] == 1 and good["n_thanks"] == 1
     assert bad["csat_proxy"] < 2.5 < 3.5 < good["csat_proxy"]  # type: ignore[operator]
+
+
+# -- the agent's manner --------------------------------------------------------------------------
+
+ASK = "How do I reset my password?"
+
+
+@pytest.mark.parametrize(
+    "rude",
+    [
+        "Figure it out yourself.",  # the reproduction in issue #11
+        "You'll have to work that out on your own.",
+        "Not my problem.",
+        "That's your own fault, you should have read the instructions.",
+        "As I already told you, it's on the login page.",
+        "Whatever.",
+        "Just google it.",
+        "Calm down and stop complaining.",
+    ],
+)
+def test_a_rude_dismissive_or_blaming_agent_scores_below_a_polite_one(rude: str) -> None:
+    polite = csat_signals(conv((ASK, "You can reset it on the login page: click 'Forgot password'.")))
+    bad = csat_signals(conv((ASK, rude)))
+    assert bad["n_agent_rude"] == 1 and polite["n_agent_rude"] == 0
+    assert bad["csat_proxy"] <= polite["csat_proxy"] - 0.9  # type: ignore[operator]
+    assert bad["csat_proxy"] < SATISFIED_MIN <= polite["csat_proxy"]  # type: ignore[operator]
+
+
+def test_a_refusal_with_no_way_forward_costs_more_than_one_with_an_alternative() -> None:
+    dead = csat_signals(conv((ASK, "I can't help you with that.")))
+    onward = csat_signals(conv((ASK, "I can't help with that, but I can connect you with a colleague.")))
+    asks = csat_signals(conv((ASK, "We cannot do that here. Would you like the reset link by email?")))
+    assert dead["n_agent_dead_ends"] == 1 and onward["n_agent_dead_ends"] == asks["n_agent_dead_ends"] == 0
+    assert dead["csat_proxy"] < onward["csat_proxy"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "helpful",
+    [
+        "Let me figure it out for you.",
+        "No problem, I will check that for you.",
+        "Sorry, pets are not allowed in the apartment.",  # a fact, not a refusal to help
+        "I'll look it up myself, one moment.",
+        "You can do it yourself from the settings page, or I can do it for you.",
+    ],
+)
+def test_helpful_replies_are_not_rude_or_dead_ends(helpful: str) -> None:
+    s = csat_signals(conv((ASK, helpful)))
+    assert s["n_agent_rude"] == 0 and s["n_agent_dead_ends"] == 0 and s["agent_manner_pts"] == 0
+
+
+@needs_uss
+@pytest.mark.parametrize(("name", "before"), [("SGD", 0.394), ("MWOZ", 0.359)])
+def test_agent_manner_signals_do_not_lower_the_correlation_on_uss(name: str, before: float) -> None:
+    """Spearman with the human ratings before the agent-manner signals (issue #11): 0.3945 on
+    SGD, 0.3594 on MWOZ. USS agents are almost never rude, so the signals must stay silent
+    there (a handful of replies) and cost nothing."""
+    from evalkit.importers.uss import read
+
+    recs = read(USS_DIR / f"{name}.txt").recordings
+    signals = [csat_signals(r.transcript) for r in recs]
+    rho = spearman([float(s["csat_proxy"]) for s in signals], [float(r.metrics["human_csat"]) for r in recs])  # type: ignore[arg-type]
+    assert rho is not None and rho >= before
+    assert sum(int(s["n_agent_rude"]) + int(s["n_agent_dead_ends"]) for s in signals) <= 10  # type: ignore[call-overload]

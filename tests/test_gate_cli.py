@@ -130,7 +130,7 @@ def test_cli_exit_codes_and_table(tmp_path, monkeypatch):
     saved = json.loads((good / "gate.json").read_text())
     assert saved["checks"][0]["passed"] is True
     code, out, _ = _invoke([str(good), "--min", "task_completion_rate=99%"], monkeypatch)
-    assert code == 1 and "gate FAILED (1 of 1 checks failed)" in out
+    assert code == 1 and "gate FAILED (1 of 1 check failed)" in out
 
 
 def test_cli_usage_errors_exit_2_with_one_line(tmp_path, monkeypatch):

@@ -303,7 +303,7 @@ def test_cli_import_then_score(tmp_path: Path, evalkit_cli) -> None:  # type: ig
     f = write(tmp_path / "Mini.txt", USS_TEXT)
     res = evalkit_cli("import", "uss", str(f), "--out", str(tmp_path / "run"), "--score")
     assert res.returncode == 0, res.stderr
-    assert "imported 2 conversation(s)" in res.stdout
+    assert "imported 2 conversations" in res.stdout
     assert "Spearman vs human_csat" in res.stdout and "csat_proxy" in res.stdout
     assert (tmp_path / "run" / "verdicts.parquet").exists()
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["extra"]["scored"] is True

@@ -47,7 +47,7 @@ def test_gate_status_and_regressions():
     assert "### Regressions vs `run-1` (3)" in md
     assert "- `s1` (100% → 0%)" in md
     passing = evaluate_gate(base, GateConfig(min={"task_completion_rate": 0.9}))
-    assert "**Gate: passed** (1 checks)" in render_summary_markdown(base, gate=passing)
+    assert "**Gate: passed** (1 check)" in render_summary_markdown(base, gate=passing)
     assert compare_runs(base, cand).regressions  # same data the summary used
 
 

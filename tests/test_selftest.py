@@ -206,7 +206,7 @@ def test_cli_exit_1_lists_an_uncaught_fault(tmp_path: Path, capsys: pytest.Captu
     )
     assert code == 1
     assert "NOT CAUGHT" in out and "track-with-id" in out  # drop_digit: wrong tool argument
-    assert "1 fault(s) not caught by any deterministic verdict: no_closing" in out
+    assert "1 fault not caught by any deterministic verdict: no_closing" in out
     saved = json.loads((tmp_path / "r" / SELFTEST_JSON).read_text())
     assert saved["uncaught"] == ["no_closing"] and saved["passed"] is False
 

@@ -99,7 +99,7 @@ class OpenAIChatProvider(AgentProvider):
         args = parse_query(query, spec=spec) if query else {}
         unknown = sorted(set(args) - _KNOWN)
         if unknown:
-            raise AgentSpecError(f"unknown argument(s) {', '.join(unknown)} (known: {', '.join(sorted(_KNOWN))})",
+            raise AgentSpecError(f"unknown {'argument' if len(unknown) == 1 else 'arguments'} {', '.join(unknown)} (known: {', '.join(sorted(_KNOWN))})",
                                  field=spec)
         self.system: str | None = None
         if args.get("system"):

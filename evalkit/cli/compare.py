@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from evalkit._plural import plural
 from evalkit.errors import ConfigError
 
 __all__ = ["command"]
@@ -104,6 +105,9 @@ def command(
     if out is None:
         click.echo(_render(fmt or "md", cmp, base_run, cand_run), nl=False)
     elif out.is_dir() or (not out.suffix and fmt is None):
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"'{out}' is a file, not a folder: give a folder, or a file name ending "
+                              ".html, .md or .json (or --format)", field="--out")
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "comparison.json", cmp.model_dump(mode="json"))
         written = [out / "comparison.json"]
@@ -126,8 +130,10 @@ def command(
 
     if out is not None:
         worse = [m.metric for m in cmp.metrics if m.verdict == "worse"]
+        base_label, cand_label = cmp.labels()
         click.echo(
-            f"{cmp.base.variant} -> {cmp.cand.variant}: {len(cmp.regressions)} regressions, {len(cmp.fixes)} fixes; "
+            f"{base_label} -> {cand_label}: {plural(len(cmp.regressions), 'regression')}, "
+            f"{plural(len(cmp.fixes), 'fix', 'fixes')}; "
             f"significantly worse: {', '.join(worse) or 'none'}"
         )
     if fail_on_regression and (cmp.regressions or any(m.verdict == "worse" for m in cmp.metrics)):

@@ -25,6 +25,7 @@ __all__ = ["command"]
 @click.option("--suite", "suite_path", type=click.Path(path_type=Path), default=None, metavar="PATH", help="Read thresholds from this suite.yaml (or folder) instead of the run's own suite.")
 @click.option("--no-suite", is_flag=True, help="Ignore the suite's gate: section; use the flags only.")
 @click.option("--allow-incomplete", is_flag=True, help="Do not fail a run that was interrupted or is missing conversations.")
+@click.option("--fail-underpowered", is_flag=True, help="Fail a --max-drop check whose sample is too small to show a drop of the allowed size (it passes with an 'underpowered' note otherwise).")
 @click.option("--slow-turn-ms", type=float, default=3000.0, show_default=True, help="A turn slower than this counts in slow_turn_rate.")
 @click.option("--summary/--no-summary", default=True, show_default=True, help="Append Markdown to $GITHUB_STEP_SUMMARY when it is set.")
 @click.option("--write/--no-write", default=True, show_default=True, help="Save gate.json in RUN and rewrite RUN/summary.md with the gate status.")
@@ -40,6 +41,7 @@ def command(
     suite_path: Path | None,
     no_suite: bool,
     allow_incomplete: bool,
+    fail_underpowered: bool,
     slow_turn_ms: float,
     summary: bool,
     write: bool,
@@ -95,6 +97,7 @@ def command(
         slow_turn_ms=slow_turn_ms,
         require_baseline=bool(flags.max_drop) or flags.no_new_failures,
         allow_incomplete=allow_incomplete,
+        fail_underpowered=fail_underpowered,
     )
     click.echo(render_gate_table(result), nl=False)
     if write:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from evalkit._plural import plural
+from evalkit.cli._paths import FolderPath
 from evalkit.importers import FORMATS
 
 __all__ = ["command"]
@@ -20,7 +22,7 @@ __all__ = ["command"]
     "--out",
     "-o",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FolderPath(),
     help="Run folder to write.",
 )
 @click.option("--force", is_flag=True, help="Replace the run already in --out.")
@@ -83,7 +85,7 @@ def command(
     run = write_imported(imported, out, command=cmd, force=force)
     n_scen = len(imported.scenarios)
     click.echo(
-        f"imported {len(run.conversations)} conversation(s) of {n_scen} scenario(s) from {file} "
+        f"imported {plural(len(run.conversations), 'conversation')} of {plural(n_scen, 'scenario')} from {file} "
         f"({fmt}) into {out}/"
     )
     for key, value in imported.info.items():

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from evalkit._plural import plural
 from evalkit.cli._paths import cwd_on_path
 
 __all__ = ["command", "scenario_rows"]
@@ -63,5 +64,5 @@ def command(suite: tuple[Path, ...], tags: tuple[str, ...], as_json: bool) -> in
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
-    click.echo(f"\n{len(rows)} scenario(s)")
+    click.echo(f"\n{plural(len(rows), 'scenario')}")
     return 0

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import click
 
+from evalkit._plural import plural
+from evalkit.cli._paths import FolderPath
+
 __all__ = ["command"]
 
 
@@ -34,7 +37,7 @@ __all__ = ["command"]
               help="Ask for Server-Sent Events (measures time to first token).")
 @click.option("--tag", "tags", multiple=True, help="Only scenarios with this tag (repeatable).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the simulated users.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None, metavar="DIR",
+@click.option("--out", type=FolderPath(), default=None, metavar="DIR",
               help="Where to write load.json and load.html (default: runs/load-<time>).")
 @click.option("--allow-remote", is_flag=True,
               help="Allow a non-loopback agent host. Only load-test services you own.")
@@ -123,8 +126,8 @@ def summary_table(report: object) -> str:
     t, b = report.totals, report.budget
     lines.append("")
     lines.append(
-        f"total: {t.requests} turns ({t.ok} ok, {t.errors} errors, {t.timeouts} timeouts, {t.cancelled} cut), "
-        f"{t.turns_per_s:.1f} turns/s, {t.conversations_completed} conversations completed "
+        f"total: {plural(t.requests, 'turn')} ({t.ok} ok, {plural(t.errors, 'error')}, {plural(t.timeouts, 'timeout')}, {t.cancelled} cut), "
+        f"{t.turns_per_s:.1f} turns/s, {plural(t.conversations_completed, 'conversation')} completed "
         f"({t.conversations_failed} failed, {t.conversations_cut} cut), p95 {f(t.latency_p95_ms)} ms, "
         f"{report.wall_s:.1f} s, stopped by {report.stopped_by}"
     )

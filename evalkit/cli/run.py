@@ -11,12 +11,13 @@ from typing import Any
 
 import click
 
+from evalkit._plural import plural
 from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options
-from evalkit.cli._paths import cwd_on_path
+from evalkit.cli._paths import FolderPath, cwd_on_path
 from evalkit.errors import ConfigError, RunFolderError
 from evalkit.results import RunResult
 
-__all__ = ["command", "parse_variants", "summary_table"]
+__all__ = ["command", "parse_variants", "summary_table", "failure_lines"]
 
 
 def parse_variants(values: tuple[str, ...]) -> dict[str, str] | None:
@@ -76,12 +77,43 @@ def summary_table(run: RunResult, run_dir: Path) -> str:
         for r in rows
     ]
     lines += _attack_lines(by_variant)
+    lines += failure_lines(by_variant)
     status = run.manifest.status
     lines.append("")
     lines.append(f"run {run.manifest.run_id}: {status}, files in {run_dir}/")
     if status == "interrupted":
         lines.append(f"continue with: evalkit run --resume --out {shlex.quote(str(run_dir))}")
     return "\n".join(lines)
+
+
+MAX_FAILURE_LINES = 10
+
+
+def failure_lines(by_variant: dict[str, list[Any]], limit: int = MAX_FAILURE_LINES) -> list[str]:
+    """pytest's "short test summary info" for a run: one line per failed or errored
+    conversation (scenario, trial, first failing check), at most ``limit``, then
+    "... and N more"."""
+    from evalkit.compare import first_failure_reason
+
+    multi = len(by_variant) > 1
+    bad = []
+    for name, convs in by_variant.items():
+        for c in sorted(convs, key=lambda c: (c.transcript.scenario_id, c.transcript.trial)):
+            t = c.transcript
+            if t.error is not None or c.passed is False:
+                bad.append((name, c))
+    if not bad:
+        return []
+    out = ["", "failed and errored conversations:"]
+    for name, c in bad[:limit]:
+        t = c.transcript
+        kind = "ERROR " if t.error is not None else "FAILED"
+        where = f"{name} {t.scenario_id}" if multi else t.scenario_id
+        why = " ".join((first_failure_reason(c) or "failed").split())
+        out.append(f"  {kind} {where} trial {t.trial}: {why[:160] + '…' if len(why) > 160 else why}")
+    if len(bad) > limit:
+        out.append(f"  ... and {len(bad) - limit} more (all of them: report.html in the run folder)")
+    return out
 
 
 def _attack_lines(by_variant: dict[str, list[Any]]) -> list[str]:
@@ -99,7 +131,7 @@ def _attack_lines(by_variant: dict[str, list[Any]]) -> list[str]:
         label = f" ({name})" if len(by_variant) > 1 else ""
         out.append(
             f"red team{label}: attack success rate {_fmt(overall.rate, pct=True)} "
-            f"({overall.succeeded} of {overall.n} attacks){where}"
+            f"({overall.succeeded} of {plural(overall.n, 'attack')}){where}"
         )
     return [""] + out if out else []
 
@@ -165,7 +197,7 @@ def _command_line(ctx: click.Context) -> str:
     "--out",
     "-o",
     envvar="EVALKIT_OUT",
-    type=click.Path(path_type=Path),
+    type=FolderPath(),
     help="Run folder (default runs/<timestamp>).",
 )
 @click.option(

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options
-from evalkit.cli._paths import cwd_on_path
+from evalkit.cli._paths import FolderPath, cwd_on_path
 from evalkit.results import RunResult
 
 __all__ = ["command", "print_scored"]
@@ -56,7 +56,7 @@ def print_scored(run: RunResult, run_dir: Path) -> None:
 @click.option(
     "--out",
     "-o",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FolderPath(),
     help="Write the scored run here instead of updating DIR in place.",
 )
 @click.option(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from evalkit.cli._paths import cwd_on_path
+from evalkit.cli._paths import FolderPath, cwd_on_path
 
 __all__ = ["command"]
 
@@ -32,7 +32,7 @@ __all__ = ["command"]
 @click.option(
     "--out",
     "-o",
-    type=click.Path(path_type=Path),
+    type=FolderPath(),
     help="Run folder (default runs/selftest-<timestamp>); must not hold a run yet.",
 )
 @click.option(

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from evalkit._plural import plural
 from evalkit.judges._common import describe_scope
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.matching import fmt_value
@@ -209,7 +210,7 @@ class LatencyJudge(Judge):
                 n, ms = max(slow_first, key=lambda p: p[1])
                 fail_turn = min(fail_turn or slow_first[0][0], slow_first[0][0])
                 problems.append(
-                    f"{len(slow_first)} turns took longer than {self.ttft_max_ms:g} ms to the first token; "
+                    f"{plural(len(slow_first), 'turn')} took longer than {self.ttft_max_ms:g} ms to the first token; "
                     f"slowest {ms:.0f} ms at turn {n}"
                 )
         if problems:

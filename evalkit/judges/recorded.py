@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from evalkit._plural import plural
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.matching import assignment, max_matching, parse_number
 from evalkit.results import Verdict
@@ -203,7 +204,7 @@ class DatabaseActions(Judge):
         if not expected:
             reason = "no database change expected and none made"
         else:
-            reason = f"all {len(expected)} expected database change(s) made, and nothing else"
+            reason = f"all {plural(len(expected), 'expected database change')} made, and nothing else"
         return self.verdict(True, reason, **details)
 
 

@@ -137,7 +137,7 @@ class Said(_TextJudge):
                         f"{head}; turn {n} lacks {', '.join(missing)}: {fmt_value(excerpt(a.content, width=60))}",
                         turn=n,
                     )
-            return self.verdict(True, f"the agent said {self._what()} on every one of {len(turns)} turns")
+            return self.verdict(True, f"the agent said {self._what()} on " + ("its only turn" if len(turns) == 1 else f"every one of {len(turns)} turns"))
         # any / last: each condition must hold on some turn in scope.
         missing = self._missing_anywhere(turns)
         if missing:

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from evalkit._plural import plural
 from evalkit.judges._common import (
     ArgumentSpec,
     CallSpec,
@@ -224,7 +225,7 @@ class ToolSequence(Judge):
             for i, spec in enumerate(exp):
                 if i >= len(actual):
                     return (
-                        f"call {i + 1} should be {spec.label()} but there are only {len(actual)} calls",
+                        f"call {i + 1} should be {spec.label()} but there {'is' if len(actual) == 1 else 'are'} only {plural(len(actual), 'call')}",
                         None,
                     )
                 n, call = actual[i]

@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from evalkit._plural import plural
 from evalkit.results import ConversationResult, Verdict
 from evalkit.transcript import AgentTurn, ToolCall, ToolTurn, UserTurn
 
@@ -215,6 +216,8 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # "1 scenario", "2 scenarios": counted nouns read right in every template.
+    env.filters["plural"] = plural
     return env
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__, stats
+from evalkit._plural import plural
 from evalkit.metrics import (
     MetricValue,
     attack_success,
@@ -162,7 +163,7 @@ def _cards(
             elif spec.metric == "task_completion_rate" and stat.value is None:
                 note = "no deterministic checks ran"
             elif spec.metric in ("automation_rate", "task_completion_rate") and stat.n:
-                note = f"of {stat.n:,} conversations"
+                note = "of " + plural(stat.n, "conversation", thousands=True)
             elif spec.metric == "latency_p95_ms" and stat.value is not None:
                 note = f"p50 {_ms(s['latency_p50_ms'].value)} · p99 {_ms(s['latency_p99_ms'].value)}"
             rows.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit._plural import plural
 from evalkit.metrics import MetricValue, cost_note, summarize_with_ci
 from evalkit.reports._numbers import fmt_metric, md_escape
 from evalkit.results import ConversationResult, RunResult
@@ -64,11 +65,11 @@ def render_summary_markdown(
     if gate is not None:
         head = "✅" if gate.passed else "❌"
     lines = [f"## {head} evalkit run `{md_escape(m.run_id)}`", ""]
-    facts = [f"{n} conversations", f"{n_failed} failed", f"{n_errors} agent errors"]
+    facts = [plural(n, "conversation"), f"{n_failed} failed", plural(n_errors, "agent error")]
     if m.status != "complete":
         facts.append(f"status **{md_escape(m.status)}**")
     if m.trials > 1:
-        facts.append(f"{m.trials} trials per scenario")
+        facts.append(f"{plural(m.trials, 'trial')} per scenario")
     lines.append(" · ".join(facts))
     agent_bits = [f"`{md_escape(k)}` = {md_escape(v or '-', 80)}" for k, v in m.variants.items()]
     if agent_bits:
@@ -160,7 +161,8 @@ def _gate_line(gate: GateResult) -> str:
     from evalkit.reports._numbers import fmt_metric
 
     if gate.passed:
-        return f"**Gate: passed** ({len(gate.checks)} checks)"
+        weak = f"; {gate.n_underpowered} underpowered: could not show a drop of the allowed size" if gate.n_underpowered else ""
+        return f"**Gate: passed** ({plural(len(gate.checks), 'check')}{weak})"
     failed = [c for c in gate.checks if c.passed is False]
     parts = []
     for c in failed[:5]:
@@ -169,8 +171,9 @@ def _gate_line(gate: GateResult) -> str:
         elif c.kind == "complete" or c.threshold is None:
             parts.append(c.detail or f"{c.metric} {c.kind}")
         else:
-            parts.append(f"{c.metric} {fmt_metric(c.metric, c.value)} ({c.kind}: {c.threshold_text()})")
-    return f"**Gate: failed** ({len(failed)} of {len(gate.checks)} checks): " + "; ".join(md_escape(p, None) for p in parts)
+            parts.append(f"{c.metric} {fmt_metric(c.metric, c.value)} ({c.kind}: {c.threshold_text()})"
+                         + ("; underpowered" if c.underpowered else ""))
+    return f"**Gate: failed** ({len(failed)} of {plural(len(gate.checks), 'check')}): " + "; ".join(md_escape(p, None) for p in parts)
 
 
 def write_summary_md(

@@ -26,6 +26,12 @@ from evalkit.scenarios.models import JudgeSpec, Scenario, SuiteConfig
 __all__ = ["Suite", "load_suite", "validate_paths", "MAX_FILE_BYTES", "SUITE_FILE_NAMES"]
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+def _size(n: int) -> str:
+    """``11,010,048 bytes (10.5 MiB)``: exact, so a file just over the limit never reads as
+    the limit itself (whole megabytes rounded an 11 MB file down to "10 MB")."""
+    return f"{n:,} bytes ({n / 1024 / 1024:.1f} MiB)"
 SUITE_FILE_NAMES = ("suite.yaml", "suite.yml")
 _YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -344,7 +350,7 @@ class _Loader:
             if size > MAX_FILE_BYTES:
                 self.error(
                     ScenarioError(
-                        f"file is too large ({size // 1024 // 1024} MB; limit {MAX_FILE_BYTES // 1024 // 1024} MB)",
+                        f"file is too large: {_size(size)}; the limit is {_size(MAX_FILE_BYTES)}",
                         file=name,
                     )
                 )

@@ -9,8 +9,17 @@ exactly as against a hosted model. It answers ``POST /v1/chat/completions`` dete
    invalid JSON, ...);
 2. else the next entry of ``script`` (replies served in order), if any is left;
 3. else the first matching :class:`Rule`;
-4. else a default: a JSON instance of the requested ``response_format`` schema, or an echo
-   of the last user message.
+4. else a default: for evalkit's own simulated user (``customer_turn``) a plausible
+   customer line built from the persona in its prompt (the goal, then the facts the agent
+   asks for, then a goodbye claiming the goal, which evalkit checks); for a judge's answer
+   (a ``reason``, maybe a ``score``) a reason saying no model judged and a middling-good
+   score; for
+   any other ``response_format`` a JSON instance of the schema; otherwise an echo of the
+   last user message.
+
+From a shell it serves until stopped (Ctrl-C), printing its URL::
+
+    python -m evalkit.testing.fake_openai --port 8765
 
 Every request is recorded (``server.requests``) for assertions. ``GET /v1/models`` lists
 ``models``. Typical use::
@@ -25,16 +34,21 @@ Every request is recorded (``server.requests``) for assertions. ``GET /v1/models
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import re
+import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from evalkit._plural import plural
 
 __all__ = [
     "FAILURE_KINDS",
@@ -228,6 +242,99 @@ def example_for_schema(schema: Mapping[str, Any], root: Mapping[str, Any] | None
     return "fake"
 
 
+# -- plausible default answers ----------------------------------------------------------------
+# Enough to watch evalkit's LLM user and judges work end to end without a model: they read
+# the prompts evalkit itself renders (evalkit/simulators/prompts/user.j2), nothing else.
+
+_FACT = re.compile(r"^- ([A-Za-z0-9_ ]+): (.+)$", re.M)
+_GOAL = re.compile(r"^## What you want\n(.+?)\n", re.M)
+_TRANSFERRED = "transferred you to a human"
+_CLAIM_REJECTED = "(Note for the customer:"
+# Words in a fact's name too common to show the agent asked for that fact.
+_GENERIC = {"id", "number", "no", "the", "my", "your", "code", "name"}
+_CLOSING = re.compile(r"\b(anything else|something else|any other (question|thing)s?)\b", re.I)
+# A yes/no question opens with an auxiliary verb ("Shall I cancel it?"), an open one with a
+# question word ("How much would you like refunded?").
+_YES_NO = re.compile(r"^(shall|should|would|do|does|can|could|may|is|are|will|want|ok|okay)\b", re.I)
+FAKE_REASON = "evalkit's fake model server answered this; no model judged the conversation."
+
+
+def _first_person(goal: str) -> str:
+    goal = goal.strip().rstrip(".")
+    goal = re.sub(r"^you (want|need|would like) to ", "", goal, flags=re.I)
+    swapped = re.sub(r"\byour\b", "my", re.sub(r"\byou\b", "I", goal, flags=re.I), flags=re.I)
+    return swapped[:1].lower() + swapped[1:]
+
+
+def _alnum(text: str) -> str:
+    """Letters and digits only, lower case: "O R D 1 0 0 3 7" (a voice reply) is ORD-10037."""
+    return re.sub(r"[\W_]+", "", text).lower()
+
+
+def _questions(text: str) -> list[str]:
+    """The sentences of ``text`` that end with a question mark (links removed first)."""
+    text = re.sub(r"\(?https?://\S+", " ", text)
+    # A sentence ends at . ! ? followed by a space ("$15.00" is not an end).
+    sentences = re.split(r"(?<=[.!?])\s+|\n+", text)
+    return [q.strip().lower() for q in sentences if q.strip().endswith("?")]
+
+
+def customer_turn(req: RecordedRequest) -> dict[str, str]:
+    """A plausible next customer message for evalkit's LLM user (``{"message", "end"}``).
+
+    Opens with the persona's goal; gives a fact when a question of the agent names it (as
+    the prompt lists it); agrees when asked to confirm; restates the goal to any other
+    question; says goodbye with ``goal_met`` once the agent answers without a question or
+    asks if there is anything else (evalkit accepts the claim only if the goal's checks
+    pass, and then this asks the agent to finish the job). Gives up after 8 messages.
+    """
+    system = req.system
+    said = [m for m in req.messages if m.get("role") == "assistant"]
+    agent = req.last_user
+    known = system.split("## What you know", 1)[-1].split("##", 1)[0]
+    facts = [(k.strip(), v.strip()) for k, v in _FACT.findall(known)]
+    goal_match = _GOAL.search(system)
+    goal = _first_person(goal_match.group(1)) if goal_match else "get some help with my order"
+    if _TRANSFERRED in agent:
+        return {"message": "Okay, I will wait for your colleague. Thank you.", "end": "transferred"}
+    if agent.startswith(_CLAIM_REJECTED):
+        return {"message": "Sorry, is that actually done now? Please go ahead and complete it.", "end": "continue"}
+    if len(said) >= 8:
+        return {"message": "This is taking too long, I will try again later.", "end": "gave_up"}
+    if not said or agent.startswith("(The support chat is open"):
+        return {"message": f"Hi, I'd like to {goal}.", "end": "continue"}
+    questions = _questions(agent)
+    goodbye = {"message": "No, that's all I needed. Thanks for your help!", "end": "goal_met"}
+    if not questions or any(_CLOSING.search(q) for q in questions):
+        return goodbye
+    for key, value in facts:
+        words = [w for w in re.split(r"[_\s]+", key.lower()) if w and w not in _GENERIC]
+        # The agent asks for it: a question names it, and the agent does not already have it.
+        if words and _alnum(value) not in _alnum(agent) and any(w in q for q in questions for w in words):
+            return {"message": f"Sure, the {key.replace('_', ' ')} is {value}.", "end": "continue"}
+    if any(_YES_NO.search(q) for q in questions):
+        return {"message": "Yes, please go ahead.", "end": "continue"}
+    earlier = " ".join(_text(m) for m in said)
+    untold = [(k, v) for k, v in facts if v not in earlier]
+    if untold:
+        key, value = untold[0]
+        return {"message": f"The {key.replace('_', ' ')} is {value}, if that helps.", "end": "continue"}
+    return {"message": f"I just want to {goal}.", "end": "continue"}
+
+
+def judge_answer(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A judge's answer that is valid for ``schema`` and plainly not a judgement: a score (if
+    asked for) three quarters up the scale, 4 on 1-5, and a reason that says a fake model
+    gave it."""
+    value = example_for_schema(schema)
+    score = (schema.get("properties") or {}).get("score") or {}
+    lo, hi = score.get("minimum"), score.get("maximum")
+    if isinstance(lo, int | float) and isinstance(hi, int | float):
+        value["score"] = round(lo + 0.75 * (hi - lo))
+    value["reason"] = FAKE_REASON
+    return value
+
+
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4) if text else 0
 
@@ -374,7 +481,8 @@ class FakeOpenAIServer:
     numbers (1-based) that fail, e.g. ``{1: "429", 2: Failure("500")}``. ``failure_rate``
     with ``failure_kinds`` and ``seed``: random failures, reproducible. ``latency_s``: delay
     before every answer. ``retry_after``: seconds sent with 429s. ``hang_s``: how long a
-    ``hang`` lasts (the server stops hanging when it shuts down).
+    ``hang`` lasts (the server stops hanging when it shuts down). ``host`` / ``port``: where
+    it listens (default 127.0.0.1 and a free port).
     """
 
     def __init__(
@@ -393,6 +501,8 @@ class FakeOpenAIServer:
         stream_delay_s: float = 0.0,
         models: Sequence[str] = ("fake-model",),
         default: Responder | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.rules: list[Rule] = list(rules)
         self.script: list[Responder] = list(script)
@@ -406,6 +516,8 @@ class FakeOpenAIServer:
         self.stream_delay_s = stream_delay_s
         self.models = list(models)
         self.default = default
+        self.host = host
+        self.requested_port = port
         self.requests: list[RecordedRequest] = []
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -418,7 +530,7 @@ class FakeOpenAIServer:
 
     def start(self) -> FakeOpenAIServer:
         self._stop.clear()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server((self.host, self.requested_port), _Handler)
         self._httpd.fake = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), name="fake-openai", daemon=True)
         self._thread.start()
@@ -449,7 +561,8 @@ class FakeOpenAIServer:
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``: give this to the openai client or ``--base-url``."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
 
     # -- configuration helpers ---------------------------------------------------------------
 
@@ -525,6 +638,11 @@ class FakeOpenAIServer:
     def _default(req: RecordedRequest) -> Reply:
         schema = req.schema
         if schema is not None:
+            props = schema.get("properties") or {}
+            if req.schema_name == "customer_turn" or {"message", "end"} <= set(props):
+                return Reply(json=customer_turn(req))
+            if "reason" in props:  # a judge: rubric (score + reason), pairwise (winner + reason), ...
+                return Reply(json=judge_answer(schema))
             return Reply(json=example_for_schema(schema))
         return Reply(content=f"fake reply to: {req.last_user}"[:500])
 
@@ -565,3 +683,43 @@ class FakeOpenAIServer:
                          "logprobs": None}],
             "usage": self._usage(req, answer),
         }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m evalkit.testing.fake_openai``: serve until Ctrl-C (or SIGTERM)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m evalkit.testing.fake_openai",
+        description="A fake OpenAI-compatible server for trying evalkit's LLM user and judges "
+        "offline: plausible customer lines and judge answers, no model, no key.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before every answer")
+    parser.add_argument("--model", action="append", dest="models", metavar="NAME",
+                        help="a model name GET /v1/models lists (repeatable; default fake-model)")
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(host=args.host, port=args.port, latency_s=args.latency_ms / 1000,
+                              models=args.models or ("fake-model",))
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"fake_openai: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    # SIGTERM (kill, a CI job ending) stops it as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"fake OpenAI-compatible server on {server.base_url} (models: {', '.join(server.models)}); "
+          "Ctrl-C stops it", flush=True)
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    print(f"stopped after {plural(len(server.chat_requests), 'chat request')}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
