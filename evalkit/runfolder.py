@@ -113,11 +113,11 @@ class RunFolder:
     def claim(self, existing: Existing = Existing.new, *, hint: str = "choose another --out") -> RunFolder:
         """Check the folder may be written, lock it, and read the run already there (into
         :attr:`previous`). Nothing is written to a folder that is refused."""
-        self._check_writable(existing, hint)
+        self._check_writable(existing, hint, locked=False)
         self._take_lock()
         try:
             # Again under the lock: another process may have written a run since the check.
-            self._check_writable(existing, hint)
+            self._check_writable(existing, hint, locked=True)
             self._refuse_links()
             if self.is_run() and existing == Existing.overwrite:
                 self.remove(JOURNAL)
@@ -138,7 +138,9 @@ class RunFolder:
         """Does the folder hold an evalkit run (a manifest or a journal)?"""
         return any(os.path.lexists(self.path / name) for name in (MANIFEST, JOURNAL))
 
-    def _check_writable(self, existing: Existing, hint: str) -> None:
+    def _check_writable(self, existing: Existing, hint: str, *, locked: bool) -> None:
+        # Before the lock, only what makes the lock file itself wrong to write (not a run
+        # folder); "already holds a run" waits for the lock, whose holder is worth naming.
         p = self.path
         if os.path.lexists(p) and not p.is_dir():
             raise RunFolderError("is a file, not a run folder", file=str(p))
@@ -147,13 +149,14 @@ class RunFolder:
                 raise RunFolderError("no such run folder", file=str(p))
             return
         if self.is_run():
-            if existing == Existing.new:
+            if existing == Existing.new and locked:
                 raise ConfigError(f"already holds a run; {hint}", field=str(p))
             return
         if existing == Existing.update:
             raise RunFolderError(f"not a run folder (no {MANIFEST})", file=str(p))
         try:
-            stray = next((e.name for e in os.scandir(p) if e.name != LOCK_FILE), None)
+            with os.scandir(p) as entries:
+                stray = next((e.name for e in entries if e.name != LOCK_FILE), None)
         except OSError as exc:
             raise RunFolderError(f"cannot read: {exc.strerror or exc}", file=str(p)) from None
         if stray is not None:
@@ -164,12 +167,14 @@ class RunFolder:
             )
 
     def _refuse_links(self) -> None:
-        for entry in os.scandir(self.path):
-            if entry.is_symlink():
+        with os.scandir(self.path) as entries:
+            links = [e.name for e in entries if e.is_symlink()]
+        for name in links[:1]:
+            if name:
                 raise RunFolderError(
                     "is a symbolic link: evalkit never follows links inside a run folder "
                     "(replace it with the file itself)",
-                    file=str(self.path / entry.name),
+                    file=str(self.path / name),
                 )
 
     def _take_lock(self) -> None:
