@@ -17,11 +17,13 @@ Values shorter than :data:`MIN_SECRET_LENGTH` are masked only where they sit in 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -55,6 +57,8 @@ def _url_credentials(text: str) -> list[str]:
         for part in (user, password):
             if part:
                 found += [part, unquote(part)]
+        if password:  # as an HTTP client sends them: "Authorization: Basic <base64>"
+            found.append(base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode())
     try:
         parts = urlsplit(text)
         found += [x for x in (parts.username, parts.password) if x]
@@ -96,10 +100,15 @@ class Secrets:
     def __bool__(self) -> bool:
         return bool(self.values)
 
-    @property
+    @cached_property
     def _ordered(self) -> list[str]:
         # Longest first, so a secret containing another is masked whole.
         return sorted((v for v in self.values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+    @cached_property
+    def _needles(self) -> list[str]:
+        # Each secret as written and as it appears inside a JSON string.
+        return sorted({n for v in self._ordered for n in (v, json.dumps(v, ensure_ascii=False)[1:-1])})
 
     def mask_text(self, text: str) -> str:
         """``text`` with every secret and every URL's user-info replaced by ``***``."""
@@ -112,10 +121,7 @@ class Secrets:
         """Does ``serialized`` (JSON text) hold a secret or URL credentials? A cheap pre-check."""
         if "@" in serialized and _URL_USERINFO.search(serialized):
             return True
-        for secret in self._ordered:
-            if secret in serialized or json.dumps(secret, ensure_ascii=False)[1:-1] in serialized:
-                return True
-        return False
+        return any(n in serialized for n in self._needles)
 
     def mask_value(self, value: Any) -> Any:
         """A JSON-like value with every string (mapping keys too) masked."""

@@ -122,7 +122,7 @@ class RunFolder:
             if self.is_run() and existing == Existing.overwrite:
                 self.remove(JOURNAL)
             elif self.is_run():
-                self.previous = read_manifest(self.path) if (self.path / MANIFEST).exists() else None
+                self.previous = read_manifest(self.path)  # a journal without it is a broken run
         except BaseException:
             self.close()
             raise
@@ -181,15 +181,18 @@ class RunFolder:
         missing = [p for p in [self.path, *self.path.parents] if not p.exists()]
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunFolderError(f"cannot create: {exc.strerror or exc}", file=str(exc.filename or self.path)) from None
+        except OSError as exc:  # read-only or full disk: one line naming the folder (exit 2)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
         self._created = list(missing)  # innermost first: removed in this order
         path = self.path / LOCK_FILE
         for _ in range(5):
             try:
                 fh = open_nofollow(path, os.O_RDWR | os.O_CREAT)
             except OSError as exc:
-                raise RunFolderError(f"cannot lock: {exc.strerror or exc}", file=str(path)) from None
+                if os.path.islink(path):
+                    raise RunFolderError("is a symbolic link: evalkit never follows links inside a run folder",
+                                         file=str(path)) from None
+                raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
             try:
                 portalocker.lock(fh, portalocker.LOCK_EX | portalocker.LOCK_NB)
             except portalocker.exceptions.LockException:
