@@ -68,7 +68,8 @@ def command(run_dir: Path, out: Path | None, use_gate: bool, charts: bool, redac
         if folder is not None:
             target = folder.write_file("report.html", html)
         else:
-            target = out  # type: ignore[assignment]  # set when there is no folder to lock
+            assert out is not None  # a folder is claimed exactly when no --out is given
+            target = out
             atomic_write(target, lambda fh: fh.write(html))
     finally:
         if folder is not None:
