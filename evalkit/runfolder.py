@@ -169,13 +169,12 @@ class RunFolder:
     def _refuse_links(self) -> None:
         with os.scandir(self.path) as entries:
             links = [e.name for e in entries if e.is_symlink()]
-        for name in links[:1]:
-            if name:
-                raise RunFolderError(
-                    "is a symbolic link: evalkit never follows links inside a run folder "
-                    "(replace it with the file itself)",
-                    file=str(self.path / name),
-                )
+        if links:
+            raise RunFolderError(
+                "is a symbolic link: evalkit never follows links inside a run folder "
+                "(replace it with the file itself)",
+                file=str(self.path / sorted(links)[0]),
+            )
 
     def _take_lock(self) -> None:
         missing = [p for p in [self.path, *self.path.parents] if not p.exists()]

@@ -277,8 +277,10 @@ class Runner:
         else:
             suites = [str(p) for p in suite.paths]
         self.suite = suite
-        fingerprint = suite_hash(suite.scenarios, [suite.config, *suite.scenario_configs.values()])
-        folder.check_suite(fingerprint)
+        played = suite_hash(suite.scenarios, [suite.config, *suite.scenario_configs.values()])
+        folder.check_suite(played)
+        # A run begun before suite hashes existed: its lines carry none, nor will the rest.
+        fingerprint = None if old is not None and old.suite_hash is None else played
         seed = self._resolve_seed(old)
         trials_flag = self._resolve_trials(old)
         variants, explicit = self._resolve_variants(suite, old)

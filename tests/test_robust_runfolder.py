@@ -145,6 +145,25 @@ def test_resume_refuses_a_suite_edited_since_the_run_started(tmp_path: Path) -> 
     assert code == 2 and "the suite changed since this run started" in err
 
 
+def test_a_run_begun_before_suite_hashes_still_resumes(tmp_path: Path) -> None:
+    suite = _suite(tmp_path / "suite")
+    out = tmp_path / "run"
+    assert _run(suite, out)[0] == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    for key in ("suite_hash", "gate"):
+        manifest.pop(key)
+    manifest["status"] = "interrupted"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    lines = _journal(out)[:2]
+    for line in lines:
+        line.pop("suite_hash")
+    (out / "conversations.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    for _ in range(2):  # and again: the lines it adds match the old ones
+        code, _, err = cli3("run", "--resume", "--out", str(out), "--no-progress")
+        assert code == 0, err
+    assert len(_journal(out)) == 3
+
+
 # --- 9. only its own folder ------------------------------------------------------------------------
 
 
