@@ -46,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _fake_llm import fake_llm  # noqa: E402
 
-import evalkit.runner as runner_module  # noqa: E402
 from evalkit.llm.client import LLMClient, LLMClients  # noqa: E402
 from evalkit.llm.settings import ModelSettings  # noqa: E402
+from evalkit.runfolder import RunFolder  # noqa: E402
 from evalkit.runner import RunConfig, Runner  # noqa: E402
 from evalkit.scenarios import load_suite  # noqa: E402
 
@@ -87,7 +87,7 @@ def one_run(base_url: str, args: argparse.Namespace, latency_ms: float) -> dict[
         config = RunConfig(suite=suite, agent=agent, out=Path(tmp) / "run", concurrency=args.concurrency,
                            simulator="llm", llm=llm, progress=False, close_llm=True, handle_signals=False)
         outputs = {"wall": 0.0, "cpu": 0.0}
-        write_outputs = runner_module.write_run_outputs
+        write_outputs = RunFolder.finish
 
         def timed(*a: Any) -> Any:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -97,7 +97,7 @@ def one_run(base_url: str, args: argparse.Namespace, latency_ms: float) -> dict[
                 outputs["wall"] += time.perf_counter() - t0
                 outputs["cpu"] += time.process_time() - c0
 
-        runner_module.write_run_outputs = timed
+        RunFolder.finish = timed  # type: ignore[method-assign]
         import os
 
         os.environ.setdefault("EVALKIT_AGENT_API_KEY", "sk-fake-bench")
@@ -106,7 +106,7 @@ def one_run(base_url: str, args: argparse.Namespace, latency_ms: float) -> dict[
             run = Runner(config).run_sync()
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         finally:
-            runner_module.write_run_outputs = write_outputs
+            RunFolder.finish = write_outputs  # type: ignore[method-assign]
     usage = run.manifest.extra.get("llm_usage", {})
     sim_calls = int(usage.get("simulator", {}).get("calls", 0))  # type: ignore[union-attr]
     judge_calls = int(usage.get("judge", {}).get("calls", 0))  # type: ignore[union-attr]

@@ -32,7 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from evalkit.results import ConversationResult, JudgeKind, RunManifest, Verdict
-from evalkit.runfiles import JOURNAL, write_manifest
+from evalkit.runfiles import JOURNAL
+from evalkit.runfolder import Existing, RunFolder
 from evalkit.transcript import (
     AgentTurn,
     Handoff,
@@ -166,33 +167,33 @@ def synthesise(folder: Path, n: int, variants: list[str], trials: int, seed: int
     topics = list(TOPICS)
     per_variant = n // len(variants)
     scenarios = max(1, per_variant // trials)
-    write_manifest(
-        folder,
-        RunManifest(
-            run_id="bench-10k",
-            evalkit_version="0.1.0",
-            agent="reference_agent:create_agent",
-            variants={v: f"reference_agent:create_agent --prompt {v.lower()}" for v in variants},
-            seed=seed,
-            trials=trials,
-            concurrency=16,
-            started_at="2026-01-01T00:00:00Z",
-            finished_at="2026-01-01T00:42:00Z",
-            duration_s=2520.0,
-            status="complete",
-            n_planned=scenarios * trials * len(variants),
-            cache={"hits": 0, "misses": 0},
-        ),
+    manifest = RunManifest(
+        run_id="bench-10k",
+        evalkit_version="0.1.0",
+        agent="reference_agent:create_agent",
+        variants={v: f"reference_agent:create_agent --prompt {v.lower()}" for v in variants},
+        seed=seed,
+        trials=trials,
+        concurrency=16,
+        started_at="2026-01-01T00:00:00Z",
+        finished_at="2026-01-01T00:42:00Z",
+        duration_s=2520.0,
+        status="complete",
+        n_planned=scenarios * trials * len(variants),
+        cache={"hits": 0, "misses": 0},
     )
-    # The same line format as the runner's Journal, without its fsync per line (a synthetic
-    # folder need not survive a crash, and 10,000 fsyncs would dominate the benchmark).
     count = 0
-    with open(folder / JOURNAL, "wb") as fh:
-        for v in variants:
-            for sid in range(scenarios):
-                for trial in range(trials):
-                    fh.write(_conversation(rng, sid, v, trial, topics[sid % len(topics)]).model_dump_json().encode() + b"\n")
-                    count += 1
+    with RunFolder(folder).claim(Existing.overwrite) as writer:
+        writer.write_manifest(manifest)
+        # The same line format as the run folder's journal, without its fsync per line (a
+        # synthetic folder need not survive a crash; 10,000 fsyncs would dominate the figures).
+        with open(folder / JOURNAL, "wb") as fh:
+            for v in variants:
+                for sid in range(scenarios):
+                    for trial in range(trials):
+                        conv = _conversation(rng, sid, v, trial, topics[sid % len(topics)])
+                        fh.write(conv.model_dump_json().encode() + b"\n")
+                        count += 1
     return count
 
 

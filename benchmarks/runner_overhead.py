@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import evalkit.runner as runner_module
+from evalkit.runfolder import RunFolder
 from evalkit.runner import RunConfig, Runner
 from evalkit.scenarios import load_suite
 
@@ -57,7 +57,7 @@ def main() -> None:
             suite=suite, agent=agent, out=Path(tmp) / "run", concurrency=args.concurrency, progress=False
         )
         outputs_s = 0.0
-        write_outputs = runner_module.write_run_outputs
+        write_outputs = RunFolder.finish
 
         def timed_outputs(*a: Any) -> Any:  # split "run files + reports" from the conversations
             nonlocal outputs_s
@@ -67,11 +67,11 @@ def main() -> None:
             finally:
                 outputs_s += time.perf_counter() - t0
 
-        runner_module.write_run_outputs = timed_outputs
+        RunFolder.finish = timed_outputs  # type: ignore[method-assign]
         started, cpu_started = time.perf_counter(), time.process_time()
         run = Runner(config).run_sync()
         run_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
-        runner_module.write_run_outputs = write_outputs
+        RunFolder.finish = write_outputs  # type: ignore[method-assign]
         conv_s = run_s - outputs_s
 
     ideal = args.conversations * args.turns * args.latency_ms / 1000 / args.concurrency

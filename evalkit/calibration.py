@@ -37,7 +37,7 @@ __all__ = [
     "JudgeCalibration",
     "parse_label",
     "read_labels_csv",
-    "write_labels_csv",
+    "labels_csv",
     "recorded_labels",
     "run_labels",
     "judge_value",
@@ -234,16 +234,18 @@ def read_labels_csv(path: str | Path) -> list[HumanLabel]:
     return labels
 
 
-def write_labels_csv(path: str | Path, labels: Sequence[HumanLabel]) -> None:
-    """Write labels in the format :func:`read_labels_csv` reads."""
+def labels_csv(labels: Sequence[HumanLabel]) -> str:
+    """Labels as the CSV text :func:`read_labels_csv` reads."""
     import csv
+    import io
 
-    with Path(path).open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["scenario_id", "trial", "judge", "label", "variant"])
-        for lab in labels:
-            value = ("pass" if lab.label else "fail") if isinstance(lab.label, bool) else f"{lab.label:g}"
-            w.writerow([lab.scenario_id, lab.trial, lab.judge, value, lab.variant or ""])
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["scenario_id", "trial", "judge", "label", "variant"])
+    for lab in labels:
+        value = ("pass" if lab.label else "fail") if isinstance(lab.label, bool) else f"{lab.label:g}"
+        w.writerow([lab.scenario_id, lab.trial, lab.judge, value, lab.variant or ""])
+    return buf.getvalue()
 
 
 def recorded_labels(conversations: Sequence[ConversationResult]) -> list[HumanLabel]:

@@ -17,8 +17,11 @@ Rules (documented in docs/ci.md):
 * ``no_new_failures`` (needs a baseline) fails when a scenario that passed in the baseline
   (majority of its trials) fails now; each such scenario is listed.
 
-Thresholds come from ``suite.yaml``'s ``gate:`` section and from flags; a flag overrides
-the suite's value for the same metric and kind.
+Thresholds come from ``suite.yaml``'s ``gate:`` section (as recorded in the run's manifest
+when the run was made, so the gate reads the same thresholds from any folder) and from
+flags; a flag overrides the suite's value for the same metric and kind. A gate with no check
+at all fails (``checks`` row) unless ``allow_empty``: a gate that cannot find its thresholds
+must not pass a broken run.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ __all__ = [
 
 GATE_FILE = "gate.json"
 
-CheckKind = Literal["min", "max", "max_drop", "no_new_failures", "complete"]
+CheckKind = Literal["min", "max", "max_drop", "no_new_failures", "complete", "checks"]
 _PASS_HAT = re.compile(r"^pass_hat_([1-9][0-9]*)$")
 
 
@@ -174,12 +177,16 @@ def merge_gate_configs(base: GateConfig | None, override: GateConfig) -> GateCon
 
 
 def suite_gate_config(run: RunResult, suite_path: str | Path | None = None) -> tuple[GateConfig | None, str | None]:
-    """The ``gate:`` section of the run's suite (or of ``suite_path``) and where it came from.
+    """The suite's ``gate:`` section for ``run`` (or that of ``suite_path``) and where it came from.
 
-    The run's manifest lists its suite folders; relative paths are resolved from the
-    current folder (where ``evalkit run`` was normally started). ``(None, None)`` when no
-    ``suite.yaml`` is reachable.
+    A run records its suite's thresholds in its manifest when it is made: those are used,
+    wherever the gate runs from. For an older run without them, the suite folders the manifest
+    lists are looked up (relative paths from the current folder). ``(None, None)`` when there
+    are none.
     """
+    recorded = run.manifest.gate
+    if suite_path is None and recorded is not None:
+        return (recorded, "the run's manifest (suite.yaml gate: at run time)") if not recorded.empty else (None, None)
     candidates: list[Path] = []
     if suite_path is not None:
         p = Path(suite_path)
@@ -384,6 +391,7 @@ def evaluate_gate(
     require_baseline: bool = False,
     allow_incomplete: bool = False,
     fail_underpowered: bool = False,
+    allow_empty: bool = False,
 ) -> GateResult:
     """Every check of ``config`` on one variant of ``run`` (against ``baseline`` if given).
 
@@ -391,8 +399,9 @@ def evaluate_gate(
     With ``require_baseline`` (flags asked for baseline checks), a missing baseline is a
     :class:`ConfigError`; otherwise baseline checks are reported as skipped. A run that did
     not finish (interrupted, or fewer conversations than planned) fails a ``complete``
-    check unless ``allow_incomplete``. A max-drop check whose sample cannot show a drop of
-    the allowed size is marked underpowered; ``fail_underpowered`` makes it fail.
+    check unless ``allow_incomplete``; a ``config`` with no check fails a ``checks`` check
+    unless ``allow_empty``. A max-drop check whose sample cannot show a drop of the allowed
+    size is marked underpowered; ``fail_underpowered`` makes it fail.
     """
     variant, convs = select_variant(run, variant, role="run")
     values = summarize_with_ci(convs, slow_turn_ms=slow_turn_ms, n_resamples=n_resamples, seed=seed)
@@ -430,6 +439,16 @@ def evaluate_gate(
                 threshold=float(planned) if planned is not None else None,
                 passed=None if allow_incomplete else False,
                 detail=detail + ("" if not allow_incomplete else " (allowed)"),
+            )
+        )
+    if config.empty and not allow_empty:
+        checks.append(
+            GateCheck(
+                metric="gate",
+                kind="checks",
+                passed=False,
+                detail="no checks configured (no --min/--max/--max-drop/--no-new-failures flag and no "
+                "gate: section recorded with the run); pass --allow-empty to let an empty gate pass",
             )
         )
     for metric, v in config.min.items():
@@ -482,6 +501,8 @@ def _threshold_text(c: GateCheck) -> str:
         return f"drop <= {fmt_delta(c.metric, c.threshold).lstrip('+')}"
     if c.kind == "complete":
         return "all planned conversations"
+    if c.kind == "checks":
+        return "at least one check"
     return "no new failures"
 
 
@@ -492,6 +513,8 @@ def _value_text(c: GateCheck) -> str:
         return "n/a" if c.value is None or c.value.value is None else f"{c.value.value:.0f} new"
     if c.kind == "complete":
         return "n/a" if c.value is None or c.value.value is None else f"{c.value.value:.0f} done"
+    if c.kind == "checks":
+        return "none"
     text = fmt_metric(c.metric, c.value)
     if c.kind == "max_drop" and c.delta is not None:
         ci = ""

@@ -324,18 +324,20 @@ def _write_run(out: Path, config: pytest.Config, lines: list[str]) -> None:
     from datetime import UTC, datetime
 
     from evalkit import __version__
+    from evalkit.reports.outputs import standard_outputs
     from evalkit.results import ConversationResult, RunManifest, RunResult
-    from evalkit.runfiles import JOURNAL, Journal, write_manifest, write_run_outputs
+    from evalkit.runfolder import Existing, RunFolder
 
     results = [ConversationResult.model_validate_json(x) for x in lines]
     results.sort(key=lambda r: r.key)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     roots = sorted({str(p) for p in config.stash[_SUITES]}) if _SUITES in config.stash else []
     agent = config.getoption("--evalkit-agent")
+    command = "pytest " + " ".join(config.invocation_params.args)
     manifest = RunManifest(
         run_id=f"pytest-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}",
         evalkit_version=__version__,
-        command="pytest " + " ".join(config.invocation_params.args),
+        command=command,
         suites=roots,
         agent=agent,
         variants={"default": agent or "(suite agent)"},
@@ -346,18 +348,10 @@ def _write_run(out: Path, config: pytest.Config, lines: list[str]) -> None:
         status="complete",
         n_planned=len(results),
     )
-    out.mkdir(parents=True, exist_ok=True)
-    journal_path = out / JOURNAL
-    if journal_path.exists():
-        journal_path.unlink()  # a fresh folder per session: never mix two sessions' conversations
-    journal = Journal(journal_path)
-    journal.open()
-    for r in results:
-        journal.append(r)
-    journal.close()
-    run = RunResult(manifest=manifest, conversations=results)
-    write_run_outputs(out, run)
-    write_manifest(out, manifest)
+    # A fresh run per session (the previous session's is replaced: never two sessions mixed).
+    with RunFolder(out, command=command).claim(Existing.overwrite) as folder:
+        results = folder.write_journal(manifest, results)
+        folder.finish(RunResult(manifest=manifest, conversations=results), standard_outputs())
 
 
 # --- playing one conversation ------------------------------------------------------------------------

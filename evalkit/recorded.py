@@ -14,13 +14,17 @@ import math
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit._plural import plural
 from evalkit.errors import ConfigError
+from evalkit.masking import Secrets
 from evalkit.metrics import pass_hat_k
 from evalkit.results import ConversationResult, JudgeKind, RunResult
 from evalkit.scenarios.models import Scenario
+
+if TYPE_CHECKING:
+    from evalkit.runfolder import RunFolder
 
 __all__ = ["AGREEMENT_FILE", "score_run", "agreement", "format_agreement", "source_pass_hat_k"]
 
@@ -40,6 +44,7 @@ def score_run(
     concurrency: int = 8,
     command: str | None = None,
     redact_pii: bool = False,
+    secrets: Secrets | None = None,
 ) -> RunResult:
     """Judge every transcript in ``run_dir`` and write the run files to ``out`` (default: in place).
 
@@ -48,21 +53,37 @@ def score_run(
     Writes ``agreement.json`` when some conversation has a ``source_verdict``. With
     ``redact_pii`` (kept when the run was already redacted) the conversations are judged
     as they are and written with PII masked, as ``evalkit run --redact-pii`` does, and no
-    PII reaches the model response cache.
+    PII reaches the model response cache. ``secrets`` (default: :meth:`Secrets.from_env`) are
+    masked in everything written.
     """
+    from evalkit.runfolder import Existing, RunFolder
+
+    run_dir = Path(run_dir)
+    target = Path(out) if out is not None else run_dir
+    in_place = target.resolve() == run_dir.resolve()
+    # In place, the run folder is locked while it is read, scored and rewritten; a scored copy
+    # elsewhere replaces whatever run is in its folder (never a folder that is not a run).
+    existing = Existing.update if in_place else Existing.overwrite
+    with RunFolder(target, secrets=secrets, command=command).claim(existing) as folder:
+        return _score_into(folder, run_dir, scenarios, llm, concurrency, command, redact_pii)
+
+
+def _score_into(
+    folder: RunFolder,
+    run_dir: Path,
+    scenarios: str | Path | None,
+    llm: Any,
+    concurrency: int,
+    command: str | None,
+    redact_pii: bool,
+) -> RunResult:
     from evalkit.importers import SCENARIOS_FILE
-    from evalkit.runfiles import (
-        JOURNAL,
-        atomic_write,
-        load_run,
-        write_json,
-        write_manifest,
-        write_run_outputs,
-    )
+    from evalkit.reports.outputs import standard_outputs
+    from evalkit.runfiles import load_run
+    from evalkit.scenarios.fingerprint import suite_hash
     from evalkit.scenarios.loader import load_suite
     from evalkit.scoring import score_transcript
 
-    run_dir = Path(run_dir)
     run = load_run(run_dir)
     redact_pii = redact_pii or bool(run.manifest.extra.get("redact_pii"))
     if redact_pii:
@@ -102,12 +123,7 @@ def score_run(
                 await close()
 
     results = asyncio.run(score_all())
-    if redact_pii:  # judged on the text as it is; written masked
-        from evalkit.redact import redact_conversation
-
-        results = [redact_conversation(r) for r in results]
-    target = Path(out) if out is not None else run_dir
-    target.mkdir(parents=True, exist_ok=True)
+    target = folder.path
     extra: dict[str, Any] = dict(run.manifest.extra)
     extra.update({"scored": True, "scored_at": _now(), "scenarios": [str(p) for p in scen_paths]})
     if redact_pii:
@@ -121,21 +137,22 @@ def score_run(
             "status": "complete",
             "command": command or run.manifest.command,
             "models": models() if callable(models) else run.manifest.models,
+            "suite_hash": suite_hash(suite.scenarios, [suite.config, *suite.scenario_configs.values()]),
+            "gate": suite.config.gate,
             "extra": extra,
         }
     )
-    payload = b"".join(r.model_dump_json().encode() + b"\n" for r in results)
-    atomic_write(target / JOURNAL, lambda fh: fh.write(payload))
+    # Judged on the text as it is; written masked (secrets always, PII when asked).
+    folder.redact_pii = redact_pii
+    results = folder.write_journal(manifest, results)
     own = run_dir / SCENARIOS_FILE
-    if target != run_dir and own.is_file():
-        (target / SCENARIOS_FILE).write_text(own.read_text(encoding="utf-8"), encoding="utf-8")
+    if target.resolve() != run_dir.resolve() and own.is_file():
+        folder.write_file(SCENARIOS_FILE, own.read_bytes())
     scored = RunResult(manifest=manifest, conversations=results)
-    write_run_outputs(target, scored)
     report = agreement(scored)
     if report["n_with_source"]:
-        write_json(target / AGREEMENT_FILE, report)
-    write_manifest(target, manifest)
-    return scored
+        folder.write_json(AGREEMENT_FILE, report)
+    return folder.finish(scored, standard_outputs())
 
 
 def _scenario_paths(run_dir: Path, suites: list[str], given: str | Path | None) -> list[Path]:

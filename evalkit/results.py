@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from evalkit.transcript import SCHEMA_VERSION, Transcript
 
 __all__ = [
+    "GateConfig",
     "JudgeKind",
     "Verdict",
     "ConversationResult",
@@ -65,6 +66,8 @@ class ConversationResult(_Model):
 
     schema_version: int = SCHEMA_VERSION
     run_id: str = ""
+    # The suite it was played from (set by the run folder): a resume refuses foreign lines.
+    suite_hash: str | None = None
     title: str = ""
     tags: list[str] = Field(default_factory=list)
     transcript: Transcript
@@ -98,6 +101,22 @@ class ConversationResult(_Model):
         return [v for v in self.verdicts if v.passed is False or v.error]
 
 
+# A run records its suite's thresholds in the manifest, so the gate never depends on
+# where it is run from; the scenario format (suite.yaml ``gate:``) uses the same model.
+class GateConfig(_Model):
+    """CI gate thresholds (also settable by flags on ``evalkit gate``)."""
+
+    min: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float] = Field(default_factory=dict)
+    max_drop: dict[str, float] = Field(default_factory=dict)
+    no_new_failures: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """No check at all."""
+        return not (self.min or self.max or self.max_drop or self.no_new_failures)
+
+
 class RunManifest(_Model):
     """How a run was made: enough to reproduce it and to label its report."""
 
@@ -107,6 +126,10 @@ class RunManifest(_Model):
     git_sha: str | None = None
     command: str | None = None
     suites: list[str] = Field(default_factory=list)
+    # A hash of the scenarios and settings played; every journal line carries the same.
+    suite_hash: str | None = None
+    # The suite's gate thresholds at run time (None: not recorded, e.g. an older run).
+    gate: GateConfig | None = None
     agent: str | None = None
     # variant name -> agent spec; a single-agent run has {"default": spec}.
     variants: dict[str, str] = Field(default_factory=dict)

@@ -1,4 +1,7 @@
-"""The run folder: what a run writes, how it is written safely, and how it is read back.
+"""The run folder's files: their names, how each is written safely, and how they are read back.
+
+Writing a run folder (lock, manifest, journal, outputs) is :class:`evalkit.runfolder.RunFolder`'s
+job; this module holds the file formats it and every reader share.
 
 ``conversations.jsonl`` is the journal (one finished conversation per line, flushed and
 fsynced as it is written): it is the resume point and the source every other file is
@@ -34,15 +37,14 @@ __all__ = [
     "atomic_write",
     "remove_stale_temps",
     "write_json",
-    "write_manifest",
+    "open_nofollow",
     "read_manifest",
-    "Journal",
+    "scan_journal",
     "read_journal",
     "load_run",
     "results_frame",
     "verdicts_frame",
     "summary_dict",
-    "write_run_outputs",
 ]
 
 log = logging.getLogger("evalkit")
@@ -136,11 +138,6 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda fh: fh.write(payload))
 
 
-def write_manifest(run_dir: Path, manifest: RunManifest) -> None:
-    payload = (manifest.model_dump_json(indent=2) + "\n").encode()
-    atomic_write(Path(run_dir) / MANIFEST, lambda fh: fh.write(payload))
-
-
 def read_manifest(run_dir: Path) -> RunManifest:
     path = Path(run_dir) / MANIFEST
     if not Path(run_dir).is_dir():
@@ -149,7 +146,7 @@ def read_manifest(run_dir: Path) -> RunManifest:
     if not path.is_file():
         raise RunFolderError(f"not a run folder (no {MANIFEST})", file=str(run_dir))
     try:
-        return RunManifest.model_validate_json(path.read_bytes())
+        return RunManifest.model_validate_json(_read_nofollow(path))
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"]) or None
@@ -158,8 +155,29 @@ def read_manifest(run_dir: Path) -> RunManifest:
         raise RunFolderError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
 
 
-def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    atomic_write(path, lambda fh: frame.to_parquet(fh, index=False))
+def open_nofollow(path: Path, flags: int = os.O_RDONLY) -> IO[bytes]:
+    """Open ``path`` as a binary file, refusing a symbolic link (``O_NOFOLLOW``): nothing in
+    a run folder is ever followed to somewhere else. ``flags`` as for :func:`os.open`."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags | nofollow | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        if nofollow and os.path.islink(path):
+            raise OSError(exc.errno, "is a symbolic link (evalkit never follows links inside a run folder)",
+                          str(path)) from None
+        raise
+    if not flags & (os.O_WRONLY | os.O_RDWR):
+        mode = "rb"
+    elif flags & os.O_APPEND:
+        mode = "a+b" if flags & os.O_RDWR else "ab"
+    else:
+        mode = "r+b" if flags & os.O_RDWR else "wb"
+    return os.fdopen(fd, mode)
+
+
+def _read_nofollow(path: Path) -> bytes:
+    with open_nofollow(path) as fh:
+        return fh.read()
 
 
 # -- the journal -----------------------------------------------------------------------
@@ -168,11 +186,17 @@ def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
 def read_journal(path: Path) -> tuple[list[ConversationResult], int, str | None]:
     """Conversations in the journal, the byte length of its valid part, and a note when a
     torn last line was dropped (a crash mid-write). Corruption elsewhere raises."""
+    lines, good_end, note = scan_journal(path)
+    return [r for _, r in lines], good_end, note
+
+
+def scan_journal(path: Path) -> tuple[list[tuple[int, ConversationResult]], int, str | None]:
+    """:func:`read_journal` with each conversation's line number. A symbolic link is refused."""
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         return [], 0, None
-    data = path.read_bytes()
-    results: list[ConversationResult] = []
+    data = _read_nofollow(path)
+    results: list[tuple[int, ConversationResult]] = []
     good_end = 0
     pos = 0
     lineno = 0
@@ -184,7 +208,7 @@ def read_journal(path: Path) -> tuple[list[ConversationResult], int, str | None]
         is_last = end >= len(data)
         if raw.strip():
             try:
-                results.append(ConversationResult.model_validate_json(raw))
+                results.append((lineno, ConversationResult.model_validate_json(raw)))
             except ValidationError as exc:
                 if is_last:
                     note = f"{path}:{lineno}: dropped a torn or corrupt last line ({len(raw)} bytes)"
@@ -203,50 +227,6 @@ def read_journal(path: Path) -> tuple[list[ConversationResult], int, str | None]
         good_end = end
         pos = end
     return results, good_end, None
-
-
-class Journal:
-    """Append-only ``conversations.jsonl``: one finished conversation per line, durable."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._fh: IO[bytes] | None = None
-
-    def open(self) -> list[ConversationResult]:
-        """Open for appending; returns what is already there (a torn tail is cut off)."""
-        results, good_end, note = read_journal(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if note is not None:
-            log.warning("%s", note)
-            if "no newline" in note:
-                with open(self.path, "ab") as fh:
-                    fh.write(b"\n")
-            else:
-                with open(self.path, "r+b") as fh:
-                    fh.truncate(good_end)
-        self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the run
-        return results
-
-    def append(self, result: ConversationResult) -> None:
-        if self._fh is None:
-            self.open()
-        assert self._fh is not None
-        try:
-            self._fh.write(result.model_dump_json().encode() + b"\n")
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-        except OSError as exc:  # disk full: name the journal (a torn tail is cut on resume)
-            raise _on(self.path, exc) from None
-
-    def close(self) -> None:
-        if self._fh is not None:
-            fh, self._fh = self._fh, None
-            try:
-                fh.close()
-            except OSError as exc:
-                # Every append is flushed, so only the remainder of a failed append (disk
-                # full) can be pending here; that append already raised.
-                log.debug("closing %s: %s", self.path, exc.strerror or exc)
 
 
 def load_run(run_dir: str | Path) -> RunResult:
@@ -436,27 +416,3 @@ def summary_dict(run: RunResult) -> dict[str, Any]:
         "cost_note": cost_note(run.conversations),
         "variants": {name: summarize(convs) for name, convs in by_variant.items()},
     }
-
-
-def write_run_outputs(run_dir: str | Path, run: RunResult) -> list[Path]:
-    """Write every file derived from the journal (tables, summary, reports); returns them."""
-    run_dir = Path(run_dir)
-    written = []
-    _write_parquet(run_dir / RESULTS, results_frame(run))
-    _write_parquet(run_dir / VERDICTS, verdicts_frame(run))
-    write_json(run_dir / SUMMARY, summary_dict(run))
-    written += [run_dir / RESULTS, run_dir / VERDICTS, run_dir / SUMMARY]
-
-    # ---- report writers (report.html, junit.xml, summary.md) are called here ----------
-    # Each is a pure function of ``run``; add them below, one call each, appending the
-    # path to ``written``.
-    # ------------------------------------------------------------------------------------
-    from evalkit.reports.html import write_report
-
-    written.append(write_report(run, run_dir / "report.html"))
-    from evalkit.reports.junit import write_junit
-    from evalkit.reports.markdown import write_summary_md
-
-    written.append(write_junit(run, run_dir / "junit.xml"))
-    written.append(write_summary_md(run, run_dir / "summary.md"))
-    return written

@@ -32,18 +32,10 @@ from evalkit.agents.base import AgentProvider, SessionInfo, TurnContext
 from evalkit.agents.loader import load_agent
 from evalkit.agents.session import AgentJunk, call_maybe_async, close, end_state, respond
 from evalkit.errors import ConfigError, EvalkitError, RunFolderError
-from evalkit.redact import redact_conversation
+from evalkit.masking import Secrets
 from evalkit.results import ConversationResult, RunManifest, RunResult
-from evalkit.runfiles import (
-    JOURNAL,
-    MANIFEST,
-    Journal,
-    read_journal,
-    read_manifest,
-    remove_stale_temps,
-    write_manifest,
-    write_run_outputs,
-)
+from evalkit.runfolder import Existing, Renderer, RunFolder
+from evalkit.scenarios.fingerprint import suite_hash
 from evalkit.scenarios.loader import Suite, load_suite
 from evalkit.scenarios.models import Scenario
 from evalkit.scoring import score_transcript
@@ -91,6 +83,11 @@ class RunConfig:
     # Mask PII (emails, phones, cards, national ids) in everything written, after scoring
     # on the raw transcript (see evalkit.redact). Sticky across --resume.
     redact_pii: bool = False
+    # Secrets masked in everything written (None: the model keys and the variables named in
+    # EVALKIT_SECRET_ENV, see evalkit.masking); credentials in agent URLs are always added.
+    secrets: Secrets | None = None
+    # Files written beside the tables (None: report.html, junit.xml, summary.md).
+    outputs: Sequence[Renderer] | None = None
 
 
 def derive_seed(base: int, scenario_id: str, trial: int) -> int:
@@ -249,11 +246,26 @@ class Runner:
     async def run(self) -> RunResult:
         """Play every planned conversation; returns the run (also written to the folder)."""
         cfg = self.config
-        suite = cfg.suite if isinstance(cfg.suite, Suite) else None
-        old = self._previous_manifest()
-        run_id = (old.run_id if old else None) or cfg.run_id or self._new_run_id()
+        run_id = cfg.run_id or self._new_run_id()
         run_dir = Path(cfg.out) if cfg.out is not None else Path("runs") / run_id
         self.run_dir = run_dir
+        # Claimed (checked and locked) before anything else, and before the first await: a
+        # second run or resume of this folder is refused at once, saying who holds it.
+        folder = RunFolder(run_dir, secrets=cfg.secrets, command=cfg.command).claim(
+            Existing.resume if cfg.resume else Existing.new,
+            hint="pass --resume to continue it or choose another --out",
+        )
+        try:
+            return await self._run_in(folder, run_id)
+        finally:
+            folder.close()
+
+    async def _run_in(self, folder: RunFolder, run_id: str) -> RunResult:
+        cfg = self.config
+        run_dir = folder.path
+        old = folder.previous
+        run_id = old.run_id if old is not None else run_id
+        suite = cfg.suite if isinstance(cfg.suite, Suite) else None
         if suite is None:
             suites = [str(p) for p in cfg.suite]  # type: ignore[union-attr]  # paths, not a Suite
             if not suites and old is not None:
@@ -265,6 +277,10 @@ class Runner:
         else:
             suites = [str(p) for p in suite.paths]
         self.suite = suite
+        played = suite_hash(suite.scenarios, [suite.config, *suite.scenario_configs.values()])
+        folder.check_suite(played)
+        # A run begun before suite hashes existed: its lines carry none, nor will the rest.
+        fingerprint = None if old is not None and old.suite_hash is None else played
         seed = self._resolve_seed(old)
         trials_flag = self._resolve_trials(old)
         variants, explicit = self._resolve_variants(suite, old)
@@ -274,12 +290,15 @@ class Runner:
         jobs = self._plan(suite, variants, seed, trials_flag)
         # Nothing is written until the setup is known to be good (suite, agents, simulators),
         # so a typo never leaves a half-made run folder behind.
-        journal = Journal(run_dir / JOURNAL)
-        previous = read_journal(journal.path)[0] if old is not None else []
+        previous = folder.journal_so_far(run_id) if old is not None else []
         done = {r.key for r in previous}
         todo = [j for j in jobs if j.key not in done]
         resumes = int(old.extra.get("resumes", 0)) + 1 if old is not None else 0  # type: ignore[arg-type]
         self._redact = self._resolve_redact(old)
+        folder.redact_pii = self._redact
+        models = _llm_models(cfg.llm)
+        # Credentials written into an agent's or a model's URL are secrets too.
+        folder.secrets = folder.secrets.plus_urls(*(v for v in variants.values() if v), *models.values())
         if self._redact:
             from evalkit.llm.cache import withhold_pii  # not at import: evalkit.llm loads openai
 
@@ -297,9 +316,11 @@ class Runner:
             git_sha=_git_sha(),
             command=cfg.command,
             suites=suites,
+            suite_hash=fingerprint,
+            gate=suite.config.gate,
             agent=next(iter(variants.values())) if len(variants) == 1 else None,
             variants={k: v or "(per scenario)" for k, v in variants.items()},
-            models=_llm_models(cfg.llm),
+            models=models,
             simulator=cfg.simulator,
             seed=seed,
             trials=trials_flag or suite.config.trials,
@@ -315,18 +336,14 @@ class Runner:
         started = time.monotonic()
         results: list[ConversationResult] = []
         try:
-            if old is not None:  # leftovers of writes a crash interrupted
-                remove_stale_temps(run_dir)
-            # Manifest first: a folder with a journal but no manifest could not be resumed.
-            write_manifest(run_dir, manifest)
-            results += journal.open()  # also cuts off a torn last line before appending
+            # Manifest first, then the journal (a torn last line is cut off before appending).
+            results += folder.begin(manifest)
             progress = _Progress(len(todo), cfg.progress, cfg.progress_stream)
             await self._run_jobs(
-                todo, journal, results, progress, run_id, resumes, turn_timeout, conv_timeout
+                todo, folder, results, progress, run_id, resumes, turn_timeout, conv_timeout
             )
             progress.finish()
         finally:
-            journal.close()
             await self._close_resources()
 
         order = {j.key: j.order for j in jobs}
@@ -342,29 +359,21 @@ class Runner:
                 "extra": {**manifest.extra, **_llm_usage(cfg.llm)},
             }
         )
-        run = RunResult(manifest=manifest, conversations=results)
-        write_run_outputs(run_dir, run)
-        write_manifest(run_dir, manifest)  # last: "complete" only once everything is written
-        return run
+        # The manifest is written last: "complete" only once everything is on disk.
+        return folder.finish(RunResult(manifest=manifest, conversations=results), self._outputs())
+
+    def _outputs(self) -> Sequence[Renderer]:
+        if self.config.outputs is not None:
+            return self.config.outputs
+        # The runner composes a run; the folder writer itself never imports a renderer.
+        from evalkit.reports.outputs import standard_outputs
+
+        return standard_outputs()
 
     # -- setup -----------------------------------------------------------------------
     @staticmethod
     def _new_run_id() -> str:
         return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-    def _previous_manifest(self) -> RunManifest | None:
-        cfg = self.config
-        if cfg.out is None:
-            return None
-        out = Path(cfg.out)
-        has_run = (out / MANIFEST).exists() or (out / JOURNAL).exists()
-        if not has_run:
-            return None
-        if not cfg.resume:
-            raise ConfigError(
-                "already holds a run; pass --resume to continue it or choose another --out", field=str(out)
-            )
-        return read_manifest(out)
 
     def _resolve_seed(self, old: RunManifest | None) -> int:
         cfg = self.config
@@ -538,7 +547,7 @@ class Runner:
     async def _run_jobs(
         self,
         todo: list[_Job],
-        journal: Journal,
+        folder: RunFolder,
         results: list[ConversationResult],
         progress: _Progress,
         run_id: str,
@@ -556,9 +565,9 @@ class Runner:
         async def write(result: ConversationResult) -> None:
             # fsync takes milliseconds: off the event loop, one writer at a time.
             async with write_lock:
-                if self._redact:  # scored on the raw transcript; only the masked copy is kept
-                    result = await asyncio.to_thread(redact_conversation, result)
-                await asyncio.to_thread(journal.append, result)
+                # Scored on the raw transcript; the folder masks it (secrets, PII when asked)
+                # and only the masked copy is kept.
+                result = await asyncio.to_thread(folder.append, result)
             results.append(result)
             progress.update(result)
 

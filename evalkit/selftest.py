@@ -443,8 +443,11 @@ def run_selftest(config: SelftestConfig) -> SelftestReport:
         if config.out is not None
         else Path("runs") / f"selftest-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    if (out / "manifest.json").exists() or (out / "conversations.jsonl").exists():
-        raise ConfigError("already holds a run; choose another --out", field=str(out))
+    from evalkit.runfolder import RunFolder
+
+    # Checked (and released) before either run starts: the main run claims ``out`` again
+    # before the timing run creates ``out/timing`` inside it.
+    RunFolder(out, command=config.command).claim().close()
     timed = [f for f in faults if f.value is not None]
     main_variants = {CLEAN: fault_spec(config.agent_factory, None)}
     main_variants.update({f.name: fault_spec(config.agent_factory, f) for f in faults if f.value is None})
@@ -503,11 +506,12 @@ def _runner(
 
 
 def write_selftest(report: SelftestReport, out: str | Path) -> None:
-    """Write ``selftest.json`` and ``selftest.md`` into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SELFTEST_JSON).write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    (out / SELFTEST_MD).write_text(render_markdown(report), encoding="utf-8")
+    """Write ``selftest.json`` and ``selftest.md`` into the run folder ``out`` (locked meanwhile)."""
+    from evalkit.runfolder import Existing, RunFolder
+
+    with RunFolder(out).claim(Existing.update) as folder:
+        folder.write_file(SELFTEST_JSON, (report.model_dump_json(indent=2) + "\n").encode())
+        folder.write_file(SELFTEST_MD, render_markdown(report).encode())
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -564,7 +568,10 @@ def render_matrix(report: SelftestReport, *, scenario_limit: int = 3) -> str:
 
 
 def _md(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    # Verdict reasons quote the agent: no live links, images or HTML in selftest.md.
+    from evalkit.reports._numbers import md_escape
+
+    return md_escape(text, None)
 
 
 def render_markdown(report: SelftestReport) -> str:

@@ -80,14 +80,12 @@ def run(convs: list[ConversationResult], *, run_id: str = "run-1", variants: dic
 
 def write_run_folder(path, r: RunResult):
     """Write ``r`` as a run folder with evalkit's own writers (manifest + journal + tables)."""
-    from evalkit.runfiles import Journal, write_manifest, write_run_outputs
+    from evalkit.reports.outputs import standard_outputs
+    from evalkit.runfolder import RunFolder
 
-    path.mkdir(parents=True, exist_ok=True)
-    write_manifest(path, r.manifest)
-    j = Journal(path / "conversations.jsonl")
-    j.open()
-    for c in r.conversations:
-        j.append(c)
-    j.close()
-    write_run_outputs(path, r)
+    with RunFolder(path).claim() as folder:
+        folder.begin(r.manifest)
+        for c in r.conversations:
+            folder.append(c)
+        folder.finish(r, standard_outputs())
     return path

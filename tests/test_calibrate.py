@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from _recorded_helpers import TAU_SAMPLE, USS_DIR, make_cli, needs_tau, needs_uss, openai_line, write
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
@@ -19,7 +20,6 @@ from evalkit.calibration import (
 from evalkit.errors import ConfigError
 from evalkit.results import ConversationResult, JudgeKind, Verdict
 from evalkit.transcript import AgentTurn, Transcript, UserTurn
-from _recorded_helpers import TAU_SAMPLE, USS_DIR, make_cli, needs_tau, needs_uss, openai_line, write
 
 
 def _conv(sid: str, *, trial: int = 0, verdicts: list[Verdict], n_turns: int = 1, metrics=None) -> ConversationResult:

@@ -14,16 +14,14 @@ from evalkit.results import ConversationResult, RunManifest, RunResult, Verdict
 from evalkit.runfiles import (
     JOURNAL,
     RESULT_COLUMNS,
-    Journal,
     atomic_write,
     load_run,
     read_journal,
     results_frame,
     summary_dict,
     verdicts_frame,
-    write_manifest,
-    write_run_outputs,
 )
+from evalkit.runfolder import Existing, RunFolder
 from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, Transcript, Usage, UserTurn
 
 REQUIRED = (
@@ -88,22 +86,20 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path: Path) -> None:
 
 def test_journal_appends_and_tolerates_a_torn_last_line(tmp_path: Path) -> None:
     path = tmp_path / JOURNAL
-    j = Journal(path)
-    assert j.open() == []
-    for i in range(3):
-        j.append(conv(f"s{i}"))
-    j.close()
+    with RunFolder(tmp_path).claim() as j:
+        assert j.begin(manifest()) == []
+        for i in range(3):
+            j.append(conv(f"s{i}"))
     assert path.read_bytes().count(b"\n") == 3
     with open(path, "ab") as fh:
         fh.write(b'{"transcript": {"scenario_id": "s3", "tur')
     results, good_end, note = read_journal(path)
     assert [r.transcript.scenario_id for r in results] == ["s0", "s1", "s2"]
     assert note is not None and ":4: dropped a torn or corrupt last line" in note
-    j2 = Journal(path)
-    assert len(j2.open()) == 3
-    assert path.stat().st_size == good_end  # the torn tail is cut off before appending
-    j2.append(conv("s3"))
-    j2.close()
+    with RunFolder(tmp_path).claim(Existing.resume) as j2:
+        assert len(j2.begin(manifest())) == 3
+        assert path.stat().st_size == good_end  # the torn tail is cut off before appending
+        j2.append(conv("s3"))
     assert [r.transcript.scenario_id for r in read_journal(path)[0]] == ["s0", "s1", "s2", "s3"]
     assert read_journal(path)[2] is None
 
@@ -135,7 +131,8 @@ def test_load_run_errors_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{broken")
     with pytest.raises(RunFolderError, match="corrupt manifest"):
         load_run(tmp_path)
-    write_manifest(tmp_path, manifest())
+    with RunFolder(tmp_path).claim(Existing.overwrite) as folder:
+        folder.write_manifest(manifest())
     with pytest.raises(RunFolderError, match="no conversations.jsonl"):
         load_run(tmp_path)
     (tmp_path / JOURNAL).write_text(conv("a").model_dump_json() + "\n")
@@ -165,7 +162,8 @@ def test_results_and_verdicts_frames(tmp_path: Path) -> None:
     v = verdicts_frame(run)
     assert len(v) == 2 and set(v.judge) == {"said"} and json.loads(v.details.iloc[0]) == {"k": 1}
 
-    written = write_run_outputs(tmp_path, run)
+    with RunFolder(tmp_path).claim() as folder:
+        written = folder.write_tables(run)
     assert {p.name for p in written} >= {"results.parquet", "verdicts.parquet", "summary.json"}
     back = pd.read_parquet(tmp_path / "results.parquet")
     assert list(back.columns) == list(RESULT_COLUMNS) and list(back.scenario_id) == ["a", "b", "c"]
@@ -174,7 +172,8 @@ def test_results_and_verdicts_frames(tmp_path: Path) -> None:
 
 def test_empty_run_writes_typed_empty_tables(tmp_path: Path) -> None:
     run = RunResult(manifest=manifest())
-    write_run_outputs(tmp_path, run)
+    with RunFolder(tmp_path).claim() as folder:
+        folder.write_tables(run)
     assert pd.read_parquet(tmp_path / "results.parquet").empty
     assert pd.read_parquet(tmp_path / "verdicts.parquet").empty
     summary = json.loads((tmp_path / "summary.json").read_text())

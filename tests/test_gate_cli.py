@@ -178,8 +178,10 @@ def test_cli_reads_thresholds_from_suite_yaml(tmp_path, monkeypatch):
     # A flag overrides the suite's value for the same metric.
     code, out, _ = _invoke([str(folder), "--min", "task_completion_rate=0.8"], monkeypatch)
     assert code == 0
-    # --no-suite ignores it; --suite reads another file; a bad metric in the suite is exit 2.
-    assert _invoke([str(folder), "--no-suite"], monkeypatch)[0] == 0
+    # --no-suite ignores it (leaving no check: that passes only with --allow-empty); --suite
+    # reads another file; a bad metric in the suite is exit 2.
+    assert _invoke([str(folder), "--no-suite", "--allow-empty"], monkeypatch)[0] == 0
+    assert _invoke([str(folder), "--no-suite"], monkeypatch)[0] == 1
     other = tmp_path / "other.yaml"
     other.write_text("gate:\n  min:\n    task_completion: 0.5\n")
     code, _, err = _invoke([str(folder), "--suite", str(other)], monkeypatch)
@@ -206,7 +208,7 @@ def test_incomplete_run_fails_unless_allowed():
     assert check.kind == "complete" and "run is interrupted: 5 of 8 conversations" in check.detail
     assert "all planned conversations" in render_gate_table(res)
     assert "run is interrupted: 5 of 8" in render_summary_markdown(r, gate=res)
-    assert evaluate_gate(r, GateConfig(), allow_incomplete=True).passed
+    assert evaluate_gate(r, GateConfig(), allow_incomplete=True, allow_empty=True).passed
 
 
 def test_run_of_a_single_scenario_file_has_no_suite_gate(tmp_path):

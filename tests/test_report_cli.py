@@ -10,17 +10,15 @@ import pytest
 from report_factory import gate_result, make_run
 
 from evalkit.results import RunResult
-from evalkit.runfiles import JOURNAL, Journal, write_manifest
+from evalkit.runfiles import JOURNAL
+from evalkit.runfolder import RunFolder
 
 
 def _write_folder(run: RunResult, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    write_manifest(folder, run.manifest)
-    journal = Journal(folder / JOURNAL)
-    journal.open()
-    for c in run.conversations:
-        journal.append(c)
-    journal.close()
+    with RunFolder(folder).claim() as writer:
+        writer.begin(run.manifest)
+        for c in run.conversations:
+            writer.append(c)
     return folder
 
 

@@ -168,12 +168,14 @@ def test_sigkill_while_writing_outputs_never_leaves_half_a_file(baseline: Path, 
     shutil.copytree(baseline, run)
     code = (
         "import sys\n"
-        "from evalkit.runfiles import load_run, write_run_outputs, write_manifest\n"
+        "from evalkit.reports.outputs import standard_outputs\n"
+        "from evalkit.runfiles import load_run\n"
+        "from evalkit.runfolder import Existing, RunFolder\n"
         "run = load_run(sys.argv[1])\n"
+        "folder = RunFolder(sys.argv[1]).claim(Existing.update)\n"
         "print('ready', flush=True)\n"
         "while True:\n"
-        "    write_run_outputs(sys.argv[1], run)\n"
-        "    write_manifest(sys.argv[1], run.manifest)\n"
+        "    folder.finish(run, standard_outputs())\n"
     )
     rng = random.Random(7)
     for _ in range(6):

@@ -257,7 +257,8 @@ def test_openai_expectations_scored_and_cli_output(tmp_path: Path, evalkit_cli) 
 
 
 def test_score_defaults_to_the_suites_the_run_was_played_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from evalkit.runfiles import read_manifest, write_manifest
+    from evalkit.runfiles import read_manifest
+    from evalkit.runfolder import Existing, RunFolder
 
     msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
     f = write(tmp_path / "log.jsonl", openai_line(id="greet", messages=msgs) + "\n")
@@ -265,7 +266,8 @@ def test_score_defaults_to_the_suites_the_run_was_played_from(tmp_path: Path, mo
     suite = write(tmp_path / "suite" / "greet.yaml", "id: greet\nuser: {script: [hi]}\nexpect:\n  - said: {contains: hello}\n")
     (tmp_path / "run" / "scenarios.yaml").unlink()
     manifest = read_manifest(tmp_path / "run")
-    write_manifest(tmp_path / "run", manifest.model_copy(update={"suites": ["suite"]}))
+    with RunFolder(tmp_path / "run").claim(Existing.update) as folder:
+        folder.write_manifest(manifest.model_copy(update={"suites": ["suite"]}))
     monkeypatch.chdir(tmp_path)  # suites are recorded relative to where `evalkit run` ran
     run = score_run(tmp_path / "run")
     assert [v.judge for v in run.conversations[0].verdicts] == ["said"] and run.conversations[0].passed

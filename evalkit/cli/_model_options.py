@@ -22,10 +22,11 @@ import click
 
 from evalkit.llm.cache import DEFAULT_CACHE_DIR, CacheMode, ResponseCache
 from evalkit.llm.client import LLMClient, LLMClients
-from evalkit.llm.settings import ModelRoles
+from evalkit.llm.settings import ROLES, ModelRoles
+from evalkit.masking import Secrets
 from evalkit.pricing import load_prices
 
-__all__ = ["model_options", "build_model_roles", "build_llm_for_run", "MODEL_OPTION_NAMES"]
+__all__ = ["model_options", "build_model_roles", "build_llm_for_run", "run_secrets", "MODEL_OPTION_NAMES"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,6 +83,14 @@ def build_model_roles(
     )
 
 
+def run_secrets(roles: ModelRoles) -> Secrets:
+    """What a run masks in everything it writes: the keys and ``EVALKIT_SECRET_ENV`` variables
+    (:meth:`Secrets.from_env`), each role's key, and the credentials in each role's base URL."""
+    settings = [s for r in ROLES if (s := getattr(roles, r)) is not None]
+    keys = [s.api_key.get_secret_value() for s in settings if s.api_key is not None]
+    return Secrets.from_env().plus(*keys).plus_urls(*(s.base_url for s in settings))
+
+
 def build_llm_for_run(
     roles: ModelRoles,
     *,
@@ -102,7 +111,7 @@ def build_llm_for_run(
         return None
     mode = cache or os.environ.get("EVALKIT_CACHE") or "read-write"
     folder = Path(cache_dir or os.environ.get("EVALKIT_CACHE_DIR") or DEFAULT_CACHE_DIR)
-    store = ResponseCache(folder, mode=mode)  # type: ignore[arg-type]
+    store = ResponseCache(folder, mode=mode, secrets=run_secrets(roles))  # type: ignore[arg-type]
     clients: dict[str, LLMClient | None] = {}
     for role in ("simulator", "judge", "agent"):
         settings = getattr(roles, role)

@@ -50,7 +50,8 @@ def command(run_dir: Path, judges: tuple[str, ...], label_files: tuple[Path, ...
     )
     from evalkit.errors import ConfigError
     from evalkit.reports.calibration_html import render_calibration_html
-    from evalkit.runfiles import atomic_write, load_run, write_json
+    from evalkit.runfiles import load_run
+    from evalkit.runfolder import Existing, RunFolder
 
     run = load_run(run_dir)
     labels = run_labels(run_dir, run, label_files)
@@ -65,15 +66,25 @@ def command(run_dir: Path, judges: tuple[str, ...], label_files: tuple[Path, ...
                               field="--judge")
     results = calibrate(run, labels, judges=judges, n_resamples=resamples, seed=seed)
     click.echo(format_calibration(results))
-    target = Path(out) if out is not None else Path(run_dir)
-    target.mkdir(parents=True, exist_ok=True)
-    write_json(target / CALIBRATION_FILE, {
+    data = {
         "run_id": run.manifest.run_id,
         "n_resamples": resamples,
         "seed": seed,
         "judges": [r.as_dict() for r in results],
-    })
+    }
     html = render_calibration_html(results, run_id=run.manifest.run_id, n_resamples=resamples).encode("utf-8")
-    atomic_write(target / CALIBRATION_PAGE, lambda fh: fh.write(html))
+    if out is None:
+        # Into the run folder: through its owner (locked, masked, never through a symlink).
+        with RunFolder(run_dir).claim(Existing.update) as folder:
+            folder.write_json(CALIBRATION_FILE, data)
+            folder.write_file(CALIBRATION_PAGE, html)
+        target = Path(run_dir)
+    else:
+        from evalkit.runfiles import atomic_write, write_json
+
+        target = Path(out)
+        target.mkdir(parents=True, exist_ok=True)
+        write_json(target / CALIBRATION_FILE, data)
+        atomic_write(target / CALIBRATION_PAGE, lambda fh: fh.write(html))
     click.echo(f"\n(written to {target / CALIBRATION_FILE} and {target / CALIBRATION_PAGE})")
     return 0

@@ -26,6 +26,7 @@ __all__ = ["command"]
 @click.option("--no-suite", is_flag=True, help="Ignore the suite's gate: section; use the flags only.")
 @click.option("--allow-incomplete", is_flag=True, help="Do not fail a run that was interrupted or is missing conversations.")
 @click.option("--fail-underpowered", is_flag=True, help="Fail a --max-drop check whose sample is too small to show a drop of the allowed size (it passes with an 'underpowered' note otherwise).")
+@click.option("--allow-empty", is_flag=True, help="Pass when no check is configured (by default a gate with no checks fails).")
 @click.option("--slow-turn-ms", type=float, default=3000.0, show_default=True, help="A turn slower than this counts in slow_turn_rate.")
 @click.option("--summary/--no-summary", default=True, show_default=True, help="Append Markdown to $GITHUB_STEP_SUMMARY when it is set.")
 @click.option("--write/--no-write", default=True, show_default=True, help="Save gate.json in RUN and rewrite RUN/summary.md with the gate status.")
@@ -42,6 +43,7 @@ def command(
     no_suite: bool,
     allow_incomplete: bool,
     fail_underpowered: bool,
+    allow_empty: bool,
     slow_turn_ms: float,
     summary: bool,
     write: bool,
@@ -55,8 +57,9 @@ def command(
       evalkit gate runs/ab --variant B --baseline-variant A --max-drop csat_proxy_mean=0.2
       evalkit gate runs/redteam --max attack_success_rate=0
 
-    Thresholds are also read from the suite's suite.yaml (gate: min/max/max_drop/no_new_failures);
-    flags override them. Exit 2 on a usage or input error (unknown metric, corrupt run folder).
+    Thresholds are also read from the suite's suite.yaml (gate: min/max/max_drop/no_new_failures),
+    as recorded in the run when it was made; flags override them. A gate with no checks fails
+    unless --allow-empty. Exit 2 on a usage or input error (unknown metric, corrupt run folder).
     """
     from evalkit.gate import (
         GATE_FILE,
@@ -67,7 +70,7 @@ def command(
         render_gate_table,
         suite_gate_config,
     )
-    from evalkit.runfiles import load_run, write_json
+    from evalkit.runfiles import load_run
 
     # Parse every flag before reading anything, so a typo fails fast.
     flags = GateConfig(
@@ -98,15 +101,19 @@ def command(
         require_baseline=bool(flags.max_drop) or flags.no_new_failures,
         allow_incomplete=allow_incomplete,
         fail_underpowered=fail_underpowered,
+        allow_empty=allow_empty,
     )
     click.echo(render_gate_table(result), nl=False)
     if write:
         from evalkit.reports.markdown import SUMMARY_MD_FILE, write_summary_md
+        from evalkit.runfolder import Existing, RunFolder
 
         try:
-            write_json(run_dir / GATE_FILE, result.model_dump(mode="json"))
-            # summary.md now knows the gate status (and the regressions vs the baseline).
-            write_summary_md(run, run_dir / SUMMARY_MD_FILE, gate=result, comparison=result.comparison)
+            # Locked meanwhile: never rewritten under a run (or resume) still writing it.
+            with RunFolder(run_dir).claim(Existing.update) as folder:
+                folder.write_json(GATE_FILE, result.model_dump(mode="json"))
+                # summary.md now knows the gate status (and the regressions vs the baseline).
+                write_summary_md(run, run_dir / SUMMARY_MD_FILE, gate=result, comparison=result.comparison)
         except OSError as exc:
             where = getattr(exc, "filename", None) or run_dir
             click.echo(f"evalkit: warning: could not save {where}: {exc.strerror or exc}", err=True)

@@ -52,17 +52,28 @@ def command(run_dir: Path, out: Path | None, use_gate: bool, charts: bool, redac
     """
     from evalkit.reports.html import load_gate, render_report
     from evalkit.runfiles import atomic_write, load_run
+    from evalkit.runfolder import Existing, RunFolder
 
     started = time.perf_counter()
-    run = load_run(run_dir)
-    if redact_pii:
-        from evalkit.redact import redact_run
+    # Written into the run folder: locked meanwhile (never beside a run still being written).
+    folder = RunFolder(run_dir).claim(Existing.update) if out is None else None
+    try:
+        run = load_run(run_dir)
+        if redact_pii:
+            from evalkit.redact import redact_run
 
-        run = redact_run(run)
-    gate = load_gate(run_dir) if use_gate else None
-    html = render_report(run, gate=gate, charts=charts).encode("utf-8")
-    target = out if out is not None else Path(run_dir) / "report.html"
-    atomic_write(target, lambda fh: fh.write(html))
+            run = redact_run(run)
+        gate = load_gate(run_dir) if use_gate else None
+        html = render_report(run, gate=gate, charts=charts).encode("utf-8")
+        if folder is not None:
+            target = folder.write_file("report.html", html)
+        else:
+            assert out is not None  # a folder is claimed exactly when no --out is given
+            target = out
+            atomic_write(target, lambda fh: fh.write(html))
+    finally:
+        if folder is not None:
+            folder.close()
     n = len(run.conversations)
     click.echo(
         f"evalkit: wrote {target} ({n:,} conversation{'s' if n != 1 else ''}, "

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from evalkit._plural import plural
-from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options
+from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options, run_secrets
 from evalkit.cli._paths import FolderPath, cwd_on_path
 from evalkit.errors import ConfigError, RunFolderError
 from evalkit.results import RunResult
@@ -292,7 +292,8 @@ def command(
         raise ConfigError("--resume needs --out DIR (the run folder to continue)", field="--resume")
     variant_map = parse_variants(variants)
     # Offline (None) unless a model is configured by flag or EVALKIT_* / OPENAI_* variables.
-    llm = build_llm_for_run(build_model_roles(**model_kwargs), **model_kwargs)
+    roles = build_model_roles(**model_kwargs)
+    llm = build_llm_for_run(roles, **model_kwargs)
     if variant_map and agent:
         raise ConfigError("give either --agent or --variant, not both", field="--variant")
     config = RunConfig(
@@ -313,6 +314,7 @@ def command(
         progress=False if no_progress else None,
         command=_command_line(click.get_current_context()),
         redact_pii=redact_pii,
+        secrets=run_secrets(roles),
     )
     runner = Runner(config)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options
+from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options, run_secrets
 from evalkit.cli._paths import FolderPath, cwd_on_path
 from evalkit.results import RunResult
 
@@ -101,6 +101,6 @@ def command(
     llm = build_llm_for_run(roles, **model_kwargs)
     cmd = shlex.join(["evalkit", *sys.argv[1:]])
     run = score_run(run_dir, scenarios=scenarios, out=out, llm=llm, concurrency=concurrency, command=cmd,
-                    redact_pii=redact_pii)
+                    redact_pii=redact_pii, secrets=run_secrets(roles))
     print_scored(run, out or run_dir)
     return 0

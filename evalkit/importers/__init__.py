@@ -21,7 +21,7 @@ import platform
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -29,6 +29,9 @@ from evalkit.errors import ConfigError
 from evalkit.importers._common import Imported, ImportFormatError, Recording
 from evalkit.results import ConversationResult, RunManifest, RunResult
 from evalkit.scenarios.models import JudgeSpec, Scenario
+
+if TYPE_CHECKING:
+    from evalkit.runfolder import RunFolder
 
 __all__ = [
     "FORMATS",
@@ -87,22 +90,27 @@ def write_imported(
     imported: Imported, out: str | Path, *, command: str | None = None, force: bool = False
 ) -> RunResult:
     """Write ``imported`` as a run folder in ``out`` (refuses to overwrite a run unless ``force``)."""
+    from evalkit.calibration import LABELS_FILE
+    from evalkit.runfolder import Existing, RunFolder
+
+    folder = RunFolder(out, command=command).claim(
+        Existing.overwrite if force else Existing.new, hint="use --force to replace it"
+    )
+    with folder:
+        # Files of a replaced run that this import would not overwrite.
+        folder.remove(SCENARIOS_FILE, "agreement.json", LABELS_FILE)
+        folder.write_file(SCENARIOS_FILE, scenarios_yaml(imported.scenarios).encode("utf-8"))
+        return _write_run(folder, imported, command)
+
+
+def _write_run(folder: RunFolder, imported: Imported, command: str | None) -> RunResult:
     from evalkit import __version__
-    from evalkit.calibration import LABELS_FILE, HumanLabel, write_labels_csv
+    from evalkit.calibration import LABELS_FILE, HumanLabel, labels_csv
     from evalkit.csat import csat_proxy
-    from evalkit.runfiles import JOURNAL, MANIFEST, atomic_write, write_manifest, write_run_outputs
+    from evalkit.reports.outputs import standard_outputs
+    from evalkit.scenarios.fingerprint import suite_hash
 
-    out = Path(out)
-    if (out / MANIFEST).exists() or (out / JOURNAL).exists():
-        if not force:
-            raise ConfigError(f"{out} already holds a run (use --force to replace it)", field="--out")
-        # Files of the previous run that the new import would not overwrite.
-        for name in (JOURNAL, SCENARIOS_FILE, "agreement.json", LABELS_FILE):
-            if (out / name).exists():
-                (out / name).unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SCENARIOS_FILE).write_text(scenarios_yaml(imported.scenarios), encoding="utf-8")
-
+    out = folder.path
     run_id = "import-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
     source = f"recorded:{imported.format}"
     trials = max((r.transcript.trial for r in imported.recordings), default=0) + 1
@@ -111,6 +119,7 @@ def write_imported(
         evalkit_version=__version__,
         command=command,
         suites=[str(out / SCENARIOS_FILE)],
+        suite_hash=suite_hash(imported.scenarios),
         agent=source,
         variants={"default": source},
         simulator="recorded",
@@ -140,16 +149,12 @@ def write_imported(
             )
         )
     # The whole journal at once (atomically): an import is not a run that can be cut short.
-    payload = b"".join(r.model_dump_json().encode() + b"\n" for r in results)
-    atomic_write(out / JOURNAL, lambda fh: fh.write(payload))
-    run = RunResult(manifest=manifest, conversations=results)
-    write_run_outputs(out, run)
+    results = folder.write_journal(manifest, results)
     labels = [
         HumanLabel(r.transcript.scenario_id, r.transcript.trial, judge, value, r.transcript.variant)
         for r in imported.recordings
         for judge, value in r.labels.items()
     ]
     if labels:
-        write_labels_csv(out / LABELS_FILE, labels)
-    write_manifest(out, manifest)
-    return run
+        folder.write_file(LABELS_FILE, labels_csv(labels).encode("utf-8"))
+    return folder.finish(RunResult(manifest=manifest, conversations=results), standard_outputs())

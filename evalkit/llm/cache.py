@@ -7,6 +7,10 @@ URL, which do not change the answer). Each entry is one JSON file, written atomi
 entry. Modes: ``read-write`` (default), ``read-only`` (hits are served, nothing is
 written) and ``off``.
 
+No configured secret reaches the cache (``secrets``, see :mod:`evalkit.masking`): the copy of
+the request is masked, and an answer holding a secret (an endpoint echoing the
+``Authorization`` header) is not written (counted as ``withheld``).
+
 With ``redact_pii`` (set by a ``--redact-pii`` run) no PII reaches the cache: the copy of
 the request kept beside the answer is masked, and an answer that itself contains PII is not
 written at all (counted as ``withheld``; a later run asks the model again). Answers are
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError
+from evalkit.masking import Secrets
 
 __all__ = ["CacheMode", "CacheStats", "ResponseCache", "request_key", "withhold_pii", "DEFAULT_CACHE_DIR"]
 
@@ -53,7 +58,7 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     writes: int = 0
-    withheld: int = 0  # answers holding PII, not written by a --redact-pii run
+    withheld: int = 0  # answers holding a secret (or PII in a --redact-pii run): not written
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str) -> None:
@@ -75,6 +80,8 @@ class ResponseCache:
     mode: CacheMode = CacheMode.read_write
     stats: CacheStats = field(default_factory=CacheStats)
     redact_pii: bool = False
+    # Secrets never written: a request copy is masked, an answer holding one is withheld.
+    secrets: Secrets = field(default_factory=Secrets.from_env)
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -107,6 +114,10 @@ class ResponseCache:
         """Store a response (no-op unless read-write). ``request`` must hold no secret."""
         if self.mode != CacheMode.read_write:
             return
+        if self.secrets.hits(json.dumps(response, ensure_ascii=False, default=str)):
+            self.stats.add("withheld")
+            return
+        request = self.secrets.mask_value(request)
         if self.redact_pii:
             from evalkit.redact import redact_value  # the PII detectors load only when asked
 

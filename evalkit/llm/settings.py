@@ -64,8 +64,10 @@ class ModelSettings(BaseModel):
         return self.api_key.get_secret_value() if self.api_key is not None else _PLACEHOLDER_KEY
 
     def describe(self) -> str:
-        """``model @ base_url`` for manifests and logs (never the key)."""
-        return f"{self.model} @ {self.base_url}" if self.base_url else self.model
+        """``model @ base_url`` for manifests and logs (never the key, nor a password in the URL)."""
+        from evalkit.masking import mask_url
+
+        return f"{self.model} @ {mask_url(self.base_url)}" if self.base_url else self.model
 
     def __str__(self) -> str:
         return self.describe()

@@ -80,6 +80,9 @@ def md_escape(text: str, limit: int | None = 200) -> str:
     one = " ".join(str(text).split())
     if limit is not None and len(one) > limit:
         one = one[: limit - 1] + "…"
-    for ch, rep in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("`", "\\`"), ("*", "\\*"), ("_", "\\_")):
+    # Brackets and "!" too: a transcript's ``![x](https://...)`` must not become a live image
+    # or link (a tracking pixel in a pull-request comment).
+    for ch, rep in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("`", "\\`"), ("*", "\\*"),
+                    ("_", "\\_"), ("[", "\\["), ("]", "\\]"), ("!", "\\!")):
         one = one.replace(ch, rep)
     return one

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, model_validator
 
+from evalkit.results import GateConfig  # recorded in the manifest; defined with it
+
 __all__ = [
     "Channel",
     "JudgeSpec",
@@ -185,15 +187,6 @@ class Scenario(_Model):
     @property
     def kind(self) -> str:
         return "script" if self.user.script is not None else "persona"
-
-
-class GateConfig(_Model):
-    """CI gate thresholds (also settable by flags on ``evalkit gate``)."""
-
-    min: dict[str, float] = Field(default_factory=dict)
-    max: dict[str, float] = Field(default_factory=dict)
-    max_drop: dict[str, float] = Field(default_factory=dict)
-    no_new_failures: bool = False
 
 
 class SuiteConfig(_Model):
