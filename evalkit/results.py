@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -14,6 +15,7 @@ __all__ = [
     "ConversationResult",
     "RunManifest",
     "RunResult",
+    "common_failure",
 ]
 
 
@@ -132,3 +134,18 @@ class RunResult(_Model):
 
     manifest: RunManifest
     conversations: list[ConversationResult] = Field(default_factory=list)
+
+
+def common_failure(conversations: Iterable[ConversationResult]) -> str | None:
+    """The error every one of two or more conversations failed with before a word was
+    exchanged (the agent or the simulated user could not start), or ``None``.
+
+    Then nothing about the agent was measured: a configuration problem (e.g. "creating the
+    agent failed: engine 'llm' needs a model"), not a result. An agent that fails while
+    answering is a result, however often it does so.
+    """
+    convs = list(conversations)
+    errors = {c.transcript.error if not c.transcript.turns else None for c in convs}
+    if len(convs) < 2 or len(errors) != 1:
+        return None
+    return errors.pop()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,25 +101,6 @@ def _attack_lines(by_variant: dict[str, list[Any]]) -> list[str]:
     return [""] + out if out else []
 
 
-@contextmanager
-def _base_url_for_agents(base_url: str | None) -> Iterator[None]:
-    """``--base-url`` also applies to model-backed agents (``openai-chat:``), which read
-    ``EVALKIT_BASE_URL``: without this they would call OpenAI itself, with the user's key,
-    while the simulator and judges use the local endpoint the user named."""
-    if not base_url or os.environ.get("EVALKIT_BASE_URL") == base_url:
-        yield
-        return
-    before = os.environ.get("EVALKIT_BASE_URL")
-    os.environ["EVALKIT_BASE_URL"] = base_url
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("EVALKIT_BASE_URL", None)
-        else:
-            os.environ["EVALKIT_BASE_URL"] = before
-
-
 def _command_line(ctx: click.Context) -> str:
     """The command as given (flags from the command line or EVALKIT_* variables), for the manifest."""
     from click.core import ParameterSource
@@ -215,6 +193,11 @@ def _command_line(ctx: click.Context) -> str:
 )
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
 @click.option(
+    "--no-preflight",
+    is_flag=True,
+    help="Do not check each configured model (key, endpoint, model name) before the run.",
+)
+@click.option(
     "--redact-pii",
     is_flag=True,
     envvar="EVALKIT_REDACT_PII",
@@ -236,6 +219,7 @@ def command(
     turn_timeout: float | None,
     conversation_timeout: float | None,
     no_progress: bool,
+    no_preflight: bool,
     redact_pii: bool,
     **model_kwargs: Any,
 ) -> int:
@@ -252,6 +236,7 @@ def command(
       evalkit run --resume --out runs/nightly
     """
     cwd_on_path()
+    from evalkit.agents.base import AgentConfig
     from evalkit.runner import RunConfig, Runner
 
     if not suite and not resume:
@@ -260,7 +245,8 @@ def command(
         raise ConfigError("--resume needs --out DIR (the run folder to continue)", field="--resume")
     variant_map = parse_variants(variants)
     # Offline (None) unless a model is configured by flag or EVALKIT_* / OPENAI_* variables.
-    llm = build_llm_for_run(build_model_roles(**model_kwargs), **model_kwargs)
+    roles = build_model_roles(**model_kwargs)
+    llm = build_llm_for_run(roles, **model_kwargs)
     if variant_map and agent:
         raise ConfigError("give either --agent or --variant, not both", field="--variant")
     config = RunConfig(
@@ -275,7 +261,10 @@ def command(
         conversation_timeout_s=conversation_timeout,
         simulator=simulator,
         llm=llm,
+        # The model flags reach model-backed agents as configuration (AgentConfig).
+        agent_config=AgentConfig(model=roles.agent, base_url=model_kwargs.get("base_url")),
         close_llm=True,
+        preflight=not no_preflight,
         resume=resume,
         tags=list(tags) or None,
         progress=False if no_progress else None,
@@ -284,8 +273,7 @@ def command(
     )
     runner = Runner(config)
     try:
-        with _base_url_for_agents(model_kwargs.get("base_url")):
-            run = runner.run_sync()
+        run = runner.run_sync()
     except OSError as exc:
         # Disk full or folder turned read-only mid-run: what finished is in the journal.
         if runner.run_dir is None or not (runner.run_dir / "manifest.json").is_file():
@@ -294,4 +282,23 @@ def command(
         raise RunFolderError(f"{exc.strerror or exc}; fix that, then continue with: {hint}", file=exc.filename) from None
     assert runner.run_dir is not None
     click.echo(summary_table(run, runner.run_dir))
-    return 130 if run.manifest.status == "interrupted" else 0
+    if run.manifest.status == "interrupted":
+        return 130
+    _fail_on_common_failure(run)
+    return 0
+
+
+def _fail_on_common_failure(run: RunResult) -> None:
+    """Every conversation of a variant failed the same way: nothing about the agent was
+    measured, so this is a configuration error (exit 2), not a result (the files stay)."""
+    from evalkit.results import common_failure
+
+    for name in run.manifest.variants:
+        convs = [c for c in run.conversations if c.transcript.variant == name]
+        error = common_failure(convs)
+        if error is not None:
+            who = f"variant '{name}': " if len(run.manifest.variants) > 1 else ""
+            raise ConfigError(
+                f"{who}all {len(convs)} conversations failed the same way, so nothing was measured "
+                f"(a configuration problem, not a result): {error}"
+            )
