@@ -27,7 +27,7 @@ __all__ = ["command"]
 @click.option("--allow-incomplete", is_flag=True, help="Do not fail a run that was interrupted or is missing conversations.")
 @click.option("--slow-turn-ms", type=float, default=3000.0, show_default=True, help="A turn slower than this counts in slow_turn_rate.")
 @click.option("--summary/--no-summary", default=True, show_default=True, help="Append Markdown to $GITHUB_STEP_SUMMARY when it is set.")
-@click.option("--write/--no-write", default=True, show_default=True, help="Save gate.json in RUN and rewrite RUN/summary.md with the gate status.")
+@click.option("--write/--no-write", default=True, show_default=True, help="Save gate.json in RUN and rewrite RUN/summary.md and RUN/report.html with the verdict.")
 def command(
     run_dir: Path,
     mins: tuple[str, ...],
@@ -102,8 +102,12 @@ def command(
 
         try:
             write_json(run_dir / GATE_FILE, result.model_dump(mode="json"))
-            # summary.md now knows the gate status (and the regressions vs the baseline).
+            # summary.md and report.html now show the verdict (and the regressions vs the
+            # baseline), so what CI uploads after the gate is what it decided.
             write_summary_md(run, run_dir / SUMMARY_MD_FILE, gate=result, comparison=result.comparison)
+            from evalkit.reports.html import write_report
+
+            write_report(run, run_dir / "report.html", gate=result)
         except OSError as exc:
             where = getattr(exc, "filename", None) or run_dir
             click.echo(f"evalkit: warning: could not save {where}: {exc.strerror or exc}", err=True)
