@@ -113,6 +113,15 @@ def score_run(
         extra["redact_pii"] = True
     if missing:
         extra["scenarios_missing"] = missing[:50]
+    # The verdicts are new: so is the judges' spend (the simulated users' stays as recorded).
+    usage = getattr(llm, "usage", None)
+    spent = dict(extra.get("llm_usage") or {})  # type: ignore[arg-type]
+    spent.pop("judge", None)
+    judge_usage = usage().get("judge") if callable(usage) else None
+    if judge_usage:
+        spent["judge"] = judge_usage
+    if spent or "llm_usage" in extra:
+        extra["llm_usage"] = spent
     models = getattr(llm, "models", None)
     manifest = run.manifest.model_copy(
         update={
