@@ -126,8 +126,8 @@ class LLMEngine(Engine):
                             env.get("EVALKIT_MODEL"))
         if not self.model:
             raise EngineUnavailableError(
-                "engine: 'llm' needs a model: pass model=... (agent spec ?engine=llm&model=NAME) or set "
-                "REFERENCE_AGENT_MODEL / EVALKIT_AGENT_MODEL / EVALKIT_MODEL"
+                "engine: 'llm' needs a model: run evalkit with --agent-model NAME (or --model), pass model=... "
+                "(agent spec ?engine=llm&model=NAME) or set REFERENCE_AGENT_MODEL / EVALKIT_AGENT_MODEL / EVALKIT_MODEL"
             )
         self.base_url = _first(base_url, env.get("REFERENCE_AGENT_BASE_URL"), env.get("EVALKIT_AGENT_BASE_URL"),
                                env.get("EVALKIT_BASE_URL"), env.get("OPENAI_BASE_URL"))

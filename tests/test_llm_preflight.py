@@ -192,3 +192,14 @@ def test_a_run_whose_every_conversation_failed_to_start_alike_is_a_config_error(
                            "(a configuration problem, not a result): creating the agent failed: ")
     assert "needs a model" in line
     assert (tmp_path / "r" / "conversations.jsonl").read_text().count("\n") == 2  # the data is kept
+
+
+def test_score_checks_the_judge_model_first(evalkit, suite: Path, tmp_path: Path) -> None:
+    assert evalkit("run", str(suite), "--agent", "evalkit.testing.agents:EchoAgent", "--out", str(tmp_path / "r"),
+                   "--no-progress").returncode == 0
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    out = evalkit("score", str(tmp_path / "r"), "--scenarios", str(suite), "--judge-model", "j", "--base-url", url)
+    assert out.returncode == 2 and f"cannot reach {url} for the judge model 'j'" in out.stderr
+    out = evalkit("score", str(tmp_path / "r"), "--scenarios", str(suite), "--judge-model", "j", "--base-url", url,
+                  "--no-preflight")
+    assert out.returncode == 0, out.stderr

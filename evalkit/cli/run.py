@@ -193,11 +193,6 @@ def _command_line(ctx: click.Context) -> str:
 )
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
 @click.option(
-    "--no-preflight",
-    is_flag=True,
-    help="Do not check each configured model (key, endpoint, model name) before the run.",
-)
-@click.option(
     "--redact-pii",
     is_flag=True,
     envvar="EVALKIT_REDACT_PII",
@@ -219,7 +214,6 @@ def command(
     turn_timeout: float | None,
     conversation_timeout: float | None,
     no_progress: bool,
-    no_preflight: bool,
     redact_pii: bool,
     **model_kwargs: Any,
 ) -> int:
@@ -264,7 +258,7 @@ def command(
         # The model flags reach model-backed agents as configuration (AgentConfig).
         agent_config=AgentConfig(model=roles.agent, base_url=model_kwargs.get("base_url")),
         close_llm=True,
-        preflight=not no_preflight,
+        preflight=not model_kwargs.get("no_preflight"),
         resume=resume,
         tags=list(tags) or None,
         progress=False if no_progress else None,

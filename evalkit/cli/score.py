@@ -103,6 +103,12 @@ def command(
     from evalkit.recorded import score_run
 
     roles = build_model_roles(**model_kwargs)
+    if roles.judge is not None and not model_kwargs.get("no_preflight"):
+        import asyncio
+
+        from evalkit.llm.preflight import check_models
+
+        asyncio.run(check_models([("judge", roles.judge)]))  # a bad key fails here, once
     llm = build_llm_for_run(roles, **model_kwargs)
     cmd = shlex.join(["evalkit", *sys.argv[1:]])
     run = score_run(run_dir, scenarios=scenarios, out=out, llm=llm, concurrency=concurrency, command=cmd,
