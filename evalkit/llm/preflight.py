@@ -50,8 +50,10 @@ class ModelCheck:
 
     @property
     def who(self) -> str:
-        """``judge and simulator model 'x'`` for messages."""
-        return f"{' and '.join(self.roles)} model '{self.settings.model}'"
+        """``simulator, judge and agent model 'x'`` for messages."""
+        roles = list(self.roles)
+        named = roles[0] if len(roles) == 1 else f"{', '.join(roles[:-1])} and {roles[-1]}"
+        return f"{named} model '{self.settings.model}'"
 
     @property
     def where(self) -> str:
