@@ -106,7 +106,8 @@ _CARDS = [
               "95% of agent replies arrived faster than this.",
               ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "ttft_p50_ms", "slow_turn_rate")),
     _CardSpec("cost", "Cost / conversation", "cost_per_conversation_usd", _usd,
-              "Model spend per conversation from the price table.", ("cost_per_conversation_usd", "cost_usd_total")),
+              "The agent's model spend per conversation, from the price table (the evaluation's own "
+              "spend is listed apart).", ("cost_per_conversation_usd", "cost_usd_total")),
     _CardSpec("passk", "pass^k", "pass_hat_k", _dec2,
               "Chance that all k trials of a scenario pass (τ-bench); k = trials per scenario.", ("pass_hat_*",)),
 ]
