@@ -137,15 +137,19 @@ class RunResult(_Model):
 
 
 def common_failure(conversations: Iterable[ConversationResult]) -> str | None:
-    """The error every one of two or more conversations failed with before a word was
-    exchanged (the agent or the simulated user could not start), or ``None``.
+    """The error every one of two or more conversations failed with before the agent
+    answered once (it could not start, or raised, timed out or answered junk on the first
+    message), or ``None``.
 
     Then nothing about the agent was measured: a configuration problem (e.g. "creating the
-    agent failed: engine 'llm' needs a model"), not a result. An agent that fails while
-    answering is a result, however often it does so.
+    agent failed: engine 'llm' needs a model", or an agent whose own API key is missing),
+    not a result. An agent that answers and fails later is a result, however often.
     """
     convs = list(conversations)
-    errors = {c.transcript.error if not c.transcript.turns else None for c in convs}
+    errors = {
+        c.transcript.error if not any(a.error is None for a in c.transcript.agent_turns) else None
+        for c in convs
+    }
     if len(convs) < 2 or len(errors) != 1:
         return None
     return errors.pop()

@@ -188,8 +188,9 @@ def test_a_run_whose_every_conversation_failed_to_start_alike_is_a_config_error(
     out = evalkit("run", str(suite), "--agent", REF_LLM, "--out", str(tmp_path / "r"), "--no-progress")
     assert out.returncode == 2
     (line,) = out.stderr.strip().splitlines()
-    assert line.startswith("evalkit: error: all 2 conversations failed the same way, so nothing was measured "
-                           "(a configuration problem, not a result): creating the agent failed: ")
+    assert line.startswith("evalkit: error: all 2 conversations failed the same way before the agent answered "
+                           "once, so nothing was measured (a configuration problem, not a result): "
+                           "creating the agent failed: ")
     assert "needs a model" in line
     assert (tmp_path / "r" / "conversations.jsonl").read_text().count("\n") == 2  # the data is kept
 
@@ -203,3 +204,26 @@ def test_score_checks_the_judge_model_first(evalkit, suite: Path, tmp_path: Path
     out = evalkit("score", str(tmp_path / "r"), "--scenarios", str(suite), "--judge-model", "j", "--base-url", url,
                   "--no-preflight")
     assert out.returncode == 0, out.stderr
+
+
+def test_a_user_agent_missing_its_own_key_everywhere_is_a_config_error(evalkit, suite, tmp_path) -> None:
+    """evalkit cannot check a model inside the user's agent; every conversation failing alike
+    on the first message (here: a 401 from its endpoint) still reads as configuration."""
+    with FakeOpenAIServer(default=Failure("401")) as srv:
+        (tmp_path / "keyless_agent.py").write_text(textwrap.dedent(f"""
+            import openai
+
+            def create(session=None):
+                class Agent:
+                    def respond(self, ctx):
+                        client = openai.OpenAI(base_url="{srv.base_url}", api_key="unset", max_retries=0)
+                        answer = client.chat.completions.create(model="m", messages=[{{"role": "user",
+                                                                 "content": ctx.message}}])
+                        return answer.choices[0].message.content
+                return Agent()
+        """))
+        out = evalkit("run", str(suite), "--agent", "keyless_agent:create", "--out", str(tmp_path / "r"),
+                      "--no-progress")
+    assert out.returncode == 2
+    assert "nothing was measured" in out.stderr and "AuthenticationError" in out.stderr
+    # Agents that answer and then fail are results: exit 0 (tests/test_core_cli.py).

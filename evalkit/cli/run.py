@@ -293,6 +293,6 @@ def _fail_on_common_failure(run: RunResult) -> None:
         if error is not None:
             who = f"variant '{name}': " if len(run.manifest.variants) > 1 else ""
             raise ConfigError(
-                f"{who}all {len(convs)} conversations failed the same way, so nothing was measured "
-                f"(a configuration problem, not a result): {error}"
+                f"{who}all {len(convs)} conversations failed the same way before the agent answered once, "
+                f"so nothing was measured (a configuration problem, not a result): {error}"
             )
