@@ -475,17 +475,16 @@ class Runner:
 
     async def _preflight_models(self) -> None:
         """A missing key, a dead endpoint or an unknown model fails the run here, once."""
-        from evalkit.llm.settings import ModelSettings
-
         llm = self.config.llm
         found = [(role, getattr(getattr(llm, role, None), "settings", None)) for role in ("simulator", "judge")]
         # The agent's model only where the agent takes it (a rules-engine agent never calls it).
         found += [("agent", s) for p in self._providers.values() for s in p.model_settings()]
-        models = [(role, s) for role, s in found if isinstance(s, ModelSettings)]
-        if models:
-            from evalkit.llm.preflight import check_models
+        if all(s is None for _, s in found):
+            return  # offline: evalkit.llm (and openai) is not even imported
+        from evalkit.llm.preflight import check_models
+        from evalkit.llm.settings import ModelSettings
 
-            await check_models(models)
+        await check_models([(role, s) for role, s in found if isinstance(s, ModelSettings)])
 
     def _agent_config(self) -> AgentConfig:
         if self.config.agent_config is not None:
