@@ -33,6 +33,7 @@ _EXPORTS = {
     "Judge": "evalkit.judges.base",
     "JudgeContext": "evalkit.judges.base",
     "AgentReply": "evalkit.agents.base",
+    "AgentConfig": "evalkit.agents.base",
     "TurnContext": "evalkit.agents.base",
     "SessionInfo": "evalkit.agents.base",
     "UserMessage": "evalkit.simulators.base",

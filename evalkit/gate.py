@@ -41,6 +41,7 @@ from evalkit.metrics import (
     DEFAULT_SLOW_TURN_MS,
     MetricValue,
     cost_note,
+    evaluation_spend,
     higher_is_better,
     metric_names,
     summarize_with_ci,
@@ -423,7 +424,8 @@ def evaluate_gate(
         )
     elif baseline is None and needs_baseline and require_baseline:
         raise ConfigError("--max-drop and --no-new-failures need --baseline RUN (or --baseline-variant)", field="--baseline")
-    ctx = _Ctx(values=values, cost_note=cost_note(convs), comparison=comparison, explicit_baseline=require_baseline,
+    note = cost_note(convs, evaluation_spend(run.manifest))
+    ctx = _Ctx(values=values, cost_note=note, comparison=comparison, explicit_baseline=require_baseline,
                fail_underpowered=fail_underpowered)
     checks: list[GateCheck] = []
     m = run.manifest

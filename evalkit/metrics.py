@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evalkit import stats
 from evalkit.csat import SATISFIED_MIN
 from evalkit.errors import ConfigError
 from evalkit.pricing import PriceTable
-from evalkit.results import ConversationResult, RunResult
+from evalkit.results import ConversationResult, RunManifest, RunResult
 from evalkit.transcript import Outcome, StopReason
 
 __all__ = [
@@ -39,6 +39,10 @@ __all__ = [
     "summarize_with_ci",
     "breakdown",
     "cost_note",
+    "ModelSpend",
+    "evaluation_spend",
+    "spend_text",
+    "AGENT_NO_USAGE_NOTE",
     "metric_names",
     "higher_is_better",
     "summary_document",
@@ -267,6 +271,8 @@ HIGHER_IS_BETTER: dict[str, bool | None] = {
 }
 
 OFFLINE_COST_NOTE = "offline run: no model cost"
+# The agent reported no usage, but the simulated users or judges did call models.
+AGENT_NO_USAGE_NOTE = "the agent reported no model usage"
 
 
 class MetricValue(BaseModel):
@@ -513,22 +519,106 @@ def higher_is_better(metric: str) -> bool | None:
 # --- cost -----------------------------------------------------------------------------------
 
 
-def cost_note(conversations: Iterable[ConversationResult]) -> str | None:
-    """What a report should print instead of a cost figure, or ``None`` when cost is measured.
+def cost_note(
+    conversations: Iterable[ConversationResult], spend: Mapping[str, ModelSpend] | None = None
+) -> str | None:
+    """What a report should print instead of the agent's cost figure, or ``None`` when it is
+    measured.
 
-    No usage at all means an offline run (rules-engine agent, no model): reports must say
-    so rather than print $0.00 as if it had been measured.
+    No agent usage means the agent called no model we know of (rules-engine agent): reports
+    must say so rather than print $0.00 as if it had been measured. It is an offline run
+    only when the evaluation (``spend``, see :func:`evaluation_spend`) called no model either.
     """
     replies = [a for c in conversations for a in c.transcript.agent_turns]
     usages = [a.usage for a in replies if a.usage is not None]
     if not usages:
-        return OFFLINE_COST_NOTE
+        return AGENT_NO_USAGE_NOTE if spend else OFFLINE_COST_NOTE
     priced = sum(1 for u in usages if u.cost_usd is not None)
     if priced == 0:
         return "tokens counted but not priced: no price for the model (see the price table)"
     if priced < len(usages):
         return f"partial cost: {priced} of {len(usages)} model replies priced"
     return None
+
+
+class ModelSpend(BaseModel):
+    """What one role's model calls cost the evaluation (from ``manifest.extra.llm_usage``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    calls: int = 0
+    cached_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # None when no call could be priced (no price for the model).
+    cost_usd: float | None = None
+    unpriced_calls: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class _RoleUsage(BaseModel):
+    """One role's totals as the model client writes them (``LLMClients.usage()``)."""
+
+    model_config = ConfigDict(extra="ignore")  # retries, failures...: not needed here
+
+    calls: int = 0
+    cached_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+
+
+# The roles whose calls are the evaluation's own spend; the agent's cost is on its turns.
+EVALUATION_ROLES = ("simulator", "judge")
+
+
+def evaluation_spend(manifest: RunManifest) -> dict[str, ModelSpend]:
+    """The evaluation's own model spend (simulated users, judges), per role that made calls,
+    plus ``total``; empty when they called no model. Never the agent's cost."""
+    usage = manifest.extra.get("llm_usage")
+    out: dict[str, ModelSpend] = {}
+    for role in EVALUATION_ROLES:
+        raw = usage.get(role) if isinstance(usage, dict) else None
+        try:
+            u = _RoleUsage.model_validate(raw)
+        except ValidationError:
+            continue  # absent or not usage totals: nothing to report for this role
+        if not u.calls:
+            continue
+        fresh = u.calls - u.cached_calls  # cached answers cost nothing
+        unknown = fresh > 0 and u.unpriced_calls >= fresh  # no fresh call had a price
+        out[role] = ModelSpend(
+            calls=u.calls, cached_calls=u.cached_calls, prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens, cost_usd=None if unknown else u.cost_usd,
+            unpriced_calls=u.unpriced_calls,
+        )
+    if out:
+        costs = [r.cost_usd for r in out.values() if r.cost_usd is not None]
+        out["total"] = ModelSpend(
+            calls=sum(r.calls for r in out.values()),
+            cached_calls=sum(r.cached_calls for r in out.values()),
+            prompt_tokens=sum(r.prompt_tokens for r in out.values()),
+            completion_tokens=sum(r.completion_tokens for r in out.values()),
+            cost_usd=sum(costs) if costs else None,
+            unpriced_calls=sum(r.unpriced_calls for r in out.values()),
+        )
+    return out
+
+
+def spend_text(spend: Mapping[str, ModelSpend]) -> str:
+    """``$0.0048 (10 model calls: simulator 6, judge 4)`` for reports; ``""`` when none."""
+    total = spend.get("total")
+    if total is None:
+        return ""
+    roles = ", ".join(f"{role} {r.calls}" for role, r in spend.items() if role != "total")
+    money = f"${total.cost_usd:.4f}" if total.cost_usd is not None else "not priced"
+    extra = f"; {total.unpriced_calls} unpriced" if total.unpriced_calls and total.cost_usd is not None else ""
+    cached = f"; {total.cached_calls} from the cache" if total.cached_calls else ""
+    return f"{money} ({total.calls} model call{'s' if total.calls != 1 else ''}: {roles}{cached}{extra})"
 
 
 def apply_prices(run: RunResult, table: PriceTable) -> RunResult:

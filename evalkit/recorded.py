@@ -130,6 +130,15 @@ def _score_into(
         extra["redact_pii"] = True
     if missing:
         extra["scenarios_missing"] = missing[:50]
+    # The verdicts are new: so is the judges' spend (the simulated users' stays as recorded).
+    usage = getattr(llm, "usage", None)
+    spent = dict(extra.get("llm_usage") or {})  # type: ignore[arg-type]
+    spent.pop("judge", None)
+    judge_usage = usage().get("judge") if callable(usage) else None
+    if judge_usage:
+        spent["judge"] = judge_usage
+    if spent or "llm_usage" in extra:
+        extra["llm_usage"] = spent
     models = getattr(llm, "models", None)
     manifest = run.manifest.model_copy(
         update={
@@ -247,10 +256,12 @@ def agreement(run: RunResult) -> dict[str, Any]:
             )
     n = tp + fn + fp + tn
     ci = wilson_interval(tp + tn, n)
+    # Both sides' pass^k over the same conversations: those with both verdicts.
+    compared = [c for c in with_source if c.passed is not None]
     ours_by_task: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    for c in with_source:
-        if c.passed is not None:
-            ours_by_task[(c.transcript.variant, c.transcript.scenario_id)].append(bool(c.passed))
+    for c in compared:
+        ours_by_task[(c.transcript.variant, c.transcript.scenario_id)].append(bool(c.passed))
+    judged = sum(1 for c in run.conversations if c.passed is not None)
     return {
         "n_with_source": len(with_source),
         "n_compared": n,
@@ -263,9 +274,13 @@ def agreement(run: RunResult) -> dict[str, Any]:
             "source_fail": {"evalkit_pass": fp, "evalkit_fail": tn},
         },
         "pass_hat_k": {
-            "source": {str(k): v for k, v in source_pass_hat_k(with_source).items()},
+            "source": {str(k): v for k, v in source_pass_hat_k(compared).items()},
             "evalkit": {str(k): v for k, v in pass_hat_k(dict(ours_by_task)).items()},
         },
+        # What both pass^k rows count; evalkit's headline pass^k (summary.json) counts
+        # every judged conversation (``n_judged``): the same figure when the two are equal.
+        "pass_hat_k_basis": {"n_conversations": len(compared), "n_scenarios": len(ours_by_task),
+                             "n_judged": judged},
         "disagreements": disagreements,
     }
 
@@ -298,10 +313,21 @@ def format_agreement(report: dict[str, Any]) -> str:
     ours = report["pass_hat_k"]["evalkit"]
     if src:
         ks = sorted(set(src) | set(ours), key=int)
+        basis = report["pass_hat_k_basis"]
+        n, m = basis["n_conversations"], basis["n_scenarios"]
+        what = f"{n} conversation{'s' if n != 1 else ''} ({m} scenario{'s' if m != 1 else ''})"
         lines.append("")
-        lines.append("pass^k    " + "  ".join(f"k={k:<6}" for k in ks))
-        lines.append("source    " + "  ".join(f"{src[k]:<8.4f}" if k in src else "-       " for k in ks))
-        lines.append("evalkit   " + "  ".join(f"{ours[k]:<8.4f}" if k in ours else "-       " for k in ks))
+        if n == basis["n_judged"]:
+            lines.append(f"pass^k of both, on the same {what}:")
+        else:
+            lines.append(f"pass^k of both, on the {what} with a source verdict "
+                         f"(evalkit's pass^k above counts all {basis['n_judged']} judged):")
+        for head, cells in (
+            ("pass^k", [f"k={k:<6}" for k in ks]),
+            ("source", [f"{src[k]:<8.3f}" if k in src else "-       " for k in ks]),
+            ("evalkit", [f"{ours[k]:<8.3f}" if k in ours else "-       " for k in ks]),
+        ):
+            lines.append(f"{head:<10}{'  '.join(cells)}".rstrip())
     if report["disagreements"]:
         lines.append("")
         lines.append("disagreements:")

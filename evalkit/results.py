@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -15,6 +16,7 @@ __all__ = [
     "ConversationResult",
     "RunManifest",
     "RunResult",
+    "common_failure",
 ]
 
 
@@ -155,3 +157,22 @@ class RunResult(_Model):
 
     manifest: RunManifest
     conversations: list[ConversationResult] = Field(default_factory=list)
+
+
+def common_failure(conversations: Iterable[ConversationResult]) -> str | None:
+    """The error every one of two or more conversations failed with before the agent
+    answered once (it could not start, or raised, timed out or answered junk on the first
+    message), or ``None``.
+
+    Then nothing about the agent was measured: a configuration problem (e.g. "creating the
+    agent failed: engine 'llm' needs a model", or an agent whose own API key is missing),
+    not a result. An agent that answers and fails later is a result, however often.
+    """
+    convs = list(conversations)
+    errors = {
+        c.transcript.error if not any(a.error is None for a in c.transcript.agent_turns) else None
+        for c in convs
+    }
+    if len(convs) < 2 or len(errors) != 1:
+        return None
+    return errors.pop()

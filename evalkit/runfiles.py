@@ -394,9 +394,10 @@ def verdicts_frame(run: RunResult) -> pd.DataFrame:
 def summary_dict(run: RunResult) -> dict[str, Any]:
     """``summary.json``: the whole run's headline metrics at the top, then per variant."""
     from evalkit import __version__
-    from evalkit.metrics import cost_note, scaled_resamples, summarize, summarize_with_ci
+    from evalkit.metrics import cost_note, evaluation_spend, scaled_resamples, summarize, summarize_with_ci
 
     m = run.manifest
+    spend = evaluation_spend(m)
     by_variant: dict[str, list[ConversationResult]] = {name: [] for name in m.variants}
     for c in run.conversations:
         by_variant.setdefault(c.transcript.variant, []).append(c)
@@ -413,6 +414,9 @@ def summary_dict(run: RunResult) -> dict[str, Any]:
                 run.conversations, n_resamples=scaled_resamples(len(run.conversations))
             ).items()
         },
-        "cost_note": cost_note(run.conversations),
+        # cost_* above is the agent's; the evaluation's own spend (simulated users, judges) is here.
+        "cost_note": cost_note(run.conversations, spend),
+        "eval_cost_usd_total": spend["total"].cost_usd if spend else None,
+        "eval_spend": {role: r.model_dump() for role, r in spend.items()},
         "variants": {name: summarize(convs) for name, convs in by_variant.items()},
     }

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from evalkit.agents.base import AgentProvider, SessionInfo, TurnContext
+from evalkit.agents.base import AgentConfig, AgentProvider, SessionInfo, TurnContext
 from evalkit.agents.loader import load_agent
 from evalkit.agents.session import AgentJunk, call_maybe_async, close, end_state, respond
 from evalkit.errors import ConfigError, EvalkitError, RunFolderError
@@ -67,6 +67,8 @@ class RunConfig:
     simulator: str = "auto"
     # Model clients (built by evalkit.llm) handed to simulators and judges as ``llm``.
     llm: Any | None = None
+    # The agent's model settings, handed to agent factories (None: from ``llm.agent``).
+    agent_config: AgentConfig | None = None
     resume: bool = False
     tags: list[str] | None = None
     # None: a live bar on a terminal, periodic lines otherwise; False: silent.
@@ -80,6 +82,8 @@ class RunConfig:
     handle_signals: bool = True
     # Close ``llm`` (its HTTP clients) when the run ends: set when the runner owns it (CLI).
     close_llm: bool = False
+    # Check every configured model once before the first conversation (evalkit.llm.preflight).
+    preflight: bool = True
     # Mask PII (emails, phones, cards, national ids) in everything written, after scoring
     # on the raw transcript (see evalkit.redact). Sticky across --resume.
     redact_pii: bool = False
@@ -306,6 +310,8 @@ class Runner:
         try:
             self._preflight_simulators(todo)
             await self._start_providers(suite, variants, explicit, todo)
+            if cfg.preflight and todo:
+                await self._preflight_models()
         except BaseException:
             await self._close_resources()
             raise
@@ -466,14 +472,34 @@ class Runner:
         self, suite: Suite, variants: dict[str, str | None], explicit: bool, todo: list[_Job]
     ) -> None:
         self._variants, self._explicit = variants, explicit
+        agent_config = self._agent_config()
         for job in todo:
             spec = self._spec_for(job)
             if spec not in self._providers:
-                provider = load_agent(spec)
+                provider = load_agent(spec, agent_config)
                 self._providers[spec] = provider
                 start = getattr(provider, "start", None)
                 if callable(start):
                     await call_maybe_async(start, thread=False)
+
+    async def _preflight_models(self) -> None:
+        """A missing key, a dead endpoint or an unknown model fails the run here, once."""
+        llm = self.config.llm
+        found = [(role, getattr(getattr(llm, role, None), "settings", None)) for role in ("simulator", "judge")]
+        # The agent's model only where the agent takes it (a rules-engine agent never calls it).
+        found += [("agent", s) for p in self._providers.values() for s in p.model_settings()]
+        if all(s is None for _, s in found):
+            return  # offline: evalkit.llm (and openai) is not even imported
+        from evalkit.llm.preflight import check_models
+        from evalkit.llm.settings import ModelSettings
+
+        await check_models([(role, s) for role, s in found if isinstance(s, ModelSettings)])
+
+    def _agent_config(self) -> AgentConfig:
+        if self.config.agent_config is not None:
+            return self.config.agent_config
+        client = getattr(self.config.llm, "agent", None)
+        return AgentConfig(model=getattr(client, "settings", None))
 
     async def play_one(
         self,

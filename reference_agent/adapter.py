@@ -5,7 +5,9 @@ evalkit calls the factory once per conversation (with ``session=`` when it accep
 options come from the agent spec's query string, e.g.
 ``reference_agent:create_agent?engine=rules&faults=leak_email,slow_reply=1&channel=voice``.
 The LLM engine takes its model options the same way:
-``reference_agent:create_agent?engine=llm&model=gpt-4o-mini&prompt=support_v1&cheap_model=...&base_url=...``.
+``reference_agent:create_agent?engine=llm&model=gpt-4o-mini&prompt=support_v1&cheap_model=...&base_url=...``;
+what the spec leaves out comes from the run's model flags (``--agent-model`` / ``--model``,
+``--base-url``), which evalkit hands over as ``agent_config``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from evalkit import AgentReply, SessionInfo, TurnContext
+from evalkit import AgentConfig, AgentReply, SessionInfo, TurnContext
 from evalkit.errors import AgentSpecError
 from evalkit.transcript import Handoff, ToolCall, Usage
 from reference_agent.agent import AgentResponse, SupportAgent
@@ -132,9 +134,27 @@ def to_agent_reply(response: AgentResponse) -> AgentReply:
     )
 
 
+def _from_config(options: dict[str, Any], config: AgentConfig | None) -> dict[str, Any]:
+    """The spec's LLM options, completed from the run's agent model (the spec wins)."""
+    settings = config.model if config is not None else None
+    if settings is None:
+        return options
+    out = dict(options)
+    if "model" not in out:
+        out["model"] = settings.model
+        # The endpoint and key belong to that model: never pair the run's model with
+        # another endpoint, nor the spec's model with the run's key.
+        if "base_url" not in out and settings.base_url:
+            out["base_url"] = settings.base_url
+        if settings.api_key is not None:
+            out["api_key"] = settings.api_key.get_secret_value()
+    return out
+
+
 def create_agent(
     session: SessionInfo | None = None,
     *,
+    agent_config: AgentConfig | None = None,
     engine: str = "rules",
     faults: str | list[str] | None = None,
     channel: str | None = None,
@@ -147,12 +167,15 @@ def create_agent(
     """evalkit factory: a fresh reference agent (own store copy) for one conversation.
 
     ``model``, ``base_url``, ``prompt``, ``cheap_model`` and ``max_tool_iterations``
-    configure ``engine=llm`` (see ``reference_agent.llm_engine``).
+    configure ``engine=llm`` (see ``reference_agent.llm_engine``); a model the spec does not
+    name comes from ``agent_config`` (evalkit's ``--agent-model`` / ``--model`` / ``--base-url``).
     """
     options = {k: v for k, v in {"model": model, "base_url": base_url, "prompt": prompt, "cheap_model": cheap_model,
                                  "max_tool_iterations": max_tool_iterations}.items() if v is not None}
     if options and engine != "llm":
         raise AgentSpecError(f"{', '.join(options)}: only for engine=llm", field="reference_agent")
+    if engine == "llm":
+        options = _from_config(options, agent_config)
     adapter = ReferenceAgentAdapter(session, engine=engine, faults=faults, channel=channel, engine_options=options)
     if session is None:
         # Validate options now so a bad spec fails before the run starts.

@@ -21,7 +21,7 @@ Configuration (arguments win over environment): ``model`` (``REFERENCE_AGENT_MOD
 ``EVALKIT_AGENT_MODEL``, ``EVALKIT_MODEL``), ``base_url`` (``REFERENCE_AGENT_BASE_URL``,
 ``EVALKIT_AGENT_BASE_URL``, ``EVALKIT_BASE_URL``, ``OPENAI_BASE_URL``), ``cheap_model``
 (``REFERENCE_AGENT_CHEAP_MODEL``), ``prompt`` (``REFERENCE_AGENT_PROMPT``, default
-``support_v2``); the key from ``REFERENCE_AGENT_API_KEY`` or ``OPENAI_API_KEY``. This module
+``support_v2``); the key (``api_key``) from ``REFERENCE_AGENT_API_KEY`` or ``OPENAI_API_KEY``. This module
 uses the ``openai`` package directly: the reference agent does not import evalkit.
 """
 
@@ -133,6 +133,7 @@ class LLMEngine(Engine):
         *,
         model: str | None = None,
         base_url: str | None = None,
+        api_key: str | None = None,
         cheap_model: str | None = None,
         prompt: str | None = None,
         max_tool_iterations: int = 5,
@@ -146,8 +147,8 @@ class LLMEngine(Engine):
                             env.get("EVALKIT_MODEL"))
         if not self.model:
             raise EngineUnavailableError(
-                "engine: 'llm' needs a model: pass model=... (agent spec ?engine=llm&model=NAME) or set "
-                "REFERENCE_AGENT_MODEL / EVALKIT_AGENT_MODEL / EVALKIT_MODEL"
+                "engine: 'llm' needs a model: run evalkit with --agent-model NAME (or --model), pass model=... "
+                "(agent spec ?engine=llm&model=NAME) or set REFERENCE_AGENT_MODEL / EVALKIT_AGENT_MODEL / EVALKIT_MODEL"
             )
         self.base_url = _first(base_url, env.get("REFERENCE_AGENT_BASE_URL"), env.get("EVALKIT_AGENT_BASE_URL"),
                                env.get("EVALKIT_BASE_URL"), env.get("OPENAI_BASE_URL"))
@@ -159,8 +160,8 @@ class LLMEngine(Engine):
         self.max_tool_iterations = max_tool_iterations
         self.temperature = temperature
         self.stream = stream
-        api_key = _first(env.get("REFERENCE_AGENT_API_KEY"), env.get("OPENAI_API_KEY")) or "not-needed"
-        self.client = _client(self.base_url, api_key, timeout)
+        key = _first(api_key, env.get("REFERENCE_AGENT_API_KEY"), env.get("OPENAI_API_KEY")) or "not-needed"
+        self.client = _client(self.base_url, key, timeout)
         self.history: list[dict[str, Any]] = []
 
     def reset(self) -> None:

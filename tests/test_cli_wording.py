@@ -167,7 +167,7 @@ def _suite(folder: Path, n_failing: int) -> Path:
     lines = ["scenarios:"]
     for i in range(n_failing):
         lines.append(f"  - id: f{i:02d}\n    user: {{script: [hello]}}\n    expect:\n      - said: {{contains: refund}}")
-    lines.append("  - id: ok\n    user: {script: [hello]}\n    expect:\n      - said: {contains: hello}")
+    lines.append("  - id: ok\n    user: {script: [hello, again]}\n    expect:\n      - said: {contains: hello}")
     (folder / "scenarios.yaml").write_text("\n".join(lines) + "\n")
     return folder
 
@@ -184,14 +184,15 @@ def test_run_lists_failed_and_errored_conversations(tmp_path: Path, monkeypatch:
         "  FAILED f00 trial 0", "  FAILED f00 trial 1", "  FAILED f01 trial 0", "  FAILED f01 trial 1",
     ]
     assert block[0].startswith("  FAILED f00 trial 0: said(refund): expected the agent to say 'refund'")
-    # An agent that raises: ERROR with its error; variants are named when there are several.
+    # An agent that raises (on a second turn: one that never answers at all is a configuration
+    # error, exit 2): ERROR with its error; variants are named when there are several.
     code, out, err = _main("run", "suite", "--variant", "echo=evalkit.testing.agents:EchoAgent",
-                           "--variant", "broken=evalkit.testing.agents:FlakyAgent?turns=1", "--out", "r2",
+                           "--variant", "broken=evalkit.testing.agents:FlakyAgent?turns=2", "--out", "r2",
                            "--no-progress", monkeypatch=monkeypatch)
     assert code == 0, err
     lines = [ln for ln in out.splitlines() if ln.startswith("  ERROR ") or ln.startswith("  FAILED ")]
     assert "  ERROR  broken ok trial 0: agent error: " in "\n".join(lines)
-    assert "flaky agent failed on turn 1" in "\n".join(lines)
+    assert "flaky agent failed on turn 2" in "\n".join(lines)
     assert "  FAILED echo f00 trial 0: said(refund): " in "\n".join(lines)
 
 

@@ -179,12 +179,12 @@ def test_errors_are_one_line_exit_2(tmp_path: Path, evalkit, args: list[str], me
 
 
 def test_run_agent_failures_do_not_fail_the_command(tmp_path: Path, evalkit) -> None:
-    script_suite(tmp_path / "suite", 2, steps=1)
+    script_suite(tmp_path / "suite", 2, steps=2)
     out = evalkit(
         "run",
         "suite",
         "--agent",
-        "evalkit.testing.agents:FlakyAgent?mode=raise&turns=1",
+        "evalkit.testing.agents:FlakyAgent?mode=raise&turns=2",
         "--out",
         "r",
         "--no-progress",
@@ -192,6 +192,24 @@ def test_run_agent_failures_do_not_fail_the_command(tmp_path: Path, evalkit) -> 
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[1].split()[:5] == ["default", "2", "0", "0", "2"]
+    # An agent that never answered once, failing every conversation alike, measured nothing.
+    out = evalkit(
+        "run",
+        "suite",
+        "--agent",
+        "evalkit.testing.agents:FlakyAgent?mode=raise&turns=1",
+        "--out",
+        "r1",
+        "--no-progress",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "evalkit: error: all 2 conversations failed the same way before the agent answered once, so nothing "
+        "was measured (a configuration problem, not a result): turn 1: agent raised RuntimeError: flaky agent "
+        "failed on turn 1"
+    )
+    assert (tmp_path / "r1" / "conversations.jsonl").read_text().count("\n") == 2
 
 
 def test_run_refuses_to_overwrite_and_resume_continues(tmp_path: Path, evalkit) -> None:

@@ -208,7 +208,31 @@ def test_user_judge_by_module_reference(tmp_path: Path, monkeypatch: pytest.Monk
     assert load_suite([f]).scenarios[0].expect[0].args == {"word": "thanks"}
     write(tmp_path / "s.yaml", "id: a\nuser: {script: [hi]}\nexpect:\n  - myjudges:Polite: {wrod: thanks}\n")
     assert messages([f]) == [
-        f"{f}:4: expect[0].myjudges:Polite.wrod: unknown argument 'wrod' for judge 'myjudges:Polite'"
+        f"{f}:4: expect[0].myjudges:Polite.wrod: unknown argument 'wrod' for judge 'myjudges:Polite' "
+        "(did you mean 'word'?)"
+    ]
+
+
+def test_typos_in_judge_arguments_get_a_did_you_mean(tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "s.yaml",
+        """
+        id: a
+        user: {script: [hi]}
+        expect:
+          - tool_called: {nme: lookup_order}
+          - said: {contain: hi}
+          - said: {prefx: hi}
+          - said: {zzz: hi}
+        """,
+    )
+    # The typo is named, not the argument it made "missing" (it used to say "name: Field required").
+    assert messages([f]) == [
+        f"{f}:4: expect[0].tool_called.nme: unknown argument 'nme' for judge 'tool_called' (did you mean 'name'?)",
+        f"{f}:5: expect[1].said.contain: unknown argument 'contain' for judge 'said' (did you mean 'contains'?)",
+        f"{f}:6: expect[2].said.prefx: unknown argument 'prefx' for judge 'said' (did you mean 'regex'?)",
+        f"{f}:7: expect[3].said.zzz: unknown argument 'zzz' for judge 'said' "
+        "(it takes: contains, any_of, regex, where, turn, case_sensitive)",
     ]
 
 

@@ -133,6 +133,23 @@ def test_cli_exit_codes_and_table(tmp_path, monkeypatch):
     assert code == 1 and "gate FAILED (1 of 1 check failed)" in out
 
 
+def test_cli_gate_verdict_and_each_check_reach_report_html(tmp_path, monkeypatch):
+    folder = write_run_folder(tmp_path / "r", run(_convs(fail={0, 1})))
+    report = folder / "report.html"
+    assert "CI gate" not in report.read_text()  # made by the run, before any gate
+    code, _, _ = _invoke([str(folder), "--min", "task_completion_rate=0.99", "--max", "latency_p95_ms=500",
+                          "--no-write"], monkeypatch)
+    assert code == 1 and "CI gate" not in report.read_text()  # --no-write touches nothing
+    code, _, _ = _invoke([str(folder), "--min", "task_completion_rate=0.99", "--max", "latency_p95_ms=500"],
+                         monkeypatch)
+    assert code == 1
+    html = report.read_text()
+    assert "CI gate: FAILED" in html and "CI gate failed: 1 of 2 checks passed" in html
+    table = html[html.index('<table class="gate-table">'):]
+    table = table[: table.index("</table>")]
+    assert "task_completion_rate" in table and "latency_p95_ms" in table
+
+
 def test_cli_usage_errors_exit_2_with_one_line(tmp_path, monkeypatch):
     good = write_run_folder(tmp_path / "good", run(_convs()))
     code, _, err = _invoke([str(good), "--min", "completion=0.9"], monkeypatch)

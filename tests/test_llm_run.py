@@ -160,3 +160,44 @@ def test_cache_withholds_answers_with_pii_and_masks_requests(tmp_path):
     stored = json.loads(next(tmp_path.rglob("*.json")).read_text(encoding="utf-8"))
     assert "7946 0958" not in json.dumps(stored) and stored["request"]["model"] == "m"
     assert cache.stats.as_dict() == {"hits": 1, "misses": 0, "writes": 1, "withheld": 1}
+
+
+def test_the_evaluation_spend_is_reported_apart_from_the_agent_cost(setup):
+    """An LLM user and LLM judges against a rules-like agent: the report, summary.json and
+    summary.md used to say "no model was called"; they now give the evaluation's own spend
+    (simulated users, judges) and say the agent's cost separately."""
+    tmp_path, suite = setup
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("fake-model: {input: 1000, output: 2000}\n")  # USD per 1M tokens
+    with FakeOpenAIServer(rules=[
+        Rule(customer, schema="customer_turn"),
+        Rule(lambda req: {"reason": "answered", "score": 5}, schema="rubric_verdict"),
+        Rule(lambda req: {"reason": "happy", "score": 4}, schema="llm_csat_verdict"),
+        # The persona has no done_when: goal_completion checks the user's "goal met" (a judge call).
+        Rule(lambda req: {"reason": "the opening hours were given", "score": 5}, schema="goal_completion_verdict"),
+    ]) as srv:
+        roles = build_model_roles(model="fake-model", base_url=srv.base_url)
+        llm = build_llm_for_run(roles, cache="off", prices=prices)
+        cfg = RunConfig(suite=[suite], agent="hours_agent:create", out=tmp_path / "run", simulator="llm", llm=llm,
+                        progress=False, handle_signals=False, seed=1)
+        run = Runner(cfg).run_sync()
+        calls = len(srv.chat_requests)
+    usage = run.manifest.extra["llm_usage"]
+    spent = usage["simulator"]["cost_usd"] + usage["judge"]["cost_usd"]
+    assert calls == usage["simulator"]["calls"] + usage["judge"]["calls"] == 5 and spent > 0
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["cost_usd_total"] is None  # the agent's: it called no model
+    assert summary["cost_note"] == "the agent reported no model usage"
+    assert summary["eval_cost_usd_total"] == pytest.approx(spent)
+    assert summary["eval_spend"]["simulator"]["calls"] == 2 and summary["eval_spend"]["judge"]["calls"] == 3
+
+    said = f"${spent:.4f} (5 model calls: simulator 2, judge 3)"
+    md = (tmp_path / "run" / "summary.md").read_text()
+    assert "n/a: the agent reported no model usage" in md
+    assert f"Evaluation's own spend (simulated users, judges), not the agent's: {said}" in md
+    html = (tmp_path / "run" / "report.html").read_text()
+    card = html[html.index('class="kpi kpi-cost"'):]
+    card = card[: card.index('class="kpi kpi-passk"')]
+    assert "no model was called" not in card and "offline" not in card
+    assert "no agent model cost" in card and said in card

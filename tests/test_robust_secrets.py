@@ -147,9 +147,14 @@ def test_no_secret_in_any_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv("EVALKIT_JUDGE_BASE_URL", echo.base_url)
         code, o, e = cli3("run", str(suite), "--out", str(out), "--model", "fake-model", "--base-url", srv.base_url,
                          "--simulator", "llm", "--agent", "openai-chat:fake-model", "--cache-dir", str(cache),
-                         "--no-progress")
+                         "--no-progress", "--no-preflight")  # the judge endpoint is broken on purpose
         printed += [o, e]
         assert code == 0, e
+        # The pre-flight refuses that judge endpoint, and never prints the key it sent.
+        code, o, e = cli3("run", str(suite), "--out", str(tmp_path / "refused"), "--model", "fake-model",
+                          "--base-url", srv.base_url, "--agent", "openai-chat:fake-model", "--no-progress")
+        printed += [o, e]
+        assert code == 2 and "refused the API key for the judge model" in e, e
         # The keys really were sent: the test would be empty otherwise. The openai-chat agent
         # followed --base-url too (it used to go to api.openai.com with the key).
         assert {r.headers.get("authorization") for r in srv.chat_requests} == {f"Bearer {KEY}"}

@@ -302,3 +302,30 @@ def test_score_redact_pii_judges_raw_text_and_writes_it_masked(tmp_path: Path, e
     # Re-scoring the redacted run keeps it redacted without the flag.
     again = score_run(out)
     assert again.manifest.extra["redact_pii"] is True
+
+
+def test_score_prints_one_pass_hat_1_labelled_with_what_it_counts(tmp_path: Path, evalkit_cli) -> None:  # type: ignore[no-untyped-def]
+    """Scenario 'a' once (passes, no source verdict), 'b' twice (passes then fails, both with a
+    source verdict): task completion 2/3, pass^1 (a scenario mean) 0.75. It used to print
+    0.750 and, under the agreement, an unlabelled 0.5000 for 'b' alone."""
+    ok = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello there."}]
+    bad = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Go away."}]
+    expected = [{"said": {"contains": "hello"}}]
+    lines = [
+        openai_line(id="a", messages=ok, expected=expected),
+        openai_line(id="b", messages=ok, expected=expected, source_verdict=True),
+        openai_line(id="b", messages=bad, expected=expected, source_verdict=False),
+    ]
+    f = write(tmp_path / "log.jsonl", "\n".join(lines) + "\n")
+    assert evalkit_cli("import", "openai-messages", str(f), "--out", str(tmp_path / "run")).returncode == 0
+    res = evalkit_cli("score", str(tmp_path / "run"))
+    assert res.returncode == 0, res.stderr
+    assert "66.7%" in res.stdout  # task compl.: every conversation counts once
+    assert ("evalkit pass^k (mean over 2 scenarios of the chance that k trials all pass; "
+            "3 judged conversations): pass^1=0.750") in res.stdout
+    assert ("pass^k of both, on the 2 conversations (1 scenario) with a source verdict "
+            "(evalkit's pass^k above counts all 3 judged):") in res.stdout
+    assert "0.5000" not in res.stdout
+    report = json.loads((tmp_path / "run" / "agreement.json").read_text())
+    assert report["pass_hat_k_basis"] == {"n_conversations": 2, "n_scenarios": 1, "n_judged": 3}
+    assert report["pass_hat_k"]["evalkit"]["1"] == report["pass_hat_k"]["source"]["1"] == pytest.approx(0.5)

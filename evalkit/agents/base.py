@@ -5,13 +5,33 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from evalkit.transcript import Handoff, ToolCall, Turn, Usage
 
-__all__ = ["SessionInfo", "TurnContext", "AgentReply", "AgentAdapter", "AgentProvider"]
+if TYPE_CHECKING:  # evalkit.llm loads openai: not at import time
+    from evalkit.llm.settings import ModelSettings
+
+__all__ = ["AgentConfig", "SessionInfo", "TurnContext", "AgentReply", "AgentAdapter", "AgentProvider"]
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """What the run configures for the agent under test, the same for every conversation.
+
+    A Python factory with an ``agent_config`` parameter receives it (``--agent
+    module:factory``); model-backed adapters (``openai-chat:``) read it too. Model flags
+    reach the agent this way, never through environment variables set behind its back.
+    """
+
+    # The agent role's model: --agent-model / --model with --base-url and the API key
+    # (EVALKIT_AGENT_API_KEY / OPENAI_API_KEY); None when no model is configured for it.
+    model: ModelSettings | None = None
+    # --base-url as given, for adapters that name their own model (openai-chat:MODEL); it
+    # ranks like the flag: below EVALKIT_AGENT_BASE_URL, above EVALKIT_BASE_URL.
+    base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,11 @@ class AgentProvider(ABC):
     @abstractmethod
     def new_session(self, info: SessionInfo) -> AgentAdapter:
         """A fresh agent for one conversation, sharing no state with any other."""
+
+    def model_settings(self) -> list[ModelSettings]:
+        """The models this agent calls with evalkit's settings, checked before a run starts
+        (none by default: evalkit cannot see inside a user's agent)."""
+        return []
 
     async def aclose(self) -> None:  # noqa: B027  # optional hook: most providers hold nothing
         """Release shared resources (HTTP clients, servers)."""

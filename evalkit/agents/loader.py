@@ -4,13 +4,16 @@
 * ``SCHEME:rest`` for a scheme in :data:`SCHEMES` (e.g. ``openai-chat:gpt-4o-mini``):
   the adapter registered for that scheme, imported only when used.
 * ``module:factory[?key=value&...]``: a Python factory, called once per conversation.
+
+``config`` (an :class:`~evalkit.agents.base.AgentConfig`: the run's model settings for the
+agent) goes to the Python and scheme adapters; an HTTP agent configures itself.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from evalkit.agents.base import AgentProvider
+from evalkit.agents.base import AgentConfig, AgentProvider
 from evalkit.errors import AgentSpecError
 
 __all__ = ["SCHEMES", "load_agent"]
@@ -22,7 +25,7 @@ SCHEMES: dict[str, str] = {
 }
 
 
-def load_agent(spec: str) -> AgentProvider:
+def load_agent(spec: str, config: AgentConfig | None = None) -> AgentProvider:
     """The provider for ``spec`` (raises :class:`AgentSpecError`, one line, when it is wrong)."""
     spec = (spec or "").strip()
     if not spec:
@@ -41,7 +44,7 @@ def load_agent(spec: str) -> AgentProvider:
             raise AgentSpecError(
                 f"the '{scheme}:' agent adapter ({ref}) is not available in this installation", field=spec
             ) from None
-        return cls(spec)
+        return cls(spec, config=config)
     from evalkit.agents.python import PythonAgentProvider
 
-    return PythonAgentProvider(spec)
+    return PythonAgentProvider(spec, config=config)

@@ -10,8 +10,8 @@ every reply. Spec arguments (query string):
 ``system=PATH``             system prompt file (Markdown/text); none by default
 ``tools=module:NAME``       a list of OpenAI tool schemas (``{"type": "function", ...}``)
 ``dispatch=module:FUNC``    the tool executor; default ``dispatch`` in the ``tools`` module
-``base_url=URL``            endpoint; default ``EVALKIT_AGENT_BASE_URL``, ``EVALKIT_BASE_URL``,
-                            ``OPENAI_BASE_URL``, else OpenAI
+``base_url=URL``            endpoint; default ``EVALKIT_AGENT_BASE_URL``, ``--base-url``,
+                            ``EVALKIT_BASE_URL``, ``OPENAI_BASE_URL``, else OpenAI
 ``temperature=T``, ``seed=N``, ``max_tokens=N``   sampling parameters
 ``max_tool_iterations=N``   model calls per user message that may request tools (default 6)
 ``stream=0|1``              stream replies (default 1: measures TTFT)
@@ -46,7 +46,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from evalkit.agents.base import AgentProvider, AgentReply, SessionInfo, TurnContext
+from evalkit.agents.base import AgentConfig, AgentProvider, AgentReply, SessionInfo, TurnContext
 from evalkit.agents.python import parse_query
 from evalkit.errors import AgentSpecError, ConfigError
 from evalkit.llm.cache import ResponseCache
@@ -90,7 +90,7 @@ def _import(ref: str, what: str, spec: str) -> Any:
 class OpenAIChatProvider(AgentProvider):
     """Builds one :class:`OpenAIChatSession` per conversation; all share one client."""
 
-    def __init__(self, spec: str, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, spec: str, *, env: dict[str, str] | None = None, config: AgentConfig | None = None) -> None:
         self.spec = spec
         rest = spec.split(":", 1)[1] if ":" in spec else ""
         model, _, query = rest.partition("?")
@@ -132,7 +132,7 @@ class OpenAIChatProvider(AgentProvider):
         options = {k: args[k] for k in _CLIENT_OPTIONS if k in args}
         try:
             settings = ModelSettings.resolve("agent", role_model=model.strip(), role_base_url=args.get("base_url"),
-                                             env=env, **options)
+                                             base_url=config.base_url if config else None, env=env, **options)
         except ConfigError as exc:
             raise AgentSpecError(exc.problem, field=spec) from None
         assert settings is not None
@@ -141,6 +141,9 @@ class OpenAIChatProvider(AgentProvider):
             cache = ResponseCache(Path(str(args["cache_dir"])))
         self.client = LLMClient(settings, role="agent", cache=cache, prices=load_prices(args.get("prices")),
                                 cache_reads=bool(args.get("replay", 0)))
+
+    def model_settings(self) -> list[ModelSettings]:
+        return [self.client.settings]
 
     def new_session(self, info: SessionInfo) -> OpenAIChatSession:
         return OpenAIChatSession(self, ToolSession(info=info, state=copy.deepcopy(dict(info.initial_state or {}))))

@@ -3,7 +3,9 @@
 The factory is called once per conversation, so every conversation gets a fresh agent
 with isolated state. Query parameters become keyword arguments (JSON values when they
 parse as JSON, strings otherwise). A factory with a ``session`` parameter receives the
-conversation's :class:`~evalkit.agents.base.SessionInfo`.
+conversation's :class:`~evalkit.agents.base.SessionInfo`; one with an ``agent_config``
+parameter receives the run's :class:`~evalkit.agents.base.AgentConfig` (the agent model
+from ``--agent-model`` / ``--model`` / ``--base-url``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import importlib
 import inspect
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from evalkit.agents.base import AgentAdapter, AgentProvider, SessionInfo
+from evalkit.agents.base import AgentAdapter, AgentConfig, AgentProvider, SessionInfo
 from evalkit.errors import AgentSpecError
+
+if TYPE_CHECKING:
+    from evalkit.llm.settings import ModelSettings
 
 __all__ = ["PythonAgentProvider", "parse_query"]
 
@@ -43,8 +48,9 @@ def parse_query(query: str, *, spec: str) -> dict[str, Any]:
 class PythonAgentProvider(AgentProvider):
     """Imports ``module:factory`` once and calls the factory for every conversation."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, *, config: AgentConfig | None = None) -> None:
         self.spec = spec
+        self.config = config or AgentConfig()
         target, _, query = spec.partition("?")
         module_name, sep, attr = target.partition(":")
         if not sep or not module_name or not attr:
@@ -55,7 +61,7 @@ class PythonAgentProvider(AgentProvider):
             )
         self.kwargs = parse_query(query, spec=spec) if query else {}
         self.factory = self._resolve(module_name, attr)
-        self._wants_session = self._check_signature()
+        self._wants_session, self._wants_config = self._check_signature()
 
     def _resolve(self, module_name: str, attr: str) -> Callable[..., Any]:
         try:
@@ -83,28 +89,39 @@ class PythonAgentProvider(AgentProvider):
             )
         return obj
 
-    def _check_signature(self) -> bool:
+    def _check_signature(self) -> tuple[bool, bool]:
+        """Whether to pass ``session`` and ``agent_config``: only to a factory naming them
+        (a ``**kwargs`` factory may not want them) and not already given in the spec."""
         try:
             sig = inspect.signature(self.factory)
         except (TypeError, ValueError):
-            return False  # builtins and C callables: cannot check, just call
+            return False, False  # builtins and C callables: cannot check, just call
         params = sig.parameters
         wants_session = "session" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
         wants_session = wants_session and "session" not in self.kwargs
+        wants_config = "agent_config" in params and "agent_config" not in self.kwargs
         probe = dict(self.kwargs)
         if "session" in params and "session" not in probe:
             probe["session"] = None
+        if wants_config:
+            probe["agent_config"] = self.config
         try:
             sig.bind(**probe)
         except TypeError as exc:
             raise AgentSpecError(
                 f"cannot call the factory with {sorted(self.kwargs)}: {exc}", field=self.spec
             ) from None
-        # Only pass `session` when the factory names it (a **kwargs factory may not want it).
-        return "session" in params and wants_session
+        return "session" in params and wants_session, wants_config
+
+    def model_settings(self) -> list[ModelSettings]:
+        """The run's agent model, when the factory takes ``agent_config`` (so may use it)."""
+        model = self.config.model
+        return [model] if self._wants_config and model is not None else []
 
     def new_session(self, info: SessionInfo) -> AgentAdapter:
         kwargs = dict(self.kwargs)
         if self._wants_session:
             kwargs["session"] = info
+        if self._wants_config:
+            kwargs["agent_config"] = self.config
         return self.factory(**kwargs)

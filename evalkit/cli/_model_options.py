@@ -32,6 +32,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MODEL_OPTION_NAMES = (
     "model", "base_url", "simulator_model", "judge_model", "agent_model", "cache", "cache_dir", "prices",
+    "no_preflight",
 )
 
 _OPTIONS = [
@@ -54,6 +55,8 @@ _OPTIONS = [
                  show_default=True, envvar="EVALKIT_CACHE_DIR", help="Folder of the response cache."),
     click.option("--prices", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
                  metavar="FILE", help="YAML/JSON price table: {model: {input: USD/1M, output: USD/1M}}."),
+    click.option("--no-preflight", is_flag=True,
+                 help="Do not check each configured model (API key, endpoint, model name) before starting."),
 ]
 
 

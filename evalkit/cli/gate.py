@@ -29,7 +29,7 @@ __all__ = ["command"]
 @click.option("--allow-empty", is_flag=True, help="Pass when no check is configured (by default a gate with no checks fails).")
 @click.option("--slow-turn-ms", type=float, default=3000.0, show_default=True, help="A turn slower than this counts in slow_turn_rate.")
 @click.option("--summary/--no-summary", default=True, show_default=True, help="Append Markdown to $GITHUB_STEP_SUMMARY when it is set.")
-@click.option("--write/--no-write", default=True, show_default=True, help="Save gate.json in RUN and rewrite RUN/summary.md with the gate status.")
+@click.option("--write/--no-write", default=True, show_default=True, help="Save gate.json in RUN and rewrite RUN/summary.md and RUN/report.html with the verdict.")
 def command(
     run_dir: Path,
     mins: tuple[str, ...],
@@ -112,8 +112,12 @@ def command(
             # Locked meanwhile: never rewritten under a run (or resume) still writing it.
             with RunFolder(run_dir).claim(Existing.update) as folder:
                 folder.write_json(GATE_FILE, result.model_dump(mode="json"))
-                # summary.md now knows the gate status (and the regressions vs the baseline).
+                # summary.md and report.html now show the verdict (and the regressions vs the
+                # baseline), so what CI uploads after the gate is what it decided.
                 write_summary_md(run, run_dir / SUMMARY_MD_FILE, gate=result, comparison=result.comparison)
+                from evalkit.reports.html import render_report
+
+                folder.write_file("report.html", render_report(run, gate=result).encode("utf-8"))
         except OSError as exc:
             where = getattr(exc, "filename", None) or run_dir
             click.echo(f"evalkit: warning: could not save {where}: {exc.strerror or exc}", err=True)

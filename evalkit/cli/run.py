@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,25 +131,6 @@ def _attack_lines(by_variant: dict[str, list[Any]]) -> list[str]:
             f"({overall.succeeded} of {plural(overall.n, 'attack')}){where}"
         )
     return [""] + out if out else []
-
-
-@contextmanager
-def _base_url_for_agents(base_url: str | None) -> Iterator[None]:
-    """``--base-url`` also applies to model-backed agents (``openai-chat:``), which read
-    ``EVALKIT_BASE_URL``: without this they would call OpenAI itself, with the user's key,
-    while the simulator and judges use the local endpoint the user named."""
-    if not base_url or os.environ.get("EVALKIT_BASE_URL") == base_url:
-        yield
-        return
-    before = os.environ.get("EVALKIT_BASE_URL")
-    os.environ["EVALKIT_BASE_URL"] = base_url
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("EVALKIT_BASE_URL", None)
-        else:
-            os.environ["EVALKIT_BASE_URL"] = before
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -284,6 +262,7 @@ def command(
       evalkit run --resume --out runs/nightly
     """
     cwd_on_path()
+    from evalkit.agents.base import AgentConfig
     from evalkit.runner import RunConfig, Runner
 
     if not suite and not resume:
@@ -308,7 +287,10 @@ def command(
         conversation_timeout_s=conversation_timeout,
         simulator=simulator,
         llm=llm,
+        # The model flags reach model-backed agents as configuration (AgentConfig).
+        agent_config=AgentConfig(model=roles.agent, base_url=model_kwargs.get("base_url")),
         close_llm=True,
+        preflight=not model_kwargs.get("no_preflight"),
         resume=resume,
         tags=list(tags) or None,
         progress=False if no_progress else None,
@@ -318,8 +300,7 @@ def command(
     )
     runner = Runner(config)
     try:
-        with _base_url_for_agents(model_kwargs.get("base_url")):
-            run = runner.run_sync()
+        run = runner.run_sync()
     except OSError as exc:
         # Disk full or folder turned read-only mid-run: what finished is in the journal.
         if runner.run_dir is None or not (runner.run_dir / "manifest.json").is_file():
@@ -328,4 +309,23 @@ def command(
         raise RunFolderError(f"{exc.strerror or exc}; fix that, then continue with: {hint}", file=exc.filename) from None
     assert runner.run_dir is not None
     click.echo(summary_table(run, runner.run_dir))
-    return 130 if run.manifest.status == "interrupted" else 0
+    if run.manifest.status == "interrupted":
+        return 130
+    _fail_on_common_failure(run)
+    return 0
+
+
+def _fail_on_common_failure(run: RunResult) -> None:
+    """Every conversation of a variant failed the same way: nothing about the agent was
+    measured, so this is a configuration error (exit 2), not a result (the files stay)."""
+    from evalkit.results import common_failure
+
+    for name in run.manifest.variants:
+        convs = [c for c in run.conversations if c.transcript.variant == name]
+        error = common_failure(convs)
+        if error is not None:
+            who = f"variant '{name}': " if len(run.manifest.variants) > 1 else ""
+            raise ConfigError(
+                f"{who}all {len(convs)} conversations failed the same way before the agent answered once, "
+                f"so nothing was measured (a configuration problem, not a result): {error}"
+            )

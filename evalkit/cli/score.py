@@ -28,7 +28,12 @@ def print_scored(run: RunResult, run_dir: Path) -> None:
         ks = "  ".join(
             f"pass^{k}={v:.3f}" for k, v in sorted(s["pass_hat_k"].items(), key=lambda kv: int(kv[0]))
         )
-        click.echo(f"evalkit verdicts: {ks}")
+        judged = [c for c in run.conversations if c.passed is not None]
+        n_scen = len({(c.transcript.variant, c.transcript.scenario_id) for c in judged})
+        # pass^1 weighs every scenario the same; task compl. weighs every conversation: they
+        # differ when scenarios have different numbers of trials.
+        click.echo(f"evalkit pass^k (mean over {n_scen} scenario{'s' if n_scen != 1 else ''} of the chance that "
+                   f"k trials all pass; {len(judged)} judged conversation{'s' if len(judged) != 1 else ''}): {ks}")
     if s.get("csat_proxy_mean") is not None:
         click.echo(f"csat proxy mean: {s['csat_proxy_mean']:.2f}")
     if any(isinstance(c.metrics.get("human_csat"), int | float) for c in run.conversations):
@@ -98,6 +103,12 @@ def command(
     from evalkit.recorded import score_run
 
     roles = build_model_roles(**model_kwargs)
+    if roles.judge is not None and not model_kwargs.get("no_preflight"):
+        import asyncio
+
+        from evalkit.llm.preflight import check_models
+
+        asyncio.run(check_models([("judge", roles.judge)]))  # a bad key fails here, once
     llm = build_llm_for_run(roles, **model_kwargs)
     cmd = shlex.join(["evalkit", *sys.argv[1:]])
     run = score_run(run_dir, scenarios=scenarios, out=out, llm=llm, concurrency=concurrency, command=cmd,

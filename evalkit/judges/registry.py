@@ -6,6 +6,7 @@ imports every plugin.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from importlib.metadata import entry_points
 
@@ -80,6 +81,17 @@ def get_judge_class(name: str) -> type:
     raise JudgeSpecError(f"unknown judge '{name}' (known: {known}; or use 'module:Class')")
 
 
+def _unknown_argument(cls: type, judge: str, name: str) -> str:
+    """``unknown argument 'nme' for judge 'tool_called' (did you mean 'name'?)``, else the
+    arguments the judge takes."""
+    fields = getattr(cls, "model_fields", {})
+    known = [info.alias or field for field, info in fields.items()]
+    hint = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if hint:
+        return f"unknown argument '{name}' for judge '{judge}' (did you mean '{hint[0]}'?)"
+    return f"unknown argument '{name}' for judge '{judge}'" + (f" (it takes: {', '.join(known)})" if known else "")
+
+
 def build_judge(spec: JudgeSpec) -> Judge:
     """Instantiate a judge from its spec, validating its arguments."""
     cls = get_judge_class(spec.name)
@@ -92,7 +104,13 @@ def build_judge(spec: JudgeSpec) -> Judge:
     try:
         return cls(**args)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        # A typo ("nme: foo") also makes the real argument "missing": name the typo first.
+        unknown = [e for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
+        if unknown:
+            name = str(unknown[0]["loc"][0])
+            raise JudgeSpecError(_unknown_argument(cls, spec.name, name), field=f"{spec.name}.{name}") from None
+        err = errors[0]
         loc = ".".join(str(p) for p in err["loc"])
         field = f"{spec.name}.{loc}" if loc else spec.name
         raise JudgeSpecError(err["msg"], field=field) from None

@@ -22,8 +22,10 @@ from evalkit.metrics import (
     MetricValue,
     attack_success,
     cost_note,
+    evaluation_spend,
     percentile,
     scaled_resamples,
+    spend_text,
     summarize_with_ci,
 )
 from evalkit.reports import _embed
@@ -105,7 +107,8 @@ _CARDS = [
               "95% of agent replies arrived faster than this.",
               ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "ttft_p50_ms", "slow_turn_rate")),
     _CardSpec("cost", "Cost / conversation", "cost_per_conversation_usd", _usd,
-              "Model spend per conversation from the price table.", ("cost_per_conversation_usd", "cost_usd_total")),
+              "The agent's model spend per conversation, from the price table (the evaluation's own "
+              "spend is listed apart).", ("cost_per_conversation_usd", "cost_usd_total")),
     _CardSpec("passk", "pass^k", "pass_hat_k", _dec2,
               "Chance that all k trials of a scenario pass (τ-bench); k = trials per scenario.", ("pass_hat_*",)),
 ]
@@ -129,8 +132,10 @@ def _cards(
     metrics: Mapping[str, Mapping[str, MetricValue]],
     notes: Mapping[str, str | None],
     gate: dict[str, Any] | None,
+    eval_spend: str = "",
 ) -> list[dict[str, Any]]:
-    """KPI cards as display strings, one row per variant inside each card."""
+    """KPI cards as display strings, one row per variant inside each card; the cost card
+    ends with the evaluation's own spend (simulated users, judges) when it called models."""
     cards = []
     for spec in _CARDS:
         rows = []
@@ -153,6 +158,8 @@ def _cards(
                 tokens = s["tokens_total"].value
                 if tokens:
                     value, note = "not priced", f"{tokens:,.0f} tokens; " + (notes[v] or "no price")
+                elif eval_spend:
+                    value, note = "no agent model cost", "the agent reported no model usage"
                 else:
                     value, note = "no model cost (offline)", "no model was called, nothing to price"
             elif spec.metric == "cost_per_conversation_usd" and notes[v]:
@@ -176,7 +183,10 @@ def _cards(
                     "gate": _gate_checks_for(gate, spec, v),
                 }
             )
-        cards.append({"key": spec.key, "title": spec.title, "help": spec.help, "rows": rows})
+        card = {"key": spec.key, "title": spec.title, "help": spec.help, "rows": rows}
+        if spec.key == "cost" and eval_spend:
+            card["footer"] = f"Evaluation's own spend (simulated users, judges), not the agent's: {eval_spend}"
+        cards.append(card)
     return cards
 
 
@@ -504,7 +514,8 @@ def build_report_data(run: RunResult, *, gate: Any = None) -> dict[str, Any]:
     metrics = {v: _metric_stats(by_variant[v]) for v in variants}
     # ConversationResult.passed walks the verdicts each time: compute it once here.
     passed = {id(c): c.passed for c in run.conversations}
-    notes = {v: cost_note(by_variant[v]) for v in variants}
+    spend = evaluation_spend(run.manifest)
+    notes = {v: cost_note(by_variant[v], spend) for v in variants}
     gate_view = normalize_gate(gate) if gate is not None else None
     if gate_view is not None and gate_view["run_id"] != run.manifest.run_id:
         gate_view = None  # a gate.json left from another run in the same folder
@@ -514,7 +525,7 @@ def build_report_data(run: RunResult, *, gate: Any = None) -> dict[str, Any]:
         "generator": f"evalkit {__version__}",
         "run_id": run.manifest.run_id,
         "variants": variants,
-        "kpis": _cards(variants, metrics, notes, gate_view),
+        "kpis": _cards(variants, metrics, notes, gate_view, spend_text(spend)),
         "gate": gate_view,
         "charts": _charts(variants, by_variant, metrics, passed),
         "facets": {

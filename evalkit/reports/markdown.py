@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit._plural import plural
-from evalkit.metrics import MetricValue, cost_note, summarize_with_ci
+from evalkit.metrics import MetricValue, cost_note, evaluation_spend, spend_text, summarize_with_ci
 from evalkit.reports._numbers import fmt_metric, md_escape
 from evalkit.results import ConversationResult, RunResult
 
@@ -81,7 +81,8 @@ def render_summary_markdown(
 
     # Headline metrics, one column per variant.
     values = {v: summarize_with_ci(convs, n_resamples=n_resamples, seed=seed) for v, convs in groups.items()}
-    notes = {v: cost_note(convs) for v, convs in groups.items()}
+    spend = evaluation_spend(m)
+    notes = {v: cost_note(convs, spend) for v, convs in groups.items()}
     names = list(groups)
     lines += ["", "| Metric (95% CI) | " + " | ".join(f"`{md_escape(v)}`" for v in names) + " |"]
     lines.append("|---|" + "---|" * len(names))
@@ -99,6 +100,8 @@ def render_summary_markdown(
         if all(c == "n/a" for c in cells):
             continue
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if spend:
+        lines += ["", f"Evaluation's own spend (simulated users, judges), not the agent's: {spend_text(spend)}"]
 
     lines += _redteam_table(groups)
 

@@ -60,7 +60,7 @@ __all__ = [
     "example_for_schema",
 ]
 
-FAILURE_KINDS = ("429", "500", "502", "503", "400", "401", "hang", "drop", "invalid_json")
+FAILURE_KINDS = ("429", "500", "502", "503", "400", "401", "404", "hang", "drop", "invalid_json")
 
 
 @dataclass
@@ -411,7 +411,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] = {}
         if status == 429:
             headers["Retry-After"] = f"{f.retry_after if f.retry_after is not None else fake.retry_after:g}"
-        messages = {429: "Rate limit reached", 400: "Bad request", 401: "Incorrect API key provided"}
+        messages = {429: "Rate limit reached", 400: "Bad request", 401: "Incorrect API key provided",
+                    404: "The model does not exist or you do not have access to it"}
         self._send_json(
             status,
             {"error": {"message": messages.get(status, "The server had an error"), "type": "fake_failure",
