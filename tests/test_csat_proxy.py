@@ -225,3 +225,11 @@ def test_chinese_customer_service_cues() -> None:
     assert bad["n_user_repeats"] == 1 and bad["n_agent_failures"] == 2 and bad["n_complaints"] == 1
     assert good["n_agent_confirmations"] == 1 and good["n_thanks"] == 1
     assert bad["csat_proxy"] < 2.5 < 3.5 < good["csat_proxy"]  # type: ignore[operator]
+
+
+def test_spearman_ci_drops_undefined_resamples_quietly() -> None:
+    """With 4 pairs many resamples repeat one pair (rho undefined): they are left out of the
+    interval, not turned into a NaN interval or a warning."""
+    c = spearman_ci([1, 2, 3, 4], [1, 3, 2, 4], n_resamples=300)
+    assert c.rho == pytest.approx(0.8)
+    assert c.low is not None and c.high is not None and -1 <= c.low <= c.high <= 1
