@@ -14,7 +14,7 @@ import json
 import socket
 import time
 
-import httpx
+import httpx2
 from _service_server import serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -83,7 +83,7 @@ def raw(port: int, payload: bytes, *, read: bool = True, shut: bool = False) -> 
 def test_server_keeps_serving_after_hostile_traffic():
     with serve() as (_app, base):
         port = int(base.rsplit(":", 1)[1])
-        with httpx.Client(base_url=base, timeout=10) as client:
+        with httpx2.Client(base_url=base, timeout=10) as client:
             assert client.post("/v1/sessions/ok/messages", json={"message": "hi"}).status_code == 200
             answers: dict[str, int] = {}
             # Not HTTP at all, a truncated request, a huge header, a lying Content-Length.

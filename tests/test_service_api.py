@@ -424,11 +424,11 @@ def test_one_session_answers_in_order_while_others_run_concurrently():
     import asyncio
     import time
 
-    import httpx
+    import httpx2
     from _service_server import serve
 
     async def go(base: str) -> tuple[list[str], float]:
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with httpx2.AsyncClient(base_url=base, timeout=10) as client:
             t0 = time.perf_counter()
             same = [client.post("/v1/sessions/one/messages", json={"message": f"same {i}"}) for i in range(3)]
             others = [client.post(f"/v1/sessions/o{i}/messages", json={"message": "other"}) for i in range(3)]

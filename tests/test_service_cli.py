@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,20 +52,20 @@ def test_serve_answers_over_http_and_writes_the_log(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).json()["status"] == "ok":
+                if httpx2.get(f"{base}/healthz", timeout=1).json()["status"] == "ok":
                     break
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "the service did not start"
             time.sleep(0.1)
-        r = httpx.post(
+        r = httpx2.post(
             f"{base}/v1/sessions/cli-1/messages",
             json={"message": "Where is ORD-10001?", "customer": {"email": "ana.silva@example.com"}},
             timeout=10,
         )
         assert r.status_code == 200 and "ORD-10001" in r.json()["content"]
-        assert httpx.get(f"{base}/", timeout=5).text.startswith("<!doctype html>")
+        assert httpx2.get(f"{base}/", timeout=5).text.startswith("<!doctype html>")
     finally:
         proc.terminate()
         proc.wait(10)
