@@ -53,7 +53,9 @@ async def agent_reply(base_url: str, history: list[dict[str, str]]) -> str:
 
     client = _AGENT_CLIENTS.get(base_url)
     if client is None:
-        client = _AGENT_CLIENTS[base_url] = openai.AsyncOpenAI(base_url=base_url, api_key="sk-fake", max_retries=0)
+        # 60 s, as evalkit's model client in this script: a busy machine must not time out a connect.
+        client = _AGENT_CLIENTS[base_url] = openai.AsyncOpenAI(base_url=base_url, api_key="sk-fake", max_retries=0,
+                                                               timeout=60.0)
     messages = [{"role": "system", "content": "You are Acme's support agent."}, *history]
     r = await client.chat.completions.create(model="fake-model", messages=messages)  # type: ignore[arg-type]
     return r.choices[0].message.content or ""
