@@ -333,6 +333,7 @@ def test_a_users_own_openai_client_is_used_without_its_retries_and_left_open(srv
         return r, r2
 
     r, r2 = asyncio.run(go())
+    assert c._scrub("echoed sk-own-key back") == "echoed *** back"  # its key never reaches an error
     assert r.content == "fake reply to: hello" and r2.choices[0].message.content == "fake reply to: hello"
     sent = srv.chat_requests[1].headers
     assert sent["authorization"] == "Bearer sk-own-key" and sent["x-gateway"] == "team-a"

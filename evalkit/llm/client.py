@@ -362,7 +362,8 @@ class LLMClient:
 
     def _scrub(self, text: str) -> str:
         key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
-        return scrub(text, key)
+        own = getattr(self.openai_client, "api_key", None)  # a caller's client carries its own key
+        return scrub(text, key, own if isinstance(own, str) else None)
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self.settings.max_backoff_s, self.settings.backoff_s * (2 ** (attempt - 1)))
