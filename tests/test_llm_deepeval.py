@@ -158,3 +158,18 @@ def test_goldens_from_deepeval_files(tmp_path):
     with pytest.raises(ScenarioError) as err:
         import_goldens(bad)
     assert "bad.json" in str(err.value) and "[0].scenario" in str(err.value)
+
+
+def test_vs_deepeval_benchmark_counts_the_verdicts_the_judge_writes():
+    """benchmarks/vs_deepeval.py counted verdicts named 'deepeval' (never written: the judge
+    is named after its metric), so it printed '0 scored' and compared unequal work."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "vs_deepeval.py"
+    spec = importlib.util.spec_from_file_location("vs_deepeval_under_test", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    v = measure({"deepeval": {"metric": "conversation_completeness"}}, None)
+    assert v.judge == bench.METRIC_JUDGE
