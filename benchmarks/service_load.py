@@ -2,7 +2,7 @@
 
 Starts ``python -m reference_agent serve`` on 127.0.0.1 (a free port, its own process), then plays
 ``--sessions`` conversations of ``--turns`` messages each, ``--concurrency`` at a time,
-with httpx; half the sessions stream (SSE), half use plain JSON. Prints requests per
+with httpx2; half the sessions stream (SSE), half use plain JSON. Prints requests per
 second, per-request latency percentiles, time to the first SSE token and the server's live
 session count at the end (every session is deleted, so 0). Every reply is checked for the protocol shape; any non-2xx
 is counted as an error. The load generator plays the shop's front end: it holds the
@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,7 +43,7 @@ SCRIPT = [
 ]
 
 
-async def conversation(client: httpx.AsyncClient, sid: str, turns: int, stream: bool,
+async def conversation(client: httpx2.AsyncClient, sid: str, turns: int, stream: bool,
                        lat: list[float], ttft: list[float], errors: list[str]) -> None:
     headers: dict[str, str] = {}  # the session's token, once the first reply has sent it
     for i in range(turns):
@@ -71,7 +71,7 @@ async def conversation(client: httpx.AsyncClient, sid: str, turns: int, stream: 
                 if r.status_code != 200 or "content" not in r.json():
                     errors.append(f"{r.status_code} {r.text[:80]}")
                     continue
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
             continue
         lat.append((time.perf_counter() - t0) * 1000)
@@ -84,9 +84,9 @@ async def main_async(args: argparse.Namespace, base: str, key: str) -> None:
     ttft: list[float] = []
     errors: list[str] = []
     sem = asyncio.Semaphore(args.concurrency)
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    limits = httpx2.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     front_end = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, headers=front_end) as client:
+    async with httpx2.AsyncClient(base_url=base, timeout=60, limits=limits, headers=front_end) as client:
         async def one(n: int) -> None:
             async with sem:
                 await conversation(client, f"load-{n}", args.turns, n % 2 == 0, lat, ttft, errors)
@@ -137,9 +137,9 @@ def main() -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the service did not start")

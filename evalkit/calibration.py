@@ -4,18 +4,24 @@ Two parts: how a per-conversation score tracks human ratings (Spearman's rho wit
 CI, used by ``evalkit score`` and ``benchmarks/csat_uss.py``), and calibrating any judge on a
 team's own labels (``evalkit calibrate``: kappa, weighted kappa, Spearman, confusion matrix,
 bias, each with a bootstrap interval, beside trivial baselines).
+
+Spearman's rho is ``scipy.stats.spearmanr`` (ties get average ranks); its interval resamples
+pairs with ``scipy.stats.bootstrap`` and drops the resamples where rho is undefined (one side
+constant), which scipy's own interval would not.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats as sp
 
 from evalkit.errors import ConfigError
 from evalkit.results import ConversationResult, RunResult
@@ -65,18 +71,14 @@ class Correlation:
 
 def rankdata(values: Sequence[float] | np.ndarray) -> np.ndarray:
     """Ranks 1..n with ties given their average rank."""
-    x = np.asarray(values, dtype=float)
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    # The average rank of a run of equal values: its last rank minus half its extra width.
-    avg = np.cumsum(counts) - (counts - 1) / 2.0
-    return np.asarray(avg[inverse], dtype=float)
+    return np.asarray(sp.rankdata(np.asarray(values, dtype=float)), dtype=float)
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return None if denom == 0 else float((a * b).sum() / denom)
+def _rho(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho, NaN when either side is constant (scipy would warn; here it is expected)."""
+    if x.size < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return math.nan
+    return float(sp.spearmanr(x, y).statistic)
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
@@ -85,7 +87,8 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
         raise ValueError("x and y must have the same length")
     if len(x) < 3:
         return None
-    return _pearson(rankdata(x), rankdata(y))
+    rho = _rho(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    return None if math.isnan(rho) else rho
 
 
 def spearman_ci(
@@ -98,16 +101,18 @@ def spearman_ci(
     n = len(xs)
     if rho is None:
         return Correlation(None, None, None, n)
-    rng = np.random.default_rng(seed)
-    stats = []
-    for _ in range(n_resamples):
-        idx = rng.integers(0, n, n)
-        r = spearman(xs[idx], ys[idx])  # type: ignore[arg-type]
-        if r is not None:
-            stats.append(r)
+    with warnings.catch_warnings():
+        # scipy warns when an undefined resample makes its own interval NaN; ours drops them.
+        warnings.simplefilter("ignore", sp.DegenerateDataWarning)
+        res = sp.bootstrap((xs, ys), _rho, paired=True, vectorized=False, n_resamples=n_resamples,
+                           method="percentile", rng=np.random.default_rng(seed))
+    dist = np.asarray(res.bootstrap_distribution, dtype=float)
+    dist = dist[np.isfinite(dist)]
+    if dist.size == 0:
+        return Correlation(rho, None, None, n)
     alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(stats, [alpha, 1 - alpha]) if stats else (None, None)
-    return Correlation(rho, float(lo) if lo is not None else None, float(hi) if hi is not None else None, n)
+    lo, hi = np.quantile(dist, [alpha, 1 - alpha])
+    return Correlation(rho, float(lo), float(hi), n)
 
 
 def length_baseline(t: Transcript) -> float:
@@ -149,10 +154,10 @@ def proxy_vs_human(
 # conversations) and from what recordings carry already: ``human_csat`` labels ``llm_csat`` and
 # ``csat_proxy``, ``source_verdict`` labels ``passed`` (all deterministic checks).
 #
-# Statistics come from scikit-learn (Cohen's kappa, plain and quadratic-weighted; the confusion
-# matrix) and scipy (Spearman). The bootstrap intervals use a small resampling loop of our own:
-# resamples where a statistic is undefined (one rater constant) are skipped, which
-# ``scipy.stats.bootstrap`` cannot do (it returns NaN for the whole interval).
+# Statistics come from scikit-learn (Cohen's kappa, plain and quadratic-weighted) and scipy
+# (Spearman, the bootstrap). As for Spearman above, the intervals are percentiles of scipy's
+# bootstrap distribution with the resamples where a statistic is undefined (one rater constant)
+# left out, which scipy's own interval would not do.
 
 LABELS_FILE = "labels.csv"
 CALIBRATION_FILE = "calibration.json"
@@ -338,15 +343,22 @@ def _bootstrap(
     value = stat(*arrays)
     if value is None:
         return Estimate(None)
-    n = len(arrays[0])
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_resamples):
-        idx = rng.integers(0, n, n)
-        d = stat(*(a[idx] for a in arrays))
-        if d is not None:
-            draws.append(d)
-    if len(draws) < max(20, n_resamples // 10):
+    if len(arrays[0]) < 2:
+        return Estimate(float(value))
+
+    def defined(*xs: np.ndarray) -> float:
+        d = stat(*xs)
+        return float("nan") if d is None else float(d)
+
+    with warnings.catch_warnings():
+        # scipy warns when undefined resamples make its own interval NaN; ours drops them.
+        warnings.simplefilter("ignore", sp.DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = sp.bootstrap(tuple(arrays), defined, paired=True, vectorized=False, n_resamples=n_resamples,
+                           method="percentile", rng=np.random.default_rng(seed))
+    draws = np.asarray(res.bootstrap_distribution, dtype=float)
+    draws = draws[np.isfinite(draws)]
+    if draws.size < max(20, n_resamples // 10):
         return Estimate(float(value))
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(draws, [alpha, 1 - alpha])

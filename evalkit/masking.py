@@ -50,18 +50,23 @@ def mask_url(url: str) -> str:
 
 
 def _url_credentials(text: str) -> list[str]:
-    """The user names and passwords written into the URLs in ``text`` (decoded and as written)."""
+    """The secrets written into the URLs in ``text`` (decoded and as written): the password, or
+    a lone user part (``https://TOKEN@host`` is a token). A user name beside a password is a
+    name, not a secret: masking "evalkit" everywhere would mangle every file (the URL's own
+    user-info is masked whole anyway)."""
     found: list[str] = []
     for m in _URL_USERINFO.finditer(text):
         user, _, password = m.group(2).partition(":")
-        for part in (user, password):
-            if part:
-                found += [part, unquote(part)]
+        secret = password or user
+        if secret:
+            found += [secret, unquote(secret)]
         if password:  # as an HTTP client sends them: "Authorization: Basic <base64>"
             found.append(base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode())
     try:
         parts = urlsplit(text)
-        found += [x for x in (parts.username, parts.password) if x]
+        lone = parts.password or parts.username
+        if lone:
+            found.append(lone)
     except ValueError:
         pass
     return found

@@ -1,13 +1,12 @@
-"""Small, dependency-light statistics for evaluation results.
+"""Statistics for evaluation results: confidence intervals and paired tests.
 
-Everything here is a pure function of numbers: confidence intervals (Wilson for rates,
-bootstrap for means and percentiles, including the *cluster* bootstrap that resamples whole
-conversations or scenarios), and paired tests for comparing two variants (exact McNemar,
-Wilcoxon signed-rank, paired bootstrap). Bootstraps are seeded, so the same run always gives
-the same interval, and vectorised with numpy.
-
-scipy is not required: the exact binomial and Wilcoxon computations are implemented here
-(and checked against scipy in the tests when it happens to be installed).
+The textbook pieces come from scipy (Wilson interval, exact binomial/McNemar, Wilcoxon
+signed-rank, the normal quantile, and ``scipy.stats.bootstrap`` for independent values).
+What scipy lacks is here: the *cluster* bootstrap, which resamples whole conversations or
+scenarios and expresses each statistic as a function of per-cluster resampling counts, so
+that one draw serves many statistics (the paired comparisons of :mod:`evalkit.compare`) and
+turn-level percentiles stay vectorised with numpy. Bootstraps are seeded, so the same run
+always gives the same interval.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as sp
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
@@ -58,12 +58,10 @@ class Interval:
 
 
 def _z(confidence: float) -> float:
-    """Two-sided normal quantile, e.g. 1.95996 for 0.95 (no scipy needed)."""
+    """Two-sided normal quantile, e.g. 1.95996 for 0.95."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
+    return float(sp.norm.ppf(0.5 + confidence / 2))
 
 
 def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> Interval:
@@ -72,15 +70,9 @@ def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDEN
         return Interval(None, None)
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be in 0..{n}, got {successes}")
-    z = _z(confidence)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # Exact ends at the boundaries (floating error would otherwise give 1e-17).
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return Interval(low, high)
+    _z(confidence)  # the same error as everywhere else for a confidence outside (0, 1)
+    ci = sp.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return Interval(float(ci.low), float(ci.high))
 
 
 def _percentile_interval(samples: np.ndarray, confidence: float) -> Interval:
@@ -155,23 +147,31 @@ def bootstrap_ci(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
 ) -> Interval:
-    """Percentile bootstrap CI of the mean (or the ``q``-th percentile) of independent values."""
+    """Percentile bootstrap CI of the mean (or the ``q``-th percentile) of independent values
+    (``scipy.stats.bootstrap``)."""
     x = np.asarray(values, dtype=np.float64)
     if x.size == 0:
         return Interval(None, None)
     if x.size == 1:
         return Interval(float(x[0]), float(x[0]))
     if statistic == "mean":
-        dist = cluster_bootstrap(x.size, lambda c: c @ x / x.size, n_resamples=n_resamples, seed=seed)
+        dist = _bootstrap_distribution(x, np.mean, n_resamples=n_resamples, seed=seed)
     elif statistic == "percentile":
-        order = np.argsort(x, kind="stable")
-        xs = x[order]
-        dist = cluster_bootstrap(
-            x.size, lambda c: weighted_quantiles(xs, c[:, order], q), n_resamples=n_resamples, seed=seed
-        )
+        dist = _bootstrap_distribution(x, lambda v, axis: np.percentile(v, q, axis=axis),
+                                       n_resamples=n_resamples, seed=seed)
     else:
         raise ValueError(f"unknown statistic {statistic!r} (mean, percentile)")
     return _percentile_interval(dist, confidence)
+
+
+def _bootstrap_distribution(
+    x: np.ndarray, statistic: Callable[..., np.ndarray], *, n_resamples: int, seed: int
+) -> np.ndarray:
+    """The bootstrap distribution of ``statistic(x, axis=-1)`` from ``scipy.stats.bootstrap``
+    (the interval is read from it by :func:`_percentile_interval`, which ignores NaNs)."""
+    res = sp.bootstrap((x,), statistic, n_resamples=n_resamples, vectorized=True, method="percentile",
+                       batch=max(1, _MAX_CELLS // x.size), rng=np.random.default_rng(seed))
+    return np.asarray(res.bootstrap_distribution, dtype=np.float64)
 
 
 def weighted_quantiles(
@@ -277,22 +277,11 @@ def cluster_quantiles(
 # --- exact binomial / McNemar -------------------------------------------------------------
 
 
-def _binom_cdf_half(k: int, n: int) -> float:
-    """P(X <= k) for X ~ Binomial(n, 1/2), exactly (log-space for large n)."""
-    if k < 0:
-        return 0.0
-    if k >= n:
-        return 1.0
-    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(k + 1)]
-    m = max(logs)
-    return min(1.0, math.exp(m + math.log(sum(math.exp(v - m) for v in logs)) - n * math.log(2)))
-
-
 def binom_two_sided_p(k: int, n: int) -> float:
     """Exact two-sided p-value of ``k`` successes in ``n`` fair coin flips."""
     if n == 0:
         return 1.0
-    return min(1.0, 2 * _binom_cdf_half(min(k, n - k), n))
+    return float(sp.binomtest(k, n, 0.5).pvalue)
 
 
 @dataclass(frozen=True)
@@ -325,55 +314,20 @@ class WilcoxonResult:
     method: str  # "exact" | "normal"
 
 
-def _ranks(a: np.ndarray) -> np.ndarray:
-    """Average ranks (1-based), ties sharing their mean rank."""
-    order = np.argsort(a, kind="stable")
-    ranks = np.empty(a.size, dtype=np.float64)
-    sa = a[order]
-    i = 0
-    while i < sa.size:
-        j = i
-        while j + 1 < sa.size and sa[j + 1] == sa[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
 def wilcoxon_signed_rank(diffs: Sequence[float] | np.ndarray) -> WilcoxonResult:
-    """Two-sided Wilcoxon signed-rank test of paired differences (zeros dropped).
-
-    Exact null distribution for up to 50 non-zero differences without ties; otherwise the
-    normal approximation with tie correction and continuity correction.
-    """
+    """Two-sided Wilcoxon signed-rank test of paired differences (zeros dropped), by
+    ``scipy.stats.wilcoxon``: the exact null distribution for up to 50 non-zero differences
+    without ties; otherwise the normal approximation with tie and continuity corrections."""
     d = np.asarray(diffs, dtype=np.float64)
     d = d[np.isfinite(d) & (d != 0)]
     n = int(d.size)
     if n == 0:
         return WilcoxonResult(0.0, 0, 1.0, "exact")
-    ranks = _ranks(np.abs(d))
-    w_plus = float(ranks[d > 0].sum())
-    has_ties = np.unique(np.abs(d)).size < n
-    if n <= 50 and not has_ties:
-        # Count subsets of {1..n} by rank sum (dynamic programming over integers).
-        max_sum = n * (n + 1) // 2
-        counts = np.zeros(max_sum + 1, dtype=np.float64)
-        counts[0] = 1.0
-        for r in range(1, n + 1):
-            counts[r:] = counts[r:] + counts[: max_sum + 1 - r].copy()
-        total = 2.0**n
-        w = int(round(w_plus))
-        lo = min(w, max_sum - w)
-        p = min(1.0, 2 * counts[: lo + 1].sum() / total)
-        return WilcoxonResult(w_plus, n, float(p), "exact")
-    mean = n * (n + 1) / 4
-    _, tie_counts = np.unique(np.abs(d), return_counts=True)
-    var = n * (n + 1) * (2 * n + 1) / 24 - float((tie_counts**3 - tie_counts).sum()) / 48
-    if var <= 0:
-        return WilcoxonResult(w_plus, n, 1.0, "normal")
-    z = (abs(w_plus - mean) - 0.5) / math.sqrt(var)
-    p = math.erfc(max(z, 0.0) / math.sqrt(2))
-    return WilcoxonResult(w_plus, n, min(1.0, p), "normal")
+    w_plus = float(sp.rankdata(np.abs(d))[d > 0].sum())
+    exact = n <= 50 and np.unique(np.abs(d)).size == n
+    res = sp.wilcoxon(d, correction=True, method="exact" if exact else "asymptotic")
+    p = float(res.pvalue)
+    return WilcoxonResult(w_plus, n, min(1.0, p) if math.isfinite(p) else 1.0, "exact" if exact else "normal")
 
 
 # --- paired bootstrap -----------------------------------------------------------------------
@@ -405,7 +359,10 @@ def paired_bootstrap_mean_diff(
     d = b - a
     if d.size == 0:
         return None, Interval(None, None), None
-    dist = cluster_bootstrap(d.size, lambda c: c @ d / d.size, n_resamples=n_resamples, seed=seed)
+    if d.size == 1:  # every resample is the one pair (scipy.stats.bootstrap needs two)
+        dist = np.full(n_resamples, d[0])
+    else:
+        dist = _bootstrap_distribution(d, np.mean, n_resamples=n_resamples, seed=seed)
     return float(d.mean()), _percentile_interval(dist, confidence), bootstrap_p_value(dist)
 
 

@@ -289,3 +289,9 @@ def test_agent_manner_signals_do_not_lower_the_correlation_on_uss(name: str, bef
     rho = spearman([float(s["csat_proxy"]) for s in signals], [float(r.metrics["human_csat"]) for r in recs])  # type: ignore[arg-type]
     assert rho is not None and rho >= before
     assert sum(int(s["n_agent_rude"]) + int(s["n_agent_dead_ends"]) for s in signals) <= 10  # type: ignore[call-overload]
+def test_spearman_ci_drops_undefined_resamples_quietly() -> None:
+    """With 4 pairs many resamples repeat one pair (rho undefined): they are left out of the
+    interval, not turned into a NaN interval or a warning."""
+    c = spearman_ci([1, 2, 3, 4], [1, 3, 2, 4], n_resamples=300)
+    assert c.rho == pytest.approx(0.8)
+    assert c.low is not None and c.high is not None and -1 <= c.low <= c.high <= 1

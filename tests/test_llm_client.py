@@ -309,3 +309,79 @@ def test_tokens_per_minute_limit_counts_real_usage(srv):
     run(two, c)
     # the first call overdrew the bucket by ~500 tokens: the second waits for the refill
     assert time.monotonic() - t0 >= 0.6
+
+
+def test_a_users_own_openai_client_is_used_without_its_retries_and_left_open(srv):
+    """Azure, proxies, custom TLS...: the caller's AsyncOpenAI (its URL, key, headers) carries
+    every call; evalkit's retry policy is the only one, and the client stays the caller's."""
+    import openai
+
+    own = openai.AsyncOpenAI(base_url=srv.base_url, api_key="sk-own-key", max_retries=5,
+                             default_headers={"X-Gateway": "team-a"})
+    srv.fail_on = {1: Failure("500")}
+    c = LLMClient(ModelSettings(model="fake-model", max_retries=0), openai_client=own)
+
+    async def go():
+        with pytest.raises(ModelCallError) as err:
+            await c.chat(MSG)  # the SDK's own 5 retries are off: one attempt, as max_retries=0 says
+        assert err.value.kind == "server_error" and len(srv.chat_requests) == 1
+        r = await c.chat(MSG)
+        await c.aclose()
+        assert not own.is_closed()  # the caller's to close
+        r2 = await own.chat.completions.create(model="fake-model", messages=MSG)  # type: ignore[arg-type]
+        await own.close()
+        return r, r2
+
+    r, r2 = asyncio.run(go())
+    assert c._scrub("echoed sk-own-key back") == "echoed *** back"  # its key never reaches an error
+    assert r.content == "fake reply to: hello" and r2.choices[0].message.content == "fake reply to: hello"
+    sent = srv.chat_requests[1].headers
+    assert sent["authorization"] == "Bearer sk-own-key" and sent["x-gateway"] == "team-a"
+
+
+def test_a_users_own_http_client_carries_the_calls_and_stays_open(srv):
+    import httpx2
+
+    seen: list[str] = []
+
+    async def hook(request: httpx2.Request) -> None:
+        seen.append(str(request.url))
+
+    own = httpx2.AsyncClient(headers={"X-Proxy-Token": "t0ken"}, event_hooks={"request": [hook]})
+    c = LLMClient(srv.settings(), http_client=own)
+
+    async def go():
+        r = await c.chat(MSG)
+        s = await c.chat(MSG, stream=True)
+        await c.aclose()
+        assert not own.is_closed  # the caller's to close
+        await own.aclose()
+        return r, s
+
+    r, s = asyncio.run(go())
+    assert r.content == s.content == "fake reply to: hello" and s.ttft_ms is not None
+    assert seen == [srv.base_url + "/chat/completions"] * 2
+    assert all(q.headers["x-proxy-token"] == "t0ken" and q.headers["authorization"] == f"Bearer {KEY}"
+               for q in srv.chat_requests)
+
+
+def test_openai_client_and_http_client_together_is_a_config_error(srv):
+    import httpx2
+    import openai
+
+    with pytest.raises(ConfigError, match="not both"):
+        LLMClient(srv.settings(), openai_client=openai.AsyncOpenAI(api_key="k"), http_client=httpx2.AsyncClient())
+
+
+def test_rate_limits_below_one_a_second_and_above_a_second_of_tokens():
+    """aiolimiter refuses to take more than its bucket holds at once: an rpm under 60 and a
+    token estimate above one second's budget still work (spread over the refill)."""
+    from evalkit.llm._limits import RateLimits
+
+    async def go():
+        limits = RateLimits(rpm=30, tpm=6000)  # one request every 2 s; 100 tokens a second
+        t0 = time.monotonic()
+        await limits.acquire(150)  # 100 now, 50 more after half a second
+        return time.monotonic() - t0
+
+    assert asyncio.run(go()) >= 0.45

@@ -167,3 +167,16 @@ def test_deepeval_calls_are_pinned_and_recorded(srv):
     assert all(r.body.get("temperature") == 0.0 and r.body.get("seed") == 5 for r in srv.chat_requests)
     assert v.details["temperature"] == 0.0 and v.details["seed"] == 5
     assert v.details["deepeval_version"] and len(v.details["prompt_sha256"]) == 64
+def test_vs_deepeval_benchmark_counts_the_verdicts_the_judge_writes():
+    """benchmarks/vs_deepeval.py counted verdicts named 'deepeval' (never written: the judge
+    is named after its metric), so it printed '0 scored' and compared unequal work."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "vs_deepeval.py"
+    spec = importlib.util.spec_from_file_location("vs_deepeval_under_test", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    v = measure({"deepeval": {"metric": "conversation_completeness"}}, None)
+    assert v.judge == bench.METRIC_JUDGE

@@ -40,7 +40,7 @@ def test_ramped_load_against_the_reference_service(tmp_path: Path) -> None:
         started = time.monotonic()
         report = LoadTest(config).run_sync()
         wall = time.monotonic() - started
-        health = __import__("httpx").get(f"{base}/healthz").json()
+        health = __import__("httpx2").get(f"{base}/healthz").json()
     # Bounded: no turn starts after the deadline and each turn is bounded by the timeout.
     assert wall <= 3.0 + 5.0 + 2.5
     assert report.wall_s >= 3.0

@@ -61,13 +61,23 @@ def test_wilcoxon_exact_small_sample_by_enumeration():
     assert res.p_value == pytest.approx(expected)
 
 
-def test_wilcoxon_matches_scipy_when_available():
-    scipy_stats = pytest.importorskip("scipy.stats")
+def test_wilcoxon_is_scipys_exact_test_small_and_normal_approximation_otherwise():
+    """The wiring: zeros dropped; exact up to 50 differences without ties, else the normal
+    approximation with tie and continuity corrections; W+ as the statistic."""
+    from scipy import stats as scipy_stats
+
     rng = np.random.default_rng(3)
-    for d in (rng.normal(0.4, 1, 25), np.round(rng.normal(0.2, 1, 90), 1)):
-        ours = stats.wilcoxon_signed_rank(d)
-        theirs = scipy_stats.wilcoxon(d[d != 0], correction=True)
-        assert ours.p_value == pytest.approx(float(theirs.pvalue), rel=1e-6)
+    small = rng.normal(0.4, 1, 25)
+    res = stats.wilcoxon_signed_rank(np.concatenate([small, [0.0, 0.0]]))
+    assert res.method == "exact" and res.n_nonzero == 25
+    assert res.p_value == pytest.approx(float(scipy_stats.wilcoxon(small, method="exact").pvalue), rel=1e-9)
+    assert res.statistic == pytest.approx(float(scipy_stats.wilcoxon(small, alternative="greater").statistic))
+    tied = np.round(rng.normal(0.2, 1, 90), 1)
+    res = stats.wilcoxon_signed_rank(tied)
+    theirs = scipy_stats.wilcoxon(tied[tied != 0], correction=True, method="asymptotic")
+    assert res.method == "normal" and res.n_nonzero == int((tied != 0).sum())
+    assert res.p_value == pytest.approx(float(theirs.pvalue), rel=1e-9)
+    assert stats.wilcoxon_signed_rank([0.0, 0.0]) == stats.WilcoxonResult(0.0, 0, 1.0, "exact")
 
 
 def test_bootstrap_is_seeded_and_covers_the_mean():

@@ -104,9 +104,9 @@ class Capture(logging.Handler):
 
 @pytest.fixture
 def log_capture() -> Iterator[Capture]:
-    """Every log record at DEBUG from evalkit, openai and httpx."""
+    """Every log record at DEBUG from evalkit, openai and httpx2."""
     handler = Capture()
-    loggers = [logging.getLogger(n) for n in ("", "evalkit", "openai", "httpx", "httpcore")]
+    loggers = [logging.getLogger(n) for n in ("", "evalkit", "openai", "httpx2", "httpcore2")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.addHandler(handler)
@@ -192,7 +192,7 @@ def test_no_secret_in_any_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         assert not found, f"{p.relative_to(tmp_path)} contains {found}"
     for text in printed + log_capture.lines:
         assert not leaks(text), (leaks(text), text[:500])
-    assert any("HTTP Request" in line for line in log_capture.lines)  # httpx did log: and kept quiet
+    assert any("HTTP Request" in line for line in log_capture.lines)  # httpx2 did log: and kept quiet
     assert not any("gaierror" in line or "openai.com" in line for line in log_capture.lines)  # loopback only
 
 

@@ -1,12 +1,16 @@
 """``--agent http://HOST:PORT[/prefix]``: an agent behind the evalkit HTTP protocol.
 
-Implements ``docs/http-protocol.md`` (version 1): one shared ``httpx.AsyncClient`` per
+Implements ``docs/http-protocol.md`` (version 1): one shared ``httpx2.AsyncClient`` per
 provider, a health check once before the run, replies as JSON or streamed as Server-Sent
-Events (consumed incrementally, so time-to-first-token is the first ``token`` event), the
-end state fetched when the conversation is over, and the session deleted afterwards.
-A ``Session-Token`` response header is kept and sent back on every later request of that
-session (the protocol's session token). Every failure of the agent raises :class:`AgentHTTPError`, which the runner records on the
-turn as data.
+Events (read incrementally with ``httpx2.EventSource``, so time-to-first-token is the first
+``token`` event), the end state fetched when the conversation is over, and the session
+deleted afterwards. A ``Session-Token`` response header is kept and sent back on every later
+request of that session (the protocol's session token). Every failure of the agent raises
+:class:`AgentHTTPError`, which the runner records on the turn as data.
+
+Why httpx2: it is the HTTP library the ``openai`` SDK ships with (so evalkit's core needs
+no second one), it is maintained (by Pydantic, from httpx), and its public API covers what
+this adapter needs, Server-Sent Events included.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import json
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
+import httpx2
 from pydantic import JsonValue
 
 from evalkit.agents.base import AgentProvider, AgentReply, SessionInfo, TurnContext
@@ -38,7 +42,7 @@ def _one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _error_text(resp: httpx.Response, body: bytes) -> str:
+def _error_text(resp: httpx2.Response, body: bytes) -> str:
     try:
         data = json.loads(body)
         detail = data.get("error") or data.get("message") or data.get("detail") or body.decode()
@@ -64,22 +68,22 @@ class HttpAgentProvider(AgentProvider):
         self.base = spec.rstrip("/")
         self.stream = stream
         self.timeout_s = timeout_s
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx2.AsyncClient | None = None
 
     @property
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> httpx2.AsyncClient:
         if self._client is None:
-            # The runner enforces turn timeouts itself (and reports them as timeouts); httpx only
+            # The runner enforces turn timeouts itself (and reports them as timeouts); httpx2 only
             # bounds connecting, so a slow agent is never cut short by a second, hidden limit.
-            timeout = httpx.Timeout(None, connect=self.timeout_s)
-            self._client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=None))
+            timeout = httpx2.Timeout(None, connect=self.timeout_s)
+            self._client = httpx2.AsyncClient(timeout=timeout, limits=httpx2.Limits(max_connections=None))
         return self._client
 
     async def start(self) -> None:
         """Health check, once before the run: an unreachable agent is a setup error."""
         try:
             resp = await self.client.get(f"{self.base}/healthz", timeout=self.timeout_s)
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise AgentSpecError(
                 f"health check failed: {type(exc).__name__}: {_one_line(str(exc)) or 'no answer'}",
                 field=self.spec,
@@ -114,7 +118,7 @@ class HttpAgentSession:
             headers[SESSION_TOKEN_HEADER] = self.token
         return headers
 
-    def _keep_token(self, resp: httpx.Response) -> None:
+    def _keep_token(self, resp: httpx2.Response) -> None:
         token = resp.headers.get(SESSION_TOKEN_HEADER)
         if token:
             self.token = token
@@ -138,7 +142,7 @@ class HttpAgentSession:
                 if resp.headers.get("content-type", "").startswith("text/event-stream"):
                     return await self._read_sse(resp, ctx)
                 return self._parse_reply(await resp.aread())
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise AgentHTTPError(
                 f"{type(exc).__name__}: {_one_line(str(exc)) or 'connection failed'}"
             ) from None
@@ -155,26 +159,11 @@ class HttpAgentSession:
             raise AgentHTTPError(f"reply is JSON {type(data).__name__}, not an object")
         return normalize_reply(data)
 
-    async def _read_sse(self, resp: httpx.Response, ctx: TurnContext) -> AgentReply:
-        event, data_lines = "message", list[str]()
+    async def _read_sse(self, resp: httpx2.Response, ctx: TurnContext) -> AgentReply:
         tokens: list[str] = []
         reply: AgentReply | None = None
-        async for line in resp.aiter_lines():
-            if line == "":  # blank line: dispatch the event
-                if data_lines:
-                    reply = self._dispatch(event, "\n".join(data_lines), tokens, ctx) or reply
-                event, data_lines = "message", list[str]()
-                continue
-            if line.startswith(":"):
-                continue  # comment / keep-alive
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data_lines.append(value)
-        if data_lines:
-            reply = self._dispatch(event, "\n".join(data_lines), tokens, ctx) or reply
+        async for sse in httpx2.EventSource(resp):
+            reply = self._dispatch(sse.event, sse.data, tokens, ctx) or reply
         if reply is None:
             if not tokens:
                 raise AgentHTTPError("stream ended without a reply event")
@@ -207,7 +196,7 @@ class HttpAgentSession:
     async def end_state(self) -> dict[str, JsonValue] | None:
         try:
             resp = await self.provider.client.get(f"{self.url}/state", headers=self._headers())
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise AgentHTTPError(f"fetching end state: {type(exc).__name__}: {_one_line(str(exc))}") from None
         if resp.status_code in (404, 405, 501):
             return None
@@ -225,5 +214,5 @@ class HttpAgentSession:
     async def aclose(self) -> None:
         try:
             await self.provider.client.delete(self.url, headers=self._headers())
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             pass  # deleting is a courtesy; the conversation is already recorded

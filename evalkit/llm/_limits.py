@@ -1,62 +1,50 @@
-"""Client-side rate limits: token buckets for requests and tokens per minute."""
+"""Client-side rate limits (requests and tokens per minute) on :class:`aiolimiter.AsyncLimiter`.
+
+Each limit is a leaky bucket that holds one second's worth (at least one unit), so calls are
+spread over the minute instead of bursting a whole minute's budget at the start.
+
+Tokens are only known once a call returns, so a call takes its estimate before it is sent
+and :meth:`RateLimits.settle` takes the rest of its real usage afterwards (the caller that
+overdrew waits for it, so the calls after it are held back as a provider's limit would hold
+them). aiolimiter has no way to give capacity back, so a call that used fewer tokens than
+estimated keeps its estimate counted: the limit errs on the safe side and is never exceeded.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass, field
 
-__all__ = ["Bucket", "RateLimiter"]
+from aiolimiter import AsyncLimiter
+
+__all__ = ["RateLimits"]
+
+
+def _per_minute(per_minute: int) -> AsyncLimiter:
+    """A limiter of ``per_minute`` units a minute that holds ``max(1, per_minute / 60)`` units."""
+    capacity = max(1.0, per_minute / 60.0)
+    return AsyncLimiter(capacity, time_period=capacity * 60.0 / per_minute)
+
+
+async def _take(limiter: AsyncLimiter, amount: float) -> None:
+    """Take ``amount`` units, in bucket-sized pieces when it is more than the bucket holds."""
+    while amount > 0:
+        piece = min(amount, limiter.max_rate)
+        await limiter.acquire(piece)
+        amount -= piece
 
 
 @dataclass
-class Bucket:
-    """Refills at ``per_minute / 60`` units a second up to one second's worth (at least 1)."""
-
-    per_minute: float
-    level: float = field(init=False)
-    stamp: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.level = self.capacity
-        self.stamp = time.monotonic()
-
-    @property
-    def rate(self) -> float:
-        return self.per_minute / 60.0
-
-    @property
-    def capacity(self) -> float:
-        return max(1.0, self.rate)
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    def wait_for(self, amount: float) -> float:
-        """Seconds until ``amount`` (capped at the capacity) is available; 0 when it is now."""
-        self._refill()
-        need = min(amount, self.capacity)
-        return 0.0 if self.level >= need else (need - self.level) / self.rate
-
-    def take(self, amount: float) -> None:
-        self._refill()
-        self.level -= amount  # may go negative: a debt the next callers wait out
-
-
-@dataclass
-class RateLimiter:
+class RateLimits:
     """Requests-per-minute and tokens-per-minute limits shared by every call of one client."""
 
     rpm: int | None = None
     tpm: int | None = None
-    _requests: Bucket | None = field(init=False, default=None)
-    _tokens: Bucket | None = field(init=False, default=None)
+    _requests: AsyncLimiter | None = field(init=False, default=None)
+    _tokens: AsyncLimiter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self._requests = Bucket(self.rpm) if self.rpm else None
-        self._tokens = Bucket(self.tpm) if self.tpm else None
+        self._requests = _per_minute(self.rpm) if self.rpm else None
+        self._tokens = _per_minute(self.tpm) if self.tpm else None
 
     @property
     def active(self) -> bool:
@@ -64,25 +52,12 @@ class RateLimiter:
 
     async def acquire(self, est_tokens: int) -> None:
         """Wait until one more request of about ``est_tokens`` tokens fits in both limits."""
-        if not self.active:
-            return
-        while True:
-            wait = 0.0
-            if self._requests is not None:
-                wait = max(wait, self._requests.wait_for(1))
-            if self._tokens is not None:
-                wait = max(wait, self._tokens.wait_for(est_tokens))
-            if wait <= 0:
-                if self._requests is not None:
-                    self._requests.take(1)
-                if self._tokens is not None:
-                    self._tokens.take(est_tokens)
-                return
-            # Buckets are plain numbers touched only between awaits, so no lock is needed on
-            # one event loop; re-check after sleeping because other calls may have taken.
-            await asyncio.sleep(wait)
+        if self._requests is not None:
+            await self._requests.acquire()
+        if self._tokens is not None:
+            await _take(self._tokens, est_tokens)
 
-    def settle(self, est_tokens: int, actual_tokens: int) -> None:
-        """Correct the token bucket once the real usage of a call is known."""
-        if self._tokens is not None and actual_tokens != est_tokens:
-            self._tokens.take(actual_tokens - est_tokens)
+    async def settle(self, est_tokens: int, actual_tokens: int) -> None:
+        """Count the tokens a call used beyond its estimate, once its real usage is known."""
+        if self._tokens is not None and actual_tokens > est_tokens:
+            await _take(self._tokens, actual_tokens - est_tokens)

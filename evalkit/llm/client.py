@@ -6,7 +6,8 @@ client's own retries turned off and these on instead:
 - retries with exponential backoff and full jitter on 429, 5xx, timeouts, dropped
   connections and unparseable responses, honouring ``Retry-After``, bounded by
   ``max_retries``;
-- client-side limits on concurrent requests, requests per minute and tokens per minute;
+- client-side limits on concurrent requests (an :class:`asyncio.Semaphore`), requests per
+  minute and tokens per minute (:mod:`evalkit.llm._limits`, on aiolimiter);
 - token usage and cost per call (:mod:`evalkit.pricing`), totalled per client;
 - streaming with time-to-first-token when the caller asks for it;
 - structured output (``response_format`` JSON schema) validated against a pydantic model,
@@ -16,6 +17,13 @@ client's own retries turned off and these on instead:
 
 A call that fails for good raises :class:`~evalkit.llm.errors.ModelCallError` with one
 scrubbed line; callers record it as data.
+
+HTTP is the SDK's own, used as shipped and through its public API only: by default each event
+loop gets an ``openai.AsyncOpenAI`` built from the settings, on the SDK's own aiohttp client
+(``openai.DefaultAioHttpClient``). A caller that needs something else (a proxy, custom TLS, Azure, another transport)
+passes its own ``openai_client`` (an ``AsyncOpenAI`` or ``AsyncAzureOpenAI``) or its own
+``http_client`` (an ``httpx2.AsyncClient``, e.g. ``openai.DefaultAioHttpClient()``); those
+belong to the caller, who closes them, and are used on the event loop that uses them.
 """
 
 from __future__ import annotations
@@ -30,13 +38,15 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from evalkit.llm._http import LeanAsyncClient, LeanAsyncOpenAI
-from evalkit.llm._limits import RateLimiter
+from evalkit.errors import ConfigError
+from evalkit.llm._limits import RateLimits
 from evalkit.llm.cache import ResponseCache, request_key
 from evalkit.llm.errors import ModelCallError, scrub
 from evalkit.llm.settings import ModelSettings
@@ -248,23 +258,32 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return max(0.0, when - time.time())
 
 
+def _has_userinfo(url: str | None) -> bool:
+    try:
+        parts = urlsplit(url or "")
+    except ValueError:
+        return False
+    return bool(parts.username or parts.password)
+
+
 @dataclass
 class _LoopState:
-    client: LeanAsyncOpenAI
+    client: openai.AsyncOpenAI
     semaphore: asyncio.Semaphore
     closer: Any = None  # the async generator that closes ``client`` when the loop shuts down
 
 
-async def _close_at_loop_end(client: openai.AsyncOpenAI) -> Any:
-    """Closes ``client`` once resumed or closed. Started once per loop: asyncio registers every
-    started async generator with its loop and ``aclose()``-s the unfinished ones when
-    ``asyncio.run`` (or ``asyncio.Runner``) shuts down, *inside* that loop. So the aiohttp
-    session is closed even by callers that never call :meth:`LLMClient.aclose` (aiohttp warns
-    about unclosed sessions, and the session cannot be closed once its loop is gone)."""
+async def _close_at_loop_end(client: openai.AsyncOpenAI | None) -> Any:
+    """Closes ``client`` (when evalkit made it) once resumed or closed. Started once per loop:
+    asyncio registers every started async generator with its loop and ``aclose()``-s the
+    unfinished ones when ``asyncio.run`` (or ``asyncio.Runner``) shuts down, *inside* that
+    loop. So the HTTP connections are closed even by callers that never call
+    :meth:`LLMClient.aclose`, on the loop they belong to."""
     try:
         yield
     finally:
-        await client.close()
+        if client is not None:
+            await client.close()
 
 
 @dataclass
@@ -274,6 +293,11 @@ class LLMClient:
     ``cache_reads`` decides whether this client is served from the cache at all: true for
     judges and simulators, false for the agent unless replay is asked for (the agent under
     test must actually answer). Safe to use from several event loops one after another.
+
+    ``openai_client`` or ``http_client`` (not both) replace what evalkit would build for the
+    HTTP side; see the module docstring. With ``openai_client``, the endpoint, key and timeout
+    are that client's own (``settings`` still names the model and the limits); evalkit
+    turns off its retries (``with_options(max_retries=0)``), as it does for its own clients.
     """
 
     settings: ModelSettings
@@ -285,13 +309,20 @@ class LLMClient:
     # Injected in tests: the jitter source and the sleep used between retries.
     rng: random.Random = field(default_factory=random.Random, repr=False)
     sleep: Callable[[float], Any] = field(default=asyncio.sleep, repr=False)
-    _limiter: RateLimiter = field(init=False, repr=False)
+    # The caller's own client (proxies, custom TLS, Azure...); evalkit never closes it.
+    openai_client: openai.AsyncOpenAI | None = field(default=None, repr=False)
+    # The caller's own HTTP client for the AsyncOpenAI evalkit builds; evalkit never closes it.
+    http_client: httpx2.AsyncClient | None = field(default=None, repr=False)
+    _limiter: RateLimits = field(init=False, repr=False)
     _states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = field(
         init=False, repr=False, default_factory=weakref.WeakKeyDictionary
     )
 
     def __post_init__(self) -> None:
-        self._limiter = RateLimiter(self.settings.rpm, self.settings.tpm)
+        if self.openai_client is not None and self.http_client is not None:
+            raise ConfigError("pass openai_client or http_client, not both (an AsyncOpenAI has its own "
+                              "http_client)", field=f"{self.role}.http_client")
+        self._limiter = RateLimits(self.settings.rpm, self.settings.tpm)
 
     @property
     def model(self) -> str:
@@ -303,21 +334,29 @@ class LLMClient:
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None:
-            state = _LoopState(
-                client=LeanAsyncOpenAI(
+            # max_retries=0: ours, not theirs: one retry policy, one place.
+            if self.openai_client is not None:
+                # A copy sharing the caller's HTTP client: closing it would close theirs.
+                client, owned = self.openai_client.with_options(max_retries=0), False
+            else:
+                client = openai.AsyncOpenAI(
                     api_key=self.settings.key(),
                     base_url=self.settings.base_url,
                     timeout=self.settings.timeout,
-                    max_retries=0,  # ours, not theirs: one retry policy, one place
-                    # The SDK's aiohttp client with a shorter path per request (evalkit.llm._http;
-                    # docs/benchmarks.md). Its session opens on the first request; aclose()
-                    # must close it on this loop.
-                    http_client=LeanAsyncClient(),
-                ),
-                semaphore=asyncio.Semaphore(self.settings.max_concurrency),
-            )
+                    max_retries=0,
+                    # The SDK's aiohttp client (its README's advice for concurrency): ~20 % less
+                    # CPU per call than its default httpx2 transport (docs/benchmarks.md). aiohttp
+                    # refuses credentials in the URL beside the key's header, so a base URL with
+                    # `user:pass@` takes the SDK's httpx2 client, which sends them as Basic auth.
+                    http_client=self.http_client or (
+                        openai.DefaultAsyncHttpxClient() if _has_userinfo(self.settings.base_url)
+                        else openai.DefaultAioHttpClient()
+                    ),
+                )
+                owned = self.http_client is None
+            state = _LoopState(client=client, semaphore=asyncio.Semaphore(self.settings.max_concurrency))
             self._states[loop] = state  # before the await below: concurrent callers share it
-            state.closer = _close_at_loop_end(state.client)
+            state.closer = _close_at_loop_end(client if owned else None)
             await state.closer.__anext__()
         return state
 
@@ -328,9 +367,17 @@ class LLMClient:
         if state is not None:
             await state.closer.aclose()  # runs its finally: closes the client
 
+    def _timeout_text(self, client: openai.AsyncOpenAI) -> str:
+        if self.openai_client is None:
+            return f"{self.settings.timeout:g}s"
+        timeout = client.timeout  # the caller's client: its own timeout
+        seconds = timeout.read if isinstance(timeout, httpx2.Timeout) else timeout
+        return f"{seconds:g}s" if isinstance(seconds, int | float) else "the client's timeout"
+
     def _scrub(self, text: str) -> str:
         key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
-        return scrub(text, key)
+        own = getattr(self.openai_client, "api_key", None)  # a caller's client carries its own key
+        return scrub(text, key, own if isinstance(own, str) else None)
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self.settings.max_backoff_s, self.settings.backoff_s * (2 ** (attempt - 1)))
@@ -485,7 +532,7 @@ class LLMClient:
                         kind=kind, attempts=attempt, status=status,
                     ) from None
             except openai.APITimeoutError:
-                last_kind, last_reason = "timeout", f"no answer within {self.settings.timeout:g}s"
+                last_kind, last_reason = "timeout", f"no answer within {self._timeout_text(state.client)}"
             except openai.APIConnectionError as exc:
                 cause = exc.__cause__ or exc
                 last_kind, last_reason = "connection", f"connection failed: {type(cause).__name__}: {cause}"
@@ -494,7 +541,8 @@ class LLMClient:
                 last_kind, last_reason = "invalid_response", f"unparseable response: {type(exc).__name__}: {exc}"
             else:
                 result.attempts = attempt
-                self._limiter.settle(est, result.total_tokens)
+                if self._limiter.tpm:
+                    await self._limiter.settle(est, result.total_tokens)
                 return result
             if attempt < attempts:
                 delay = self._backoff(attempt) if wait is None else min(wait, 120.0)
@@ -508,7 +556,7 @@ class LLMClient:
 
     async def _once(
         self,
-        client: LeanAsyncOpenAI,
+        client: openai.AsyncOpenAI,
         request: dict[str, Any],
         *,
         stream: bool,
@@ -516,12 +564,13 @@ class LLMClient:
     ) -> ChatResult:
         start = time.perf_counter()
         if not stream:
-            # post_json (the SDK's request()), not chat.completions.create: create() walks the whole request
-            # through its TypedDict transform (~7 ms of CPU for a 13-message chat), and our request
-            # is already plain JSON. Same HTTP errors (the SDK raises them before the body is cast).
-            # The body comes back as bytes and is read with json.loads: building the pydantic
-            # ChatCompletion model cost ~0.4 ms per call and nothing here needs it.
-            body = (await client.post_json("/chat/completions", request)).content
+            # The SDK's documented raw request (``client.post(path, cast_to=httpx2.Response)``),
+            # not chat.completions.create: create() walks the whole request through its
+            # TypedDict transform and builds the pydantic ChatCompletion, and neither is needed
+            # for a request that is already plain JSON. Same HTTP errors (the SDK raises them
+            # before the body is cast); the body is read with json.loads.
+            raw = await client.post("/chat/completions", body=request, cast_to=httpx2.Response)
+            body = raw.content
             content, tool_calls, finish, prompt_tokens, completion_tokens = _parse_completion(body)
             ttft = None
         else:
@@ -530,14 +579,14 @@ class LLMClient:
             calls: dict[int, dict[str, Any]] = {}
             finish = None
             prompt_tokens = completion_tokens = None
-            response = await client.post(
+            chunks = await client.post(
                 "/chat/completions",
                 body={**request, "stream": True, "stream_options": {"include_usage": True}},
                 cast_to=ChatCompletion,
                 stream=True,
                 stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
-            async for chunk in response:
+            async for chunk in chunks:
                 if chunk.usage is not None:
                     prompt_tokens, completion_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
                 for ch in chunk.choices or []:
