@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from evalkit.errors import RunFolderError
 from evalkit.results import ConversationResult, RunManifest, RunResult
+from evalkit.untrusted import clean_value
 
 __all__ = [
     "MANIFEST",
@@ -184,7 +185,7 @@ def read_journal(path: Path) -> tuple[list[ConversationResult], int, str | None]
         is_last = end >= len(data)
         if raw.strip():
             try:
-                results.append(ConversationResult.model_validate_json(raw))
+                results.append(_parse_line(raw))
             except ValidationError as exc:
                 if is_last:
                     note = f"{path}:{lineno}: dropped a torn or corrupt last line ({len(raw)} bytes)"
@@ -203,6 +204,21 @@ def read_journal(path: Path) -> tuple[list[ConversationResult], int, str | None]
         good_end = end
         pos = end
     return results, good_end, None
+
+
+def _parse_line(raw: bytes) -> ConversationResult:
+    """One journal line. A ``\\ud800`` escape (a lone surrogate: valid JSON, not valid
+    Unicode) is read with U+FFFD in its place, so such a line can never block a resume."""
+    try:
+        return ConversationResult.model_validate_json(raw)
+    except ValidationError as exc:
+        if b"\\u" not in raw or exc.errors(include_url=False)[0]["type"] != "json_invalid":
+            raise
+        try:
+            data = json.loads(raw)  # the standard parser keeps lone surrogates; cleaned next
+        except ValueError:
+            raise exc from None
+        return ConversationResult.model_validate(clean_value(data)[0])
 
 
 class Journal:

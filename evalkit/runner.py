@@ -28,9 +28,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic_core import PydanticSerializationError
+
 from evalkit.agents.base import AgentProvider, SessionInfo, TurnContext
 from evalkit.agents.loader import load_agent
-from evalkit.agents.session import AgentJunk, call_maybe_async, close, end_state, respond
+from evalkit.agents.session import (
+    AgentCrash,
+    AgentJunk,
+    LoopClock,
+    ReplyTooLarge,
+    call_maybe_async,
+    close,
+    end_state,
+    respond,
+    vet_reply,
+)
 from evalkit.errors import ConfigError, EvalkitError, RunFolderError
 from evalkit.redact import redact_conversation
 from evalkit.results import ConversationResult, RunManifest, RunResult
@@ -49,6 +61,7 @@ from evalkit.scenarios.models import Scenario
 from evalkit.scoring import score_transcript
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, UserTurn
+from evalkit.untrusted import clean_text, clean_value, exc_line, one_line
 
 __all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome", "SIMULATOR_KINDS"]
 
@@ -91,6 +104,9 @@ class RunConfig:
     # Mask PII (emails, phones, cards, national ids) in everything written, after scoring
     # on the raw transcript (see evalkit.redact). Sticky across --resume.
     redact_pii: bool = False
+    # Largest agent reply kept (bytes of an HTTP body; characters of a Python agent's text).
+    # None: suite.yaml max_reply_bytes (default 5 MB).
+    max_reply_bytes: int | None = None
 
 
 def derive_seed(base: int, scenario_id: str, trial: int) -> int:
@@ -121,13 +137,22 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+_one_line = one_line
 
 
 def _exc_line(exc: BaseException) -> str:
-    return _one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    # An agent's SystemExit & co. arrive wrapped (AgentCrash): name what it really raised.
+    return exc_line(exc.original if isinstance(exc, AgentCrash) else exc)
+
+
+@dataclass(frozen=True)
+class _Stall:
+    """An agent's coroutine held the event loop (every conversation waited meanwhile)."""
+
+    start: float
+    end: float
+    session_id: str
+    turn: int
 
 
 def _git_sha() -> str | None:
@@ -230,6 +255,9 @@ class Runner:
         self.suite: Suite | None = None
         self._judges: dict[str, Any] = {}  # built judges, shared by every conversation
         self._redact = False
+        self._max_reply: int | None = None
+        # Times an async agent blocked the event loop, to explain other turns' timeouts.
+        self._stalls: list[_Stall] = []
 
     # -- public ----------------------------------------------------------------------
     def run_sync(self) -> RunResult:
@@ -270,6 +298,7 @@ class Runner:
         variants, explicit = self._resolve_variants(suite, old)
         turn_timeout = cfg.turn_timeout_s or suite.config.turn_timeout_s
         conv_timeout = cfg.conversation_timeout_s or suite.config.conversation_timeout_s
+        self._max_reply = cfg.max_reply_bytes or suite.config.max_reply_bytes
 
         jobs = self._plan(suite, variants, seed, trials_flag)
         # Nothing is written until the setup is known to be good (suite, agents, simulators),
@@ -489,6 +518,7 @@ class Runner:
         if callable(start):
             await call_maybe_async(start, thread=False)
         config = suite.config_for(scenario) if hasattr(suite, "config_for") else suite.config
+        self._max_reply = self.config.max_reply_bytes or config.max_reply_bytes
         job = _Job(variant, scenario, trial, derive_seed(seed, scenario.id, trial), (0, 0, trial))
         try:
             return await self._conversation(
@@ -558,7 +588,13 @@ class Runner:
             async with write_lock:
                 if self._redact:  # scored on the raw transcript; only the masked copy is kept
                     result = await asyncio.to_thread(redact_conversation, result)
-                await asyncio.to_thread(journal.append, result)
+                try:
+                    await asyncio.to_thread(journal.append, result)
+                except (PydanticSerializationError, UnicodeError):
+                    # Text from outside that slipped past cleaning where it entered (a judge's
+                    # or plugin's): cleaned here, so it can never stop the run or a resume.
+                    result = _cleaned(result)
+                    await asyncio.to_thread(journal.append, result)
             results.append(result)
             progress.update(result)
 
@@ -764,9 +800,13 @@ class Runner:
                 return None
             n += 1
             history = list(t.turns)
-            t.turns.append(UserTurn(content=nxt.content, act=nxt.act))
+            content, replaced = clean_text(str(nxt.content))
+            user_turn = UserTurn(content=content, act=nxt.act)
+            if replaced:
+                user_turn.notes.append(_replaced_note(replaced, "the simulated user's message"))
+            t.turns.append(user_turn)
             turn, reply_ended = await self._agent_turn(
-                holder["agent"], info, nxt.content, n, history, turn_timeout
+                holder["agent"], info, content, n, history, turn_timeout
             )
             t.turns.append(turn)
             if turn.error is not None:
@@ -810,26 +850,43 @@ class Runner:
                 first.append(time.monotonic())
 
         ctx = TurnContext(
-            session=info, message=message, turn=n, history=history, _on_first_token=on_first_token
+            session=info,
+            message=message,
+            turn=n,
+            history=history,
+            max_reply_bytes=self._max_reply,
+            _on_first_token=on_first_token,
         )
+        clock = LoopClock()
         t0 = time.monotonic()
+
+        def failed(error: str) -> tuple[AgentTurn, bool]:
+            return AgentTurn(error=error, latency_ms=round((time.monotonic() - t0) * 1000, 3)), False
+
         try:
             # asyncio.timeout, not wait_for: in 3.11 wait_for runs the reply in a task of its
             # own (a task per turn) and can swallow a cancel that arrives with the reply.
             async with asyncio.timeout(turn_timeout):
-                reply = await respond(agent, ctx)
+                reply = await respond(agent, ctx, clock)
         except TimeoutError:
-            latency = (time.monotonic() - t0) * 1000
-            return AgentTurn(
-                error=f"no reply within {turn_timeout:g}s (turn timeout)", latency_ms=latency
-            ), False
+            return failed(self._timeout_error(info, n, turn_timeout, clock, t0))
+        except ReplyTooLarge as exc:
+            return failed(str(exc))
         except AgentJunk as exc:
-            latency = (time.monotonic() - t0) * 1000
-            return AgentTurn(error=f"junk reply: {_one_line(str(exc))}", latency_ms=latency), False
+            return failed(f"junk reply: {_one_line(str(exc))}")
         except Exception as exc:  # the agent raised: its failure, recorded on the turn
-            latency = (time.monotonic() - t0) * 1000
-            return AgentTurn(error=f"agent raised {_exc_line(exc)}", latency_ms=latency), False
+            return failed(f"agent raised {_exc_line(exc)}")
+        finally:
+            self._note_stall(info, n, clock)
         latency = (time.monotonic() - t0) * 1000
+        if latency > turn_timeout * 1000:
+            # The timer could not fire: the agent's coroutine kept the event loop to itself
+            # (e.g. time.sleep in async code). The clock, not the timer, decides.
+            return failed(self._timeout_error(info, n, turn_timeout, clock, t0))
+        try:
+            reply, replaced = vet_reply(reply, self._max_reply)
+        except ReplyTooLarge as exc:
+            return failed(str(exc))
         turn = AgentTurn(
             content=reply.content,
             tool_calls=reply.tool_calls,
@@ -839,7 +896,57 @@ class Runner:
             handoff=reply.handoff,
             metadata=reply.metadata,
         )
+        if replaced:
+            turn.notes.append(_replaced_note(replaced, "the reply"))
         return turn, reply.end_conversation
+
+    def _note_stall(self, info: SessionInfo, n: int, clock: LoopClock) -> None:
+        if clock.longest_s >= _STALL_S:
+            self._stalls.append(
+                _Stall(clock.longest_at, clock.longest_at + clock.longest_s, info.session_id, n)
+            )
+
+    def _timeout_error(
+        self, info: SessionInfo, n: int, turn_timeout: float, clock: LoopClock, t0: float
+    ) -> str:
+        """"no reply within ...", saying who held the event loop when that is why."""
+        error = f"no reply within {turn_timeout:g}s (turn timeout)"
+        if clock.longest_s >= turn_timeout:
+            return (
+                f"{error}: its async respond() blocked the event loop for {clock.longest_s:.1f}s "
+                "(blocking code such as time.sleep or a sync HTTP client in a coroutine; make "
+                "respond() a plain def to run it in a thread, or await the call)"
+            )
+        now = time.monotonic()
+        others = [
+            st for st in self._stalls if st.end > t0 and st.start < now and st.session_id != info.session_id
+        ]
+        if others:
+            worst = max(others, key=lambda st: st.end - st.start)
+            return (
+                f"{error}; meanwhile the event loop was blocked for {worst.end - worst.start:.1f}s by "
+                f"the agent of conversation {worst.session_id} (turn {worst.turn}), so this turn's "
+                "time is not all its own"
+            )
+        return error
+
+
+# An async agent step holding the loop this long is remembered, to explain others' timeouts.
+_STALL_S = 0.5
+
+
+def _cleaned(result: ConversationResult) -> ConversationResult:
+    data, replaced = clean_value(result.model_dump(mode="python"))
+    fixed = ConversationResult.model_validate(data)
+    fixed.metrics["replaced_characters"] = replaced
+    return fixed
+
+
+def _replaced_note(count: int, what: str) -> str:
+    return (
+        f"{count} lone surrogate{'s' if count != 1 else ''} (text that is not valid Unicode) in "
+        f"{what} replaced by U+FFFD"
+    )
 
 
 def _version() -> str:

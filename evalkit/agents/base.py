@@ -37,6 +37,8 @@ class TurnContext:
     message: str
     turn: int  # 1-based exchange number
     history: list[Turn] = field(default_factory=list)  # turns before this message
+    # The run's cap on one reply: adapters that read a reply stop past it (None: no cap).
+    max_reply_bytes: int | None = None
     _on_first_token: Callable[[], None] | None = field(default=None, repr=False)
 
     @property

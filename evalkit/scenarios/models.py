@@ -201,3 +201,6 @@ class SuiteConfig(_Model):
     max_turns: int = Field(default=12, ge=1, le=200)
     turn_timeout_s: float = Field(default=30.0, gt=0)
     conversation_timeout_s: float = Field(default=300.0, gt=0)
+    # Largest agent reply kept: an HTTP body is not read past it; a bigger reply is an
+    # agent error on that turn (runaway replies would otherwise fill memory and the journal).
+    max_reply_bytes: int = Field(default=5_000_000, ge=1024)

@@ -1,0 +1,155 @@
+"""Hostile agents never take the run down (issue #13, items 1-5).
+
+Each test reproduces an attack that used to crash, hang or blow up a run, and checks the
+promise that now holds (docs/robustness.md, "Hostile agents").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from _core_helpers import write
+from _robust_helpers import cli
+
+from evalkit.runfiles import load_run
+from evalkit.runner import RunConfig, Runner
+from evalkit.transcript import StopReason
+
+
+def suite_of(folder: Path, ids: list[str], steps: int = 2, expect: str = "", extra: str = "") -> Path:
+    lines = ["scenarios:"]
+    for sid in ids:
+        lines.append(f"  - id: {sid}\n    user:\n      script:")
+        lines += [f"        - say: message {k}" for k in range(steps)]
+        if expect:
+            lines.append(f"    expect:\n      - {expect}")
+    write(folder / "scenarios.yaml", "\n".join(lines) + "\n")
+    if extra:
+        write(folder / "suite.yaml", extra)
+    return folder
+
+
+def journal_lines(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "conversations.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+# -- 1. lone surrogates -------------------------------------------------------------------
+
+
+def test_lone_surrogate_from_a_python_agent_is_replaced_and_noted(tmp_path: Path):
+    suite = suite_of(tmp_path / "suite", ["s1", "s2"])
+    out = tmp_path / "run"
+    r = cli("run", str(suite), "--agent", "_hostile_agents:Surrogate", "--out", str(out), "--no-progress")
+    assert r.code == 0, r.err
+    run = load_run(out)
+    assert run.manifest.status == "complete"
+    assert len(run.conversations) == 2
+    for conv in run.conversations:
+        turn = conv.transcript.agent_turns[0]
+        assert turn.content == "bad \ufffd here, fine \U0001f600 there"
+        assert turn.metadata == {"k\ufffd": ["v\ufffd"]}
+        assert turn.notes and "replaced by U+FFFD" in turn.notes[0]
+        assert conv.transcript.end_state == {"note": "state \ufffd"}
+    (out / "conversations.jsonl").read_bytes().decode("utf-8")  # valid UTF-8 throughout
+
+
+def test_resume_reads_a_journal_line_with_a_lone_surrogate_escape(tmp_path: Path):
+    """A line holding a ``\\ud800`` escape (hand-edited, or written by another tool) never
+    makes --resume (or report) fail: the text is cleaned as it is read."""
+    suite = suite_of(tmp_path / "suite", ["s1", "s2", "s3"])
+    out = tmp_path / "run"
+    r = cli("run", str(suite), "--agent", "evalkit.testing.agents:EchoAgent", "--out", str(out), "--no-progress")
+    assert r.code == 0, r.err
+    lines = (out / "conversations.jsonl").read_text().splitlines()
+    lines[0] = lines[0].replace("You said: message 0", "You said: \\ud800 message 0", 1)
+    assert "\\ud800" in lines[0]
+    (out / "conversations.jsonl").write_text("\n".join(lines[:2]) + "\n")  # s3 still to do
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["status"] = "interrupted"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    r = cli("run", "--resume", "--out", str(out), "--no-progress")
+    assert r.code == 0, r.err
+    run = load_run(out)
+    assert len(run.conversations) == 3
+    assert "\ufffd message 0" in run.conversations[0].transcript.agent_turns[0].content
+
+
+# -- 2. BaseException from agent code ---------------------------------------------------
+
+RAISED = ["system_exit", "base_exception", "generator_exit", "keyboard_interrupt", "bad_str"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_agent_base_exceptions_are_recorded_not_fatal(tmp_path: Path, mode: str):
+    ids = [f"{what}-1" for what in RAISED] + ([f"cancelled-1"] if mode == "async" else []) + ["ok-1", "ok-2"]
+    suite = suite_of(tmp_path / "suite", ids)
+    out = tmp_path / "run"
+    r = cli(
+        "run", str(suite), "--agent", f"_hostile_agents:raiser?mode={mode}", "--out", str(out),
+        "--no-progress", "--concurrency", "1",
+    )
+    assert r.code == 0, (r.out, r.err)
+    run = load_run(out)
+    assert run.manifest.status == "complete"
+    got = {c.transcript.scenario_id: c.transcript for c in run.conversations}
+    assert set(got) == set(ids)  # every conversation recorded, none lost
+    expected = {
+        "system_exit-1": "agent raised SystemExit: 0",
+        "base_exception-1": "agent raised _Boom: boom",
+        "generator_exit-1": "agent raised GeneratorExit",
+        "keyboard_interrupt-1": "agent raised KeyboardInterrupt",
+        "bad_str-1": "agent raised _BadStr: <str() raised RuntimeError>",
+        "cancelled-1": "agent raised CancelledError",
+    }
+    for sid, t in got.items():
+        if sid.startswith("ok"):
+            assert t.error is None
+            continue
+        assert t.stop_reason == StopReason.agent_error, (sid, t.error)
+        assert t.error == f"turn 1: {expected[sid]}", (sid, t.error)
+
+
+# -- 3. an async agent blocking the event loop ---------------------------------------------
+
+
+def test_async_agent_blocking_the_loop_is_timed_out_by_the_clock(tmp_path: Path):
+    suite = suite_of(tmp_path / "suite", ["block-1", "polite-1"])
+    out = tmp_path / "run"
+    run = Runner(
+        RunConfig(suite=[suite], agent="_hostile_agents:Blocker?block_s=1.2", out=out, turn_timeout_s=0.5,
+                  concurrency=2, progress=False, handle_signals=False)
+    ).run_sync()
+    got = {c.transcript.scenario_id: c.transcript for c in run.conversations}
+    blocked = got["block-1"]
+    assert blocked.stop_reason == StopReason.timeout
+    assert len(blocked.agent_turns) == 1  # the first blocking turn ends the conversation
+    assert blocked.error.startswith("turn 1: no reply within 0.5s (turn timeout): its async respond() blocked the event loop for 1.")
+    assert blocked.agent_turns[0].latency_ms >= 1200
+    polite = got["polite-1"]
+    # The polite agent may have been caught in the stall: then it is said, never blamed.
+    if polite.error is not None:
+        assert "meanwhile the event loop was blocked for 1." in polite.error
+        assert "block-1" in polite.error
+
+
+# -- 5. unbounded replies (Python agents) ----------------------------------------------------
+
+
+def test_python_agent_reply_over_the_cap_is_an_agent_error(tmp_path: Path):
+    suite = suite_of(tmp_path / "suite", ["s1"], extra="max_reply_bytes: 100000\n")
+    out = tmp_path / "run"
+    r = cli("run", str(suite), "--agent", "_hostile_agents:Huge?size=200001", "--out", str(out), "--no-progress")
+    assert r.code == 0, r.err
+    t = load_run(out).conversations[0].transcript
+    assert t.stop_reason == StopReason.agent_error
+    assert "larger than the limit of 100000" in t.error
+    assert (out / "conversations.jsonl").stat().st_size < 20_000  # nothing of it kept
+    # The flag overrides the suite.
+    out2 = tmp_path / "run2"
+    r = cli("run", str(suite), "--agent", "_hostile_agents:Huge?size=200001", "--out", str(out2),
+            "--no-progress", "--max-reply-bytes", "300000")
+    assert r.code == 0, r.err
+    assert load_run(out2).conversations[0].transcript.error is None
