@@ -61,7 +61,7 @@ from evalkit.scenarios.models import Scenario
 from evalkit.scoring import score_transcript
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, UserTurn
-from evalkit.untrusted import clean_text, clean_value, exc_line, one_line
+from evalkit.untrusted import clean_text, clean_value, exc_line, one_line, safe_str
 
 __all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome", "SIMULATOR_KINDS"]
 
@@ -871,9 +871,9 @@ class Runner:
         except TimeoutError:
             return failed(self._timeout_error(info, n, turn_timeout, clock, t0))
         except ReplyTooLarge as exc:
-            return failed(str(exc))
+            return failed(safe_str(exc))
         except AgentJunk as exc:
-            return failed(f"junk reply: {_one_line(str(exc))}")
+            return failed(f"junk reply: {_one_line(safe_str(exc))}")
         except Exception as exc:  # the agent raised: its failure, recorded on the turn
             return failed(f"agent raised {_exc_line(exc)}")
         finally:

@@ -153,3 +153,119 @@ def test_python_agent_reply_over_the_cap_is_an_agent_error(tmp_path: Path):
             "--no-progress", "--max-reply-bytes", "300000")
     assert r.code == 0, r.err
     assert load_run(out2).conversations[0].transcript.error is None
+
+
+# -- 1 and 5 over HTTP: surrogates, runaway bodies, token floods -----------------------------
+
+
+class HostileHttpAgent:
+    """The evalkit HTTP protocol, answering by the session's scenario id (``<kind>-N``)."""
+
+    TOTAL = 20_000_000  # bytes a runaway reply sends at most (the test never hangs)
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from _http_helpers import send_json
+
+        self.sent: dict[str, int] = {}
+
+        agent = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path == "/healthz":
+                    send_json(self, 200, {"status": "ok"})
+                elif self.path.endswith("/state") and "-surrogate-" in self.path:
+                    send_json(self, 200, b'{"end_state": {"who": "x\\udfff"}}')
+                else:
+                    send_json(self, 404, {"error": "none"})
+
+            def do_DELETE(self) -> None:
+                send_json(self, 204, b"")
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                kind = self.path.split("/")[3].split("-")[2]  # session "r-x-KIND-0"
+                if kind == "surrogate":
+                    send_json(self, 200, b'{"content": "a\\ud800b", "tool_calls": [{"name": "t", "arguments": {"q": "\\udc00"}}]}')
+                    return
+                if kind == "ssesurrogate":
+                    self._start("text/event-stream")
+                    self.wfile.write(b'event: token\ndata: {"text": "x\\ud800"}\n\n')
+                    return
+                self._start("text/event-stream" if kind in ("flood", "longline") else "application/json",
+                            500 if kind == "errorflood" else 200)
+                if kind == "flood":
+                    piece = b'event: token\ndata: {"text": "' + b"t" * 1000 + b'"}\n\n'
+                elif kind == "longline":
+                    self.wfile.write(b"data: ")
+                    piece = b"y" * 65536
+                else:  # big JSON body, or an error text that never ends
+                    self.wfile.write(b'{"content": "')
+                    piece = b"z" * 65536
+                sent = 0
+                try:
+                    while sent < agent.TOTAL:
+                        self.wfile.write(piece)
+                        sent += len(piece)
+                except OSError:
+                    pass
+                agent.sent[kind] = sent
+
+            def _start(self, ctype: str, status: int = 200) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.end_headers()
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+
+    def __enter__(self) -> HostileHttpAgent:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+
+def test_http_agent_surrogates_and_runaway_bodies(tmp_path: Path):
+    kinds = ["surrogate", "ssesurrogate", "big", "flood", "longline", "errorflood"]
+    suite = suite_of(tmp_path / "suite", [f"x-{k}" for k in kinds], steps=1)
+    out = tmp_path / "run"
+    with HostileHttpAgent() as server:
+        started = time.monotonic()
+        run = Runner(
+            RunConfig(suite=[suite], agent=server.url, out=out, max_reply_bytes=1_000_000, turn_timeout_s=20,
+                      progress=False, handle_signals=False, run_id="r")
+        ).run_sync()
+        wall = time.monotonic() - started
+    got = {c.transcript.scenario_id.split("-")[1]: c.transcript for c in run.conversations}
+    assert run.manifest.status == "complete" and len(got) == len(kinds)
+    surrogate = got["surrogate"]
+    assert surrogate.error is None
+    turn = surrogate.agent_turns[0]
+    assert turn.content == "a\ufffdb" and turn.tool_calls[0].arguments == {"q": "\ufffd"}
+    assert turn.notes and surrogate.end_state == {"who": "x\ufffd"}
+    assert got["ssesurrogate"].agent_turns[0].content == "x\ufffd"
+    for kind in ("big", "flood", "longline"):
+        t = got[kind]
+        assert t.stop_reason == StopReason.agent_error, (kind, t.error)
+        assert "larger than the limit of 1000000 bytes (max_reply_bytes); stopped reading it" in t.error
+    assert got["errorflood"].error.startswith("turn 1: agent raised AgentHTTPError: HTTP 500: {\"content\": \"zzz")
+    assert wall < 15, wall  # nobody read 20 MB bodies to the end
+    assert (out / "conversations.jsonl").stat().st_size < 200_000

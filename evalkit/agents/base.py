@@ -11,7 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from evalkit.transcript import Handoff, ToolCall, Turn, Usage
 
-__all__ = ["SessionInfo", "TurnContext", "AgentReply", "AgentAdapter", "AgentProvider"]
+__all__ = [
+    "DEFAULT_MAX_REPLY_BYTES",
+    "SessionInfo",
+    "TurnContext",
+    "AgentReply",
+    "AgentAdapter",
+    "AgentProvider",
+]
+
+# A reply bigger than this is an agent error (suite.yaml max_reply_bytes, --max-reply-bytes).
+DEFAULT_MAX_REPLY_BYTES = 5_000_000
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, model_validator
 
+from evalkit.agents.base import DEFAULT_MAX_REPLY_BYTES
+
 __all__ = [
     "Channel",
     "JudgeSpec",
@@ -203,4 +205,4 @@ class SuiteConfig(_Model):
     conversation_timeout_s: float = Field(default=300.0, gt=0)
     # Largest agent reply kept: an HTTP body is not read past it; a bigger reply is an
     # agent error on that turn (runaway replies would otherwise fill memory and the journal).
-    max_reply_bytes: int = Field(default=5_000_000, ge=1024)
+    max_reply_bytes: int = Field(default=DEFAULT_MAX_REPLY_BYTES, ge=1024)
