@@ -84,7 +84,7 @@ RAISED = ["system_exit", "base_exception", "generator_exit", "keyboard_interrupt
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_agent_base_exceptions_are_recorded_not_fatal(tmp_path: Path, mode: str):
-    ids = [f"{what}-1" for what in RAISED] + ([f"cancelled-1"] if mode == "async" else []) + ["ok-1", "ok-2"]
+    ids = [f"{what}-1" for what in RAISED] + (["cancelled-1"] if mode == "async" else []) + ["ok-1", "ok-2"]
     suite = suite_of(tmp_path / "suite", ids)
     out = tmp_path / "run"
     r = cli(
@@ -269,3 +269,63 @@ def test_http_agent_surrogates_and_runaway_bodies(tmp_path: Path):
     assert got["errorflood"].error.startswith("turn 1: agent raised AgentHTTPError: HTTP 500: {\"content\": \"zzz")
     assert wall < 15, wall  # nobody read 20 MB bodies to the end
     assert (out / "conversations.jsonl").stat().st_size < 200_000
+
+
+# -- 4. catastrophic regexes ------------------------------------------------------------------
+
+
+def test_catastrophic_regex_against_an_echoing_agent_finishes(tmp_path: Path):
+    """``(a+)+$`` on 40 a's and a '!' is 2^40 steps for a backtracking engine: the run used
+    to hang past every timeout and ignore SIGTERM. RE2 matches it in linear time."""
+    import subprocess
+    import sys
+
+    suite = tmp_path / "suite"
+    write(
+        suite / "s.yaml",
+        """
+        id: bomb
+        user:
+          script:
+            - say: "%s!"
+        expect:
+          - said: {regex: '(a+)+$'}
+          - never_said: {regex: '(a|aa)+$'}
+        """ % ("a" * 40),
+    )
+    out = tmp_path / "run"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "evalkit", "run", str(suite), "--agent", "_hostile_agents:Echo", "--out", str(out),
+         "--no-progress", "--conversation-timeout", "5"],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 60
+    verdicts = load_run(out).conversations[0].verdicts
+    assert [v.passed for v in verdicts] == [False, True]  # the text ends with '!'
+
+
+def test_patterns_re2_cannot_compile_are_one_line_validation_errors(tmp_path: Path):
+    suite = tmp_path / "suite"
+    write(
+        suite / "s.yaml",
+        """
+        id: s
+        user:
+          script:
+            - say: hi
+        expect:
+          - said: {regex: '(?<=order )\\d+'}
+          - handoff: {reason: 're:(x)\\1'}
+          - tool_called: {name: t, arguments: {id: '(?=a)'}, match: {id: regex}}
+        """,
+    )
+    r = cli("validate", str(suite))
+    assert r.code == 2
+    lines = r.out.strip().splitlines()
+    assert len(lines) == 3, r.out
+    assert lines[0].startswith(f"{suite / 's.yaml'}:6: expect[0].said.regex: invalid regex '(?<=order )\\\\d+': invalid perl operator: (?<= (lookarounds")
+    assert "expect[1].handoff.reason: invalid regex '(x)\\\\1': invalid escape sequence: \\1" in lines[1]
+    assert "expect[2].tool_called" in lines[2] and "argument 'id': invalid regex '(?=a)'" in lines[2]
+    assert r.err == ""  # RE2 prints nothing of its own
