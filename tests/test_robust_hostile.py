@@ -329,3 +329,34 @@ def test_patterns_re2_cannot_compile_are_one_line_validation_errors(tmp_path: Pa
     assert "expect[1].handoff.reason: invalid regex '(x)\\\\1': invalid escape sequence: \\1" in lines[1]
     assert "expect[2].tool_called" in lines[2] and "argument 'id': invalid regex '(?=a)'" in lines[2]
     assert r.err == ""  # RE2 prints nothing of its own
+
+
+# -- 6. YAML aliases under the alias-count limit -------------------------------------------------
+
+
+def test_few_aliases_of_a_big_string_are_refused_by_expanded_size(tmp_path: Path):
+    """A 4 MB file with 190 aliases of one 4 MB string used to validate, then expand to an
+    801 MB journal line and a MemoryError. Now: one line naming the file, exit 2."""
+    big = "x" * 4_000_000
+    aliases = ", ".join(["*big"] * 190)
+    path = tmp_path / "bomb.yaml"
+    path.write_text(
+        f"id: bomb\nuser:\n  script:\n    - say: hi\ninitial_state:\n  blob: &big {big}\n  copies: [{aliases}]\n"
+    )
+    for args in (["validate", str(path)], ["run", str(path), "--agent", "_hostile_agents:Echo", "--out", str(tmp_path / "run")]):
+        r = cli(*args)
+        assert r.code == 2, (args, r.out, r.err)
+        text = (r.out + r.err).strip()
+        assert len(text.splitlines()) == 1
+        assert f"{path}:7: " in text and "YAML aliases (*ref) expand the document to more than" in text
+    assert not (tmp_path / "run").exists()
+
+
+def test_sharing_a_block_by_alias_still_works(tmp_path: Path):
+    """150 scenarios sharing one 50-field customer block: an honest use of aliases."""
+    fields = "".join(f"      field{i}: value number {i}\n" for i in range(50))
+    text = "scenarios:\n  - id: s0\n    customer: &cust\n" + fields + "    user: {script: [{say: hi}]}\n"
+    text += "".join(f"  - id: s{i}\n    customer: *cust\n    user: {{script: [{{say: hi}}]}}\n" for i in range(1, 150))
+    write(tmp_path / "s.yaml", text)
+    r = cli("validate", str(tmp_path / "s.yaml"))
+    assert r.code == 0, r.out + r.err
