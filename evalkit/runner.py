@@ -316,6 +316,7 @@ class Runner:
         try:
             self._preflight_simulators(todo)
             await self._start_providers(suite, variants, explicit, todo)
+            self._show_plugins(suite)
         except BaseException:
             await self._close_resources()
             raise
@@ -494,6 +495,35 @@ class Runner:
                 start = getattr(provider, "start", None)
                 if callable(start):
                     await call_maybe_async(start, thread=False)
+
+    def _show_plugins(self, suite: Suite) -> None:
+        """Before anything runs: which code each agent spec and non-built-in judge resolved
+        to, and where it was found (a suite is code you trust; this shows what that is)."""
+        if self.config.progress is False:
+            return
+        from evalkit.judges.registry import judge_origin
+        from evalkit.plugins import code_origin
+
+        lines = []
+        for spec, provider in self._providers.items():
+            factory = getattr(provider, "factory", None)
+            what = code_origin(factory) if factory is not None else type(provider).__name__
+            lines.append(f"evalkit: agent {_masked_spec(spec)} = {what}")
+        names: dict[str, None] = {}
+        for scenario in suite.scenarios:
+            specs = [*suite.judges_for(scenario), *scenario.expect]
+            for step in scenario.user.script or []:
+                specs += step.expect
+            if scenario.user.persona is not None:
+                specs += scenario.user.persona.goal.done_when
+            names.update((spec.name, None) for spec in specs)
+        for name in names:
+            origin = judge_origin(name)
+            if origin is not None:
+                lines.append(f"evalkit: judge {name} = {origin}")
+        stream = self.config.progress_stream or sys.stderr
+        stream.write("".join(line + "\n" for line in lines))
+        stream.flush()
 
     async def play_one(
         self,
@@ -933,6 +963,22 @@ class Runner:
 
 # An async agent step holding the loop this long is remembered, to explain others' timeouts.
 _STALL_S = 0.5
+
+
+def _masked_spec(spec: str) -> str:
+    """An agent spec as shown on screen: a password in an http(s) URL is masked."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not spec.lower().startswith(("http://", "https://")):
+        return spec
+    try:
+        parts = urlsplit(spec)
+        if parts.password is None:
+            return spec
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return spec
 
 
 def _cleaned(result: ConversationResult) -> ConversationResult:

@@ -360,3 +360,76 @@ def test_sharing_a_block_by_alias_still_works(tmp_path: Path):
     write(tmp_path / "s.yaml", text)
     r = cli("validate", str(tmp_path / "s.yaml"))
     assert r.code == 0, r.out + r.err
+
+
+# -- 15. config that runs code ------------------------------------------------------------------
+
+
+@pytest.fixture
+def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder (the working directory) with judge modules whose import leaves a mark."""
+    import sys
+
+    side = "import pathlib\npathlib.Path(__file__).with_suffix('.ran').write_text('imported')\n"
+    judge = (
+        "from typing import ClassVar\nfrom evalkit.judges.base import Judge\n\n"
+        "class Polite(Judge):\n    name: ClassVar[str] = 'polite'\n\n"
+        "    def evaluate(self, ctx):\n        return self.verdict(True, 'polite enough')\n"
+    )
+    write(tmp_path / "plug_judges.py", side + judge)
+    write(tmp_path / "plugpkg" / "__init__.py", side)
+    write(tmp_path / "plugpkg" / "deep.py", side + judge)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name in ("plug_judges", "plugpkg", "plugpkg.deep"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    return tmp_path
+
+
+def test_validate_executes_nothing(plugin_dir: Path):
+    marker = plugin_dir / "shell-ran"
+    suite = plugin_dir / "suite"
+    write(suite / "suite.yaml", f"agent: 'subprocess:getoutput?cmd=touch {marker}'\njudges:\n  - plug_judges:Polite: {{}}\n")
+    write(
+        suite / "s.yaml",
+        """
+        id: s
+        user:
+          script:
+            - say: hi
+        expect:
+          - plugpkg.deep:Polite: {}
+        """,
+    )
+    r = cli("validate", str(suite))
+    assert (r.code, r.out, r.err) == (0, "", "")
+    ran = sorted(p.name for p in plugin_dir.rglob("*.ran"))
+    assert ran == [] and not marker.exists()  # no module imported, no shell command run
+
+
+def test_validate_names_a_judge_module_it_cannot_find(plugin_dir: Path):
+    suite = plugin_dir / "suite"
+    write(suite / "suite.yaml", "judges:\n  - plugpkg.missing:Polite: {}\n  - not a ref:X: {}\n")
+    write(suite / "s.yaml", "id: s\nuser:\n  script:\n    - say: hi\n")
+    r = cli("validate", str(suite))
+    assert r.code == 2
+    lines = r.out.strip().splitlines()
+    assert lines[0] == (
+        f"{suite / 'suite.yaml'}:2: judges[0].plugpkg.missing:Polite: no module named 'plugpkg.missing' "
+        "for judge 'plugpkg.missing:Polite' (is it on PYTHONPATH?)"
+    )
+    assert "'not a ref:X' is not a 'module:Class' reference" in lines[1]
+    assert sorted(p.name for p in plugin_dir.rglob("*.ran")) == []
+
+
+def test_run_shows_the_resolved_agent_and_judges_before_it_starts(plugin_dir: Path):
+    suite = plugin_dir / "suite"
+    write(suite / "suite.yaml", "agent: '_hostile_agents:Echo'\njudges:\n  - plug_judges:Polite: {}\n")
+    write(suite / "s.yaml", "id: s\nuser:\n  script:\n    - say: hi\n")
+    r = cli("run", str(suite), "--out", str(plugin_dir / "run"))
+    assert r.code == 0, r.err
+    agents_file = Path(__file__).parent / "_hostile_agents.py"
+    lines = r.err.splitlines()
+    assert lines[0] == f"evalkit: agent _hostile_agents:Echo = _hostile_agents:Echo from {agents_file}"
+    assert lines[1] == f"evalkit: judge plug_judges:Polite = plug_judges:Polite from {plugin_dir / 'plug_judges.py'}"
+    assert load_run(plugin_dir / "run").conversations[0].verdicts[0].reason == "polite enough"
