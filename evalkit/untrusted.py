@@ -15,10 +15,13 @@ Written here rather than taken from a library: the standard codecs do the work
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import threading
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["REPLACEMENT", "clean_text", "clean_value", "exc_line", "one_line", "safe_str"]
+__all__ = ["REPLACEMENT", "clean_text", "clean_value", "exc_line", "one_line", "safe_str", "stops_the_run"]
 
 REPLACEMENT = "\ufffd"
 
@@ -94,3 +97,38 @@ def exc_line(exc: BaseException, limit: int = 300) -> str:
     name = type(exc).__name__
     message = safe_str(exc)
     return one_line(f"{name}: {message}" if message else name, limit)
+
+
+def _could_be_ctrl_c() -> bool:
+    """Whether a ``KeyboardInterrupt`` seen here may be the user's Ctrl-C.
+
+    Python raises it for SIGINT only in the main thread, and only while the default SIGINT
+    handler is installed. During a run the runner (or asyncio) has its own handler, which
+    stops the run by cancelling its tasks instead; a ``KeyboardInterrupt`` then can only
+    come from code that raised it. Without that certainty it is treated as the user's.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        return signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    except (ValueError, OSError):  # pragma: no cover - no signal support on this platform
+        return True
+
+
+def stops_the_run(exc: BaseException, *, in_thread: bool = False) -> bool:
+    """Whether ``exc``, raised while calling code under test (an agent, a judge, a
+    simulator), is really a stop of the run that must propagate: a cancel of the running
+    task (the run's own timeout or interrupt) or a possible Ctrl-C. Anything else it
+    raised, ``SystemExit`` and ``GeneratorExit`` included, is that code's failure.
+    ``in_thread``: it was raised in a worker thread, where no signal ever arrives."""
+    if isinstance(exc, Exception) or in_thread:
+        return False
+    if isinstance(exc, asyncio.CancelledError):
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            return True
+        return task is None or task.cancelling() > 0
+    if isinstance(exc, KeyboardInterrupt):
+        return _could_be_ctrl_c()
+    return False

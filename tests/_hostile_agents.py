@@ -107,3 +107,16 @@ class Echo:
 
     def respond(self, ctx: TurnContext) -> str:
         return ctx.message
+
+
+class ExitingJudge:
+    """A judge plugin that calls sys.exit(0) (or raises what ``what`` names)."""
+
+    name = "exiting"
+
+    def __init__(self, what: str = "system_exit") -> None:
+        self.what = what
+
+    def evaluate(self, ctx: Any) -> Any:
+        _raise(self.what)
+        raise AssertionError("unreachable")

@@ -433,3 +433,19 @@ def test_run_shows_the_resolved_agent_and_judges_before_it_starts(plugin_dir: Pa
     assert lines[0] == f"evalkit: agent _hostile_agents:Echo = _hostile_agents:Echo from {agents_file}"
     assert lines[1] == f"evalkit: judge plug_judges:Polite = plug_judges:Polite from {plugin_dir / 'plug_judges.py'}"
     assert load_run(plugin_dir / "run").conversations[0].verdicts[0].reason == "polite enough"
+
+
+@pytest.mark.parametrize("what", ["system_exit", "base_exception", "bad_str"])
+def test_judge_base_exceptions_are_verdict_errors(tmp_path: Path, what: str):
+    import asyncio
+
+    from _hostile_agents import ExitingJudge
+
+    from evalkit.judges import run_judge
+    from evalkit.judges.base import JudgeContext
+    from evalkit.transcript import Transcript
+
+    ctx = JudgeContext(transcript=Transcript(scenario_id="s"), scenario=None, window=None, llm=None)
+    verdict = asyncio.run(run_judge(ExitingJudge(what), ctx))
+    assert verdict.passed is None and verdict.error is not None
+    assert verdict.reason.startswith("judge crashed: ")

@@ -10,7 +10,7 @@ Whatever the agent's code raises is the agent's failure, recorded on its convers
 come back as :class:`AgentCrash` (an ``Exception``), so they can never end the run. Two
 things are not the agent's and pass through untouched: a cancellation of the running task
 (the run's own timeout or interrupt) and a ``KeyboardInterrupt`` that may really be the
-user's Ctrl-C (see :func:`_could_be_ctrl_c`).
+user's Ctrl-C (see :func:`evalkit.untrusted.stops_the_run`).
 
 An async ``respond`` runs on the run's event loop; :class:`LoopClock` measures how long each
 of its steps held the loop, so an agent that blocks it (``time.sleep`` in a coroutine) is
@@ -23,7 +23,6 @@ import asyncio
 import contextvars
 import inspect
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -32,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from evalkit.agents.base import AgentReply, TurnContext
-from evalkit.untrusted import clean_value, exc_line, safe_str
+from evalkit.untrusted import clean_value, exc_line, safe_str, stops_the_run
 
 __all__ = [
     "AgentJunk",
@@ -68,32 +67,10 @@ class AgentCrash(Exception):
         super().__init__(exc_line(original))
 
 
-def _could_be_ctrl_c() -> bool:
-    """Whether a ``KeyboardInterrupt`` seen here may be the user's Ctrl-C.
-
-    Python raises it for SIGINT only in the main thread, and only while the default SIGINT
-    handler is installed. During a run the runner (or asyncio) has its own handler, which
-    stops the run by cancelling its tasks instead; a ``KeyboardInterrupt`` then can only
-    come from agent code. Without that certainty it is treated as the user's.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    try:
-        return signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    except (ValueError, OSError):  # pragma: no cover - no signal support on this platform
-        return True
-
-
 def _agent_failure(exc: BaseException, *, in_thread: bool) -> BaseException:
-    """What a ``BaseException`` from agent code becomes: itself when it is really a stop
-    of the run (a cancel of this task, a possible Ctrl-C), else :class:`AgentCrash`."""
-    if isinstance(exc, Exception):
-        return exc
-    if isinstance(exc, asyncio.CancelledError) and not in_thread:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            return exc  # the run cancelled this task (timeout, interrupt): not the agent's
-    if isinstance(exc, KeyboardInterrupt) and not in_thread and _could_be_ctrl_c():
+    """What a ``BaseException`` from agent code becomes: itself when it is an ``Exception``
+    or really a stop of the run, else :class:`AgentCrash`."""
+    if isinstance(exc, Exception) or stops_the_run(exc, in_thread=in_thread):
         return exc
     return AgentCrash(exc)
 
