@@ -449,3 +449,21 @@ def test_judge_base_exceptions_are_verdict_errors(tmp_path: Path, what: str):
     verdict = asyncio.run(run_judge(ExitingJudge(what), ctx))
     assert verdict.passed is None and verdict.error is not None
     assert verdict.reason.startswith("judge crashed: ")
+
+
+def test_imported_recordings_with_lone_surrogates_can_be_written_and_read(tmp_path: Path):
+    """Recorded conversations are text from outside too: ``evalkit import`` used to crash
+    writing the journal of a log holding a ``\\ud800`` escape."""
+    log = tmp_path / "log.jsonl"
+    line = (
+        '{"id": "c1", "messages": [{"role": "user", "content": "hi \\ud800"}, {"role": "assistant", '
+        '"content": "ok \\udfff", "tool_calls": [{"id": "t1", "type": "function", "function": '
+        '{"name": "f", "arguments": "{\\"q\\": \\"\\\\ud800\\"}"}}]}]}'
+    )
+    log.write_text(line + "\n")
+    out = tmp_path / "run"
+    r = cli("import", "openai-messages", str(log), "--out", str(out))
+    assert r.code == 0, r.err
+    t = load_run(out).conversations[0].transcript
+    assert t.turns[0].content == "hi \ufffd" and t.turns[1].content == "ok \ufffd"
+    assert t.turns[1].tool_calls[0].arguments == {"q": "\ufffd"}

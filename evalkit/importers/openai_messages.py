@@ -24,14 +24,13 @@ source's own pass/fail: true/false or 1/0). ``tools``, ``parallel_tool_calls`` a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from evalkit.errors import JudgeSpecError
-from evalkit.importers._common import Imported, ImportFormatError, Recording, replay_scenario, safe_id
+from evalkit.importers._common import Imported, ImportFormatError, Recording, loads, replay_scenario, safe_id
 from evalkit.importers._openai import convert_messages
 from evalkit.judges.registry import build_judge
 from evalkit.scenarios.models import Channel, JudgeSpec
@@ -105,7 +104,7 @@ def read(path: str | Path) -> Imported:
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = loads(raw)
             except ValueError as exc:
                 raise ImportFormatError(
                     f"not valid JSON ({getattr(exc, 'msg', exc)})", file=name, line=lineno, field="line"
