@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from evalkit.errors import RunFolderError
 from evalkit.results import ConversationResult, RunManifest, RunResult
+from evalkit.untrusted import clean_value
 
 __all__ = [
     "MANIFEST",
@@ -208,7 +209,7 @@ def scan_journal(path: Path) -> tuple[list[tuple[int, ConversationResult]], int,
         is_last = end >= len(data)
         if raw.strip():
             try:
-                results.append((lineno, ConversationResult.model_validate_json(raw)))
+                results.append((lineno, _parse_line(raw)))
             except ValidationError as exc:
                 if is_last:
                     note = f"{path}:{lineno}: dropped a torn or corrupt last line ({len(raw)} bytes)"
@@ -227,6 +228,21 @@ def scan_journal(path: Path) -> tuple[list[tuple[int, ConversationResult]], int,
         good_end = end
         pos = end
     return results, good_end, None
+
+
+def _parse_line(raw: bytes) -> ConversationResult:
+    """One journal line. A ``\\ud800`` escape (a lone surrogate: valid JSON, not valid
+    Unicode) is read with U+FFFD in its place, so such a line can never block a resume."""
+    try:
+        return ConversationResult.model_validate_json(raw)
+    except ValidationError as exc:
+        if b"\\u" not in raw or exc.errors(include_url=False)[0]["type"] != "json_invalid":
+            raise
+        try:
+            data = json.loads(raw)  # the standard parser keeps lone surrogates; cleaned next
+        except ValueError:
+            raise exc from None
+        return ConversationResult.model_validate(clean_value(data)[0])
 
 
 def load_run(run_dir: str | Path) -> RunResult:

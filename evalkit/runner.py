@@ -28,9 +28,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic_core import PydanticSerializationError
+
 from evalkit.agents.base import AgentConfig, AgentProvider, SessionInfo, TurnContext
 from evalkit.agents.loader import load_agent
-from evalkit.agents.session import AgentJunk, call_maybe_async, close, end_state, respond
+from evalkit.agents.session import (
+    AgentCrash,
+    AgentJunk,
+    LoopClock,
+    ReplyTooLarge,
+    call_maybe_async,
+    close,
+    end_state,
+    respond,
+    vet_reply,
+)
 from evalkit.errors import ConfigError, EvalkitError, RunFolderError
 from evalkit.masking import Secrets
 from evalkit.results import ConversationResult, RunManifest, RunResult
@@ -41,6 +53,7 @@ from evalkit.scenarios.models import Scenario
 from evalkit.scoring import score_transcript
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, UserTurn
+from evalkit.untrusted import clean_text, clean_value, exc_line, one_line, safe_str
 
 __all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome", "SIMULATOR_KINDS"]
 
@@ -92,6 +105,9 @@ class RunConfig:
     secrets: Secrets | None = None
     # Files written beside the tables (None: report.html, junit.xml, summary.md).
     outputs: Sequence[Renderer] | None = None
+    # Largest agent reply kept (bytes of an HTTP body; characters of a Python agent's text).
+    # None: suite.yaml max_reply_bytes (default 5 MB).
+    max_reply_bytes: int | None = None
 
 
 def derive_seed(base: int, scenario_id: str, trial: int) -> int:
@@ -122,13 +138,22 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+_one_line = one_line
 
 
 def _exc_line(exc: BaseException) -> str:
-    return _one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    # An agent's SystemExit & co. arrive wrapped (AgentCrash): name what it really raised.
+    return exc_line(exc.original if isinstance(exc, AgentCrash) else exc)
+
+
+@dataclass(frozen=True)
+class _Stall:
+    """An agent's coroutine held the event loop (every conversation waited meanwhile)."""
+
+    start: float
+    end: float
+    session_id: str
+    turn: int
 
 
 def _git_sha() -> str | None:
@@ -231,6 +256,9 @@ class Runner:
         self.suite: Suite | None = None
         self._judges: dict[str, Any] = {}  # built judges, shared by every conversation
         self._redact = False
+        self._max_reply: int | None = None
+        # Times an async agent blocked the event loop, to explain other turns' timeouts.
+        self._stalls: list[_Stall] = []
 
     # -- public ----------------------------------------------------------------------
     def run_sync(self) -> RunResult:
@@ -290,6 +318,7 @@ class Runner:
         variants, explicit = self._resolve_variants(suite, old)
         turn_timeout = cfg.turn_timeout_s or suite.config.turn_timeout_s
         conv_timeout = cfg.conversation_timeout_s or suite.config.conversation_timeout_s
+        self._max_reply = cfg.max_reply_bytes or suite.config.max_reply_bytes
 
         jobs = self._plan(suite, variants, seed, trials_flag)
         # Nothing is written until the setup is known to be good (suite, agents, simulators),
@@ -312,6 +341,7 @@ class Runner:
             await self._start_providers(suite, variants, explicit, todo)
             if cfg.preflight and todo:
                 await self._preflight_models()
+            self._show_plugins(suite)
         except BaseException:
             await self._close_resources()
             raise
@@ -501,6 +531,35 @@ class Runner:
         client = getattr(self.config.llm, "agent", None)
         return AgentConfig(model=getattr(client, "settings", None))
 
+    def _show_plugins(self, suite: Suite) -> None:
+        """Before anything runs: which code each agent spec and non-built-in judge resolved
+        to, and where it was found (a suite is code you trust; this shows what that is)."""
+        if self.config.progress is False:
+            return
+        from evalkit.judges.registry import judge_origin
+        from evalkit.plugins import code_origin
+
+        lines = []
+        for spec, provider in self._providers.items():
+            factory = getattr(provider, "factory", None)
+            what = code_origin(factory) if factory is not None else type(provider).__name__
+            lines.append(f"evalkit: agent {_masked_spec(spec)} = {what}")
+        names: dict[str, None] = {}
+        for scenario in suite.scenarios:
+            specs = [*suite.judges_for(scenario), *scenario.expect]
+            for step in scenario.user.script or []:
+                specs += step.expect
+            if scenario.user.persona is not None:
+                specs += scenario.user.persona.goal.done_when
+            names.update((spec.name, None) for spec in specs)
+        for name in names:
+            origin = judge_origin(name)
+            if origin is not None:
+                lines.append(f"evalkit: judge {name} = {origin}")
+        stream = self.config.progress_stream or sys.stderr
+        stream.write("".join(line + "\n" for line in lines))
+        stream.flush()
+
     async def play_one(
         self,
         scenario: Scenario,
@@ -524,6 +583,7 @@ class Runner:
         if callable(start):
             await call_maybe_async(start, thread=False)
         config = suite.config_for(scenario) if hasattr(suite, "config_for") else suite.config
+        self._max_reply = self.config.max_reply_bytes or config.max_reply_bytes
         job = _Job(variant, scenario, trial, derive_seed(seed, scenario.id, trial), (0, 0, trial))
         try:
             return await self._conversation(
@@ -593,7 +653,12 @@ class Runner:
             async with write_lock:
                 # Scored on the raw transcript; the folder masks it (secrets, PII when asked)
                 # and only the masked copy is kept.
-                result = await asyncio.to_thread(folder.append, result)
+                try:
+                    result = await asyncio.to_thread(folder.append, result)
+                except (PydanticSerializationError, UnicodeError):
+                    # Text from outside that slipped past cleaning where it entered (a judge's
+                    # or plugin's): cleaned here, so it can never stop the run or a resume.
+                    result = await asyncio.to_thread(folder.append, _cleaned(result))
             results.append(result)
             progress.update(result)
 
@@ -799,9 +864,13 @@ class Runner:
                 return None
             n += 1
             history = list(t.turns)
-            t.turns.append(UserTurn(content=nxt.content, act=nxt.act))
+            content, replaced = clean_text(str(nxt.content))
+            user_turn = UserTurn(content=content, act=nxt.act)
+            if replaced:
+                user_turn.notes.append(_replaced_note(replaced, "the simulated user's message"))
+            t.turns.append(user_turn)
             turn, reply_ended = await self._agent_turn(
-                holder["agent"], info, nxt.content, n, history, turn_timeout
+                holder["agent"], info, content, n, history, turn_timeout
             )
             t.turns.append(turn)
             if turn.error is not None:
@@ -845,26 +914,43 @@ class Runner:
                 first.append(time.monotonic())
 
         ctx = TurnContext(
-            session=info, message=message, turn=n, history=history, _on_first_token=on_first_token
+            session=info,
+            message=message,
+            turn=n,
+            history=history,
+            max_reply_bytes=self._max_reply,
+            _on_first_token=on_first_token,
         )
+        clock = LoopClock()
         t0 = time.monotonic()
+
+        def failed(error: str) -> tuple[AgentTurn, bool]:
+            return AgentTurn(error=error, latency_ms=round((time.monotonic() - t0) * 1000, 3)), False
+
         try:
             # asyncio.timeout, not wait_for: in 3.11 wait_for runs the reply in a task of its
             # own (a task per turn) and can swallow a cancel that arrives with the reply.
             async with asyncio.timeout(turn_timeout):
-                reply = await respond(agent, ctx)
+                reply = await respond(agent, ctx, clock)
         except TimeoutError:
-            latency = (time.monotonic() - t0) * 1000
-            return AgentTurn(
-                error=f"no reply within {turn_timeout:g}s (turn timeout)", latency_ms=latency
-            ), False
+            return failed(self._timeout_error(info, n, turn_timeout, clock, t0))
+        except ReplyTooLarge as exc:
+            return failed(safe_str(exc))
         except AgentJunk as exc:
-            latency = (time.monotonic() - t0) * 1000
-            return AgentTurn(error=f"junk reply: {_one_line(str(exc))}", latency_ms=latency), False
+            return failed(f"junk reply: {_one_line(safe_str(exc))}")
         except Exception as exc:  # the agent raised: its failure, recorded on the turn
-            latency = (time.monotonic() - t0) * 1000
-            return AgentTurn(error=f"agent raised {_exc_line(exc)}", latency_ms=latency), False
+            return failed(f"agent raised {_exc_line(exc)}")
+        finally:
+            self._note_stall(info, n, clock)
         latency = (time.monotonic() - t0) * 1000
+        if latency > turn_timeout * 1000:
+            # The timer could not fire: the agent's coroutine kept the event loop to itself
+            # (e.g. time.sleep in async code). The clock, not the timer, decides.
+            return failed(self._timeout_error(info, n, turn_timeout, clock, t0))
+        try:
+            reply, replaced = vet_reply(reply, self._max_reply)
+        except ReplyTooLarge as exc:
+            return failed(str(exc))
         turn = AgentTurn(
             content=reply.content,
             tool_calls=reply.tool_calls,
@@ -874,7 +960,73 @@ class Runner:
             handoff=reply.handoff,
             metadata=reply.metadata,
         )
+        if replaced:
+            turn.notes.append(_replaced_note(replaced, "the reply"))
         return turn, reply.end_conversation
+
+    def _note_stall(self, info: SessionInfo, n: int, clock: LoopClock) -> None:
+        if clock.longest_s >= _STALL_S:
+            self._stalls.append(
+                _Stall(clock.longest_at, clock.longest_at + clock.longest_s, info.session_id, n)
+            )
+
+    def _timeout_error(
+        self, info: SessionInfo, n: int, turn_timeout: float, clock: LoopClock, t0: float
+    ) -> str:
+        """"no reply within ...", saying who held the event loop when that is why."""
+        error = f"no reply within {turn_timeout:g}s (turn timeout)"
+        if clock.longest_s >= turn_timeout:
+            return (
+                f"{error}: its async respond() blocked the event loop for {clock.longest_s:.1f}s "
+                "(blocking code such as time.sleep or a sync HTTP client in a coroutine; make "
+                "respond() a plain def to run it in a thread, or await the call)"
+            )
+        now = time.monotonic()
+        others = [
+            st for st in self._stalls if st.end > t0 and st.start < now and st.session_id != info.session_id
+        ]
+        if others:
+            worst = max(others, key=lambda st: st.end - st.start)
+            return (
+                f"{error}; meanwhile the event loop was blocked for {worst.end - worst.start:.1f}s by "
+                f"the agent of conversation {worst.session_id} (turn {worst.turn}), so this turn's "
+                "time is not all its own"
+            )
+        return error
+
+
+# An async agent step holding the loop this long is remembered, to explain others' timeouts.
+_STALL_S = 0.5
+
+
+def _masked_spec(spec: str) -> str:
+    """An agent spec as shown on screen: a password in an http(s) URL is masked."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not spec.lower().startswith(("http://", "https://")):
+        return spec
+    try:
+        parts = urlsplit(spec)
+        if parts.password is None:
+            return spec
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return spec
+
+
+def _cleaned(result: ConversationResult) -> ConversationResult:
+    data, replaced = clean_value(result.model_dump(mode="python"))
+    fixed = ConversationResult.model_validate(data)
+    fixed.metrics["replaced_characters"] = replaced
+    return fixed
+
+
+def _replaced_note(count: int, what: str) -> str:
+    return (
+        f"{count} lone surrogate{'s' if count != 1 else ''} (text that is not valid Unicode) in "
+        f"{what} replaced by U+FFFD"
+    )
 
 
 def _version() -> str:

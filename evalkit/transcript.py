@@ -91,6 +91,8 @@ class UserTurn(_Model):
     content: str
     # Offline simulators may record what they meant to do (e.g. "answer_fact:order_id").
     act: str | None = None
+    # What evalkit changed in this turn's text and why (e.g. invalid characters replaced).
+    notes: list[str] = Field(default_factory=list)
 
 
 class AgentTurn(_Model):
@@ -104,6 +106,8 @@ class AgentTurn(_Model):
     # Set when this turn failed (agent raised, timed out, returned junk).
     error: str | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    # What evalkit changed in this turn's text and why (e.g. invalid characters replaced).
+    notes: list[str] = Field(default_factory=list)
 
 
 class ToolTurn(_Model):

@@ -207,10 +207,15 @@ def test_user_judge_by_module_reference(tmp_path: Path, monkeypatch: pytest.Monk
     )
     assert load_suite([f]).scenarios[0].expect[0].args == {"word": "thanks"}
     write(tmp_path / "s.yaml", "id: a\nuser: {script: [hi]}\nexpect:\n  - myjudges:Polite: {wrod: thanks}\n")
-    assert messages([f]) == [
+    # Loading for a run builds the judge (the suite's code runs: it is trusted) and checks
+    # its arguments; `validate` executes none of the suite's code, so it cannot.
+    with pytest.raises(JudgeSpecError) as info:
+        load_suite([f])
+    assert str(info.value) == (
         f"{f}:4: expect[0].myjudges:Polite.wrod: unknown argument 'wrod' for judge 'myjudges:Polite' "
         "(did you mean 'word'?)"
-    ]
+    )
+    assert messages([f]) == []
 
 
 def test_typos_in_judge_arguments_get_a_did_you_mean(tmp_path: Path) -> None:

@@ -404,7 +404,7 @@ def test_gate_suite_file_with_alias_bomb(good_run: Path, tmp_path: Path):
 @pytest.mark.parametrize(
     "args,fragments",
     [
-        (["run", "{corpus}/yaml_alias_bomb.yaml", "--agent", ECHO], ["yaml_alias_bomb.yaml:1", "aliases"]),
+        (["run", "{corpus}/yaml_alias_bomb.yaml", "--agent", ECHO], ["yaml_alias_bomb.yaml:6", "aliases"]),
         (["run", "{tmp}/ok.yaml", "--agent", "http://127.0.0.1:notaport"], ["not a valid URL"]),
         (["run", "{tmp}/ok.yaml", "--concurrency", "zero"], ["--concurrency"]),
         (["report", "{tmp}/ok.yaml"], ["is a file"]),

@@ -14,7 +14,18 @@ from evalkit.transcript import Handoff, ToolCall, Turn, Usage
 if TYPE_CHECKING:  # evalkit.llm loads openai: not at import time
     from evalkit.llm.settings import ModelSettings
 
-__all__ = ["AgentConfig", "SessionInfo", "TurnContext", "AgentReply", "AgentAdapter", "AgentProvider"]
+__all__ = [
+    "AgentConfig",
+    "DEFAULT_MAX_REPLY_BYTES",
+    "SessionInfo",
+    "TurnContext",
+    "AgentReply",
+    "AgentAdapter",
+    "AgentProvider",
+]
+
+# A reply bigger than this is an agent error (suite.yaml max_reply_bytes, --max-reply-bytes).
+DEFAULT_MAX_REPLY_BYTES = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,8 @@ class TurnContext:
     message: str
     turn: int  # 1-based exchange number
     history: list[Turn] = field(default_factory=list)  # turns before this message
+    # The run's cap on one reply: adapters that read a reply stop past it (None: no cap).
+    max_reply_bytes: int | None = None
     _on_first_token: Callable[[], None] | None = field(default=None, repr=False)
 
     @property

@@ -2,28 +2,37 @@
 
 Implements ``docs/http-protocol.md`` (version 1): one shared ``httpx2.AsyncClient`` per
 provider, a health check once before the run, replies as JSON or streamed as Server-Sent
-Events (read incrementally with ``httpx2.EventSource``, so time-to-first-token is the first
-``token`` event), the end state fetched when the conversation is over, and the session
-deleted afterwards. A ``Session-Token`` response header is kept and sent back on every later
-request of that session (the protocol's session token). Every failure of the agent raises
+Events (consumed incrementally, so time-to-first-token is the first ``token`` event), the
+end state fetched when the conversation is over, and the session deleted afterwards. A
+``Session-Token`` response header is kept and sent back on every later request of that
+session (the protocol's session token). Every failure of the agent raises
 :class:`AgentHTTPError`, which the runner records on the turn as data.
 
+No body is read past a cap (``TurnContext.max_reply_bytes`` for replies, a small one for
+error texts, the health check and the end state): bytes are counted as they arrive and
+reading stops at the cap, so a runaway reply or an endless token stream costs at most the
+cap in memory. The SSE lines are split here from the counted bytes for that reason:
+``httpx2``'s ``aiter_lines`` and ``EventSource`` buffer a line of any length before yielding it.
+
 Why httpx2: it is the HTTP library the ``openai`` SDK ships with (so evalkit's core needs
-no second one), it is maintained (by Pydantic, from httpx), and its public API covers what
-this adapter needs, Server-Sent Events included.
+no second one), it is maintained (by Pydantic, from httpx), and its public streaming API is
+all this adapter needs.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx2
 from pydantic import JsonValue
 
-from evalkit.agents.base import AgentProvider, AgentReply, SessionInfo, TurnContext
-from evalkit.agents.session import normalize_reply
+from evalkit.agents.base import DEFAULT_MAX_REPLY_BYTES, AgentProvider, AgentReply, SessionInfo, TurnContext
+from evalkit.agents.session import ReplyTooLarge, normalize_reply
 from evalkit.errors import AgentSpecError
 
 __all__ = ["HttpAgentProvider", "HttpAgentSession", "AgentHTTPError", "SESSION_TOKEN_HEADER"]
@@ -37,6 +46,64 @@ class AgentHTTPError(Exception):
     """The agent's HTTP endpoint failed (non-2xx, bad body, dropped connection)."""
 
 
+# Error texts, health checks and end states: enough for any honest answer.
+_SMALL_BODY = 1_000_000
+# SSE ends a line with CRLF, LF or CR.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _too_large(cap: int, what: str) -> ReplyTooLarge:
+    return ReplyTooLarge(
+        f"{what} is larger than the limit of {cap} bytes (max_reply_bytes); stopped reading it"
+    )
+
+
+async def _read_capped(resp: httpx2.Response, cap: int, what: str = "reply") -> bytes:
+    """The body, read until it ends or passes ``cap`` bytes (then raises, holding no more)."""
+    parts: list[bytes] = []
+    total = 0
+    async for chunk in resp.aiter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise _too_large(cap, what)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _read_head(resp: httpx2.Response, cap: int = 4096) -> bytes:
+    """At most the first ``cap`` bytes of a body (an error text need not be whole)."""
+    parts: list[bytes] = []
+    total = 0
+    async for chunk in resp.aiter_bytes():
+        parts.append(chunk[: cap - total])
+        total += len(chunk)
+        if total >= cap:
+            break
+    return b"".join(parts)
+
+
+async def _lines(resp: httpx2.Response, cap: int) -> AsyncIterator[str]:
+    """The body's lines (decoded as UTF-8), counting bytes: past ``cap`` raises."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending = ""
+    total = 0
+    async for chunk in resp.aiter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise _too_large(cap, "streamed reply")
+        text = pending + decoder.decode(chunk)
+        # A CR at the end may be the first half of a CRLF: decide once the next byte is in.
+        held = "\r" if text.endswith("\r") else ""
+        *lines, pending = _LINE_END.split(text[: len(text) - len(held)])
+        pending += held
+        for line in lines:
+            yield line
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        for line in _LINE_END.split(pending):
+            yield line
+
+
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -46,7 +113,7 @@ def _error_text(resp: httpx2.Response, body: bytes) -> str:
     try:
         data = json.loads(body)
         detail = data.get("error") or data.get("message") or data.get("detail") or body.decode()
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError):  # also a body cut at the read limit
         detail = body.decode("utf-8", "replace")
     return f"HTTP {resp.status_code}: {_one_line(str(detail))}" if detail else f"HTTP {resp.status_code}"
 
@@ -82,14 +149,15 @@ class HttpAgentProvider(AgentProvider):
     async def start(self) -> None:
         """Health check, once before the run: an unreachable agent is a setup error."""
         try:
-            resp = await self.client.get(f"{self.base}/healthz", timeout=self.timeout_s)
+            async with self.client.stream("GET", f"{self.base}/healthz", timeout=self.timeout_s) as resp:
+                body = await _read_head(resp)
         except httpx2.HTTPError as exc:
             raise AgentSpecError(
                 f"health check failed: {type(exc).__name__}: {_one_line(str(exc)) or 'no answer'}",
                 field=self.spec,
             ) from None
         if resp.status_code >= 500:
-            raise AgentSpecError(f"health check failed: {_error_text(resp, resp.content)}", field=self.spec)
+            raise AgentSpecError(f"health check failed: {_error_text(resp, body)}", field=self.spec)
 
     def session_url(self, session_id: str) -> str:
         return f"{self.base}/v1/sessions/{quote(session_id, safe='')}"
@@ -134,14 +202,15 @@ class HttpAgentSession:
         }
         headers = self._headers({"Accept": "text/event-stream, application/json"} if self.provider.stream else None)
         client = self.provider.client
+        cap = ctx.max_reply_bytes or DEFAULT_MAX_REPLY_BYTES
         try:
             async with client.stream("POST", f"{self.url}/messages", json=body, headers=headers) as resp:
                 self._keep_token(resp)
                 if resp.status_code // 100 != 2:
-                    raise AgentHTTPError(_error_text(resp, await resp.aread()))
+                    raise AgentHTTPError(_error_text(resp, await _read_head(resp)))
                 if resp.headers.get("content-type", "").startswith("text/event-stream"):
-                    return await self._read_sse(resp, ctx)
-                return self._parse_reply(await resp.aread())
+                    return await self._read_sse(resp, ctx, cap)
+                return self._parse_reply(await _read_capped(resp, cap))
         except httpx2.HTTPError as exc:
             raise AgentHTTPError(
                 f"{type(exc).__name__}: {_one_line(str(exc)) or 'connection failed'}"
@@ -159,11 +228,26 @@ class HttpAgentSession:
             raise AgentHTTPError(f"reply is JSON {type(data).__name__}, not an object")
         return normalize_reply(data)
 
-    async def _read_sse(self, resp: httpx2.Response, ctx: TurnContext) -> AgentReply:
+    async def _read_sse(self, resp: httpx2.Response, ctx: TurnContext, cap: int) -> AgentReply:
+        event, data_lines = "message", list[str]()
         tokens: list[str] = []
         reply: AgentReply | None = None
-        async for sse in httpx2.EventSource(resp):
-            reply = self._dispatch(sse.event, sse.data, tokens, ctx) or reply
+        async for line in _lines(resp, cap):
+            if line == "":  # blank line: dispatch the event
+                if data_lines:
+                    reply = self._dispatch(event, "\n".join(data_lines), tokens, ctx) or reply
+                event, data_lines = "message", list[str]()
+                continue
+            if line.startswith(":"):
+                continue  # comment / keep-alive
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data_lines.append(value)
+        if data_lines:
+            reply = self._dispatch(event, "\n".join(data_lines), tokens, ctx) or reply
         if reply is None:
             if not tokens:
                 raise AgentHTTPError("stream ended without a reply event")
@@ -195,15 +279,16 @@ class HttpAgentSession:
 
     async def end_state(self) -> dict[str, JsonValue] | None:
         try:
-            resp = await self.provider.client.get(f"{self.url}/state", headers=self._headers())
+            async with self.provider.client.stream("GET", f"{self.url}/state", headers=self._headers()) as resp:
+                if resp.status_code in (404, 405, 501):
+                    return None
+                if resp.status_code // 100 != 2:
+                    raise AgentHTTPError(f"fetching end state: {_error_text(resp, await _read_head(resp))}")
+                body = await _read_capped(resp, _SMALL_BODY, "end state")
         except httpx2.HTTPError as exc:
             raise AgentHTTPError(f"fetching end state: {type(exc).__name__}: {_one_line(str(exc))}") from None
-        if resp.status_code in (404, 405, 501):
-            return None
-        if resp.status_code // 100 != 2:
-            raise AgentHTTPError(f"fetching end state: {_error_text(resp, resp.content)}")
         try:
-            data: Any = resp.json()
+            data: Any = json.loads(body)
         except ValueError:
             raise AgentHTTPError("end state is not JSON") from None
         state = data.get("end_state") if isinstance(data, dict) else None

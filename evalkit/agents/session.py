@@ -4,6 +4,17 @@ Every adapter (python, http, openai-chat) hands the runner an object with ``resp
 these helpers are the one place that knows how to call it. A sync method runs in a
 daemon thread so a hung agent can be abandoned on timeout without blocking the event
 loop or the interpreter's exit.
+
+Whatever the agent's code raises is the agent's failure, recorded on its conversation:
+``SystemExit``, ``GeneratorExit``, ``KeyboardInterrupt`` and any other ``BaseException``
+come back as :class:`AgentCrash` (an ``Exception``), so they can never end the run. Two
+things are not the agent's and pass through untouched: a cancellation of the running task
+(the run's own timeout or interrupt) and a ``KeyboardInterrupt`` that may really be the
+user's Ctrl-C (see :func:`evalkit.untrusted.stops_the_run`).
+
+An async ``respond`` runs on the run's event loop; :class:`LoopClock` measures how long each
+of its steps held the loop, so an agent that blocks it (``time.sleep`` in a coroutine) is
+named and timed out by the clock instead of passing as a slow success.
 """
 
 from __future__ import annotations
@@ -13,14 +24,27 @@ import contextvars
 import inspect
 import queue
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from evalkit.agents.base import AgentReply, TurnContext
+from evalkit.untrusted import clean_value, exc_line, safe_str, stops_the_run
 
-__all__ = ["AgentJunk", "normalize_reply", "call_maybe_async", "respond", "end_state", "close"]
+__all__ = [
+    "AgentJunk",
+    "AgentCrash",
+    "LoopClock",
+    "ReplyTooLarge",
+    "normalize_reply",
+    "vet_reply",
+    "call_maybe_async",
+    "respond",
+    "end_state",
+    "close",
+]
 
 
 _STATE: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
@@ -28,6 +52,27 @@ _STATE: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
 
 class AgentJunk(Exception):
     """The agent answered something that is not a reply (recorded as an agent error)."""
+
+
+class ReplyTooLarge(AgentJunk):
+    """The reply is larger than the run's ``max_reply_bytes`` (nothing past it is kept)."""
+
+
+class AgentCrash(Exception):
+    """Agent code raised a ``BaseException`` that is not an ``Exception`` (``SystemExit``,
+    ``GeneratorExit``, its own ``KeyboardInterrupt``...): recorded, never propagated."""
+
+    def __init__(self, original: BaseException) -> None:
+        self.original = original
+        super().__init__(exc_line(original))
+
+
+def _agent_failure(exc: BaseException, *, in_thread: bool) -> BaseException:
+    """What a ``BaseException`` from agent code becomes: itself when it is an ``Exception``
+    or really a stop of the run, else :class:`AgentCrash`."""
+    if isinstance(exc, Exception) or stops_the_run(exc, in_thread=in_thread):
+        return exc
+    return AgentCrash(exc)
 
 
 def normalize_reply(raw: Any) -> AgentReply:
@@ -46,7 +91,10 @@ def normalize_reply(raw: Any) -> AgentReply:
     if isinstance(raw, BaseModel):
         # Another pydantic model with reply-like fields (e.g. an SDK type).
         return normalize_reply(raw.model_dump(mode="json"))
-    shown = repr(raw)
+    try:
+        shown = safe_str(repr(raw))
+    except Exception:  # noqa: BLE001 - a hostile __repr__
+        shown = "<repr() failed>"
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     raise AgentJunk(f"respond() returned {type(raw).__name__} {shown}, not a str, mapping or AgentReply")
 
@@ -100,7 +148,9 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
         try:
             result = ctx.run(fn, *args)
         except BaseException as exc:  # handed back to the loop, never lost
-            ok, value = False, exc
+            # Never a stop of the run: signals reach only the main thread. A SystemExit
+            # handed to the loop as is would end asyncio.run() (and the whole run).
+            ok, value = False, _agent_failure(exc, in_thread=True)
         else:
             ok, value = True, result
         try:
@@ -112,22 +162,118 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await fut
 
 
-async def call_maybe_async(fn: Callable[..., Any], *args: Any, thread: bool = True) -> Any:
-    """Call a sync-or-async callable; sync ones run in a worker thread when ``thread``."""
-    if inspect.iscoroutinefunction(fn):
-        return await fn(*args)
-    result = await _in_thread(fn, *args) if thread else fn(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+class LoopClock:
+    """How long the agent's own code held the event loop in one call: the longest single
+    step of its coroutine (the time between two of its ``await`` points)."""
+
+    def __init__(self) -> None:
+        self.longest_s = 0.0
+        self.longest_at = 0.0  # time.monotonic() when that step began
+
+    def watch(self, awaitable: Any) -> Any:
+        """``awaitable``, driven step by step with each step timed."""
+        return _Timed(awaitable, self)
 
 
-async def respond(agent: Any, ctx: TurnContext) -> AgentReply:
+class _Timed:
+    """Delegates to an awaitable like ``await`` does, timing each step it runs."""
+
+    def __init__(self, awaitable: Any, clock: LoopClock) -> None:
+        self._awaitable = awaitable
+        self._clock = clock
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        gen = self._awaitable.__await__()
+        send: Any = None
+        throw: BaseException | None = None
+        while True:
+            t0 = time.monotonic()
+            try:
+                yielded = gen.throw(throw) if throw is not None else gen.send(send)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                took = time.monotonic() - t0
+                if took > self._clock.longest_s:
+                    self._clock.longest_s, self._clock.longest_at = took, t0
+            try:
+                send, throw = (yield yielded), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the agent's coroutine, as await does
+                send, throw = None, exc
+
+
+async def call_maybe_async(
+    fn: Callable[..., Any], *args: Any, thread: bool = True, clock: LoopClock | None = None
+) -> Any:
+    """Call a sync-or-async callable of an agent; sync ones run in a worker thread when
+    ``thread``. Any ``BaseException`` of the agent's comes back as :class:`AgentCrash`;
+    ``clock`` (for coroutines) times how long the agent held the event loop."""
+    try:
+        if inspect.iscoroutinefunction(fn):
+            coro = fn(*args)
+            return await (clock.watch(coro) if clock is not None else coro)
+        result = await _in_thread(fn, *args) if thread else fn(*args)
+        if inspect.isawaitable(result):
+            result = await (clock.watch(result) if clock is not None else result)
+        return result
+    except Exception:
+        raise
+    except BaseException as exc:
+        failure = _agent_failure(exc, in_thread=False)
+        if failure is exc:
+            raise
+        raise failure from None
+
+
+async def respond(agent: Any, ctx: TurnContext, clock: LoopClock | None = None) -> AgentReply:
     """Ask ``agent`` for its reply to ``ctx`` and normalise it (raises on agent failure)."""
     method = getattr(agent, "respond", None)
     if not callable(method):
         raise AgentJunk(f"agent object {type(agent).__name__} has no respond(ctx) method")
-    return normalize_reply(await call_maybe_async(method, ctx))
+    return normalize_reply(await call_maybe_async(method, ctx, clock=clock))
+
+
+def _text_size(value: Any, limit: int) -> int:
+    """Characters in the strings of JSON-like ``value``; stops counting past ``limit``."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        else:
+            total += 8  # a number, bool or null: a few characters of JSON
+    return total
+
+
+def vet_reply(reply: AgentReply, max_chars: int | None = None) -> tuple[AgentReply, int]:
+    """``reply`` made safe to keep: refused (:class:`ReplyTooLarge`) when its text exceeds
+    ``max_chars``, and with lone surrogates replaced by U+FFFD; also returns how many were."""
+    if max_chars is not None:
+        # The content first: a huge reply is refused without walking anything else.
+        size = len(reply.content)
+        if size <= max_chars:
+            rest = [
+                [c.model_dump(mode="python") for c in reply.tool_calls],
+                reply.metadata,
+                reply.handoff.model_dump(mode="python") if reply.handoff else None,
+            ]
+            size += _text_size(rest, max_chars - size)
+        if size > max_chars:
+            raise ReplyTooLarge(
+                f"reply is larger than the limit of {max_chars} characters (max_reply_bytes); "
+                "it was not kept"
+            )
+    data = reply.model_dump(mode="python", exclude_defaults=True)
+    cleaned, replaced = clean_value(data)
+    if not replaced:
+        return reply, 0
+    return AgentReply.model_validate(cleaned), replaced
 
 
 async def end_state(agent: Any) -> dict[str, JsonValue] | None:
@@ -139,11 +285,12 @@ async def end_state(agent: Any) -> dict[str, JsonValue] | None:
     if state is None:
         return None
     if hasattr(state, "model_dump"):
-        state = state.model_dump(mode="json")
+        state = state.model_dump(mode="python")
     if not isinstance(state, Mapping):
         raise AgentJunk(f"end_state() returned {type(state).__name__}, not a mapping")
     try:
-        return _STATE.validate_python(dict(state))
+        # Lone surrogates become U+FFFD: the state is stored as JSON (UTF-8).
+        return _STATE.validate_python(clean_value(dict(state))[0])
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])

@@ -223,6 +223,14 @@ def _command_line(ctx: click.Context) -> str:
     metavar="SECONDS",
     help="Per conversation (default: suite.yaml conversation_timeout_s, 300).",
 )
+@click.option(
+    "--max-reply-bytes",
+    envvar="EVALKIT_MAX_REPLY_BYTES",
+    type=click.IntRange(min=1024),
+    metavar="BYTES",
+    help="Largest agent reply kept; a bigger one is an agent error, never read further "
+    "(default: suite.yaml max_reply_bytes, 5000000).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress output on stderr.")
 @click.option(
     "--redact-pii",
@@ -245,6 +253,7 @@ def command(
     simulator: str,
     turn_timeout: float | None,
     conversation_timeout: float | None,
+    max_reply_bytes: int | None,
     no_progress: bool,
     redact_pii: bool,
     **model_kwargs: Any,
@@ -285,6 +294,7 @@ def command(
         seed=seed,
         turn_timeout_s=turn_timeout,
         conversation_timeout_s=conversation_timeout,
+        max_reply_bytes=max_reply_bytes,
         simulator=simulator,
         llm=llm,
         # The model flags reach model-backed agents as configuration (AgentConfig).

@@ -13,8 +13,9 @@ from pydantic import JsonValue
 from evalkit.errors import EvalkitError
 from evalkit.scenarios.models import JudgeSpec, Scenario, ScriptStep, UserSpec
 from evalkit.transcript import Transcript
+from evalkit.untrusted import clean_value
 
-__all__ = ["ImportFormatError", "Recording", "Imported", "load_json", "safe_id", "replay_scenario"]
+__all__ = ["ImportFormatError", "Recording", "Imported", "load_json", "loads", "safe_id", "replay_scenario"]
 
 
 class ImportFormatError(EvalkitError):
@@ -50,10 +51,16 @@ class Imported:
     info: dict[str, JsonValue] = field(default_factory=dict)
 
 
+def loads(text: str | bytes) -> Any:
+    """``json.loads``, with lone surrogates (``\\ud800`` escapes: valid JSON, not valid
+    Unicode) replaced by U+FFFD, so an imported run can always be written and read back."""
+    return clean_value(json.loads(text))[0]
+
+
 def load_json(path: Path) -> Any:
     """The JSON document in ``path``; a one-line :class:`ImportFormatError` naming the line if invalid."""
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        return loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         problem = getattr(exc, "msg", str(exc))

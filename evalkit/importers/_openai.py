@@ -18,7 +18,6 @@ Rules:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from functools import partial
@@ -26,7 +25,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from evalkit.importers._common import ImportFormatError
+from evalkit.importers._common import ImportFormatError, loads
 from evalkit.transcript import AgentTurn, Handoff, ToolCall, ToolTurn, Turn, UserTurn
 
 __all__ = ["HANDOFF_TOOL", "convert_messages", "text_of"]
@@ -54,7 +53,7 @@ def text_of(content: Any, *, where: Callable[[str], ImportFormatError]) -> str:
 
 def _parse_result(content: str) -> JsonValue:
     try:
-        return json.loads(content)  # type: ignore[no-any-return]
+        return loads(content)  # type: ignore[no-any-return]
     except (ValueError, TypeError):
         return content
 
@@ -167,7 +166,7 @@ def _tool_call(raw: Any, *, err: Callable[[str, str], ImportFormatError]) -> Too
         raise err(".function.arguments", "must be a JSON string or an object")
     # Arguments the recorded model wrote badly are its failure: kept as data, not raised.
     try:
-        parsed = json.loads(args_raw)
+        parsed = loads(args_raw)
     except ValueError as exc:
         return ToolCall(name=name, id=call_id, error=f"invalid JSON arguments: {exc}")
     if not isinstance(parsed, dict):

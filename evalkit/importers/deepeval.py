@@ -20,12 +20,11 @@ single item. An item:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.importers._common import Imported, ImportFormatError, Recording, load_json, safe_id
+from evalkit.importers._common import Imported, ImportFormatError, Recording, load_json, loads, safe_id
 from evalkit.interop.deepeval_goldens import golden_to_scenario
 from evalkit.scenarios.models import JudgeSpec, Scenario, ScriptStep, UserSpec
 from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, ToolCall, Transcript, Turn, UserTurn
@@ -59,7 +58,7 @@ def _jsonl(path: Path) -> list[Any]:
         for lineno, raw in enumerate(fh, start=1):
             if raw.strip():
                 try:
-                    items.append(json.loads(raw))
+                    items.append(loads(raw))
                 except ValueError as exc:
                     raise ImportFormatError(
                         f"not valid JSON ({exc})", file=str(path), line=lineno, field="line"

@@ -26,14 +26,13 @@ calibrate``). ``tools``, ``parallel_tool_calls`` and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from evalkit.errors import JudgeSpecError
-from evalkit.importers._common import Imported, ImportFormatError, Recording, replay_scenario, safe_id
+from evalkit.importers._common import Imported, ImportFormatError, Recording, loads, replay_scenario, safe_id
 from evalkit.importers._openai import convert_messages
 from evalkit.judges.registry import build_judge
 from evalkit.scenarios.models import Channel, JudgeSpec
@@ -125,7 +124,7 @@ def read(path: str | Path) -> Imported:
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = loads(raw)
             except ValueError as exc:
                 raise ImportFormatError(
                     f"not valid JSON ({getattr(exc, 'msg', exc)})", file=name, line=lineno, field="line"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.results import Verdict
+from evalkit.untrusted import exc_line, stops_the_run
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from evalkit.judges.conversation import (
@@ -98,11 +99,8 @@ def _judge_name(judge: Any) -> str:
 def _crashed(judge: Any, exc: BaseException) -> Verdict:
     # A crashing judge is recorded (and makes the conversation fail), never raised.
     kind = getattr(judge, "kind", None)
-    v = Verdict(
-        judge=_judge_name(judge),
-        reason=f"judge crashed: {type(exc).__name__}: {exc}",
-        error=f"{type(exc).__name__}: {exc}",
-    )
+    what = exc_line(exc, limit=2000)  # never raises, whatever the exception's __str__ does
+    v = Verdict(judge=_judge_name(judge), reason=f"judge crashed: {what}", error=what)
     return v.model_copy(update={"kind": kind}) if kind is not None else v
 
 
@@ -118,7 +116,10 @@ async def run_judge(judge: Any, ctx: JudgeContext) -> Verdict:
         result = judge.evaluate(ctx)
         if inspect.isawaitable(result):
             result = await result
-    except Exception as exc:  # noqa: BLE001 - recorded as data on the verdict
+    except BaseException as exc:  # noqa: BLE001 - recorded as data on the verdict
+        # Even SystemExit: only the user's Ctrl-C / SIGTERM (or the run's cancel) stops a run.
+        if stops_the_run(exc):
+            raise
         return _crashed(judge, exc)
     return _checked(judge, result)
 

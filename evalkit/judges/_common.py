@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.matching import MatchMode, argument_mismatches, fmt_call
+from evalkit.judges.regex import PatternError, check_pattern
 from evalkit.transcript import ToolCall
 
 TurnRange = int | tuple[int, int] | None
@@ -76,9 +76,9 @@ class ArgumentSpec(BaseModel):
         for key, value in self.arguments.items():
             if self.match.get(key, self.default_match) == "regex":
                 try:
-                    re.compile(str(value))
-                except re.error as exc:
-                    raise ValueError(f"argument '{key}': invalid regex {value!r}: {exc}") from None
+                    check_pattern(str(value))
+                except PatternError as exc:
+                    raise ValueError(f"argument '{key}': {exc}") from None
         return self
 
     def mismatches(self, call: ToolCall) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
@@ -11,6 +10,7 @@ from evalkit._plural import plural
 from evalkit.judges._common import describe_scope
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.matching import fmt_value
+from evalkit.judges.regex import check_pattern, search
 from evalkit.results import Verdict
 from evalkit.transcript import Handoff, Outcome, StopReason
 
@@ -33,7 +33,7 @@ def _text_matches(pattern: str, text: str | None) -> bool:
     if text is None:
         return False
     if pattern.startswith("re:"):
-        return re.search(pattern[3:], text, re.IGNORECASE) is not None
+        return search(pattern[3:], text, ignore_case=True) is not None
     return pattern.casefold() in text.casefold()
 
 
@@ -59,10 +59,7 @@ class HandoffJudge(Judge):
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value and value.startswith("re:"):
-            try:
-                re.compile(value[3:])
-            except re.error as exc:
-                raise ValueError(f"invalid regex {value[3:]!r}: {exc}") from None
+            check_pattern(value[3:])
         return value
 
     def evaluate(self, ctx: JudgeContext) -> Verdict:

@@ -7,7 +7,7 @@ Modes (per argument, named in a judge's ``match``):
   recursively, every element of an expected list in some element of the actual list, a
   string as a substring; other scalars by equality.
 - ``regex``: the expected value is a regular expression that must match the *whole*
-  actual value (``re.fullmatch``) rendered as text (strings as-is, anything else as JSON).
+  actual value (RE2 syntax, matched in linear time) rendered as text (strings as-is, anything else as JSON).
 - ``fuzzy``: tolerant of case, whitespace, punctuation and number format:
   ``"ORD-10001" ~ "ord 10001"``, ``25 ~ "25.00" ~ "$25"``; lists compare
   order-insensitively, mappings key by key.
@@ -21,6 +21,8 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
+
+from evalkit.judges.regex import fullmatch
 
 __all__ = [
     "MatchMode",
@@ -171,8 +173,8 @@ def _as_text(value: Any) -> str:
 
 
 def regex_match(pattern: Any, actual: Any) -> bool:
-    """``re.fullmatch`` of the pattern on the actual value rendered as text."""
-    return re.fullmatch(str(pattern), _as_text(actual)) is not None
+    """The pattern matches the whole actual value rendered as text (RE2: linear time)."""
+    return fullmatch(str(pattern), _as_text(actual))
 
 
 _MODES: dict[str, Callable[[Any, Any], bool]] = {

@@ -1,7 +1,8 @@
 """The explicit judge registry: built-in names, ``module:Class`` references, entry points.
 
 Nothing is imported until a judge is asked for, so listing or loading a scenario never
-imports every plugin.
+imports every plugin. :func:`check_judge_reference` checks a name without importing
+anything that is not evalkit's own (``evalkit validate`` executes no code of the suite's).
 """
 
 from __future__ import annotations
@@ -14,9 +15,17 @@ from pydantic import ValidationError
 
 from evalkit.errors import JudgeSpecError
 from evalkit.judges.base import Judge
+from evalkit.plugins import code_origin, find_module
 from evalkit.scenarios.models import JudgeSpec
 
-__all__ = ["BUILTIN_JUDGES", "judge_names", "get_judge_class", "build_judge"]
+__all__ = [
+    "BUILTIN_JUDGES",
+    "judge_names",
+    "get_judge_class",
+    "build_judge",
+    "check_judge_reference",
+    "judge_origin",
+]
 
 # name -> "module:Class". Built-in judges are added here, by hand, one line each.
 BUILTIN_JUDGES: dict[str, str] = {
@@ -116,3 +125,36 @@ def build_judge(spec: JudgeSpec) -> Judge:
         raise JudgeSpecError(err["msg"], field=field) from None
     except TypeError as exc:
         raise JudgeSpecError(str(exc), field=spec.name) from None
+
+
+def _is_dotted(name: str) -> bool:
+    return bool(name) and all(part.isidentifier() for part in name.split("."))
+
+
+def check_judge_reference(name: str) -> None:
+    """Raise :class:`JudgeSpecError` when ``name`` cannot name a judge; imports nothing but
+    evalkit's own modules (a ``module:Class`` is found on disk, an entry point by its name)."""
+    if name in BUILTIN_JUDGES:
+        return
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        if not _is_dotted(module_name) or not _is_dotted(attr):
+            raise JudgeSpecError(f"'{name}' is not a 'module:Class' reference")
+        if find_module(module_name) is None:
+            raise JudgeSpecError(
+                f"no module named '{module_name}' for judge '{name}' (is it on PYTHONPATH?)"
+            )
+        return
+    if any(True for _ in entry_points(group=ENTRY_POINT_GROUP, name=name)):
+        return
+    known = ", ".join(judge_names()) or "(none)"
+    raise JudgeSpecError(f"unknown judge '{name}' (known: {known}; or use 'module:Class')")
+
+
+def judge_origin(name: str) -> str | None:
+    """``module:Class from FILE`` for a judge that is not built in (None for built-ins);
+    imports it, so only for code about to run."""
+    if name in BUILTIN_JUDGES:
+        return None
+    cls = get_judge_class(name)
+    return code_origin(cls)

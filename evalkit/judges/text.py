@@ -6,7 +6,6 @@ typographic quotes/dashes read as plain ones (``I’ll`` matches ``I'll``).
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -14,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from evalkit.judges._common import describe_scope, excerpt
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.matching import fmt_value
+from evalkit.judges.regex import check_pattern, search
 from evalkit.results import Verdict
 from evalkit.transcript import AgentTurn
 
@@ -36,7 +36,9 @@ def normalize_speech(text: str, case_sensitive: bool = False) -> str:
 class _TextJudge(Judge):
     contains: str | list[str] | None = Field(default=None, description="Every one of these strings.")
     any_of: list[str] | None = Field(default=None, description="At least one of these strings.")
-    regex: str | None = Field(default=None, description="A regular expression (re.search).")
+    regex: str | None = Field(
+        default=None, description="A regular expression (searched for; RE2 syntax, linear time)."
+    )
     where: Literal["any", "last", "every"] = Field(
         default="any", description="Which agent turns: any | last | every."
     )
@@ -48,12 +50,7 @@ class _TextJudge(Judge):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {value!r}: {exc}") from None
-        return value
+        return check_pattern(value) if value is not None else None
 
     @model_validator(mode="after")
     def _something(self) -> Any:
@@ -77,9 +74,7 @@ class _TextJudge(Judge):
 
     def _search(self, text: str) -> tuple[int, int] | None:
         assert self.regex is not None
-        flags = 0 if self.case_sensitive else re.IGNORECASE
-        m = re.search(self.regex, _flat(text), flags)
-        return None if m is None else m.span()
+        return search(self.regex, _flat(text), ignore_case=not self.case_sensitive)
 
     def _scope(self, ctx: JudgeContext) -> list[tuple[int, AgentTurn]]:
         turns = [(n, a) for n, a in ctx.agent_turns() if self.turn is None or n == self.turn]

@@ -16,9 +16,13 @@ from yaml.constructor import SafeConstructor
 
 __all__ = ["LocDict", "LocList", "YamlSyntaxError", "parse_yaml", "line_of"]
 
-# Aliases are legal YAML but a handful is all a scenario file needs; thousands are an
-# exponential "billion laughs" expansion waiting to happen during validation.
-MAX_ALIASES = 200
+# Aliases are legal YAML and handy (one customer block shared by many scenarios), but what
+# a document expands to is copied into every transcript: a few aliases of one big string,
+# or a "billion laughs" of nested lists, expand a small file to gigabytes. The expansion
+# may be at most this many characters (twice the largest file accepted) and ten times the
+# values written, plus this slack.
+MAX_EXPANDED_CHARS = 20_000_000
+MAX_EXPANDED_NODES_SLACK = 100_000
 # Deeper nesting than any scenario needs; the composer recurses per level, so `[[[[...` a
 # few thousand deep would otherwise end in RecursionError (or crash the C extension).
 MAX_DEPTH = 100
@@ -55,29 +59,45 @@ class _Loader(_Base):  # type: ignore[misc,valid-type]
 
 
 def _check_aliases(root: yaml.Node) -> None:
-    """Refuse alias bombs: count how many nodes the document expands to, with aliases
-    followed, and stop once that is far more than the distinct nodes written."""
-    distinct: set[int] = set()
-    expanded = 0
-    stack = [root]
-    aliased = 0
+    """Refuse alias bombs, measured on what the document expands to, aliases followed.
+
+    The expansion is sized without walking it: each distinct node's expanded size (its own
+    characters plus its children's, aliases included) is computed once, children first, so
+    the check costs time linear in the nodes written however large the expansion. Both the
+    node count (a "billion laughs" of tiny lists) and the characters (a few aliases of one
+    huge string) are capped: either would be copied into every conversation's transcript.
+    """
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, expanded characters)
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
-        node = stack.pop()
-        expanded += 1
-        if id(node) in distinct:
-            aliased += 1
-            if aliased > MAX_ALIASES and expanded > 10 * len(distinct) + 10_000:
-                raise YamlSyntaxError(
-                    f"more than {MAX_ALIASES} YAML aliases (*ref) expanding the document",
-                    node.start_mark.line + 1,
-                )
-        distinct.add(id(node))
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        children: list[yaml.Node] = []
         if isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
+            children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.append(key)
-                stack.append(value)
+            children = [part for pair in node.value for part in pair]
+        if not children_done:
+            if key in on_path:
+                raise YamlSyntaxError("a YAML alias (*ref) refers to a node that contains it", node.start_mark.line + 1)
+            on_path.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        on_path.discard(key)
+        nodes = 1 + sum(sizes[id(c)][0] for c in children)
+        chars = (len(node.value) if isinstance(node, yaml.ScalarNode) else 0) + sum(sizes[id(c)][1] for c in children)
+        sizes[key] = (nodes, chars)
+        if chars > MAX_EXPANDED_CHARS or nodes > 10 * len(sizes) + MAX_EXPANDED_NODES_SLACK:
+            what = f"{chars:,} characters" if chars > MAX_EXPANDED_CHARS else f"{nodes:,} values"
+            raise YamlSyntaxError(
+                f"YAML aliases (*ref) expand the document to more than {what} "
+                f"(limit {MAX_EXPANDED_CHARS:,} characters, or ten times the values written)",
+                node.start_mark.line + 1,
+            )
 
 
 def _check_depth(text: str) -> None:

@@ -82,8 +82,11 @@ def load_suite(paths: Sequence[str | Path] | str | Path, *, tags: list[str] | No
 
 
 def validate_paths(paths: Sequence[str | Path] | str | Path) -> list[EvalkitError]:
-    """Every problem in the given files and folders (empty when all is well)."""
-    loader = _Loader()
+    """Every problem in the given files and folders (empty when all is well).
+
+    Executes nothing of the suite's: a ``module:Class`` judge is looked up on disk, not
+    imported, so its arguments are checked only when a run builds it."""
+    loader = _Loader(execute=False)
     loader.load(paths, tags=None)
     # Reading order: file by file (in the order first seen), line by line.
     first_seen: dict[str | None, int] = {}
@@ -158,7 +161,9 @@ def _message(err: Any, model: type[BaseModel]) -> str:
 class _Loader:
     """One load: collects errors instead of stopping, so ``validate`` can show them all."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, execute: bool = True) -> None:
+        # False (validate): never import a judge that is not evalkit's own.
+        self.execute = execute
         self.errors: list[EvalkitError] = []
         self.files: list[Path] = []
         self._seen_files: set[Path] = set()
@@ -485,11 +490,14 @@ class _Loader:
         return ok
 
     def _check_judges_at(self, spec: JudgeSpec, raw: Any, path: Path, where: list[Any]) -> bool:
-        from evalkit.judges.registry import build_judge
+        from evalkit.judges.registry import BUILTIN_JUDGES, build_judge, check_judge_reference
 
         spec._file, spec._line = str(path), line_of(raw, where)
         try:
-            build_judge(spec)
+            if self.execute or spec.name in BUILTIN_JUDGES:
+                build_judge(spec)
+            else:
+                check_judge_reference(spec.name)
         except JudgeSpecError as exc:
             sub = exc.field or spec.name
             arg_loc = sub[len(spec.name) + 1 :].split(".") if sub.startswith(spec.name + ".") else []

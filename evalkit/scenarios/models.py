@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, model_validator
 
+from evalkit.agents.base import DEFAULT_MAX_REPLY_BYTES
 from evalkit.results import GateConfig  # recorded in the manifest; defined with it
 
 __all__ = [
@@ -206,3 +207,6 @@ class SuiteConfig(_Model):
     max_turns: int = Field(default=12, ge=1, le=200)
     turn_timeout_s: float = Field(default=30.0, gt=0)
     conversation_timeout_s: float = Field(default=300.0, gt=0)
+    # Largest agent reply kept: an HTTP body is not read past it; a bigger reply is an
+    # agent error on that turn (runaway replies would otherwise fill memory and the journal).
+    max_reply_bytes: int = Field(default=DEFAULT_MAX_REPLY_BYTES, ge=1024)
