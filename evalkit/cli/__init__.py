@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "score": "evalkit.cli.score",
     "selftest": "evalkit.cli.selftest",
     "load": "evalkit.cli.load",
+    "mutate": "evalkit.cli.mutate",
 }
 
 
