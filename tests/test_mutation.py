@@ -387,3 +387,26 @@ def test_a_forked_child_can_run_sync_agents_after_the_parent_did() -> None:
         p.join(10)
         if p.is_alive():
             p.kill()
+
+
+def test_the_pool_kills_every_worker_when_interrupted() -> None:
+    """Ctrl-C in the driver (here raised from a result callback) leaves no worker running."""
+    import multiprocessing
+    import time
+
+    from evalkit.mutation._worker import Job, run_pool
+
+    def work(seconds: float) -> dict[str, object]:
+        time.sleep(seconds)
+        return {"slept": seconds}
+
+    jobs = [Job(0, work, (0.0,), None), Job(1, work, (60.0,), None), Job(2, work, (60.0,), None)]
+
+    def on_done(job: Job, payload: dict[str, object], seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_pool(jobs, 3, on_done)
+    assert multiprocessing.active_children() == []
+    assert time.monotonic() - started < 30

@@ -18,6 +18,7 @@ import importlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -186,6 +187,9 @@ class Job:
 def _child(
     conn: multiprocessing.connection.Connection, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...]
 ) -> None:
+    # Ctrl-C reaches the whole process group: only the driver handles it (and kills us), so
+    # an interrupted worker is never recorded as a mutant killed by a crash.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         payload = fn(*args)
     except BaseException as exc:  # anything the job raised is the answer, never a hang
