@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -495,11 +494,6 @@ def run_mutation(config: MutateConfig) -> MutationReport:
         mutants=ordered,
         interrupted=interrupted,
     )
-
-
-def replace_config(config: MutateConfig, **changes: Any) -> MutateConfig:
-    """A copy of ``config`` with ``changes`` (the CLI and the benchmark build on one)."""
-    return dataclasses.replace(config, **changes)
 
 
 def write_report(
