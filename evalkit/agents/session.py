@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import os
 import queue
 import threading
 import time
@@ -109,6 +110,15 @@ class _DaemonPool:
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget_threads)
+
+    def _forget_threads(self) -> None:
+        """A forked child has none of the parent's threads (nor a usable lock): without this
+        its jobs would wait for idle workers that only exist in the parent."""
+        self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
 
