@@ -354,3 +354,46 @@ def test_panel_of_judge_models_votes(srv):
     scores.update({"judge-a": 5, "judge-b": 1})
     tie = evaluate(judge({"rubric": {"criteria": "c", "models": ["judge-a", "judge-b"]}}), LLMClient(srv.settings()))
     assert tie.passed is False
+
+
+# -- named failure kinds (issue 17) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "says"),
+    [
+        (Reply(refusal="I can't help with grading that."), "refused", "the judge model refused: I can't help"),
+        (Reply(content='{"reason": "The agent confirmed the canc', finish_reason="length"), "truncated",
+         "cut at its token limit"),
+        (Reply(content="", finish_reason="content_filter"), "refused", "content filter"),
+    ],
+    ids=["refusal", "length", "content_filter"],
+)
+def test_refused_and_truncated_answers_are_named_and_not_asked_again(srv, reply, kind, says):
+    srv.add_rule(reply, schema="rubric_verdict")
+    v = evaluate(judge({"rubric": {"criteria": "c", "retries": 2}}), LLMClient(srv.settings(), role="judge"))
+    assert v.score is None and v.passed is None and v.error is not None
+    assert says in v.error
+    assert len(srv.chat_requests) == 1  # never re-asked: the same request would get the same answer
+
+
+def test_refusal_kind_on_the_model_call_error(srv):
+    from pydantic import BaseModel
+
+    from evalkit.llm.errors import ModelCallError
+
+    class Answer(BaseModel):
+        score: int
+
+    srv.add_rule(Reply(refusal="no"), schema="answer")
+    client = LLMClient(srv.settings(), role="judge")
+
+    async def go():
+        try:
+            return await client.structured([{"role": "user", "content": "x"}], Answer)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(ModelCallError) as info:
+        asyncio.run(go())
+    assert info.value.kind == "refused"

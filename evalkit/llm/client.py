@@ -69,6 +69,8 @@ class ChatResult(BaseModel):
     # OpenAI message shape: {"id", "type": "function", "function": {"name", "arguments": str}}
     tool_calls: list[dict[str, JsonValue]] = Field(default_factory=list)
     finish_reason: str | None = None
+    # The model declined to answer (OpenAI's ``message.refusal``, e.g. under structured outputs).
+    refusal: str | None = None
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -202,9 +204,20 @@ def _estimate_tokens(payload: Any) -> int:
     return max(1, len(json.dumps(payload, ensure_ascii=False, default=str)) // 4)
 
 
-def _parse_completion(body: bytes) -> tuple[str | None, list[dict[str, Any]], str | None, int | None, int | None]:
-    """``(content, tool_calls, finish_reason, prompt_tokens, completion_tokens)`` of a chat
-    completion body; ``ValueError`` when it is not one (retried as ``invalid_response``)."""
+class _NoAnswer(Exception):
+    """A structured answer that will not come by asking again: ``refused`` or ``truncated``."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def _parse_completion(
+    body: bytes,
+) -> tuple[str | None, list[dict[str, Any]], str | None, int | None, int | None, str | None]:
+    """``(content, tool_calls, finish_reason, prompt_tokens, completion_tokens, refusal)`` of a
+    chat completion body; ``ValueError`` when it is not one (retried as ``invalid_response``)."""
     data = json.loads(body)
     choices = data.get("choices") if isinstance(data, dict) else None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
@@ -234,7 +247,9 @@ def _parse_completion(body: bytes) -> tuple[str | None, list[dict[str, Any]], st
         p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
         if isinstance(p, int) and isinstance(c, int):
             prompt_tokens, completion_tokens = p, c
-    return content, tool_calls, finish if isinstance(finish, str) else None, prompt_tokens, completion_tokens
+    refusal = msg.get("refusal")
+    return (content, tool_calls, finish if isinstance(finish, str) else None, prompt_tokens, completion_tokens,
+            refusal if isinstance(refusal, str) and refusal.strip() else None)
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
@@ -465,12 +480,21 @@ class LLMClient:
         holder: dict[str, M] = {}
 
         def check(r: ChatResult) -> None:
+            # A refusal or a cut answer is named, never re-asked: the same request gets the
+            # same refusal, and a re-ask of a cut answer is cut again (and paid twice).
+            if r.refusal:
+                raise _NoAnswer("refused", f"the {self.role} model refused: {' '.join(r.refusal.split())[:200]}")
+            if r.finish_reason == "content_filter":
+                raise _NoAnswer("refused", f"the {self.role} model's answer was withheld by its content filter")
             text = (r.content or "").strip()
             if text.startswith("```"):  # some local models fence JSON despite the schema
                 text = text.strip("`").removeprefix("json").strip()
             try:
                 holder["value"] = output.model_validate_json(text)
             except ValidationError as exc:
+                if r.finish_reason == "length":
+                    raise _NoAnswer("truncated", f"the {self.role} model's answer was cut at its token limit "
+                                                 "(finish_reason=length)") from None
                 err = exc.errors()[0]
                 loc = ".".join(str(p) for p in err["loc"])
                 raise ValueError(f"{loc + ': ' if loc else ''}{err['msg']}") from None
@@ -479,6 +503,9 @@ class LLMClient:
         for attempt in range(retries + 1):
             try:
                 result = await self.chat(convo, response_format=response_format, validate=check, **kwargs)
+            except _NoAnswer as exc:
+                self.totals.invalid_outputs += 1
+                raise ModelCallError(exc.reason, kind=exc.kind, attempts=attempt + 1) from None
             except ValueError as exc:
                 self.totals.invalid_outputs += 1
                 last = str(exc)
@@ -571,10 +598,11 @@ class LLMClient:
             # before the body is cast); the body is read with json.loads.
             raw = await client.post("/chat/completions", body=request, cast_to=httpx2.Response)
             body = raw.content
-            content, tool_calls, finish, prompt_tokens, completion_tokens = _parse_completion(body)
+            content, tool_calls, finish, prompt_tokens, completion_tokens, refusal = _parse_completion(body)
             ttft = None
         else:
             ttft = None
+            refusal = None
             parts: list[str] = []
             calls: dict[int, dict[str, Any]] = {}
             finish = None
@@ -597,6 +625,8 @@ class LLMClient:
                             on_first_token()
                     if delta is not None and delta.content:
                         parts.append(delta.content)
+                    if delta is not None and getattr(delta, "refusal", None):
+                        refusal = (refusal or "") + str(delta.refusal)
                     for tc in (delta.tool_calls or []) if delta is not None else []:
                         slot = calls.setdefault(
                             tc.index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
@@ -620,6 +650,7 @@ class LLMClient:
             content=content,
             tool_calls=tool_calls,
             finish_reason=finish,
+            refusal=refusal,
             model=request["model"],
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,

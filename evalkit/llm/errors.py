@@ -39,7 +39,9 @@ class ModelCallError(Exception):
 
     ``kind`` says what went wrong: ``rate_limited``, ``server_error``, ``timeout``,
     ``connection``, ``bad_request``, ``auth``, ``invalid_response``, ``invalid_output``
-    (the answer never matched the requested schema).
+    (the answer never matched the requested schema), ``refused`` (the model declined, or its
+    content filter withheld the answer) and ``truncated`` (the answer was cut at the token
+    limit): the last two are never re-asked.
     """
 
     def __init__(self, reason: str, *, kind: str = "error", attempts: int = 1, status: int | None = None):

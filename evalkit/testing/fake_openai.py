@@ -77,6 +77,7 @@ class Reply:
     usage: tuple[int, int] | None = None
     delay_s: float = 0.0
     finish_reason: str | None = None
+    refusal: str | None = None  # sent as the message's ``refusal`` (content null), as OpenAI does
 
     def text(self) -> str | None:
         if self.json is not None:
@@ -672,6 +673,8 @@ class FakeOpenAIServer:
 
     def _completion(self, req: RecordedRequest, answer: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": answer.text()}
+        if answer.refusal is not None:
+            message.update(content=None, refusal=answer.refusal)
         calls = self._tool_calls(req, answer)
         if calls:
             message["tool_calls"] = calls
