@@ -172,3 +172,42 @@ def test_tau_bench_deterministic_verdicts_agree_with_the_rewards(tmp_path, monke
     assert res.returncode == 0, res.stderr
     cal = json.loads((run / "calibration.json").read_text())["judges"][0]
     assert cal["n"] == 8 and cal["stats"]["kappa"]["value"] == pytest.approx(1.0)
+
+
+def test_llm_csat_against_human_csat_with_the_fake_model(tmp_path, monkeypatch, capsys):
+    """The mechanics end to end for an LLM judge: recordings with people's ratings, scored by
+    a (fake) judge model over HTTP, then calibrated: llm_csat against human_csat."""
+    from evalkit.testing.fake_openai import FakeOpenAIServer, Rule
+
+    cli = make_cli(monkeypatch, capsys)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-123456")
+    lines = []
+    for i, (said, human) in enumerate([("Refund issued, ref R-1.", 5), ("No.", 1), ("Let me check... done.", 4),
+                                        ("Try again later.", 2), ("Sorry, we can't.", 2)]):
+        lines.append(openai_line(id=f"c{i}", messages=[{"role": "user", "content": "refund please"},
+                                                      {"role": "assistant", "content": said}],
+                                 expected=["llm_csat"], human_csat=human))
+    rec = write(tmp_path / "rec.jsonl", "\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    assert cli("import", "openai-messages", str(rec), "--out", str(run)).returncode == 0
+
+    def rating(req):  # a judge that reads the agent's reply: 5 for "Refund issued", else by length
+        said = req.last_user.split("Agent:", 1)[1].split("\n", 1)[0]
+        return {"reason": "read the reply", "score": 5 if "issued" in said else 1 + min(3, len(said) // 8)}
+
+    with FakeOpenAIServer(rules=[Rule(rating, schema="llm_csat_verdict")]) as srv:
+        res = cli("score", str(run), "--judge-model", "fake-model", "--base-url", srv.base_url)
+        assert res.returncode == 0, res.stderr
+        assert len(srv.chat_requests) == 5
+    res = cli("calibrate", str(run), "--judge", "llm_csat", "--resamples", "200")
+    assert res.returncode == 0, res.stderr
+    cal = json.loads((run / "calibration.json").read_text())["judges"][0]
+    assert cal["judge"] == "llm_csat" and cal["kind"] == "score" and cal["n"] == 5
+    from evalkit.runfiles import load_run
+
+    by_id = {c.transcript.scenario_id: c for c in load_run(run).conversations}
+    judged = [next(v.score for v in by_id[f"c{i}"].verdicts if v.judge == "llm_csat") for i in range(5)]
+    assert judged[0] == 5 and judged[1] == 1  # what the fake judge read in the replies
+    human = [5, 1, 4, 2, 2]
+    assert cal["stats"]["spearman"]["value"] == pytest.approx(spearmanr(judged, human).statistic)
+    assert cal["stats"]["bias"]["value"] == pytest.approx(np.mean(np.subtract(judged, human)))
