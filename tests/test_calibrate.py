@@ -196,7 +196,7 @@ def test_llm_csat_against_human_csat_with_the_fake_model(tmp_path, monkeypatch, 
         return {"reason": "read the reply", "score": 5 if "issued" in said else 1 + min(3, len(said) // 8)}
 
     with FakeOpenAIServer(rules=[Rule(rating, schema="llm_csat_verdict")]) as srv:
-        res = cli("score", str(run), "--judge-model", "fake-model", "--base-url", srv.base_url)
+        res = cli("score", str(run), "--judge-model", "fake-model", "--base-url", srv.base_url, "--cache", "off")
         assert res.returncode == 0, res.stderr
         assert len(srv.chat_requests) == 5
     res = cli("calibrate", str(run), "--judge", "llm_csat", "--resamples", "200")
