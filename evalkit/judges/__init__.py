@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from evalkit.judges.matching import fuzzy_equal, values_match
     from evalkit.judges.pii import NoPiiLeak
-    from evalkit.judges.registry import BUILTIN_JUDGES, build_judge, get_judge_class, judge_names
+    from evalkit.judges.registry import JUDGES, build_judge, get_judge_class, judge_names
     from evalkit.judges.state import StateJudge
     from evalkit.judges.text import NeverSaid, Said
     from evalkit.judges.tools import ToolCalled, ToolNotCalled, ToolSequence
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 __all__ = [
     "Judge",
     "JudgeContext",
-    "BUILTIN_JUDGES",
+    "JUDGES",
     "build_judge",
     "get_judge_class",
     "judge_names",
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "BUILTIN_JUDGES": "registry",
+    "JUDGES": "registry",
     "build_judge": "registry",
     "get_judge_class": "registry",
     "judge_names": "registry",
