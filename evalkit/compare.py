@@ -552,7 +552,7 @@ def _flips(bconvs: list[ConversationResult], cconvs: list[ConversationResult]) -
 
 def render_comparison_markdown(cmp: Comparison, *, max_flips: int = 20) -> str:
     """The comparison as Markdown (PR-comment sized)."""
-    from evalkit.reports._numbers import fmt_delta, fmt_metric, fmt_p, md_escape
+    from evalkit._numbers import fmt_delta, fmt_metric, fmt_p, md_escape
 
     b, c = cmp.base, cmp.cand
     b_label, c_label = cmp.labels()

@@ -311,7 +311,7 @@ def _drop_check(ctx: _Ctx, metric: str, max_drop: float) -> GateCheck:
         check.detail = "within the allowed drop"
     smallest, why = detectable_drop(md, n_scenarios=cmp.n_common_scenarios, confidence=cmp.confidence)
     if smallest is None or smallest > max_drop:
-        from evalkit.reports._numbers import fmt_delta
+        from evalkit._numbers import fmt_delta
 
         allowed = fmt_delta(metric, max_drop).lstrip("+")
         if smallest is None:
@@ -493,7 +493,7 @@ def evaluate_gate(
 
 
 def _threshold_text(c: GateCheck) -> str:
-    from evalkit.reports._numbers import fmt_delta, fmt_value
+    from evalkit._numbers import fmt_delta, fmt_value
 
     if c.kind == "min":
         return f">= {fmt_value(c.metric, c.threshold)}"
@@ -509,7 +509,7 @@ def _threshold_text(c: GateCheck) -> str:
 
 
 def _value_text(c: GateCheck) -> str:
-    from evalkit.reports._numbers import fmt_delta, fmt_metric
+    from evalkit._numbers import fmt_delta, fmt_metric
 
     if c.kind == "no_new_failures":
         return "n/a" if c.value is None or c.value.value is None else f"{c.value.value:.0f} new"
@@ -558,7 +558,7 @@ def _notes(c: GateCheck, wrap: str) -> str:
 
 def render_gate_markdown(result: GateResult) -> str:
     """The gate as Markdown (for ``$GITHUB_STEP_SUMMARY`` and PR comments)."""
-    from evalkit.reports._numbers import md_escape
+    from evalkit._numbers import md_escape
 
     icon = "✅" if result.passed else "❌"
     status = "passed" if result.passed else f"failed ({result.n_failed} of {plural(len(result.checks), 'check')})"

@@ -42,12 +42,11 @@ from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
-
 from evalkit.agents.base import AgentReply, SessionInfo, TurnContext
 from evalkit.agents.http import HttpAgentProvider
 from evalkit.agents.session import AgentJunk, call_maybe_async, respond
 from evalkit.errors import ConfigError
+from evalkit.load_report import LoadBudget, LoadErrorCount, LoadReport, LoadSettings, LoadStep, LoadTotals
 from evalkit.metrics import percentile
 from evalkit.scenarios.loader import Suite, load_suite
 from evalkit.scenarios.models import Scenario
@@ -59,28 +58,17 @@ __all__ = [
     "MAX_DURATION_S",
     "MAX_REQUESTS",
     "DEFAULT_MAX_REQUESTS",
-    "LOAD_JSON",
-    "LOAD_HTML",
     "LoadConfig",
-    "LoadSettings",
-    "LoadStep",
-    "LoadTotals",
-    "LoadBudget",
-    "LoadErrorCount",
-    "LoadReport",
     "LoadTest",
     "is_loopback",
     "check_target",
     "step_plan",
-    "write_load_outputs",
 ]
 
 MAX_USERS = 2000
 MAX_DURATION_S = 3600.0
 MAX_REQUESTS = 10_000_000
 DEFAULT_MAX_REQUESTS = 100_000
-LOAD_JSON = "load.json"
-LOAD_HTML = "load.html"
 # Extra seconds past deadline + turn timeout before in-flight work is cancelled outright
 # (a session DELETE that hangs, a simulator stuck in CPU).
 _GRACE_S = 2.0
@@ -144,7 +132,6 @@ class LoadConfig:
     seed: int = 0
     tags: list[str] | None = None
     allow_remote: bool = False
-    out: str | Path | None = None
     # None: a live line on a terminal, a line every 5 s otherwise; False: silent.
     progress: bool | None = None
     progress_stream: IO[str] | None = None
@@ -169,114 +156,6 @@ class LoadConfig:
         if self.simulator not in ("auto", "scripted", "persona"):
             raise ConfigError("must be auto, scripted or persona (LLM users are not load-tested)",
                               field="--simulator")
-
-
-# -- results (load.json) -------------------------------------------------------------------
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LoadSettings(_Model):
-    """The options the test ran with."""
-
-    users: int
-    ramp_s: float
-    duration_s: float
-    steps: int
-    latency_budget_ms: float
-    max_requests: int
-    turn_timeout_s: float
-    simulator: str
-    stream: bool
-    seed: int
-
-
-class LoadStep(_Model):
-    """One concurrency level: every agent turn sent while ``users`` users were running."""
-
-    step: int  # 1-based
-    users: int
-    start_s: float
-    end_s: float
-    requests: int  # agent turns sent in this step that finished (ok + errors + timeouts)
-    ok: int
-    errors: int
-    timeouts: int
-    error_rate: float | None
-    timeout_rate: float | None
-    requests_per_s: float
-    turns_per_s: float  # successful turns per second
-    conversations: int  # conversations that finished normally during this step
-    conversations_per_s: float
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    latency_p99_ms: float | None
-    latency_max_ms: float | None
-    ttft_p50_ms: float | None
-    ttft_p95_ms: float | None
-    over_budget: bool | None  # p95 above the latency budget (None: no successful turn)
-
-
-class LoadTotals(_Model):
-    """The whole test. ``requests == ok + errors + timeouts``; ``cancelled`` turns (cut by
-    the hard stop) are counted apart and in no step."""
-
-    requests: int
-    ok: int
-    errors: int
-    timeouts: int
-    cancelled: int
-    error_rate: float | None
-    timeout_rate: float | None
-    requests_per_s: float
-    turns_per_s: float
-    conversations_started: int
-    conversations_completed: int
-    conversations_failed: int  # ended by an agent error or timeout
-    conversations_cut: int  # stopped by the deadline or the request cap
-    conversations_per_s: float
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    latency_p99_ms: float | None
-    ttft_p50_ms: float | None
-    ttft_p95_ms: float | None
-
-
-class LoadBudget(_Model):
-    """Where the p95 latency crossed the budget."""
-
-    latency_budget_ms: float
-    crossed: bool
-    crossed_at_users: int | None  # the first step's concurrency with p95 over budget
-    crossed_at_step: int | None
-    max_users_within_budget: int | None  # the highest concurrency before that
-
-
-class LoadErrorCount(_Model):
-    message: str
-    count: int
-
-
-class LoadReport(_Model):
-    """What ``evalkit load`` writes to ``load.json`` (``version`` 1)."""
-
-    version: int = 1
-    agent: str
-    suites: list[str]
-    scenarios: int
-    settings: LoadSettings
-    started_at: str
-    finished_at: str
-    wall_s: float
-    stopped_by: Literal["duration", "max_requests", "interrupted"]
-    # CPU seconds used by evalkit itself; near wall_s it was the bottleneck, not the agent.
-    generator_cpu_s: float
-    totals: LoadTotals
-    steps: list[LoadStep]
-    budget: LoadBudget
-    errors: list[LoadErrorCount]
 
 
 # -- the test ------------------------------------------------------------------------------
@@ -319,8 +198,8 @@ def _rate(n: int, d: int) -> float | None:
 
 
 class LoadTest:
-    """Runs one load test; :meth:`run` returns the :class:`LoadReport` (and writes it when
-    ``out`` is set)."""
+    """Runs one load test; :meth:`run` returns the :class:`LoadReport` (write it with
+    :func:`evalkit.reports.load_html.write_load_outputs`)."""
 
     def __init__(self, config: LoadConfig) -> None:
         config.validate()
@@ -372,8 +251,6 @@ class LoadTest:
                 await provider.aclose()
         self._progress_line(plan, final=True)
         report = self._report(suite, plan, started_at, wall, time.process_time() - cpu0, turn_timeout)
-        if cfg.out is not None:
-            write_load_outputs(Path(cfg.out), report)
         return report
 
     # -- setup ---------------------------------------------------------------------------
@@ -721,16 +598,3 @@ def _step(
         ttft_p95_ms=_r(percentile(ttft, 95)),
         over_budget=None if p95 is None else p95 > budget_ms,
     )
-
-
-def write_load_outputs(out: Path, report: LoadReport) -> list[Path]:
-    """Write ``load.json`` and ``load.html`` into ``out`` (atomically)."""
-    from evalkit.reports.load_html import render_load_report
-    from evalkit.runfiles import atomic_write
-
-    out.mkdir(parents=True, exist_ok=True)
-    payload = report.model_dump_json(indent=2).encode()
-    atomic_write(out / LOAD_JSON, lambda fh: fh.write(payload))
-    html = render_load_report(report).encode()
-    atomic_write(out / LOAD_HTML, lambda fh: fh.write(html))
-    return [out / LOAD_JSON, out / LOAD_HTML]

@@ -569,7 +569,7 @@ def render_matrix(report: SelftestReport, *, scenario_limit: int = 3) -> str:
 
 def _md(text: str) -> str:
     # Verdict reasons quote the agent: no live links, images or HTML in selftest.md.
-    from evalkit.reports._numbers import md_escape
+    from evalkit._numbers import md_escape
 
     return md_escape(text, None)
 

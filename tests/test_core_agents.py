@@ -120,7 +120,7 @@ def test_bad_specs_are_one_line_errors(spec: str, problem: str) -> None:
 
 
 def test_scheme_registry_is_lazy_and_reports_missing_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(SCHEMES, "fake-scheme", "evalkit_no_such_adapter_module:Provider")
+    monkeypatch.setitem(SCHEMES.builtin, "fake-scheme", "evalkit_no_such_adapter_module:Provider")
     with pytest.raises(AgentSpecError, match="'fake-scheme:' agent adapter .* is not available"):
         load_agent("fake-scheme:model-x")
     assert "openai-chat" in SCHEMES

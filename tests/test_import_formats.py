@@ -296,7 +296,7 @@ def test_cli_import_errors_are_one_line_exit_2(tmp_path: Path, evalkit_cli) -> N
     assert missing.returncode == 2 and "no such file" in missing.stderr
     wrong = evalkit_cli("import", "uss", str(bad), "--out", str(tmp_path / "o"), "--domain", "airline")
     assert wrong.returncode == 2 and "tau-bench only" in wrong.stderr
-    assert set(FORMATS) == {"openai-messages", "tau-bench", "uss", "deepeval"}
+    assert set(FORMATS.builtin) == {"openai-messages", "tau-bench", "uss", "deepeval"}
 
 
 def test_cli_import_then_score(tmp_path: Path, evalkit_cli) -> None:  # type: ignore[no-untyped-def]

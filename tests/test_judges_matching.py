@@ -11,7 +11,7 @@ from _judges_helpers import convo, judge
 from evalkit.errors import JudgeSpecError
 from evalkit.judges import Judge, JudgeContext, run_judges, run_judges_sync
 from evalkit.judges.matching import argument_mismatches, fuzzy_equal, json_equal, subset_match, values_match
-from evalkit.judges.registry import BUILTIN_JUDGES, get_judge_class
+from evalkit.judges.registry import JUDGES, get_judge_class
 from evalkit.results import Verdict
 
 
@@ -77,7 +77,7 @@ def test_every_builtin_is_registered_and_loadable():
         "never_said",
         "no_pii_leak",
     }
-    assert expected <= set(BUILTIN_JUDGES)
+    assert expected <= set(JUDGES.builtin)
     for name in expected:
         cls = get_judge_class(name)
         assert issubclass(cls, Judge) and cls.name == name

@@ -6,7 +6,7 @@ import pytest
 from _judges_helpers import convo, judge, run
 
 from evalkit.errors import JudgeSpecError
-from evalkit.judges.pii import detect_pii, iban_valid, luhn_valid, mask
+from evalkit.pii import detect_pii, iban_valid, luhn_valid, mask
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evalkit.judges.matching import fuzzy_equal, json_equal, subset_match
-from evalkit.judges.pii import detect_pii, luhn_valid
+from evalkit.pii import detect_pii, luhn_valid
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=12),

@@ -14,7 +14,9 @@ import pytest
 from _http_helpers import send_json
 
 from evalkit.errors import ConfigError
-from evalkit.load import LoadConfig, LoadReport, LoadTest, check_target, is_loopback, step_plan
+from evalkit.load import LoadConfig, LoadTest, check_target, is_loopback, step_plan
+from evalkit.load_report import LoadReport
+from evalkit.reports.load_html import write_load_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "datasets" / "support"
@@ -36,9 +38,10 @@ def test_ramped_load_against_the_reference_service(tmp_path: Path) -> None:
 
     with serve() as (_app, base):
         config = LoadConfig(suite=[SUITE], agent=base, users=6, ramp_s=1.5, duration_s=3.0, steps=3,
-                            turn_timeout_s=5.0, out=tmp_path, progress=False, handle_signals=False)
+                            turn_timeout_s=5.0, progress=False, handle_signals=False)
         started = time.monotonic()
         report = LoadTest(config).run_sync()
+        write_load_outputs(tmp_path, report)
         wall = time.monotonic() - started
         health = __import__("httpx2").get(f"{base}/healthz").json()
     # Bounded: no turn starts after the deadline and each turn is bounded by the timeout.
@@ -107,7 +110,7 @@ def _flaky_server() -> Iterator[str]:
 def test_errors_and_timeouts_are_counted_not_raised(tmp_path: Path) -> None:
     with _flaky_server() as base:
         config = LoadConfig(suite=[SUITE], agent=base, users=4, ramp_s=0.5, duration_s=1.5, steps=2,
-                            turn_timeout_s=0.3, stream=False, out=tmp_path, progress=False,
+                            turn_timeout_s=0.3, stream=False, progress=False,
                             handle_signals=False)
         report = LoadTest(config).run_sync()
     _check_counts(report)
@@ -181,7 +184,7 @@ def test_step_plan_is_a_linear_staircase() -> None:
 
 def _report(**totals_update: object) -> LoadReport:
     """A small synthetic report (two steps, one over budget) with hostile strings in it."""
-    from evalkit.load import LoadBudget, LoadErrorCount, LoadSettings, LoadStep, LoadTotals
+    from evalkit.load_report import LoadBudget, LoadErrorCount, LoadSettings, LoadStep, LoadTotals
 
     def step(n: int, users: int, p95: float) -> LoadStep:
         return LoadStep(step=n, users=users, start_s=n - 1.0, end_s=float(n), requests=10, ok=9, errors=1,
@@ -211,8 +214,6 @@ def _report(**totals_update: object) -> LoadReport:
 
 @pytest.mark.browser
 def test_load_page_draws_its_charts_and_keeps_hostile_text_inert(tmp_path: Path, page, console) -> None:
-    from evalkit.load import write_load_outputs
-
     write_load_outputs(tmp_path, _report())
     page.goto((tmp_path / "load.html").as_uri())
     page.wait_for_function("() => document.documentElement.dataset.charts === '1'", timeout=60_000)

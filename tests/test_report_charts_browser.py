@@ -115,7 +115,7 @@ def test_pass_rate_by_tag_folds_when_every_tag_passed(page: Page, console: Conso
 
 
 def _draw_load(page: Page, tmp_path: Path, report: Any) -> None:
-    from evalkit.load import write_load_outputs
+    from evalkit.reports.load_html import write_load_outputs
 
     write_load_outputs(tmp_path, report)
     page.goto((tmp_path / "load.html").as_uri())

@@ -14,8 +14,7 @@ from _robust_helpers import cli3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalkit.judges.pii import detect_pii
-from evalkit.redact import redact_text, redact_value
+from evalkit.pii import detect_pii, redact_text, redact_value
 
 PII = {
     "email": "ana.silva@example.com",

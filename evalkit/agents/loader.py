@@ -1,8 +1,9 @@
 """Turn an ``--agent`` spec into an :class:`~evalkit.agents.base.AgentProvider`.
 
 * ``http://HOST:PORT[/prefix]`` / ``https://...``: the HTTP protocol adapter.
-* ``SCHEME:rest`` for a scheme in :data:`SCHEMES` (e.g. ``openai-chat:gpt-4o-mini``):
-  the adapter registered for that scheme, imported only when used.
+* ``SCHEME:rest`` for a scheme in :data:`SCHEMES` (e.g. ``openai-chat:gpt-4o-mini``; plugins
+  add schemes through the ``evalkit.agents`` entry-point group): the adapter registered for
+  that scheme, imported only when used.
 * ``module:factory[?key=value&...]``: a Python factory, called once per conversation.
 
 ``config`` (an :class:`~evalkit.agents.base.AgentConfig`: the run's model settings for the
@@ -11,18 +12,17 @@ agent) goes to the Python and scheme adapters; an HTTP agent configures itself.
 
 from __future__ import annotations
 
-import importlib
-
 from evalkit.agents.base import AgentConfig, AgentProvider
 from evalkit.errors import AgentSpecError
+from evalkit.registry import PluginLoadError, Registry
 
 __all__ = ["SCHEMES", "load_agent"]
 
-# scheme -> "module:ProviderClass"; the class is built as Class(spec) with the full spec.
-# Imported lazily so an unused adapter costs nothing.
-SCHEMES: dict[str, str] = {
+# scheme -> "module:ProviderClass"; the class is built as Class(spec, config=...) with the full
+# spec. Imported lazily so an unused adapter costs nothing.
+SCHEMES = Registry("agent adapter", "evalkit.agents", {
     "openai-chat": "evalkit.agents.openai_chat:OpenAIChatProvider",
-}
+})
 
 
 def load_agent(spec: str, config: AgentConfig | None = None) -> AgentProvider:
@@ -36,15 +36,14 @@ def load_agent(spec: str, config: AgentConfig | None = None) -> AgentProvider:
 
         return HttpAgentProvider(spec)
     if scheme in SCHEMES:
-        ref = SCHEMES[scheme]
-        module_name, _, attr = ref.partition(":")
         try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError):
+            cls = SCHEMES.load(scheme)
+        except PluginLoadError:
             raise AgentSpecError(
-                f"the '{scheme}:' agent adapter ({ref}) is not available in this installation", field=spec
+                f"the '{scheme}:' agent adapter ({SCHEMES.ref(scheme)}) is not available in this installation",
+                field=spec,
             ) from None
-        return cls(spec, config=config)
+        return cls(spec, config=config)  # type: ignore[no-any-return]
     from evalkit.agents.python import PythonAgentProvider
 
     return PythonAgentProvider(spec, config=config)

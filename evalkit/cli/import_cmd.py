@@ -10,13 +10,13 @@ import click
 
 from evalkit._plural import plural
 from evalkit.cli._paths import FolderPath
-from evalkit.importers import FORMATS
 
 __all__ = ["command"]
 
 
 @click.command("import")
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(sorted(FORMATS)))
+# A plain string, not a click.Choice: plugin formats (entry points) are looked up only when run.
+@click.argument("fmt", metavar="FORMAT")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option(
     "--out",
@@ -66,6 +66,7 @@ def command(
       tau-bench        a tau-bench results JSON (trajectories, gold actions, reward)
       uss              a USS corpus text file (dialogue-level human ratings -> human_csat)
       deepeval         DeepEval conversational test cases / goldens (JSON)
+    or a format an installed plugin adds (entry-point group evalkit.importers).
 
     \b
     Writes scenarios.yaml, manifest.json, conversations.jsonl (stop_reason: recorded),

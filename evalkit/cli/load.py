@@ -75,6 +75,7 @@ def command(
       evalkit load datasets/support --agent http://127.0.0.1:8000 --users 50 --ramp 20 --duration 40
     """
     from evalkit.load import LoadConfig, LoadTest
+    from evalkit.reports.load_html import write_load_outputs
 
     folder = out if out is not None else Path("runs") / ("load-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
     config = LoadConfig(
@@ -92,10 +93,10 @@ def command(
         seed=seed,
         tags=list(tags) or None,
         allow_remote=allow_remote,
-        out=folder,
         progress=False if quiet else None,
     )
     report = LoadTest(config).run_sync()
+    write_load_outputs(folder, report)
     click.echo(summary_table(report))
     click.echo(f"\nwrote {folder / 'load.json'} and {folder / 'load.html'}")
     return 0
@@ -103,7 +104,7 @@ def command(
 
 def summary_table(report: object) -> str:
     """The per-step table printed at the end."""
-    from evalkit.load import LoadReport
+    from evalkit.load_report import LoadReport
 
     assert isinstance(report, LoadReport)
 

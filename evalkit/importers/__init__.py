@@ -1,6 +1,8 @@
 """Importers: recorded conversations (logs, benchmarks, datasets) -> an evalkit run folder.
 
-One module per format, each with ``read(path, **options) -> Imported``:
+One module per format, each with ``read(path, **options) -> Imported`` (:data:`FORMATS`; plugins
+add formats through the ``evalkit.importers`` entry-point group, naming a module or an object
+with ``read``):
 
 * ``openai-messages`` (:mod:`evalkit.importers.openai_messages`): JSONL of OpenAI chat messages;
 * ``tau-bench`` (:mod:`evalkit.importers.tau_bench`): τ-bench trajectories with gold actions;
@@ -16,7 +18,6 @@ the judges.
 
 from __future__ import annotations
 
-import importlib
 import platform
 import secrets
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ import yaml
 
 from evalkit.errors import ConfigError
 from evalkit.importers._common import Imported, ImportFormatError, Recording
+from evalkit.registry import PluginLoadError, Registry, UnknownName
 from evalkit.results import ConversationResult, RunManifest, RunResult
 from evalkit.scenarios.models import JudgeSpec, Scenario
 
@@ -44,26 +46,29 @@ __all__ = [
     "write_imported",
 ]
 
-# format name -> module with read(path, **options)
-FORMATS: dict[str, str] = {
+# format name -> module (or object) with read(path, **options)
+FORMATS = Registry("format", "evalkit.importers", {
     "openai-messages": "evalkit.importers.openai_messages",
     "tau-bench": "evalkit.importers.tau_bench",
     "uss": "evalkit.importers.uss",
     "deepeval": "evalkit.importers.deepeval",
-}
+})
 
 SCENARIOS_FILE = "scenarios.yaml"
 
 
 def read_recordings(fmt: str, path: str | Path, **options: Any) -> Imported:
     """Parse ``path`` in format ``fmt``; :class:`ImportFormatError` on malformed input."""
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})", field="FORMAT")
+    try:
+        reader = FORMATS.load(fmt)
+    except UnknownName as exc:
+        raise ConfigError(exc.message, field="FORMAT") from None
+    except PluginLoadError as exc:
+        raise ConfigError(str(exc), field="FORMAT") from None
     path = Path(path)
     if not path.is_file():
         raise ImportFormatError("no such file", file=str(path))
-    module = importlib.import_module(FORMATS[fmt])
-    return module.read(path, **options)  # type: ignore[no-any-return]
+    return reader.read(path, **options)  # type: ignore[no-any-return]
 
 
 def _spec_yaml(spec: JudgeSpec) -> Any:

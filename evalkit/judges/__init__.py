@@ -24,8 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         StopReasonJudge,
     )
     from evalkit.judges.matching import fuzzy_equal, values_match
-    from evalkit.judges.pii import PII_KINDS, PiiMatch, detect_pii, luhn_valid
-    from evalkit.judges.registry import BUILTIN_JUDGES, build_judge, get_judge_class, judge_names
+    from evalkit.judges.pii import NoPiiLeak
+    from evalkit.judges.registry import JUDGES, build_judge, get_judge_class, judge_names
     from evalkit.judges.state import StateJudge
     from evalkit.judges.text import NeverSaid, Said
     from evalkit.judges.tools import ToolCalled, ToolNotCalled, ToolSequence
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 __all__ = [
     "Judge",
     "JudgeContext",
-    "BUILTIN_JUDGES",
+    "JUDGES",
     "build_judge",
     "get_judge_class",
     "judge_names",
@@ -52,16 +52,12 @@ __all__ = [
     "Said",
     "NeverSaid",
     "NoPiiLeak",
-    "PII_KINDS",
-    "PiiMatch",
-    "detect_pii",
-    "luhn_valid",
     "values_match",
     "fuzzy_equal",
 ]
 
 _LAZY = {
-    "BUILTIN_JUDGES": "registry",
+    "JUDGES": "registry",
     "build_judge": "registry",
     "get_judge_class": "registry",
     "judge_names": "registry",
@@ -77,10 +73,6 @@ _LAZY = {
     "Said": "text",
     "NeverSaid": "text",
     "NoPiiLeak": "pii",
-    "PII_KINDS": "pii",
-    "PiiMatch": "pii",
-    "detect_pii": "pii",
-    "luhn_valid": "pii",
     "values_match": "matching",
     "fuzzy_equal": "matching",
 }

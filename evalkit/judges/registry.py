@@ -8,27 +8,20 @@ anything that is not evalkit's own (``evalkit validate`` executes no code of the
 from __future__ import annotations
 
 import difflib
-import importlib
-from importlib.metadata import entry_points
 
 from pydantic import ValidationError
 
 from evalkit.errors import JudgeSpecError
 from evalkit.judges.base import Judge
 from evalkit.plugins import code_origin, find_module
+from evalkit.registry import PluginLoadError, Registry, UnknownName, import_ref
 from evalkit.scenarios.models import JudgeSpec
 
-__all__ = [
-    "BUILTIN_JUDGES",
-    "judge_names",
-    "get_judge_class",
-    "build_judge",
-    "check_judge_reference",
-    "judge_origin",
-]
+__all__ = ["JUDGES", "judge_names", "get_judge_class", "build_judge", "check_judge_reference", "judge_origin"]
 
-# name -> "module:Class". Built-in judges are added here, by hand, one line each.
-BUILTIN_JUDGES: dict[str, str] = {
+# name -> "module:Class". Built-in judges are added here, by hand, one line each; plugins come
+# from the "evalkit.judges" entry-point group.
+JUDGES = Registry("judge", "evalkit.judges", {
     "tool_called": "evalkit.judges.tools:ToolCalled",
     "tool_not_called": "evalkit.judges.tools:ToolNotCalled",
     "tool_sequence": "evalkit.judges.tools:ToolSequence",
@@ -49,45 +42,30 @@ BUILTIN_JUDGES: dict[str, str] = {
     "llm_csat": "evalkit.judges.llm_builtin:LLMCsat",
     "pairwise": "evalkit.judges.pairwise:PairwiseJudge",
     "deepeval": "evalkit.judges.deepeval_metrics:DeepEvalJudge",
-}
-
-ENTRY_POINT_GROUP = "evalkit.judges"
+})
 
 
 def judge_names() -> list[str]:
-    """Every judge name usable in a scenario file (built-ins and installed plugins)."""
-    names = set(BUILTIN_JUDGES)
-    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
-    return sorted(names)
+    """Built-in and plugin judge names."""
+    return JUDGES.names()
 
 
-def _import_ref(ref: str) -> type:
-    module_name, _, attr = ref.partition(":")
-    if not module_name or not attr:
-        raise JudgeSpecError(f"'{ref}' is not a 'module:Class' reference")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise JudgeSpecError(f"cannot import module '{module_name}' for judge '{ref}': {exc}") from None
-    try:
-        obj = getattr(module, attr)
-    except AttributeError:
-        raise JudgeSpecError(f"module '{module_name}' has no '{attr}' for judge '{ref}'") from None
-    if not callable(getattr(obj, "evaluate", None)):
+def _checked(obj: object, ref: str) -> type:
+    if not isinstance(obj, type) or not callable(getattr(obj, "evaluate", None)):
         raise JudgeSpecError(f"'{ref}' has no evaluate(ctx) method")
     return obj
 
 
 def get_judge_class(name: str) -> type:
-    """The judge class for a scenario-file name or a ``module:Class`` reference."""
-    if name in BUILTIN_JUDGES:
-        return _import_ref(BUILTIN_JUDGES[name])
-    if ":" in name:
-        return _import_ref(name)
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        return ep.load()
-    known = ", ".join(judge_names()) or "(none)"
-    raise JudgeSpecError(f"unknown judge '{name}' (known: {known}; or use 'module:Class')")
+    """The judge class for a name, a plugin's name or a ``module:Class`` reference."""
+    try:
+        if name not in JUDGES.builtin and ":" in name:
+            return _checked(import_ref(name), name)
+        return _checked(JUDGES.load(name), JUDGES.ref(name) or name)
+    except UnknownName as exc:
+        raise JudgeSpecError(exc.message[:-1] + "; or use 'module:Class')") from None
+    except PluginLoadError as exc:
+        raise JudgeSpecError(f"judge '{name}': {exc}") from None
 
 
 def _unknown_argument(cls: type, judge: str, name: str) -> str:
@@ -134,7 +112,7 @@ def _is_dotted(name: str) -> bool:
 def check_judge_reference(name: str) -> None:
     """Raise :class:`JudgeSpecError` when ``name`` cannot name a judge; imports nothing but
     evalkit's own modules (a ``module:Class`` is found on disk, an entry point by its name)."""
-    if name in BUILTIN_JUDGES:
+    if name in JUDGES.builtin:
         return
     if ":" in name:
         module_name, _, attr = name.partition(":")
@@ -145,7 +123,7 @@ def check_judge_reference(name: str) -> None:
                 f"no module named '{module_name}' for judge '{name}' (is it on PYTHONPATH?)"
             )
         return
-    if any(True for _ in entry_points(group=ENTRY_POINT_GROUP, name=name)):
+    if name in JUDGES:  # a plugin's entry point, known by name (nothing imported)
         return
     known = ", ".join(judge_names()) or "(none)"
     raise JudgeSpecError(f"unknown judge '{name}' (known: {known}; or use 'module:Class')")
@@ -154,7 +132,7 @@ def check_judge_reference(name: str) -> None:
 def judge_origin(name: str) -> str | None:
     """``module:Class from FILE`` for a judge that is not built in (None for built-ins);
     imports it, so only for code about to run."""
-    if name in BUILTIN_JUDGES:
+    if name in JUDGES.builtin:
         return None
     cls = get_judge_class(name)
     return code_origin(cls)

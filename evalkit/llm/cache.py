@@ -119,7 +119,7 @@ class ResponseCache:
             return
         request = self.secrets.mask_value(request)
         if self.redact_pii:
-            from evalkit.redact import redact_value  # the PII detectors load only when asked
+            from evalkit.pii import redact_value  # the PII detectors load only when asked
 
             if redact_value(response) != response:
                 self.stats.add("withheld")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from evalkit import __version__
+from evalkit._numbers import fmt_delta, fmt_metric, fmt_p
 from evalkit.compare import Comparison
 from evalkit.reports import _embed
-from evalkit.reports._numbers import fmt_delta, fmt_metric, fmt_p
 from evalkit.results import ConversationResult, RunResult
 
 __all__ = ["METRIC_LABELS", "build_comparison_data", "render_comparison_html"]

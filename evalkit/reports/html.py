@@ -201,8 +201,8 @@ def normalize_gate(gate: Any) -> dict[str, Any] | None:
     """
     from pydantic import ValidationError
 
+    from evalkit._numbers import fmt_delta, fmt_metric, fmt_value
     from evalkit.gate import GateResult
-    from evalkit.reports._numbers import fmt_delta, fmt_metric, fmt_value
 
     if not isinstance(gate, GateResult):
         try:

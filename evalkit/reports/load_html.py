@@ -8,14 +8,12 @@ and the page's CSP allows only its own inline scripts (by hash) and no network.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
+from evalkit.load_report import LOAD_HTML, LOAD_JSON, LoadReport
 from evalkit.reports._embed import content_security_policy, environment, plotly_js, script_json
 
-if TYPE_CHECKING:
-    from evalkit.load import LoadReport
-
-__all__ = ["render_load_report"]
+__all__ = ["render_load_report", "write_load_outputs"]
 
 _CHARTS_JS = r"""
 (function () {
@@ -192,3 +190,15 @@ def render_load_report(report: LoadReport, *, charts: bool = True) -> str:
         charts=Markup(_CHARTS_JS),
         csp=content_security_policy(scripts),
     )
+
+
+def write_load_outputs(out: Path, report: LoadReport) -> list[Path]:
+    """Write ``load.json`` and ``load.html`` into ``out`` (atomically)."""
+    from evalkit.runfiles import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    payload = report.model_dump_json(indent=2).encode()
+    atomic_write(out / LOAD_JSON, lambda fh: fh.write(payload))
+    html = render_load_report(report).encode()
+    atomic_write(out / LOAD_HTML, lambda fh: fh.write(html))
+    return [out / LOAD_JSON, out / LOAD_HTML]

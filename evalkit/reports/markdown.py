@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit._numbers import fmt_metric, md_escape
 from evalkit._plural import plural
 from evalkit.metrics import MetricValue, cost_note, evaluation_spend, spend_text, summarize_with_ci
-from evalkit.reports._numbers import fmt_metric, md_escape
 from evalkit.results import ConversationResult, RunResult
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def _redteam_table(groups: dict[str, list[ConversationResult]]) -> list[str]:
 
 
 def _gate_line(gate: GateResult) -> str:
-    from evalkit.reports._numbers import fmt_metric
+    from evalkit._numbers import fmt_metric
 
     if gate.passed:
         weak = f"; {gate.n_underpowered} underpowered: could not show a drop of the allowed size" if gate.n_underpowered else ""

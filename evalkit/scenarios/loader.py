@@ -490,11 +490,11 @@ class _Loader:
         return ok
 
     def _check_judges_at(self, spec: JudgeSpec, raw: Any, path: Path, where: list[Any]) -> bool:
-        from evalkit.judges.registry import BUILTIN_JUDGES, build_judge, check_judge_reference
+        from evalkit.judges.registry import JUDGES, build_judge, check_judge_reference
 
         spec._file, spec._line = str(path), line_of(raw, where)
         try:
-            if self.execute or spec.name in BUILTIN_JUDGES:
+            if self.execute or spec.name in JUDGES.builtin:
                 build_judge(spec)
             else:
                 check_judge_reference(spec.name)

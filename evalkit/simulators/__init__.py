@@ -1,16 +1,17 @@
 """Simulated users: ``next_turn(ctx) -> UserMessage | Stop``.
 
-:func:`make_simulator` picks the simulator for a scenario from an explicit registry of
-``module:Class`` references, imported only when used. A simulator class is constructed as
+:func:`make_simulator` picks the simulator for a scenario from :data:`SIMULATORS` (built-in
+``module:Class`` references plus the ``evalkit.simulators`` entry-point group), imported only
+when used. A simulator class is constructed as
 ``Class(scenario, seed=..., llm=...)``, once per conversation.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from evalkit.errors import ConfigError
+from evalkit.registry import PluginLoadError, Registry, UnknownName
 from evalkit.scenarios.models import Scenario
 from evalkit.simulators.base import Simulator, SimulatorContext, Stop, UserMessage
 
@@ -26,30 +27,27 @@ __all__ = [
     "PersonaUser",
 ]
 
-# kind -> "module:Class". The LLM-driven user adds "llm" here when it exists.
-SIMULATORS: dict[str, str] = {
+# kind -> "module:Class"; plugins come from the "evalkit.simulators" entry-point group.
+SIMULATORS = Registry("simulator", "evalkit.simulators", {
     "scripted": "evalkit.simulators.scripted:ScriptedUser",
     "persona": "evalkit.simulators.persona:PersonaUser",
     "llm": "evalkit.simulators.llm:LLMUser",
-}
+})
 
 SIMULATOR_KINDS = ("auto", "scripted", "persona", "llm")
 
 
 def _load(kind: str) -> type:
-    ref = SIMULATORS.get(kind)
-    if ref is None:
-        raise ConfigError(
-            f"simulator '{kind}' is not available (available: {', '.join(['auto', *SIMULATORS])})",
-            field="simulator",
-        )
-    module_name, _, attr = ref.partition(":")
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+        return SIMULATORS.load(kind)  # type: ignore[no-any-return]
+    except UnknownName:
         raise ConfigError(
-            f"simulator '{kind}' cannot be loaded from {ref}: {exc}", field="simulator"
+            f"simulator '{kind}' is not available (available: {', '.join(['auto', *SIMULATORS.names()])})",
+            field="simulator",
         ) from None
+    except PluginLoadError as exc:
+        raise ConfigError(f"simulator '{kind}' cannot be loaded from {SIMULATORS.ref(kind)}: {exc}",
+                          field="simulator") from None
 
 
 def make_simulator(
@@ -61,10 +59,8 @@ def make_simulator(
     model client is given and an LLM user is registered, else by the offline ``persona``.
     """
     if kind not in SIMULATOR_KINDS and kind not in SIMULATORS:
-        raise ConfigError(
-            f"unknown simulator '{kind}' (known: {', '.join(dict.fromkeys([*SIMULATOR_KINDS, *SIMULATORS]))})",
-            field="simulator",
-        )
+        known = list(dict.fromkeys([*SIMULATOR_KINDS, *SIMULATORS.names()]))
+        raise ConfigError(UnknownName("simulator", kind, known).message, field="simulator")
     if kind == "auto":
         if scenario.user.script is not None:
             kind = "scripted"

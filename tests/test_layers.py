@@ -1,0 +1,91 @@
+"""Layers point one way: the import-linter contracts hold and ``evalkit/`` has no import circle.
+
+Function-level (lazy) imports count in both checks: grimp, import-linter's graph, reads
+every ``import`` statement of a module, wherever it sits.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _lint_imports() -> str:
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    if exe is None:
+        pytest.fail("lint-imports not found: install the dev extra (pip install -e '.[dev]')")
+    proc = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_import_linter_contracts_hold() -> None:
+    out = _lint_imports()
+    assert "4 kept, 0 broken" in out, out
+
+
+def _cycles(graph: grimp.ImportGraph, prefix: str) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    nodes = sorted(m for m in graph.modules if m == prefix or m.startswith(prefix + "."))
+    edges = {m: sorted(n for n in graph.find_modules_directly_imported_by(m) if n in nodes) for m in nodes}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(edges[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(edges[w])))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    x = stack.pop()
+                    on_stack.discard(x)
+                    comp.append(x)
+                    if x == v:
+                        break
+                if len(comp) > 1:
+                    found.append(sorted(comp))
+    return found
+
+
+def test_evalkit_has_no_import_circle() -> None:
+    graph = grimp.build_graph("evalkit", cache_dir=None)
+    assert _cycles(graph, "evalkit") == []
+
+
+def test_the_circle_finder_sees_a_lazy_circle() -> None:
+    """The check itself works: a circle closed by a function-level import is found."""
+    graph = grimp.ImportGraph()
+    for m in ("pkg", "pkg.a", "pkg.b", "pkg.c"):
+        graph.add_module(m)
+    graph.add_import(importer="pkg.a", imported="pkg.b", line_number=1, line_contents="from pkg import b")
+    graph.add_import(importer="pkg.b", imported="pkg.a", line_number=9, line_contents="    from pkg import a")
+    graph.add_import(importer="pkg.c", imported="pkg.a", line_number=1, line_contents="from pkg import a")
+    assert _cycles(graph, "pkg") == [["pkg.a", "pkg.b"]]
