@@ -37,7 +37,7 @@ COMMANDS: dict[str, _Entry] = {
     "selftest": _Entry("evalkit.cli.selftest", "Check that the suite catches the reference agent's seeded faults."),
     "load": _Entry("evalkit.cli.load", "Load-test an HTTP agent with the suite's simulated users."),
     "calibrate": _Entry("evalkit.cli.calibrate", "How often each judge agrees with people's labels."),
-    "mutate": _Entry("evalkit.cli.mutate", "Mutation testing: would the suite notice if this line of the agent were wrong?"),
+    "mutate": _Entry("evalkit.cli.mutate", "Mutation testing: which changes to the agent's code the suite misses."),
 }
 
 
