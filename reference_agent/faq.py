@@ -28,6 +28,8 @@ __all__ = ["MIN_SCORE", "rank_faq"]
 MIN_SCORE = 0.35  # below this an entry does not answer the question (see tests/test_agent_faq.py)
 _SECOND_LINK = 0.5  # an entry listed second for an intent gets half the credit
 _KEYWORD = 0.2  # per keyword phrase found in the question (two at most)
+_SURE = 0.6  # a router label this probable credits its first FAQ entry directly ...
+_SURE_CREDIT = 0.5  # ... with this share of its probability
 _CREDIT = 2.0  # the router can triple a similarity, never create one: off-topic questions stay off
 
 
@@ -76,11 +78,16 @@ def rank_faq(question: str, entries: Sequence[dict[str, Any]]) -> list[tuple[flo
         p = prediction.label_probabilities.get(label, 0.0)
         for rank, faq_id in enumerate(links):
             credit[faq_id] = credit.get(faq_id, 0.0) + p * (1.0 if rank == 0 else _SECOND_LINK)
+    # A topic the router is sure of is an answer even in words the entry does not use
+    # ("where can I download the bill" -> invoice).
+    sure = {links[0]: p for label, links in router.faq_links.items()
+            if (p := prediction.label_probabilities.get(label, 0.0)) >= _SURE}
     padded = _words(text)
     scored = []
     for sim, entry in zip(similarities, entries, strict=True):
         # An entry's own keyword phrase, word for word in the question, is strong evidence.
         hits = sum(1 for kw in entry.get("keywords") or [] if _words(kw) in padded)
         score = (sim + _KEYWORD * min(hits, 2)) * (1.0 + _CREDIT * credit.get(entry["faq_id"], 0.0))
+        score += _SURE_CREDIT * sure.get(entry["faq_id"], 0.0)
         scored.append((score, entry))
     return sorted(scored, key=lambda x: -x[0])

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ARTIFACT", "FORMAT", "RoutePrediction", "Router", "TextIndex", "load_router"]
+__all__ = ["ARTIFACT", "FORMAT", "RoutePrediction", "Router", "TextIndex", "load_router", "use_router"]
 
 ARTIFACT = Path(__file__).with_name("data") / "router.json"
 FORMAT = "reference-agent-router/1"
@@ -188,11 +188,29 @@ class Router:
         return RoutePrediction(self.labels[best], float(probs[best]), ranked, by_label)
 
 
+_OVERRIDE: list[Router] = []  # use_router(): a router trained elsewhere (cross-validation folds)
+
+
 @functools.lru_cache(maxsize=2)
-def load_router(path: Path = ARTIFACT) -> Router:
-    """The shipped router (read once per process)."""
+def _read(path: Path) -> Router:
     with open(path, encoding="utf-8") as fh:
         return Router(json.load(fh))
+
+
+def load_router(path: Path = ARTIFACT) -> Router:
+    """The shipped router (read once per process), or the one given to :func:`use_router`."""
+    if _OVERRIDE and path == ARTIFACT:
+        return _OVERRIDE[0]
+    return _read(path)
+
+
+def use_router(router: Router | None) -> None:
+    """Make the agent use ``router`` instead of the shipped one in this process (None: back to
+    the shipped one). For benchmarks/routing.py, whose folds retrain the router; call it in a
+    fresh process, since the NLU caches spelling repairs made with the router's word list."""
+    _OVERRIDE.clear()
+    if router is not None:
+        _OVERRIDE.append(router)
 
 
 class TextIndex:
