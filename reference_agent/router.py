@@ -148,6 +148,8 @@ class Router:
         self.labels: list[str] = list(data["labels"])  # type: ignore[call-overload]
         self.routes: dict[str, str] = dict(data["routes"])  # type: ignore[call-overload]
         self.coef = np.asarray(data["coef"], dtype=np.float64)  # classes x features
+        self._by_feature = np.ascontiguousarray(self.coef.T)  # features x classes: one row per n-gram
+        self._cache: dict[str, RoutePrediction] = {}  # a turn asks about the same text more than once
         self.intercept = np.asarray(data["intercept"], dtype=np.float64)
         self.known_words: frozenset[str] = frozenset(data.get("known_words", ()))  # type: ignore[arg-type]
         self.seen_words: frozenset[str] = frozenset(data.get("seen_words", ()))  # type: ignore[arg-type]
@@ -172,12 +174,21 @@ class Router:
     def probabilities(self, text: str) -> np.ndarray:
         """``predict_proba``: the softmax of the decision function, one value per label."""
         cols, vals = self.features(text)
-        scores = self.coef[:, cols] @ vals + self.intercept
+        scores = vals @ self._by_feature[cols] + self.intercept
         scores -= scores.max()
         exp = np.exp(scores)
         return exp / exp.sum()  # type: ignore[no-any-return]
 
     def predict(self, text: str) -> RoutePrediction:
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        if len(self._cache) >= 2048:
+            self._cache.clear()
+        prediction = self._cache[text] = self._predict(text)
+        return prediction
+
+    def _predict(self, text: str) -> RoutePrediction:
         probs = self.probabilities(text)
         by_label = {label: float(p) for label, p in zip(self.labels, probs, strict=True)}
         by_route = dict.fromkeys(self._route_names, 0.0)
