@@ -29,7 +29,7 @@ MIN_SCORE = 0.35  # below this an entry does not answer the question (see tests/
 _SECOND_LINK = 0.5  # an entry listed second for an intent gets half the credit
 _KEYWORD = 0.2  # per keyword phrase found in the question (two at most)
 _SURE = 0.6  # a router label this probable credits its first FAQ entry directly ...
-_SURE_CREDIT = 0.5  # ... with this share of its probability
+_SURE_CREDIT = 1.0  # ... with its probability
 _CREDIT = 2.0  # the router can triple a similarity, never create one: off-topic questions stay off
 
 

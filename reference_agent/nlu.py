@@ -134,7 +134,7 @@ ROUTE_INTENTS = {
 # back to the phrase rules (the router sees no request). Chosen on 5-fold cross-validation of
 # the whole first reply (benchmarks/routing.py), not on single sentences.
 CONFIDENT = 0.5  # route probability needed to act on the router's choice
-MARGIN = 0.2  # ... and its lead over the second route
+MARGIN = 0.1  # ... and its lead over the second route
 WRITE_CONFIDENT = 0.6  # an order change is never started on less
 HANDOFF_CONFIDENT = 0.8  # a handoff ends the conversation: the router alone must be this sure
 HANDOFF_COVERAGE = 0.75  # ... and have seen most of its words in training
@@ -146,7 +146,7 @@ _OTHER_OBJECT = re.compile(
     r"review|reviews|fee|fees|charge|penalty|policy|policies|registration|email|emails|card|plan|"
     r"login|username|user)\b")
 _ORDER_OBJECT = re.compile(r"\b(order|orders|purchase|purchases|package|parcel|item|items|shipment|delivery|"
-                           r"ordernumber|product|it|them)\b")
+                           r"ordernumber|product|products)\b")
 _COMMON = {
     "this", "that", "with", "have", "from", "they", "what", "when", "your", "will", "would",
     "there", "their", "about", "which", "could", "should", "been", "were", "order", "orders",
@@ -351,14 +351,38 @@ def _flat(text: str) -> str:
     return " " + re.sub(r"[^a-z0-9$@.?]+", " ", text).replace(".", " ").replace("?", " ? ") + " "
 
 
+@functools.lru_cache(maxsize=8)
+def _known_by_letter(known: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    by: dict[str, list[str]] = {}
+    for word in known:
+        by.setdefault(word[0], []).append(word)
+    return {k: tuple(sorted(v)) for k, v in by.items()}
+
+
+def _as_close(w: str, score: float, known: frozenset[str]) -> bool:
+    """An ordinary word customers use (a dictionary word seen in the training texts) is at
+    least as close to ``w`` as ``score``."""
+    for word in _known_by_letter(known).get(w[0], ()):
+        if abs(len(word) - len(w)) <= 2 and word not in _VOCAB_SET:
+            matcher = difflib.SequenceMatcher(None, w, word)
+            if matcher.real_quick_ratio() >= score and matcher.quick_ratio() >= score and matcher.ratio() >= score:
+                return True
+    return False
+
+
 @functools.lru_cache(maxsize=4096)
 def _repair_word(w: str) -> str:
-    """A misspelt word -> the closest phrase word; a correctly spelled word is never changed
-    (the router's word list: English words known to a dictionary, see train_router.py)."""
-    if len(w) >= 4 and w.isalpha() and w not in _COMMON and w not in _VOCAB_SET \
-            and w not in load_router().known_words:
+    """A misspelt word -> the closest phrase word. A correctly spelled word is never changed
+    (the router's word list: English words known to a dictionary, see train_router.py), and
+    neither is a typo that an ordinary word explains as well ("abuot": "about" as much as
+    "abort"): a typo is never read as an order action on a guess."""
+    known = load_router().known_words
+    if len(w) >= 4 and w.isalpha() and w not in _COMMON and w not in _VOCAB_SET and w not in known:
         match = difflib.get_close_matches(w, _VOCAB, n=1, cutoff=0.8)
-        return match[0] if match else w
+        if not match:
+            return w
+        score = difflib.SequenceMatcher(None, w, match[0]).ratio()
+        return w if _as_close(w, score, known & load_router().seen_words) else match[0]
     return w
 
 
@@ -578,4 +602,13 @@ def analyze(text: str) -> Analysis:
         for k, v in c.scores.items():
             scores[k] = max(scores.get(k, 0), v)
     prediction = whole.prediction if whole else clauses[0].prediction
+    if len(clauses) > 1 or len(pieces) > 1:
+        for c in clauses:
+            # "I don't want my profile and I want to cancel it": the object is in another clause.
+            if c.intent in WRITE_INTENTS and _other_object(norm):
+                c.intent, c.text = "info", norm
+                c.label = _best_label(prediction, "info_or_decline") if prediction else None
+        infos = [c for c in clauses if c.intent == "info"]
+        clauses = [c for c in clauses if c.intent != "info" or c is infos[0]]  # one request, asked once
+        intents = list(dict.fromkeys("info" if i in WRITE_INTENTS and _other_object(norm) else i for i in intents))
     return Analysis(norm, intents, scores, entities, clauses, frustration_score(text), prediction)

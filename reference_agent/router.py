@@ -157,9 +157,12 @@ class Router:
         self._route_names = sorted(set(self.routes.values()))
 
     def coverage(self, text: str) -> float:
-        """The share of the text's words the router saw in training (1.0 for no words)."""
+        """The share of the text's words the router has evidence about: seen in training, or
+        misspelt (not a dictionary word, so not a topic of its own). "I'm a travel agent"
+        scores low: "travel" is a real word the router never saw. 1.0 for no words."""
         words = _TOKEN.findall(text)
-        return sum(w in self.seen_words for w in words) / len(words) if words else 1.0
+        covered = sum(w in self.seen_words or (w.isalpha() and w not in self.known_words) for w in words)
+        return covered / len(words) if words else 1.0
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Column indices and values of the concatenated tf-idf blocks (``FeatureUnion``)."""

@@ -130,6 +130,8 @@ def test_an_order_action_on_another_object_is_not_an_order_action(text):
     "how do I stop getting your newsletter",
     "help me cancel my profile",
     "I want to write a review of my purchase experience",
+    "I don't need my membership anymore and I want to cancel it",  # the object is in the other clause
+    "can you tell me more abuot your shipping",  # "abuot" is "about", not "abort"
 ])
 def test_no_order_is_written_when_the_request_is_not_about_an_order(first):
     agent, replies = chat(first, "ORD-10006", "yes")
@@ -180,6 +182,11 @@ def test_faq_says_it_has_no_answer_rather_than_another_topic(question):
 def test_typo_repair_never_changes_a_dictionary_word(text, not_intent):
     analysis = analyze(text)
     assert not_intent not in analysis.intents and not analysis.scores.get(not_intent)
+
+
+def test_a_typo_an_ordinary_word_explains_as_well_is_not_read_as_an_action():
+    analysis = analyze("please tell me abuot the options")  # "about" fits as well as "abort"
+    assert "cancel" not in analysis.intents and not analysis.scores.get("cancel")
 
 
 @pytest.mark.parametrize("text,intent", [("cancle my ordr", "cancel"), ("i wnat a refnud", "refund")])
