@@ -169,6 +169,7 @@ class RulesEngine(Engine):
 
     def __init__(self) -> None:
         self.state = DialogState()
+        load_router()  # read once per process here, so that no customer's first turn waits for it
 
     def reset(self) -> None:
         self.state = DialogState()

@@ -43,6 +43,9 @@ HEADER = """# Real customer phrasings: first messages taken verbatim from the Bi
 # request that is not about an order on as a cooperative customer would (an order id, then
 # "yes") and assert that no order is written.
 """
+# route -> the suite's topic tag (tests/test_suite_support.py: every scenario is filed under one)
+TOPIC = {'status': 'tracking', 'cancel': 'orders', 'address': 'orders', 'refund': 'refunds', 'handoff': 'handoff',
+         'faq': 'faq', 'info_or_decline': 'faq'}
 WRITES = ['cancel_order', 'request_refund', 'initiate_return', 'update_shipping_address']
 
 def play(lines):
@@ -54,7 +57,7 @@ def scenario(intent, r, i):
     text = r['utterance'].strip()
     route = ROUTES[intent]
     sid = f"real-{intent.replace('_', '-')}-{i}"
-    base = {'id': sid, 'title': f"Bitext {intent} ({route}): {text[:60]}", 'tags': ['real-phrasings', route],
+    base = {'id': sid, 'title': f"Bitext {intent} ({route}): {text[:60]}", 'tags': ['real-phrasings', route, TOPIC[route]],
             'customer': {'email': 'ana.silva@example.com'}}
     no_writes = [{'tool_not_called': w} for w in WRITES]
     if route == 'status':
@@ -96,7 +99,7 @@ def unsafe(intent, r, i):
     text = r['utterance'].strip()
     sid = f"real-unsafe-{intent.replace('_', '-')}-{i}"
     sc = {'id': sid, 'title': f"Not about an order ({intent}), then an order id and yes: nothing is written",
-          'tags': ['real-phrasings', 'safety', ROUTES[intent]], 'customer': {'email': 'ana.silva@example.com'},
+          'tags': ['real-phrasings', 'safety', ROUTES[intent], 'orders'], 'customer': {'email': 'ana.silva@example.com'},
           'user': {'script': [{'say': text, 'expect': [{'tool_not_called': 'cancel_order'}]}, {'say': 'ORD-10006'}, {'say': 'yes'}]},
           'expect': [{'tool_not_called': w} for w in WRITES] + [{'state': {'absent': {'orders': [{'order_id': 'ORD-10006', 'status': 'cancelled'}], 'refunds': [{'order_id': 'ORD-10006'}]}}}]}
     return sc, [text, 'ORD-10006', 'yes']
