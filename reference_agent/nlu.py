@@ -133,9 +133,9 @@ ROUTE_INTENTS = {
 # The router decides when it is sure; otherwise the agent asks (two close routes) or falls
 # back to the phrase rules (the router sees no request). Chosen on 5-fold cross-validation of
 # the whole first reply (benchmarks/routing.py), not on single sentences.
-CONFIDENT = 0.4  # route probability needed to act on the router's choice
-MARGIN = 0.1  # ... and its lead over the second route
-WRITE_CONFIDENT = 0.6  # an order change is never started on less
+CONFIDENT = 0.35  # route probability needed to act on the router's choice
+MARGIN = 0.05  # ... and its lead over the second route
+WRITE_CONFIDENT = 0.5  # an order change is never started on less
 HANDOFF_CONFIDENT = 0.8  # a handoff ends the conversation: the router alone must be this sure
 HANDOFF_COVERAGE = 0.75  # ... and have seen most of its words in training
 CONTENDERS = 0.8  # a clarifying question only when two routes hold this much together (else: not understood)
