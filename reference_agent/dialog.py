@@ -27,9 +27,12 @@ from datetime import date
 from typing import Any
 
 from reference_agent.engine import Conversation, Draft, Engine
+from reference_agent.faq import MIN_SCORE as FAQ_MIN_SCORE
+from reference_agent.faq import rank_faq
 from reference_agent.guardrails import detect_injection, scan_untrusted
 from reference_agent.handoff import FAILURE_LIMIT, detect_trigger, hand_off
-from reference_agent.nlu import Analysis
+from reference_agent.nlu import WRITE_INTENTS, Analysis, route_intent, router_text
+from reference_agent.router import load_router
 from reference_agent.tools import REFUND_LIMIT, RETURN_WINDOW_DAYS
 
 __all__ = ["RulesEngine", "DialogState", "Task", "PHRASES", "human_date"]
@@ -60,7 +63,31 @@ PHRASES = {
     "find_order_id": ("No problem: you'll find your order number in your order confirmation email or under "
                       "Orders in your AcmeCorp account."),
     "welcome": "You're welcome!",
+    "clarify": "Just to be sure I help with the right thing: would you like to {first}, or to {second}?",
+    "decline": ("I'm sorry, I can't {topic} here in the chat. I can connect you with a human agent who can help: "
+                "would you like that? (yes/no)"),
 }
+#: router label -> what the customer wants, for the clarifying question and the decline.
+LABEL_TOPICS = {
+    "track_order": "check where an order is", "cancel_order": "cancel an order",
+    "get_refund": "get a refund for an order", "track_refund": "check on a refund",
+    "return": "return an item", "change_shipping_address": "change the shipping address of an order",
+    "set_up_shipping_address": "set up a shipping address", "contact_human_agent": "talk to a human agent",
+    "contact_customer_service": "contact our customer service team", "complaint": "make a complaint",
+    "payment_issue": "report a problem with a payment", "check_refund_policy": "know our refund policy",
+    "delivery_options": "know our delivery options", "delivery_period": "know how long delivery takes",
+    "check_payment_methods": "know which payment methods we accept",
+    "check_cancellation_fee": "know about cancellation fees", "check_invoices": "see your invoices",
+    "check_invoice": "see an invoice", "get_invoice": "get an invoice", "faq": "ask a general question",
+    "create_account": "create an account", "delete_account": "close your account",
+    "edit_account": "change your account details", "switch_account": "switch accounts",
+    "recover_password": "recover your password", "registration_problems": "sort out a registration problem",
+    "newsletter_subscription": "manage your newsletter subscription", "place_order": "place an order",
+    "change_order": "change the items of an order", "review": "leave a review",
+}
+_HANDOFF_INTENTS = {"human": "human", "complaint": "complaint", "payment_issue": "payment"}
+_FIRST = re.compile(r"\b(first|1st|former|the one before|option 1|number 1)\b|^\s*(1|a)\s*[.!]?\s*$", re.I)
+_SECOND = re.compile(r"\b(second|2nd|latter|other one|the other|option 2|number 2)\b|^\s*(2|b)\s*[.!]?\s*$", re.I)
 _WELCOME_BACK = {"en": "Welcome back, {name}!", "es": "¡Hola de nuevo, {name}!",
                  "de": "Willkommen zurück, {name}!", "fr": "Bon retour, {name} !"}
 _ISSUE_WORDS = {"track_order": "an order status check", "return": "a return", "refund": "a refund",
@@ -110,13 +137,16 @@ class Task:
     order: dict[str, Any] | None = None  # check_order_status result for order_id
     obey: bool = False  # follow_injection fault: an injected instruction drives this task
     strength: float = 0.0  # NLU score of the intent that created it
+    label: str | None = None  # the router label behind the intent (the FAQ topic of an "info" task)
 
 
 @dataclass
 class DialogState:
     task: Task | None = None
     queue: list[Task] = field(default_factory=list)
-    awaiting: str | None = None  # order_id | email | reason | amount | address | confirm | anything_else
+    # order_id | email | reason | amount | address | confirm | anything_else | clarify | offer_human
+    awaiting: str | None = None
+    clarify: tuple[str, tuple[str, ...]] | None = None  # the ambiguous request and its two router labels
     order_id: str | None = None  # remembered across turns and tasks
     failures: int = 0
     handed_off: dict[str, Any] | None = None
@@ -147,6 +177,7 @@ class RulesEngine(Engine):
 
     def __init__(self) -> None:
         self.state = DialogState()
+        load_router()  # read once per process here, so that no customer's first turn waits for it
 
     def reset(self) -> None:
         self.state = DialogState()
@@ -180,6 +211,20 @@ class RulesEngine(Engine):
             return self._hand_off(conv, trigger, intent, task.order_id if task else st.order_id)
 
         new_tasks = self._tasks_from(analysis, message, conv)
+        if st.awaiting in ("clarify", "offer_human"):
+            pending, st.awaiting = st.awaiting, None
+            if not new_tasks and pending == "offer_human" and not analysis.entities.order_ids:
+                if affirm_score(analysis) > 0:
+                    return self._hand_off(conv, "human", "info", None)
+                if affirm_score(analysis) < 0:
+                    out.say("No problem.", "completed")
+                    self._anything_else(conv, out)
+                    return self._finish(conv, out, "deny")
+            if not new_tasks and pending == "clarify":
+                chosen = self._clarified(message)
+                if chosen is not None and chosen.intent in _HANDOFF_INTENTS:
+                    return self._hand_off(conv, _HANDOFF_INTENTS[chosen.intent], chosen.intent, None)
+                new_tasks = [chosen] if chosen is not None else []
         if not new_tasks and st.awaiting in (None, "anything_else") and analysis.entities.order_ids \
                 and not analysis.has("goodbye"):
             new_tasks = [self._follow_up(analysis, message)]
@@ -195,7 +240,8 @@ class RulesEngine(Engine):
         deny = analysis.scores.get("deny", 0)
 
         if st.awaiting == "confirm" and st.task is not None and new_tasks and affirm_score(analysis) != 0 \
-                and all(t.intent == st.task.intent and t.order_id in (None, st.task.order_id) for t in new_tasks):
+                and all((t.intent == st.task.intent or t.strength < 3) and t.order_id in (None, st.task.order_id)
+                        for t in new_tasks):
             new_tasks = []  # "Yes, cancel it." / "No, don't cancel it." answer the pending question
         if st.awaiting == "confirm" and st.task is not None and not new_tasks:
             if affirm > deny:
@@ -250,6 +296,14 @@ class RulesEngine(Engine):
             self._advance(conv, out)
             return self._finish(conv, out, new_tasks[0].intent)
 
+        options = next((c.options for c in analysis.clauses if c.intent == "clarify"), ())
+        if options and st.task is None and st.awaiting in (None, "anything_else"):
+            # Two routes too close to call: ask, never guess (a guess could start an order change).
+            st.awaiting, st.clarify = "clarify", (message, options)
+            out.say(PHRASES["clarify"].format(first=LABEL_TOPICS.get(options[0], options[0]),
+                                              second=LABEL_TOPICS.get(options[1], options[1])), "asked")
+            return self._finish(conv, out, "clarify")
+
         # Conversational acts.
         closing = analysis.has("goodbye") or (
             st.awaiting == "anything_else" and (deny > affirm or analysis.has("thanks")))
@@ -280,6 +334,12 @@ class RulesEngine(Engine):
             return self._finish(conv, out, "identify")
         if out.parts:  # e.g. the email was not on file
             return self._finish(conv, out, intent)
+        if st.task is None and st.awaiting in (None, "anything_else") \
+                and rank_faq(message, conv.store.faq_entries())[0][0] >= FAQ_MIN_SCORE:
+            # Nothing the router or the phrases recognise, but a question the FAQ answers.
+            st.task = Task("faq", question=message)
+            self._advance(conv, out)
+            return self._finish(conv, out, "faq")
         st.failures += 1
         if st.failures > FAILURE_LIMIT:
             return self._hand_off(conv, "failures", intent, st.order_id)
@@ -314,7 +374,7 @@ class RulesEngine(Engine):
         obey = "follow_injection" in conv.faults and bool(detect_injection(message))
         tasks = []
         for clause in analysis.clauses:
-            if clause.intent not in ("track_order", "return", "refund", "cancel", "change_address", "faq"):
+            if clause.intent not in ("track_order", "return", "refund", "cancel", "change_address", "faq", "info"):
                 continue
             e = clause.entities
             task = Task(
@@ -324,9 +384,10 @@ class RulesEngine(Engine):
                 full_amount=e.full_amount,
                 reason=e.reason,
                 address=e.address,
-                question=clause.text if clause.intent == "faq" else message,
+                question=clause.text if clause.intent in ("faq", "info") else message,
                 obey=obey,
                 strength=clause.scores.get(clause.intent, 0.0),
+                label=clause.label,
             )
             if task.order_id is None and e.bad_order_ids:
                 task.order_id = "?" + e.bad_order_ids[0]
@@ -344,7 +405,7 @@ class RulesEngine(Engine):
         """An order id with no request: the same request as last time, else a status check."""
         e = analysis.entities
         last = self.state.last_task
-        if last is None or last.intent == "faq":
+        if last is None or last.intent not in WRITE_INTENTS + ("track_order",):
             return Task("track_order", order_id=e.order_ids[0])
         if not re.search(r"\b(what about|how about|and|same|too|also|as well|another|other one)\b", message, re.I):
             return Task("track_order", order_id=e.order_ids[0])
@@ -429,6 +490,9 @@ class RulesEngine(Engine):
             return
         if task.intent == "faq":
             self._faq(conv, task, out)
+            return
+        if task.intent == "info":
+            self._info(conv, task, out)
             return
         if task.order_id is None and st.order_id and "forget_order_id" not in conv.faults:
             task.order_id = st.order_id
@@ -696,6 +760,47 @@ class RulesEngine(Engine):
             out.handoff = self._hand_off(conv, "failures", "faq", None)
             return
         out.say(PHRASES["no_faq"], "failed")
+
+    def _info(self, conv: Conversation, task: Task, out: _Reply) -> None:
+        """Something the agent does not do in chat (accounts, newsletter, reviews, new orders):
+        the FAQ answer on that topic, else say so plainly and offer a human. Never an order action."""
+        result = conv.tools("lookup_faq", question=task.question)
+        matches = result.get("matches") or []
+        if matches:
+            out.say(matches[0]["answer"], "completed")
+            out.issues.append("faq:")
+            self._done(conv, out)
+            return
+        st = self.state
+        st.task = None
+        st.last_task = task
+        topic = LABEL_TOPICS.get(task.label or "", "do that")
+        topic = topic.replace("your ", "an ").replace("an account details", "account details")
+        self._ask(out, "offer_human", PHRASES["decline"].format(topic=topic))
+
+    def _clarified(self, message: str) -> Task | None:
+        """The customer's answer to the clarifying question, as the task they chose (or None)."""
+        st = self.state
+        if st.clarify is None:
+            return None
+        original, options = st.clarify
+        st.clarify = None
+        chosen: str | None = None
+        if _FIRST.search(message):
+            chosen = options[0]
+        elif _SECOND.search(message):
+            chosen = options[1]
+        else:
+            router = load_router()
+            prediction = router.predict(router_text(message))
+            probs = dict(prediction.route_probabilities)
+            first, second = (probs.get(router.routes[o], 0.0) for o in options)
+            if max(first, second) >= 0.3 and max(first, second) >= 2 * min(first, second):
+                chosen = options[0] if first > second else options[1]
+        if chosen is None:
+            return None
+        intent = route_intent(load_router().routes[chosen], chosen, original)
+        return Task(intent, question=original, label=chosen, strength=3.0)
 
     def _done(self, conv: Conversation, out: _Reply) -> None:
         st = self.state

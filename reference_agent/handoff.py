@@ -10,6 +10,7 @@ complaint                 "complaint", "complain"...           ``complaint``
 frustration               frustration score >= 2 (nlu)         ``customer frustrated``
 repeated failures         more than 3 failed attempts          ``repeated failed attempts``
 refund over $500          amount > $500 (tools.REFUND_LIMIT)   ``refund over $500``
+payment problem           the router (Bitext payment_issue)    ``payment problem``
 ========================  ===================================  ==========================
 
 A handoff calls the ``escalate_to_human`` tool (which creates an ``open`` ticket row
@@ -41,6 +42,7 @@ REASONS = {
     "frustration": "customer frustrated",
     "failures": "repeated failed attempts",
     "refund_limit": "refund over $500",
+    "payment": "payment problem",
 }
 _OPENERS = {
     "human": "Of course.",
@@ -48,6 +50,7 @@ _OPENERS = {
     "frustration": "I'm sorry for the trouble.",
     "failures": "I'm sorry I haven't been able to sort this out.",
     "refund_limit": "Refunds over $500 need to be approved by a member of our team.",
+    "payment": "I'm sorry about the trouble with your payment: our billing team will look into it.",
 }
 
 
@@ -57,6 +60,8 @@ def detect_trigger(analysis: Analysis, *, ignore_human: bool = False, ignore_fru
         return "human"
     if analysis.scores.get("complaint", 0) >= 3:
         return "complaint"
+    if analysis.scores.get("payment_issue", 0) >= 3:
+        return "payment"
     if not ignore_frustration and analysis.frustration >= FRUSTRATION_THRESHOLD:
         return "frustration"
     return None

@@ -21,17 +21,17 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
-from reference_agent.store import open_store
-from reference_agent.tools import rank_faq
+from reference_agent.memory import detect_language
+from reference_agent.router import RoutePrediction, load_router
 
 __all__ = [
     "INTENTS",
+    "ROUTE_INTENTS",
+    "WRITE_INTENTS",
     "Analysis",
     "Clause",
     "Entities",
@@ -39,6 +39,8 @@ __all__ = [
     "extract_entities",
     "frustration_score",
     "normalize_spoken",
+    "route_intent",
+    "router_text",
 ]
 
 #: intent -> {phrase: weight}. Phrases are matched on word boundaries after repair.
@@ -120,13 +122,31 @@ INTENTS: dict[str, dict[str, float]] = {
     },
 }
 #: Intents that name a task the agent performs (vs conversational acts).
-TASK_INTENTS = ("track_order", "return", "refund", "cancel", "change_address", "faq")
-_FAQ_HINTS = (
-    "how long", "how much", "do you", "can i", "what is your", "what are your", "policy", "warranty",
-    "payment", "pay with", "shipping cost", "international", "gift card", "price match", "hours",
-    "password", "exchange", "invoice", "discount", "unsubscribe", "privacy", "pick up", "pickup",
-    "how do i", "is there", "which", "accept",
-)
+TASK_INTENTS = ("track_order", "return", "refund", "cancel", "change_address", "faq", "info")
+#: Tasks that change an order (they always need an order id and a "yes").
+WRITE_INTENTS = ("return", "refund", "cancel", "change_address")
+#: router route -> the dialog's intent ("handoff" is refined by the label: see _route_intent).
+ROUTE_INTENTS = {
+    "status": "track_order", "cancel": "cancel", "refund": "refund", "return": "return",
+    "address": "change_address", "faq": "faq", "info_or_decline": "info", "handoff": "human",
+}
+# The router decides when it is sure; otherwise the agent asks (two close routes) or falls
+# back to the phrase rules (the router sees no request). Chosen on 5-fold cross-validation of
+# the whole first reply (benchmarks/routing.py), not on single sentences.
+CONFIDENT = 0.35  # route probability needed to act on the router's choice
+MARGIN = 0.05  # ... and its lead over the second route
+WRITE_CONFIDENT = 0.5  # an order change is never started on less
+HANDOFF_CONFIDENT = 0.8  # a handoff ends the conversation: the router alone must be this sure
+HANDOFF_COVERAGE = 0.75  # ... and have seen most of its words in training
+CONTENDERS = 0.8  # a clarifying question only when two routes hold this much together (else: not understood)
+# A write request is about an order only when its object is one. "cancel my account /
+# subscription / newsletter" names another object and never becomes an order change.
+_OTHER_OBJECT = re.compile(
+    r"\b(account|accounts|profile|subscription|subscriptions|newsletter|newsletters|membership|password|pin|"
+    r"review|reviews|fee|fees|charge|penalty|policy|policies|registration|email|emails|card|plan|"
+    r"login|username|user)\b")
+_ORDER_OBJECT = re.compile(r"\b(order|orders|purchase|purchases|package|parcel|item|items|shipment|delivery|"
+                           r"ordernumber|product|products)\b")
 _COMMON = {
     "this", "that", "with", "have", "from", "they", "what", "when", "your", "will", "would",
     "there", "their", "about", "which", "could", "should", "been", "were", "order", "orders",
@@ -234,9 +254,12 @@ class Entities:
 @dataclass
 class Clause:
     text: str
-    intent: str | None
+    intent: str | None  # a task/conversational intent, or "clarify" (two routes too close to call)
     scores: dict[str, float]
     entities: Entities
+    prediction: RoutePrediction | None = None  # the learned router's view of this clause
+    label: str | None = None  # the router label behind ``intent`` (e.g. check_cancellation_fee)
+    options: tuple[str, ...] = ()  # for "clarify": the router labels of the two candidate routes
 
 
 @dataclass
@@ -249,6 +272,7 @@ class Analysis:
     entities: Entities
     clauses: list[Clause]
     frustration: float
+    prediction: RoutePrediction | None = None  # the router on the whole message
 
     @property
     def top(self) -> str | None:
@@ -303,6 +327,23 @@ def normalize_spoken(text: str) -> str:
     return _SPOKEN_DIGITS.sub(digits, text)
 
 
+_ENTITY_MASKS = (
+    (EMAIL_RE, " emailaddress "),
+    (AMOUNT_RE, " moneyamount "),
+    (ORDER_RE, " ordernumber "),
+)
+
+
+def router_text(text: str) -> str:
+    """The text the learned router sees (in training and at run time): voice-style ids and
+    amounts read as digits, emails, amounts and order ids replaced by one placeholder word
+    each (the router learns that a request names an order, not which one), lower case."""
+    text = normalize_spoken(text)
+    for rx, word in _ENTITY_MASKS:
+        text = rx.sub(word, text)
+    return " ".join(text.lower().split())
+
+
 def _flat(text: str) -> str:
     """Lower-case, accents off ("dónde" -> "donde"), apostrophes and punctuation to spaces
     (so "where's" -> "where s")."""
@@ -310,11 +351,38 @@ def _flat(text: str) -> str:
     return " " + re.sub(r"[^a-z0-9$@.?]+", " ", text).replace(".", " ").replace("?", " ? ") + " "
 
 
+@functools.lru_cache(maxsize=8)
+def _known_by_letter(known: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    by: dict[str, list[str]] = {}
+    for word in known:
+        by.setdefault(word[0], []).append(word)
+    return {k: tuple(sorted(v)) for k, v in by.items()}
+
+
+def _as_close(w: str, score: float, known: frozenset[str]) -> bool:
+    """An ordinary word customers use (a dictionary word seen in the training texts) is at
+    least as close to ``w`` as ``score``."""
+    for word in _known_by_letter(known).get(w[0], ()):
+        if abs(len(word) - len(w)) <= 2 and word not in _VOCAB_SET:
+            matcher = difflib.SequenceMatcher(None, w, word)
+            if matcher.real_quick_ratio() >= score and matcher.quick_ratio() >= score and matcher.ratio() >= score:
+                return True
+    return False
+
+
 @functools.lru_cache(maxsize=4096)
 def _repair_word(w: str) -> str:
-    if len(w) >= 4 and w.isalpha() and w not in _COMMON and w not in _VOCAB_SET:
+    """A misspelt word -> the closest phrase word. A correctly spelled word is never changed
+    (the router's word list: English words known to a dictionary, see train_router.py), and
+    neither is a typo that an ordinary word explains as well ("abuot": "about" as much as
+    "abort"): a typo is never read as an order action on a guess."""
+    known = load_router().known_words
+    if len(w) >= 4 and w.isalpha() and w not in _COMMON and w not in _VOCAB_SET and w not in known:
         match = difflib.get_close_matches(w, _VOCAB, n=1, cutoff=0.8)
-        return match[0] if match else w
+        if not match:
+            return w
+        score = difflib.SequenceMatcher(None, w, match[0]).ratio()
+        return w if _as_close(w, score, known & load_router().seen_words) else match[0]
     return w
 
 
@@ -338,10 +406,6 @@ def _score(flat: str) -> dict[str, float]:
     if scores.get("change_address", 0) <= 2 and not re.search(r"\b(change|update|new|wrong|different|moved|ship|send|deliver)", flat):
         scores.pop("change_address", None)
     return scores
-
-
-def _faq_like(flat: str) -> bool:
-    return any(f" {h} " in flat for h in _FAQ_HINTS) or flat.strip().endswith("?")
 
 
 def _parse_amount(raw: str) -> float:
@@ -404,34 +468,87 @@ _SPLIT = re.compile(
 )
 
 
-def _classify(text: str) -> tuple[str | None, dict[str, float]]:
+@dataclass
+class _Decision:
+    intent: str | None
+    scores: dict[str, float]
+    prediction: RoutePrediction | None = None
+    label: str | None = None
+    options: tuple[str, ...] = ()
+
+
+def _rules(text: str) -> tuple[str | None, dict[str, float]]:
+    """The phrase rules: conversational acts, and the fallback when the router sees no request."""
     flat = _repair(_flat(normalize_spoken(text)))
     scores = _score(flat)
-    tasks = {k: v for k, v in scores.items() if k in TASK_INTENTS}
-    if not tasks and not any(k in scores for k in ("human", "complaint")):
-        best = rank_faq(text, _faq_entries())[0][0] if not ORDER_RE.search(text) else 0.0
-        if best >= 3 or (best >= 2.5 and _faq_like(flat)):
-            scores["faq"] = best
-    elif tasks and _faq_like(flat) and re.search(r"\b(policy|how long|how much|do you)\b", flat) \
-            and not re.search(r"\b(my|this|it)\b.*\b(order|item|package)|ORD-\d", flat + text):
-        # "what is your return policy?" is a question about returns, not a return request.
-        scores["faq"] = max(tasks.values()) + 0.5
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
     return (ranked[0][0] if ranked else None), scores
 
 
-_FAQ_CACHE: list[dict[str, Any]] = []
-_FAQ_LOCK = threading.Lock()
+def _best_label(prediction: RoutePrediction, route: str) -> str:
+    routes = load_router().routes
+    return max((lbl for lbl in prediction.label_probabilities if routes[lbl] == route),
+               key=lambda lbl: prediction.label_probabilities[lbl])
 
 
-def _faq_entries() -> list[dict[str, Any]]:
-    """The FAQ of the seeded store (read once per process) for FAQ-question detection."""
-    with _FAQ_LOCK:
-        if not _FAQ_CACHE:
-            store = open_store()
-            _FAQ_CACHE.extend(store.faq_entries())
-            store.close()
-    return _FAQ_CACHE
+def route_intent(route: str, label: str, text: str = "") -> str:
+    """The dialog intent for a router route and label; an order change whose object is not an
+    order ("cancel my subscription") becomes ``info``, whatever the verb."""
+    if route == "handoff":
+        return {"complaint": "complaint", "payment_issue": "payment_issue"}.get(label, "human")
+    intent = ROUTE_INTENTS[route]
+    if intent in WRITE_INTENTS and _other_object(text):
+        return "info"
+    return intent
+
+
+def _other_object(text: str) -> bool:
+    """The request names something other than an order as the object of the action."""
+    low = router_text(text)
+    return bool(_OTHER_OBJECT.search(low)) and not _ORDER_OBJECT.search(low)
+
+
+def _without_tasks(scores: dict[str, float]) -> dict[str, float]:
+    """Drop the phrase rules' task and handoff guesses (the router decided); keep the acts."""
+    return {k: v for k, v in scores.items() if k not in TASK_INTENTS and k not in ("human", "complaint")}
+
+
+def _classify(text: str) -> _Decision:
+    rule_intent, scores = _rules(text)
+    if detect_language([text]) != "en":
+        return _Decision(rule_intent, scores)  # the router learned English; the phrases know es/de/fr
+    prediction = load_router().predict(router_text(text))
+    route, confidence, margin = prediction.route, prediction.confidence, prediction.margin
+    second = prediction.route_probabilities[1][0]
+    if route == "none" or (second == "none" and confidence < CONFIDENT):
+        # Not a request the router knows (a yes, an id, a greeting, another language):
+        # the phrase rules decide, as before.
+        return _Decision(rule_intent, scores, prediction)
+    label = _best_label(prediction, route)
+    intent = route_intent(route, label, text)
+    needed = WRITE_CONFIDENT if intent in WRITE_INTENTS else CONFIDENT
+    if intent in ("human", "complaint", "payment_issue") and scores.get(intent, 0.0) < 2:
+        needed = HANDOFF_CONFIDENT
+        if load_router().coverage(router_text(text)) < HANDOFF_COVERAGE:
+            return _Decision(rule_intent, scores, prediction)  # "I'm a travel agent": unknown words
+    if confidence < needed or margin < MARGIN:
+        if second != "none" and confidence + prediction.route_probabilities[1][1] >= CONTENDERS:
+            options = (label, _best_label(prediction, second))
+            return _Decision("clarify", _without_tasks(scores), prediction, label, options)
+        return _Decision(rule_intent, scores, prediction)
+    rule_strength = scores.get(intent, 0.0)
+    scores = _without_tasks(scores)
+    if intent in ("human", "complaint", "payment_issue"):
+        # handoff.detect_trigger hands over at once; an angry message the router reads as
+        # "get me a human" is left to the frustration trigger (it apologises first).
+        if rule_strength or frustration_score(text) < 2:
+            scores[intent] = max(rule_strength, 3.0)
+        return _Decision(intent, scores, prediction, label)
+    # Strength: what the phrase rules saw, else the router's confidence kept under 3, so that
+    # an answer to the agent's own question ("it arrived broken") is not taken for a new
+    # request (see dialog.reply).
+    scores[intent] = max(rule_strength, 2.9 * confidence)
+    return _Decision(intent, scores, prediction, label)
 
 
 def frustration_score(text: str) -> float:
@@ -451,30 +568,47 @@ def analyze(text: str) -> Analysis:
     pieces = [p.strip(" ,.") for p in _SPLIT.split(norm) if p and p.strip(" ,.")]
     clauses: list[Clause] = []
     for piece in pieces or [norm]:
-        intent, scores = _classify(piece)
+        decision = _classify(piece)
+        intent, scores = decision.intent, decision.scores
         ents = extract_entities(piece)
-        if intent in TASK_INTENTS or not clauses:
-            clauses.append(Clause(piece, intent, scores, ents))
+        prev_clause = clauses[-1] if clauses else None
+        same = prev_clause is not None and intent == prev_clause.intent and intent in TASK_INTENTS \
+            and not (ents.order_ids and prev_clause.entities.order_ids)
+        if (intent in TASK_INTENTS or intent == "clarify" or not clauses) and not same:
+            clauses.append(Clause(piece, intent, scores, ents, decision.prediction, decision.label, decision.options))
         else:
-            # A clause without its own task ("it's ORD-10002") belongs to the previous one.
+            # A clause without its own task ("it's ORD-10002"), or the same request again ("I
+            # moved! Please send ORD-10038 to ..."), belongs to the previous one.
             prev = clauses[-1]
             prev.text += " " + piece
             prev.entities.merge(ents)
             for k, v in scores.items():
                 prev.scores[k] = prev.scores.get(k, 0) + v
             if prev.intent is None:
-                prev.intent = intent
-    _, whole_scores = _classify(norm) if len(clauses) > 1 else (None, dict(clauses[0].scores))
+                prev.intent, prev.label, prev.options = intent, decision.label, decision.options
+                prev.prediction = decision.prediction
+    whole = _classify(norm) if len(clauses) > 1 else None
+    whole_scores = whole.scores if whole else dict(clauses[0].scores)
     entities = extract_entities(norm)
     intents: list[str] = []
     for c in clauses:
         if c.intent and c.intent not in intents:
             intents.append(c.intent)
     for intent, _s in sorted(whole_scores.items(), key=lambda kv: -kv[1]):
-        if intent not in intents and intent in ("human", "complaint"):
+        if intent not in intents and intent in ("human", "complaint", "payment_issue"):
             intents.append(intent)
     scores = dict(whole_scores)
     for c in clauses:
         for k, v in c.scores.items():
             scores[k] = max(scores.get(k, 0), v)
-    return Analysis(norm, intents, scores, entities, clauses, frustration_score(text))
+    prediction = whole.prediction if whole else clauses[0].prediction
+    if len(clauses) > 1 or len(pieces) > 1:
+        for c in clauses:
+            # "I don't want my profile and I want to cancel it": the object is in another clause.
+            if c.intent in WRITE_INTENTS and _other_object(norm):
+                c.intent, c.text = "info", norm
+                c.label = _best_label(prediction, "info_or_decline") if prediction else None
+        infos = [c for c in clauses if c.intent == "info"]
+        clauses = [c for c in clauses if c.intent != "info" or c is infos[0]]  # one request, asked once
+        intents = list(dict.fromkeys("info" if i in WRITE_INTENTS and _other_object(norm) else i for i in intents))
+    return Analysis(norm, intents, scores, entities, clauses, frustration_score(text), prediction)

@@ -20,15 +20,14 @@ Every tool returns a JSON-serialisable dict. A refusal or bad input is a result 
 
 from __future__ import annotations
 
-import difflib
-import functools
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from reference_agent.faq import MIN_SCORE as FAQ_MIN_SCORE
+from reference_agent.faq import rank_faq
 from reference_agent.store import Store
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
     "ToolContext",
     "call_tool",
     "days_since_delivery",
-    "faq_score",
     "rank_faq",
 ]
 
@@ -239,81 +237,13 @@ def update_shipping_address(ctx: ToolContext, order_id: Any = None, address: Any
     return {"order_id": updated["order_id"], "shipping_address": updated["shipping_address"]}
 
 
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = {"the", "a", "an", "is", "do", "you", "i", "my", "me", "to", "of", "for", "what", "how",
-         "can", "your", "it", "in", "on", "and", "are", "does", "please", "with", "about", "im", "m"}
-
-
-def _stem(w: str) -> str:
-    """A tiny suffix stripper: "refunds" -> "refund", "internationally" -> "internation"."""
-    for suffix, repl in (("ionally", "ion"), ("ional", "ion"), ("ally", ""), ("ies", "y"), ("ing", ""), ("ed", ""), ("ly", ""), ("es", ""), ("s", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
-            return w[: len(w) - len(suffix)] + repl
-    return w
-
-
-def _stems(text: str) -> list[str]:
-    return [_stem(w) for w in _WORD.findall(text.lower())]
-
-
-@functools.lru_cache(maxsize=8)
-def _faq_index(entries: tuple[tuple[str, str, tuple[str, ...]], ...]) -> dict[str, Any]:
-    targets = {fid: {w for w in _stems(q + " " + " ".join(kws)) if w not in _STOP} for fid, q, kws in entries}
-    n = len(entries)
-    df: dict[str, int] = {}
-    for words in targets.values():
-        for w in words:
-            df[w] = df.get(w, 0) + 1
-    idf = {w: math.log(1 + n / c) / math.log(1 + n) for w, c in df.items()}
-    vocab = sorted(df)
-    return {"targets": targets, "idf": idf, "vocab": vocab,
-            "keywords": {fid: [" ".join(_stems(k)) for k in kws] for fid, _, kws in entries}}
-
-
-def _index_for(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    return _faq_index(tuple((e["faq_id"], e["question"], tuple(e["keywords"])) for e in entries))
-
-
-@functools.lru_cache(maxsize=4096)
-def _repair_faq_word(w: str, vocab: tuple[str, ...]) -> str:
-    prefix = [v for v in vocab if min(len(v), len(w)) >= 5 and (v.startswith(w) or w.startswith(v))]
-    close = prefix or difflib.get_close_matches(w, vocab, n=1, cutoff=0.8)
-    return close[0] if close else w
-
-
-def _question_words(question: str, index: dict[str, Any]) -> list[str]:
-    vocab = tuple(index["vocab"])
-    return [w if w in index["idf"] or len(w) <= 3 else _repair_faq_word(w, vocab) for w in _stems(question)]
-
-
-def faq_score(question: str, entry: dict[str, Any], index: dict[str, Any] | None = None,
-              words: list[str] | None = None) -> float:
-    """How well ``question`` matches one FAQ entry: keyword phrases (+2 each) plus the
-    overlap of rare words (IDF-weighted), after stemming and typo repair (prefixes, or
-    ``difflib`` ratio >= 0.8, so "warrenty" counts as "warranty")."""
-    index = index or _index_for([entry])
-    words = words if words is not None else _question_words(question, index)
-    target = index["targets"][entry["faq_id"]]
-    q = " " + " ".join(words) + " "
-    score = sum(2.0 + 0.5 * kw.count(" ") for kw in index["keywords"][entry["faq_id"]] if f" {kw} " in q)
-    score += sum(index["idf"].get(w, 0) for w in set(words) if w in target and w not in _STOP)
-    return score
-
-
-def rank_faq(question: str, entries: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any]]]:
-    """FAQ entries best first, with their scores."""
-    index = _index_for(entries)
-    words = _question_words(question, index)
-    return sorted(((faq_score(question, e, index, words), e) for e in entries), key=lambda x: -x[0])
-
-
 def lookup_faq(ctx: ToolContext, question: Any = None) -> dict[str, Any]:
     if not isinstance(question, str) or not question.strip():
         return _error("question_required", "Ask a question to look up.")
     ranked = rank_faq(question, ctx.store.faq_entries())
     matches = [
         {"faq_id": e["faq_id"], "question": e["question"], "answer": e["answer"], "score": round(s, 2)}
-        for s, e in ranked[:3] if s >= 2.0
+        for s, e in ranked[:3] if s >= FAQ_MIN_SCORE
     ]
     return {"matches": matches}
 
