@@ -540,10 +540,14 @@ class Runner:
         from evalkit.plugins import code_origin
 
         lines = []
+        by_origin: dict[str, list[str]] = {}  # one line per piece of code, however many specs use it
         for spec, provider in self._providers.items():
             factory = getattr(provider, "factory", None)
             what = code_origin(factory) if factory is not None else type(provider).__name__
-            lines.append(f"evalkit: agent {_masked_spec(spec)} = {what}")
+            by_origin.setdefault(what, []).append(_masked_spec(spec))
+        for what, specs in by_origin.items():
+            more = f" (and {len(specs) - 1} more spec{'s' if len(specs) > 2 else ''} of it)" if len(specs) > 1 else ""
+            lines.append(f"evalkit: agent {specs[0]}{more} = {what}")
         names: dict[str, None] = {}
         for scenario in suite.scenarios:
             specs = [*suite.judges_for(scenario), *scenario.expect]
