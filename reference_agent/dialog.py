@@ -745,13 +745,19 @@ class RulesEngine(Engine):
                     "completed")
         self._done(conv, out)
 
-    def _faq(self, conv: Conversation, task: Task, out: _Reply) -> None:
+    def _answered_from_faq(self, conv: Conversation, task: Task, out: _Reply) -> bool:
+        """Answer with the FAQ entry on the question's topic; False when there is none."""
         result = conv.tools("lookup_faq", question=task.question)
         matches = result.get("matches") or []
-        if matches:
-            out.say(matches[0]["answer"], "completed")
-            out.issues.append("faq:")
-            self._done(conv, out)
+        if not matches:
+            return False
+        out.say(matches[0]["answer"], "completed")
+        out.issues.append("faq:")
+        self._done(conv, out)
+        return True
+
+    def _faq(self, conv: Conversation, task: Task, out: _Reply) -> None:
+        if self._answered_from_faq(conv, task, out):
             return
         st = self.state
         st.failures += 1
@@ -764,12 +770,7 @@ class RulesEngine(Engine):
     def _info(self, conv: Conversation, task: Task, out: _Reply) -> None:
         """Something the agent does not do in chat (accounts, newsletter, reviews, new orders):
         the FAQ answer on that topic, else say so plainly and offer a human. Never an order action."""
-        result = conv.tools("lookup_faq", question=task.question)
-        matches = result.get("matches") or []
-        if matches:
-            out.say(matches[0]["answer"], "completed")
-            out.issues.append("faq:")
-            self._done(conv, out)
+        if self._answered_from_faq(conv, task, out):
             return
         st = self.state
         st.task = None

@@ -20,3 +20,33 @@ def send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any, header
         handler.send_header(k, v)
     handler.end_headers()
     handler.wfile.write(body)
+
+
+class LocalServer:
+    """A ``ThreadingHTTPServer`` on 127.0.0.1 (a free port) run in a daemon thread for the
+    ``with`` block; subclasses build ``self.httpd`` and call :meth:`_serve`."""
+
+    httpd: Any
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler], *, queue: int = 5) -> None:
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = queue
+
+        self.httpd = Server(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from _core_helpers import write
+from _http_helpers import LocalServer
 from _robust_helpers import cli
 
 from evalkit.runfiles import load_run
@@ -158,14 +159,13 @@ def test_python_agent_reply_over_the_cap_is_an_agent_error(tmp_path: Path):
 # -- 1 and 5 over HTTP: surrogates, runaway bodies, token floods -----------------------------
 
 
-class HostileHttpAgent:
+class HostileHttpAgent(LocalServer):
     """The evalkit HTTP protocol, answering by the session's scenario id (``<kind>-N``)."""
 
     TOTAL = 20_000_000  # bytes a runaway reply sends at most (the test never hangs)
 
     def __init__(self) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         from _http_helpers import send_json
 
@@ -224,23 +224,11 @@ class HostileHttpAgent:
                 self.send_header("Content-Type", ctype)
                 self.end_headers()
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-    def __enter__(self) -> HostileHttpAgent:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
 
 def test_http_agent_surrogates_and_runaway_bodies(tmp_path: Path):

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _http_helpers import LocalServer
 from _robust_helpers import cli3
 
 from evalkit.testing.fake_openai import FakeOpenAIServer, Rule
@@ -34,7 +34,7 @@ scenarios:
 """
 
 
-class EchoingErrorServer:
+class EchoingErrorServer(LocalServer):
     """An OpenAI-compatible endpoint that fails every call and puts the caller's
     Authorization header (and API key) into its error message."""
 
@@ -64,24 +64,11 @@ class EchoingErrorServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 256
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-    def __enter__(self) -> EchoingErrorServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve(Handler, queue=256)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
 
 def customer(req: Any) -> dict[str, str]:
