@@ -545,9 +545,10 @@ class Runner:
             factory = getattr(provider, "factory", None)
             what = code_origin(factory) if factory is not None else type(provider).__name__
             by_origin.setdefault(what, []).append(_masked_spec(spec))
-        for what, specs in by_origin.items():
-            more = f" (and {len(specs) - 1} more spec{'s' if len(specs) > 2 else ''} of it)" if len(specs) > 1 else ""
-            lines.append(f"evalkit: agent {specs[0]}{more} = {what}")
+        for what, agent_specs in by_origin.items():
+            n_more = len(agent_specs) - 1
+            more = f" (and {n_more} more spec{'s' if n_more > 1 else ''} of it)" if n_more else ""
+            lines.append(f"evalkit: agent {agent_specs[0]}{more} = {what}")
         names: dict[str, None] = {}
         for scenario in suite.scenarios:
             specs = [*suite.judges_for(scenario), *scenario.expect]

@@ -134,6 +134,23 @@ def test_help_imports_no_heavy_library() -> None:
         assert f"\n  {name} " in listing
 
 
+def test_run_help_does_not_load_the_model_client() -> None:
+    """`evalkit run --help` (and an offline run's start-up) imported openai through the model
+    options: 0.65 s of the command's start-up. The client loads when a model is configured."""
+    code = (
+        "import json, sys\n"
+        "import evalkit.cli\n"
+        "try:\n"
+        "    evalkit.cli.main(['run', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(m for m in ('openai', 'evalkit.llm.client') if m in sys.modules)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
 def test_help_lists_every_command_that_exists() -> None:
     from evalkit.cli import COMMANDS
 

@@ -16,15 +16,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from evalkit.llm.cache import DEFAULT_CACHE_DIR, CacheMode, ResponseCache
-from evalkit.llm.client import LLMClient, LLMClients
 from evalkit.llm.settings import ROLES, ModelRoles
 from evalkit.masking import Secrets
 from evalkit.pricing import load_prices
+
+if TYPE_CHECKING:  # the client imports openai: only when a model is configured
+    from evalkit.llm.client import LLMClient, LLMClients
 
 __all__ = ["model_options", "build_model_roles", "build_llm_for_run", "run_secrets", "MODEL_OPTION_NAMES"]
 
@@ -112,6 +114,8 @@ def build_llm_for_run(
     table = load_prices(prices)
     if not roles.any:
         return None
+    from evalkit.llm.client import LLMClient, LLMClients
+
     mode = cache or os.environ.get("EVALKIT_CACHE") or "read-write"
     folder = Path(cache_dir or os.environ.get("EVALKIT_CACHE_DIR") or DEFAULT_CACHE_DIR)
     store = ResponseCache(folder, mode=mode, secrets=run_secrets(roles))  # type: ignore[arg-type]

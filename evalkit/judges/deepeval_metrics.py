@@ -111,12 +111,14 @@ def evalkit_model(client: LLMClient) -> Any:
                 messages = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
                 self.prompts.append(prompt_sha256(messages))
                 # Pinned like every evalkit judge: temperature 0 and the run's seed.
-                pinned = {"temperature": 0.0, "seed": self.client.settings.seed}
+                seed = self.client.settings.seed
                 if schema is not None:
-                    value, result = await self.client.structured(messages, schema, name=schema.__name__, **pinned)
+                    value, result = await self.client.structured(
+                        messages, schema, name=schema.__name__, temperature=0.0, seed=seed
+                    )
                     self.results.append(result)
                     return value
-                result = await self.client.chat(messages, **pinned)
+                result = await self.client.chat(messages, temperature=0.0, seed=seed)
                 self.results.append(result)
                 return result.content or ""
 
