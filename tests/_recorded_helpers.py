@@ -89,12 +89,15 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def make_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """``invoke(*args)`` -> CompletedProcess: the real console entry run in this process."""
+def make_cli(  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *, unset: tuple[str, ...] = ("EVALKIT_",)
+):
+    """``invoke(*args)`` -> CompletedProcess: the real console entry run in this process, with
+    the environment variables starting with ``unset`` removed."""
     from evalkit.cli import main
 
     for key in list(os.environ):
-        if key.startswith("EVALKIT_"):
+        if key.startswith(unset):
             monkeypatch.delenv(key)
 
     def invoke(*args: str) -> subprocess.CompletedProcess[str]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
+from _recorded_helpers import make_cli
 
 from evalkit.agents.base import AgentConfig, SessionInfo
 from evalkit.agents.python import PythonAgentProvider
@@ -25,24 +25,8 @@ REF_LLM = "reference_agent:create_agent?engine=llm&prompt=support_v1"
 def evalkit(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
     """``evalkit(*args)`` -> CompletedProcess, in this process, with no model configured by
     the environment (the flags alone decide)."""
-    from evalkit.cli import main
-
-    for key in list(os.environ):
-        if key.startswith(("EVALKIT_", "OPENAI_", "REFERENCE_AGENT_")):
-            monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
-
-    def invoke(*args: str) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(list(args), code, out, err)
-
-    return invoke
+    return make_cli(monkeypatch, capsys, unset=("EVALKIT_", "OPENAI_", "REFERENCE_AGENT_"))
 
 
 @pytest.fixture()
