@@ -51,6 +51,7 @@ __all__ = [
     "calibrate",
     "format_calibration",
     "stat_label",
+    "format_estimate",
 ]
 
 
@@ -422,16 +423,17 @@ def calibrate_judge(
     mine = [lab for lab in labels if lab.judge == judge]
     if not mine:
         return None
-    by_key = {}
+    # (scenario, trial) -> its conversations, one per variant: built once, not scanned per label.
+    by_task: dict[tuple[str, int], list[ConversationResult]] = {}
     for c in conversations:
-        by_key[c.key] = c
+        by_task.setdefault((c.transcript.scenario_id, c.transcript.trial), []).append(c)
     pairs: list[Pair] = []
     unjudged = 0
     binary = all(isinstance(lab.label, bool) for lab in mine)
     seen: set[tuple[str, str, int]] = set()
     for lab in mine:
-        matches = [c for key, c in by_key.items()
-                   if key[1] == lab.scenario_id and key[2] == lab.trial and (lab.variant is None or key[0] == lab.variant)]
+        matches = [c for c in by_task.get((lab.scenario_id, lab.trial), [])
+                   if lab.variant is None or c.transcript.variant == lab.variant]
         for c in matches:
             if c.key in seen:
                 continue  # the first label given for a conversation counts
@@ -440,21 +442,17 @@ def calibrate_judge(
             if value is None:
                 unjudged += 1
                 continue
-            if binary:
-                if not isinstance(value, bool):
-                    # A scored judge against pass/fail people: its own pass threshold decides.
-                    passed = [v.passed for v in c.verdicts if v.judge == judge and v.passed is not None]
-                    if judge == CSAT_PROXY:
-                        passed = [value >= 4.0]
-                    if not passed:
-                        unjudged += 1
-                        continue
-                    value = all(passed)
-                pairs.append(Pair(lab.scenario_id, lab.trial, c.transcript.variant, float(value),
-                                  float(lab.label), len(c.transcript.turns), reason))
-            else:
-                pairs.append(Pair(lab.scenario_id, lab.trial, c.transcript.variant, float(value),
-                                  float(lab.label), len(c.transcript.turns), reason))
+            if binary and not isinstance(value, bool):
+                # A scored judge against pass/fail people: its own pass threshold decides.
+                passed = [v.passed for v in c.verdicts if v.judge == judge and v.passed is not None]
+                if judge == CSAT_PROXY:
+                    passed = [value >= 4.0]
+                if not passed:
+                    unjudged += 1
+                    continue
+                value = all(passed)
+            pairs.append(Pair(lab.scenario_id, lab.trial, c.transcript.variant, float(value),
+                              float(lab.label), len(c.transcript.turns), reason))
     j = np.array([p.judge for p in pairs], dtype=float)
     h = np.array([p.human for p in pairs], dtype=float)
     length = np.array([p.n_turns for p in pairs], dtype=float)
@@ -550,13 +548,20 @@ def run_labels(run_dir: str | Path, run: RunResult, extra_files: Sequence[str | 
 _UNSIGNED = {"mae", "majority_mae"}
 
 
-def _fmt(e: Estimate, pct: bool = False, signed: bool = True) -> str:
+def format_estimate(name: str, e: Estimate) -> tuple[str, str]:
+    """Statistic ``name``'s value and its interval as text (``"n/a"`` and ``""`` when
+    undefined): a percentage, an unsigned error or a signed coefficient. Used by the text the
+    command prints and by the page."""
     if e.value is None:
-        return "n/a"
-    f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:+.3f}") if signed else (lambda x: f"{x:.3f}")
-    if e.low is None or e.high is None:
-        return f(e.value)
-    return f"{f(e.value)} [{f(e.low)}, {f(e.high)}]"
+        return "n/a", ""
+    if _STAT_LABELS.get(name, (name, False))[1]:
+        f = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    elif name in _UNSIGNED:
+        f = lambda x: f"{x:.3f}"  # noqa: E731
+    else:
+        f = lambda x: f"{x:+.3f}"  # noqa: E731
+    ci = f"{f(e.low)} to {f(e.high)}" if e.low is not None and e.high is not None else ""
+    return f(e.value), ci
 
 
 _STAT_LABELS = {
@@ -597,8 +602,8 @@ def format_calibration(results: Sequence[JudgeCalibration]) -> str:
         extra = f"; {r.n_unjudged} labelled conversation{'s' if r.n_unjudged != 1 else ''} not judged" if r.n_unjudged else ""
         lines.append(f"{r.judge}: {r.n} conversation{'s' if r.n != 1 else ''} with {kind}{extra}")
         for name, est in [*r.stats.items(), *r.baselines.items()]:
-            label, pct = _STAT_LABELS.get(name, (name, False))
-            lines.append(f"  {label:<48} {_fmt(est, pct, name not in _UNSIGNED)}")
+            value, ci = format_estimate(name, est)
+            lines.append(f"  {stat_label(name):<48} {value}" + (f" [{ci.replace(' to ', ', ')}]" if ci else ""))
         if r.confusion:
             c = r.confusion
             lines.append("                      judge pass  judge fail")

@@ -11,26 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalkit import __version__
-from evalkit.calibration import Estimate, JudgeCalibration, stat_label
+from evalkit.calibration import Estimate, JudgeCalibration, format_estimate, stat_label
 from evalkit.reports import _embed
 
 __all__ = ["render_calibration_html"]
 
-_PCT = {"agreement", "majority_agreement"}
-_UNSIGNED = {"mae", "majority_mae"}
-
-
-def _fmt(name: str, e: Estimate) -> tuple[str, str]:
-    if e.value is None:
-        return "n/a", ""
-    f = ((lambda x: f"{100 * x:.1f}%") if name in _PCT
-         else (lambda x: f"{x:.3f}") if name in _UNSIGNED else (lambda x: f"{x:+.3f}"))
-    ci = f"{f(e.low)} to {f(e.high)}" if e.low is not None and e.high is not None else ""
-    return f(e.value), ci
-
-
 def _rows(stats: dict[str, Estimate]) -> list[dict[str, str]]:
-    return [{"name": n, "label": stat_label(n), **dict(zip(("value", "ci"), _fmt(n, e), strict=True))}
+    return [{"name": n, "label": stat_label(n), **dict(zip(("value", "ci"), format_estimate(n, e), strict=True))}
             for n, e in stats.items()]
 
 
