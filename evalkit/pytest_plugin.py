@@ -34,9 +34,12 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
 
 __all__ = [
     "ScenarioFile",
@@ -390,7 +393,7 @@ def play_conversation(
     seed: int = 0,
     variant: str = "default",
     run_id: str = "pytest",
-    llm: Any | None = None,
+    llm: ModelClients | None = None,
 ) -> Any:
     """Play and score one trial of ``scenario`` against ``agent`` (a spec string, an agent
     object, or a class/factory); returns the :class:`~evalkit.results.ConversationResult`.
@@ -404,7 +407,7 @@ def play_conversation(
 
 
 async def _play(
-    agent: Any, scenario: Any, *, suite: Any, trial: int, seed: int, variant: str, run_id: str, llm: Any
+    agent: Any, scenario: Any, *, suite: Any, trial: int, seed: int, variant: str, run_id: str, llm: ModelClients | None
 ) -> Any:
     from evalkit.agents.loader import load_agent
     from evalkit.runner import RunConfig, Runner

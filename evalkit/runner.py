@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
 
@@ -55,6 +55,10 @@ from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, UserTurn
 from evalkit.untrusted import clean_text, clean_value, exc_line, one_line, safe_str
 
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
+    from evalkit.llm.settings import ModelSettings
+
 __all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome", "SIMULATOR_KINDS"]
 
 log = logging.getLogger("evalkit")
@@ -79,7 +83,7 @@ class RunConfig:
     conversation_timeout_s: float | None = None
     simulator: str = "auto"
     # Model clients (built by evalkit.llm) handed to simulators and judges as ``llm``.
-    llm: Any | None = None
+    llm: ModelClients | None = None
     # The agent's model settings, handed to agent factories (None: from ``llm.agent``).
     agent_config: AgentConfig | None = None
     resume: bool = False
@@ -329,13 +333,11 @@ class Runner:
         resumes = int(old.extra.get("resumes", 0)) + 1 if old is not None else 0  # type: ignore[arg-type]
         self._redact = self._resolve_redact(old)
         folder.redact_pii = self._redact
-        models = _llm_models(cfg.llm)
+        models = cfg.llm.models() if cfg.llm is not None else {}
         # Credentials written into an agent's or a model's URL are secrets too.
         folder.secrets = folder.secrets.plus_urls(*(v for v in variants.values() if v), *models.values())
-        if self._redact:
-            from evalkit.llm.cache import withhold_pii  # not at import: evalkit.llm loads openai
-
-            withhold_pii(cfg.llm)
+        if self._redact and cfg.llm is not None:
+            cfg.llm.withhold_pii()
         try:
             self._preflight_simulators(todo)
             await self._start_providers(suite, variants, explicit, todo)
@@ -391,8 +393,8 @@ class Runner:
                 "status": "complete" if complete else "interrupted",
                 "finished_at": _now(),
                 "duration_s": round(time.monotonic() - started, 3),
-                "cache": _llm_cache(cfg.llm),
-                "extra": {**manifest.extra, **_llm_usage(cfg.llm)},
+                "cache": cfg.llm.cache_stats() if cfg.llm is not None else {},
+                "extra": {**manifest.extra, **({"llm_usage": cfg.llm.usage()} if cfg.llm is not None else {})},
             }
         )
         # The manifest is written last: "complete" only once everything is on disk.
@@ -515,21 +517,23 @@ class Runner:
     async def _preflight_models(self) -> None:
         """A missing key, a dead endpoint or an unknown model fails the run here, once."""
         llm = self.config.llm
-        found = [(role, getattr(getattr(llm, role, None), "settings", None)) for role in ("simulator", "judge")]
+        clients = llm.clients() if llm is not None else {}
+        found: list[tuple[str, ModelSettings | None]] = [
+            (role, c.settings) for role, c in clients.items() if role != "agent"
+        ]
         # The agent's model only where the agent takes it (a rules-engine agent never calls it).
         found += [("agent", s) for p in self._providers.values() for s in p.model_settings()]
         if all(s is None for _, s in found):
             return  # offline: evalkit.llm (and openai) is not even imported
         from evalkit.llm.preflight import check_models
-        from evalkit.llm.settings import ModelSettings
 
-        await check_models([(role, s) for role, s in found if isinstance(s, ModelSettings)])
+        await check_models([(role, s) for role, s in found if s is not None])
 
     def _agent_config(self) -> AgentConfig:
         if self.config.agent_config is not None:
             return self.config.agent_config
-        client = getattr(self.config.llm, "agent", None)
-        return AgentConfig(model=getattr(client, "settings", None))
+        client = self.config.llm.agent if self.config.llm is not None else None
+        return AgentConfig(model=client.settings if client is not None else None)
 
     def _show_plugins(self, suite: Suite) -> None:
         """Before anything runs: which code each agent spec and non-built-in judge resolved
@@ -600,7 +604,7 @@ class Runner:
     async def _close_resources(self) -> None:
         await self._close_providers()
         llm = self.config.llm
-        if self.config.close_llm and llm is not None and callable(getattr(llm, "aclose", None)):
+        if self.config.close_llm and llm is not None:
             await llm.aclose()
 
     async def _close_providers(self) -> None:
@@ -1038,27 +1042,3 @@ def _version() -> str:
     from evalkit import __version__
 
     return __version__
-
-
-def _llm_models(llm: Any) -> dict[str, str]:
-    models = getattr(llm, "models", None)
-    if callable(models):
-        models = models()
-    return {str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else {}
-
-
-def _llm_cache(llm: Any) -> dict[str, int]:
-    stats = getattr(llm, "cache_stats", None)
-    if callable(stats):
-        stats = stats()
-    return {str(k): int(v) for k, v in stats.items()} if isinstance(stats, dict) else {}
-
-
-def _llm_usage(llm: Any) -> dict[str, Any]:
-    usage = getattr(llm, "usage", None)
-    if not callable(usage):
-        return {}
-    try:
-        return {"llm_usage": json.loads(json.dumps(usage(), default=str))}
-    except (TypeError, ValueError):
-        return {}

@@ -35,7 +35,7 @@ from pydantic import Field, model_validator
 
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.rubric import NO_JUDGE_MODEL, prompt_sha256, self_preference
-from evalkit.llm.client import ChatResult, LLMClient, role_client
+from evalkit.llm.client import ChatResult, LLMClient
 from evalkit.llm.errors import ModelCallError
 from evalkit.results import JudgeKind, Verdict
 from evalkit.scenarios.models import Scenario
@@ -262,7 +262,7 @@ class DeepEvalJudge(Judge):
 
     async def evaluate(self, ctx: JudgeContext) -> Verdict:
         judge_name = f"deepeval_{self.metric}"
-        client = role_client(ctx.llm, "judge")
+        client = ctx.llm.judge if ctx.llm is not None else None
         if client is None:
             return Verdict.skip(judge_name, NO_JUDGE_MODEL)
         model = evalkit_model(client)

@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.llm.client import ChatResult, LLMClient, role_client
+from evalkit.llm.client import ChatResult, LLMClient
 from evalkit.llm.errors import ModelCallError
 from evalkit.llm.render import TOOL_RESULT_CHARS, render_prompt, render_transcript
 from evalkit.results import JudgeKind, Verdict
@@ -102,7 +102,7 @@ class ModelJudge(Judge):
     models: list[str] = Field(default_factory=list, max_length=9)
 
     def _client(self, ctx: JudgeContext) -> LLMClient | None:
-        return role_client(ctx.llm, "judge")
+        return ctx.llm.judge if ctx.llm is not None else None
 
     def panel(self, client: LLMClient) -> list[str]:
         """The judge models asked: ``models`` when given, else the judge role's model."""
@@ -355,7 +355,7 @@ def reproducibility(
 def self_preference(ctx: JudgeContext, models: list[str]) -> dict[str, Any]:
     """A warning in the verdict when a judge model is also the agent's model: models rate their
     own answers higher (MT-Bench's judging study), so such scores flatter the agent."""
-    agent = role_client(ctx.llm, "agent") if not isinstance(ctx.llm, LLMClient) else None
+    agent = ctx.llm.agent if ctx.llm is not None else None
     if agent is None or agent.model not in models:
         return {}
     return {"warning": f"self-preference: the judge model '{agent.model}' is also the agent's model; "

@@ -8,12 +8,15 @@ when used. A simulator class is constructed as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ConfigError
 from evalkit.registry import PluginLoadError, Registry, UnknownName
 from evalkit.scenarios.models import Scenario
 from evalkit.simulators.base import Simulator, SimulatorContext, Stop, UserMessage
+
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
 
 __all__ = [
     "SIMULATORS",
@@ -51,7 +54,7 @@ def _load(kind: str) -> type:
 
 
 def make_simulator(
-    scenario: Scenario, *, kind: str = "auto", seed: int = 0, llm: Any | None = None
+    scenario: Scenario, *, kind: str = "auto", seed: int = 0, llm: ModelClients | None = None
 ) -> Simulator:
     """The simulated user for one conversation of ``scenario``.
 
@@ -65,7 +68,7 @@ def make_simulator(
         if scenario.user.script is not None:
             kind = "scripted"
         else:
-            has_model = llm is not None and getattr(llm, "simulator", llm) is not None
+            has_model = llm is not None and llm.simulator is not None
             kind = "llm" if has_model and "llm" in SIMULATORS else "persona"
     elif kind != "scripted" and scenario.user.script is not None:
         # A scripted scenario has no persona to play: replay it whatever was asked.
