@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import platform
 import random
@@ -37,6 +36,7 @@ from evalkit.agents.session import (
     AgentJunk,
     LoopClock,
     ReplyTooLarge,
+    agent_threads,
     call_maybe_async,
     close,
     end_state,
@@ -292,7 +292,8 @@ class Runner:
             hint="pass --resume to continue it or choose another --out",
         )
         try:
-            return await self._run_in(folder, run_id)
+            with agent_threads():
+                return await self._run_in(folder, run_id)
         finally:
             folder.close()
 
@@ -595,9 +596,10 @@ class Runner:
         self._max_reply = self.config.max_reply_bytes or config.max_reply_bytes
         job = _Job(variant, scenario, trial, derive_seed(seed, scenario.id, trial), (0, 0, trial))
         try:
-            return await self._conversation(
-                job, run_id, 0, config.turn_timeout_s, config.conversation_timeout_s
-            )
+            with agent_threads():
+                return await self._conversation(
+                    job, run_id, 0, config.turn_timeout_s, config.conversation_timeout_s
+                )
         finally:
             await self._close_providers()
 

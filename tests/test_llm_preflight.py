@@ -53,11 +53,15 @@ def _closed_port() -> int:
 
 
 def test_agent_model_flags_reach_the_reference_agent_llm_engine(evalkit, suite: Path, tmp_path: Path) -> None:
+    before = dict(os.environ)
     with FakeOpenAIServer() as srv:
         out = evalkit("run", str(suite), "--variant", f"v1={REF_LLM}", "--agent-model", "fake-model",
                       "--base-url", srv.base_url, "--out", str(tmp_path / "r"), "--no-progress")
         agent_calls = [r for r in srv.chat_requests if r.tool_names]  # the engine offers its shop tools
     assert out.returncode == 0, out.stderr
+    # The flags travelled as configuration (AgentConfig): the process environment is untouched.
+    assert {k: v for k, v in os.environ.items() if not k.startswith("DEEPEVAL_")} == {
+        k: v for k, v in before.items() if not k.startswith("DEEPEVAL_")}
     assert agent_calls and {r.body["model"] for r in agent_calls} == {"fake-model"}
     rows = [json.loads(line) for line in (tmp_path / "r" / "conversations.jsonl").read_text().splitlines()]
     assert [r["transcript"]["error"] for r in rows] == [None, None]
