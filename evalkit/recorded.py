@@ -96,13 +96,15 @@ def _score_into(
 
     async def score_all() -> list[ConversationResult]:
         gate = asyncio.Semaphore(max(1, concurrency))
+        judge_cache: dict[str, Any] = {}  # this scoring's judges, built once
 
         async def one(old: ConversationResult) -> ConversationResult:
             scenario = by_id.get(old.transcript.scenario_id)
             judges = suite.judges_for(scenario) if scenario is not None else suite.config.judges
             async with gate:
                 new = await score_transcript(
-                    old.transcript, scenario, suite_judges=judges, llm=llm, run_id=run.manifest.run_id
+                    old.transcript, scenario, suite_judges=judges, llm=llm, run_id=run.manifest.run_id,
+                    judge_cache=judge_cache,
                 )
             # The recording's own numbers (human rating, source verdict) stay; ours are fresh.
             metrics = {**old.metrics, **new.metrics}

@@ -237,6 +237,13 @@ def test_pairwise_judge_against_a_baseline_run(srv, tmp_path):
     v = evaluate(judge({"pairwise": {"baseline": str(run)}}), LLMClient(srv.settings()),
                  t=transcript(True, scenario_id="other"))
     assert v.skipped and "no conversation" in v.skipped
+    # The baseline is read by each judge (one run's judges), never cached for the process: the
+    # next run's judge sees the file as it is then.
+    (run / "conversations.jsonl").write_text(
+        json.dumps(ConversationResult(transcript=transcript(True, scenario_id="other")).model_dump(mode="json"))
+        + "\n")
+    v = evaluate(judge({"pairwise": str(run)}), LLMClient(srv.settings()), t=transcript(True, scenario_id="other"))
+    assert not v.skipped and v.details["baseline"] == str(run)
 
 
 # -- evidence and scale (issue 17) ---------------------------------------------------------------

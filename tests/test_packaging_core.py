@@ -75,7 +75,7 @@ def test_run_report_compare_gate_work_without_the_extras(tmp_path: Path, suite: 
     code += evalkit("report", "a")
     code += evalkit("compare", "a", "b", "--out", "cmp.html")
     code += evalkit("gate", "a", "--min", "task_completion_rate=0.5")
-    code += "print('LOADED', sorted({m.partition('.')[0] for m in sys.modules} & set(%r)))\n" % (EXTRAS,)
+    code += f"print('LOADED', sorted({{m.partition('.')[0] for m in sys.modules}} & set({EXTRAS!r})))\n"
     out = core_only(tmp_path, code)
     assert [line for line in out.stdout.splitlines() if line.startswith("EXIT")] == [
         "EXIT run 0", "EXIT run 0", "EXIT report 0", "EXIT compare 0", "EXIT gate 0"], out.stderr[-3000:]

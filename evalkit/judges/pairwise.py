@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.rubric import NO_JUDGE_MODEL, PROMPTS, ModelJudge, sample_settings, scenario_context
@@ -137,8 +136,7 @@ def _majority(votes: list[str]) -> str:
     return winners[0] if len(winners) == 1 else "tie"
 
 
-@lru_cache(maxsize=16)
-def _baseline(path: str) -> dict[tuple[str, int], Transcript]:
+def _read_baseline(path: str) -> dict[tuple[str, int], Transcript]:
     p = Path(path)
     journal = p / "conversations.jsonl" if p.is_dir() else p
     out: dict[tuple[str, int], Transcript] = {}
@@ -160,13 +158,21 @@ class PairwiseJudge(ModelJudge):
     baseline: str
     criteria: str = DEFAULT_PAIRWISE_CRITERIA
     require: Literal["better", "not_worse"] = Field(default="not_worse")
+    # The baseline's transcripts, read on first use by this judge (a run builds its judges once,
+    # so once per run; the next run reads the file again, as it is then).
+    _transcripts: dict[tuple[str, int], Transcript] | None = PrivateAttr(default=None)
+
+    def _baseline(self) -> dict[tuple[str, int], Transcript]:
+        if self._transcripts is None:
+            self._transcripts = _read_baseline(self.baseline)
+        return self._transcripts
 
     async def evaluate(self, ctx: JudgeContext) -> Verdict:
         client = self._client(ctx)
         if client is None:
             return self.skip(NO_JUDGE_MODEL)
         try:
-            base = _baseline(self.baseline)
+            base = self._baseline()
         except (OSError, ValueError) as exc:
             return self._failed(f"cannot read baseline '{self.baseline}': {exc}")
         t = ctx.transcript
