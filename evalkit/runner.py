@@ -51,6 +51,7 @@ from evalkit.scenarios.fingerprint import suite_hash
 from evalkit.scenarios.loader import Suite, load_suite
 from evalkit.scenarios.models import Scenario
 from evalkit.scoring import score_transcript
+from evalkit.simulators import check_simulator
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, UserTurn
 from evalkit.untrusted import clean_text, clean_value, exc_line, one_line, safe_str
@@ -59,11 +60,9 @@ if TYPE_CHECKING:
     from evalkit.llm.clients import ModelClients
     from evalkit.llm.settings import ModelSettings
 
-__all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome", "SIMULATOR_KINDS"]
+__all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome"]
 
 log = logging.getLogger("evalkit")
-
-SIMULATOR_KINDS = ("auto", "scripted", "persona", "llm")
 
 
 @dataclass
@@ -250,8 +249,7 @@ class Runner:
             raise ConfigError("must be at least 1", field="concurrency")
         if config.trials is not None and config.trials < 1:
             raise ConfigError("must be at least 1", field="trials")
-        if config.simulator not in SIMULATOR_KINDS:
-            raise ConfigError(f"must be one of {', '.join(SIMULATOR_KINDS)}", field="simulator")
+        check_simulator(config.simulator)
         self.config = config
         self.run_dir: Path | None = None
         self.interrupted = False

@@ -204,10 +204,10 @@ def _command_line(ctx: click.Context) -> str:
 @click.option(
     "--simulator",
     envvar="EVALKIT_SIMULATOR",
-    type=click.Choice(["auto", "scripted", "persona", "llm"]),
+    metavar="NAME",
     default="auto",
     show_default=True,
-    help="How users are simulated.",
+    help="How users are simulated: auto, scripted, persona, llm, or an installed plugin's name.",
 )
 @click.option(
     "--turn-timeout",

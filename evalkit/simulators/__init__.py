@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SIMULATORS",
     "SIMULATOR_KINDS",
+    "check_simulator",
     "make_simulator",
     "Simulator",
     "SimulatorContext",
@@ -53,6 +54,14 @@ def _load(kind: str) -> type:
                           field="simulator") from None
 
 
+def check_simulator(kind: str) -> None:
+    """Raise :class:`ConfigError` (with a did-you-mean) unless ``kind`` is a built-in or
+    installed simulator."""
+    if kind not in SIMULATOR_KINDS and kind not in SIMULATORS:
+        known = list(dict.fromkeys([*SIMULATOR_KINDS, *SIMULATORS.names()]))
+        raise ConfigError(UnknownName("simulator", kind, known).message, field="simulator")
+
+
 def make_simulator(
     scenario: Scenario, *, kind: str = "auto", seed: int = 0, llm: ModelClients | None = None
 ) -> Simulator:
@@ -61,9 +70,7 @@ def make_simulator(
     ``auto``: a script is replayed by ``scripted``; a persona is played by ``llm`` when a
     model client is given and an LLM user is registered, else by the offline ``persona``.
     """
-    if kind not in SIMULATOR_KINDS and kind not in SIMULATORS:
-        known = list(dict.fromkeys([*SIMULATOR_KINDS, *SIMULATORS.names()]))
-        raise ConfigError(UnknownName("simulator", kind, known).message, field="simulator")
+    check_simulator(kind)
     if kind == "auto":
         if scenario.user.script is not None:
             kind = "scripted"
