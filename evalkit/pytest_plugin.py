@@ -324,21 +324,20 @@ class _RunFolderWriter:
 
 
 def _write_run(out: Path, config: pytest.Config, lines: list[str]) -> None:
-    from datetime import UTC, datetime
-
     from evalkit import __version__
+    from evalkit._clock import now_iso, now_stamp
     from evalkit.reports.outputs import standard_outputs
     from evalkit.results import ConversationResult, RunManifest, RunResult
     from evalkit.runfolder import Existing, RunFolder
 
     results = [ConversationResult.model_validate_json(x) for x in lines]
     results.sort(key=lambda r: r.key)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = now_iso()
     roots = sorted({str(p) for p in config.stash[_SUITES]}) if _SUITES in config.stash else []
     agent = config.getoption("--evalkit-agent")
     command = "pytest " + " ".join(config.invocation_params.args)
     manifest = RunManifest(
-        run_id=f"pytest-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}",
+        run_id=f"pytest-{now_stamp()}",
         evalkit_version=__version__,
         command=command,
         suites=roots,

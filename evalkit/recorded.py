@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit._clock import now_iso
 from evalkit._plural import plural
 from evalkit.errors import ConfigError
 from evalkit.masking import Secrets
@@ -31,9 +31,6 @@ __all__ = ["AGREEMENT_FILE", "score_run", "agreement", "format_agreement", "sour
 
 AGREEMENT_FILE = "agreement.json"
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def score_run(
@@ -125,7 +122,7 @@ def _score_into(
     results = asyncio.run(score_all())
     target = folder.path
     extra: dict[str, Any] = dict(run.manifest.extra)
-    extra.update({"scored": True, "scored_at": _now(), "scenarios": [str(p) for p in scen_paths]})
+    extra.update({"scored": True, "scored_at": now_iso(), "scenarios": [str(p) for p in scen_paths]})
     if redact_pii:
         extra["redact_pii"] = True
     if missing:
@@ -140,7 +137,7 @@ def _score_into(
         extra["llm_usage"] = spent
     manifest = run.manifest.model_copy(
         update={
-            "finished_at": _now(),
+            "finished_at": now_iso(),
             "status": "complete",
             "command": command or run.manifest.command,
             "models": llm.models() if llm is not None else run.manifest.models,

@@ -23,12 +23,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
 
+from evalkit._clock import now_iso, now_stamp
 from evalkit.agents.base import AgentConfig, AgentProvider, SessionInfo, TurnContext
 from evalkit.agents.loader import load_agent
 from evalkit.agents.session import (
@@ -136,9 +136,6 @@ def derive_outcome(t: Transcript) -> Outcome:
         return Outcome.error
     return Outcome.resolved
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 _one_line = one_line
@@ -271,7 +268,7 @@ class Runner:
             # The run is handed out through ``holder``, not as the task's result: when
             # asyncio.run restores the SIGINT handler, the signal module builds (and drops) an
             # error message holding repr() of the old handler, which names the main task and
-            # so its result; the repr of a whole run took ~0.1 s per 200 conversations.
+            # so its result: the repr of a whole run, slow for a large one.
             holder.append(await self.run())
 
         asyncio.run(main())
@@ -363,7 +360,7 @@ class Runner:
             trials=trials_flag or suite.config.trials,
             concurrency=cfg.concurrency,
             tags=list(cfg.tags or (old.tags if old else [])),
-            started_at=old.started_at if old else _now(),
+            started_at=old.started_at if old else now_iso(),
             status="running",
             n_planned=len(jobs),
             python=platform.python_version(),
@@ -390,7 +387,7 @@ class Runner:
         manifest = manifest.model_copy(
             update={
                 "status": "complete" if complete else "interrupted",
-                "finished_at": _now(),
+                "finished_at": now_iso(),
                 "duration_s": round(time.monotonic() - started, 3),
                 "cache": cfg.llm.cache_stats() if cfg.llm is not None else {},
                 "extra": {**manifest.extra, **({"llm_usage": cfg.llm.usage()} if cfg.llm is not None else {})},
@@ -410,7 +407,7 @@ class Runner:
     # -- setup -----------------------------------------------------------------------
     @staticmethod
     def _new_run_id() -> str:
-        return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+        return now_stamp() + "-" + secrets.token_hex(2)
 
     def _resolve_seed(self, old: RunManifest | None) -> int:
         cfg = self.config
@@ -736,7 +733,7 @@ class Runner:
             seed=job.seed,
             variant=job.variant,
             channel=channel,
-            started_at=_now(),
+            started_at=now_iso(),
         )
         parts = [run_id] + ([job.variant] if job.variant != "default" else []) + [scenario.id, str(job.trial)]
         if resumes:

@@ -365,8 +365,8 @@ def self_preference(ctx: JudgeContext, models: list[str]) -> dict[str, Any]:
 @functools.lru_cache(maxsize=64)
 def _rubric_answer(lo: int, hi: int, n_checklist: int = 0) -> type[BaseModel]:
     """The answer model for a ``[lo, hi]`` scale (and a checklist of ``n_checklist`` items),
-    built once: a new class per call cost ~2 ms (pydantic builds its validator) and defeated
-    the client's per-model schema cache."""
+    built once: pydantic builds a validator for every new class, and a new class per call
+    would defeat the client's per-model schema cache."""
     fields: dict[str, Any] = {"reason": (str, ...)}
     if n_checklist:
         fields["checklist"] = (list[bool], Field(min_length=n_checklist, max_length=n_checklist))
