@@ -12,7 +12,7 @@ import asyncio
 import threading
 from typing import Any
 
-from evalkit.judges.deepeval_metrics import import_deepeval
+from evalkit.judges._deepeval_env import import_deepeval
 from evalkit.judges.rubric import prompt_sha256
 from evalkit.llm.client import ChatResult, LLMClient
 

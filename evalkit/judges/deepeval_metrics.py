@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import threading
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from evalkit.judges._deepeval_env import import_deepeval
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.rubric import NO_JUDGE_MODEL, self_preference
 from evalkit.llm.client import ChatResult, LLMClient
@@ -53,28 +52,6 @@ DEEPEVAL_METRICS = (
 DEEPEVAL_MISSING = "deepeval not installed (pip install 'evalkit-support[deepeval]')"
 
 DEFAULT_CHATBOT_ROLE = "a helpful, policy-abiding customer-support agent"
-
-# Set before deepeval is first imported: no telemetry, no .env loading, no key file.
-_ENV = {
-    "DEEPEVAL_TELEMETRY_OPT_OUT": "YES",
-    "DEEPEVAL_DISABLE_DOTENV": "1",
-    "DEEPEVAL_DISABLE_LEGACY_KEYFILE": "1",
-    "DEEPEVAL_UPDATE_WARNING_OPT_IN": "0",
-    "DEEPEVAL_GRPC_LOGGING": "0",
-}
-_import_lock = threading.Lock()
-
-
-def import_deepeval() -> Any:
-    """Import deepeval with telemetry, .env loading and update checks off; returns the module."""
-    with _import_lock:
-        os.environ["DEEPEVAL_TELEMETRY_OPT_OUT"] = "YES"  # never let telemetry on, whatever the env says
-        for key, value in _ENV.items():
-            os.environ.setdefault(key, value)
-        import deepeval
-
-    return deepeval
-
 
 def deepeval_installed() -> bool:
     """Whether deepeval imports (it is the optional extra ``evalkit-support[deepeval]``)."""
