@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from _recorded_helpers import make_cli
+from _recorded_helpers import make_cli, one_file_suite
 
 from evalkit.agents.base import AgentConfig, SessionInfo
 from evalkit.agents.python import PythonAgentProvider
@@ -31,16 +31,13 @@ def evalkit(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 
 @pytest.fixture()
 def suite(tmp_path: Path) -> Path:
-    folder = tmp_path / "suite"
-    folder.mkdir()
-    (folder / "faq.yaml").write_text(textwrap.dedent("""
+    return one_file_suite(tmp_path / "suite", """
         scenarios:
           - id: hours
             user: {script: ["When are you open?"]}
           - id: returns
             user: {script: ["How long do I have to return something?"]}
-    """))
-    return folder
+    """)
 
 
 def _closed_port() -> int:

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _recorded_helpers import one_file_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRAS = ("deepeval", "fastapi", "starlette", "uvicorn", "sklearn", "cosmic_ray", "coverage")
@@ -54,17 +55,14 @@ def evalkit(*args: str) -> str:
 
 @pytest.fixture()
 def suite(tmp_path: Path) -> Path:
-    folder = tmp_path / "suite"
-    folder.mkdir()
-    (folder / "faq.yaml").write_text(textwrap.dedent("""
+    return one_file_suite(tmp_path / "suite", """
         scenarios:
           - id: shipping
             user: {script: ["How long does shipping take?"]}
             expect:
               - said: {contains: business days}
               - deepeval: {metric: turn_relevancy}
-    """))
-    return folder
+    """)
 
 
 def test_run_report_compare_gate_work_without_the_extras(tmp_path: Path, suite: Path) -> None:
