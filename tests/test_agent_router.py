@@ -87,6 +87,17 @@ def _two_label_router(first: str, second: str) -> Router:
     })
 
 
+def test_a_router_chosen_for_a_block_never_meets_another_routers_typo_repairs():
+    from reference_agent.nlu import _repair
+
+    assert _repair("cancle my ordr") == " cancel my order "  # the shipped word list: typos
+    data = json.loads(ARTIFACT.read_text(encoding="utf-8"))
+    data["known_words"] = sorted({*data["known_words"], "cancle"})  # here "cancle" is a word
+    with use_router(Router(data)):
+        assert _repair("cancle my ordr") == " cancle my order "
+    assert _repair("cancle my ordr") == " cancel my order "  # the block's router is gone with it
+
+
 @pytest.fixture
 def ambiguous_router():
     with use_router(_two_label_router("cancel_order", "check_cancellation_fee")):

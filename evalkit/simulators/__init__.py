@@ -54,12 +54,12 @@ def _load(kind: str) -> type:
                           field="simulator") from None
 
 
-def check_simulator(kind: str) -> None:
+def check_simulator(kind: str, *, field: str = "simulator") -> None:
     """Raise :class:`ConfigError` (with a did-you-mean) unless ``kind`` is a built-in or
     installed simulator."""
     if kind not in SIMULATOR_KINDS and kind not in SIMULATORS:
         known = list(dict.fromkeys([*SIMULATOR_KINDS, *SIMULATORS.names()]))
-        raise ConfigError(UnknownName("simulator", kind, known).message, field="simulator")
+        raise ConfigError(UnknownName("simulator", kind, known).message, field=field)
 
 
 def make_simulator(
