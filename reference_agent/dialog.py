@@ -98,6 +98,11 @@ _WELCOME_BACK = {"en": "Welcome back, {name}!", "es": "¡Hola de nuevo, {name}!"
                  "de": "Willkommen zurück, {name}!", "fr": "Bon retour, {name} !"}
 _ISSUE_WORDS = {"track_order": "an order status check", "return": "a return", "refund": "a refund",
                 "cancel": "a cancellation", "change_address": "an address change", "faq": "a question"}
+# The words for change_refusal's codes: "... so {0} no longer be {1}".
+_CHANGE_REFUSALS = {
+    "not_cancellable": ("it can", "cancelled. Only pending orders can be cancelled."),
+    "address_locked": ("its shipping address can", "changed. Only pending orders can be re-addressed."),
+}
 _STATUS_WORDS = {
     "pending": "still pending", "processing": "already being processed", "shipped": "already shipped",
     "delivered": "already delivered", "cancelled": "cancelled", "lost_in_transit": "lost in transit",
@@ -670,25 +675,25 @@ class RulesEngine(Engine):
                       if refusal["error"] == "amount_exceeds_order" else f"I'm sorry, {refusal['message']}")
             self._ask(out, "amount", f"{reason} How much would you like refunded?")
 
-    def _refused_unless_pending(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply,
-                                what: str, rule: str) -> bool:
-        """Refuse (and close the task) when the order is not pending; True when refused."""
-        if change_refusal(conv.tool_ctx, o, task.intent) is None:
+    def _refused_unless_pending(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> bool:
+        """Refuse (and close the task) when the tool's rule forbids the change (only pending
+        orders can be changed), worded by its refusal code; True when refused."""
+        refusal = change_refusal(conv.tool_ctx, o, task.intent)
+        if refusal is None:
             return False
+        what, rule = _CHANGE_REFUSALS[refusal["error"]]
         out.say(f"I'm sorry, order **{o['order_id']}** is {_STATUS_WORDS[o['status']]}, so {what} "
                 f"no longer be {rule}", "refused")
         self._done(conv, out)
         return True
 
     def _cancel(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
-        if self._refused_unless_pending(conv, task, o, out, "it can",
-                                        "cancelled. Only pending orders can be cancelled."):
+        if self._refused_unless_pending(conv, task, o, out):
             return
         self._confirm(conv, task, out)
 
     def _address(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
-        if self._refused_unless_pending(conv, task, o, out, "its shipping address can",
-                                        "changed. Only pending orders can be re-addressed."):
+        if self._refused_unless_pending(conv, task, o, out):
             return
         if not task.address:
             self._ask(out, "address", PHRASES["ask_address"])
