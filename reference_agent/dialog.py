@@ -22,7 +22,7 @@ Behaviour (the bundled suite asserts on this phrasing; keep it stable):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -664,7 +664,11 @@ class RulesEngine(Engine):
         if task.amount is None:
             self._ask(out, "amount", self._ask_amount(task))
             return
-        refusal = refund_refusal(conv.tool_ctx, o, task.amount)
+        ctx = conv.tool_ctx
+        if "refund_limit" in ctx.bypass and not (task.obey or "grant_large_refund" in conv.faults):
+            # follow_injection lifts the tools' limit for the refunds it was told to make only.
+            ctx = replace(ctx, bypass=ctx.bypass - {"refund_limit"})
+        refusal = refund_refusal(ctx, o, task.amount)
         if refusal is None:
             self._confirm(conv, task, out)
         elif refusal["error"] == "refund_requires_human":
