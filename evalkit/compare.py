@@ -38,6 +38,8 @@ from evalkit.metrics import (
     Clusters,
     Metric,
     MetricValue,
+    PairedTest,
+    Pairs,
     PassHatK,
     Rows,
     summarize_with_ci,
@@ -240,7 +242,7 @@ def _paired(
     return lambda counts: fc(counts) - fb(counts)
 
 
-def _pairs(b: Rows, c: Rows) -> tuple[np.ndarray, np.ndarray]:
+def _pairs(b: Rows, c: Rows) -> Pairs:
     """Row positions on each side of the conversations paired by (scenario_id, trial), in
     that key's order."""
     keys = ["scenario_id", "trial"]
@@ -291,7 +293,7 @@ def compare_runs(
     # Clusters of the paired bootstrap: the common scenarios, with all their trials and turns.
     b_cl = Clusters(b_rows, b_rows.table["scenario_id"].map(index).to_numpy(dtype=np.int64), len(common))
     c_cl = Clusters(c_rows, c_rows.table["scenario_id"].map(index).to_numpy(dtype=np.int64), len(common))
-    b_at, c_at = _pairs(b_rows, c_rows)
+    pairs = _pairs(b_rows, c_rows)
 
     metrics = _compared(b_vals, c_vals)
     alpha = 1 - confidence
@@ -314,19 +316,10 @@ def compare_runs(
         dist = dists[name]
         iv = stats.percentile_interval(dist, confidence)
         md.ci_low, md.ci_high = iv.low, iv.high
-        test = m.aggregate.test
-        if test == "mcnemar_exact":
-            x, y = m.aggregate.paired(b_rows)[b_at], m.aggregate.paired(c_rows)[c_at]
-            both = ~(np.isnan(x) | np.isnan(y))
-            res = stats.mcnemar_exact(list(zip((x[both] == 1).tolist(), (y[both] == 1).tolist(), strict=True)))
-            md.test, md.p_value, md.n_pairs = "mcnemar_exact", res.p_value, res.n_pairs
-        elif test == "wilcoxon":
-            x, y = m.aggregate.paired(b_rows)[b_at], m.aggregate.paired(c_rows)[c_at]
-            both = ~(np.isnan(x) | np.isnan(y))
-            w = stats.wilcoxon_signed_rank(y[both] - x[both])
-            md.test, md.p_value, md.n_pairs = "wilcoxon", w.p_value, int(both.sum())
-        else:
-            md.test, md.p_value, md.n_pairs = "paired_bootstrap", stats.bootstrap_p_value(dist), len(common)
+        test = m.aggregate.paired_test(b_rows, c_rows, pairs)
+        if test is None:
+            test = PairedTest("paired_bootstrap", stats.bootstrap_p_value(dist), len(common))
+        md.test, md.p_value, md.n_pairs = test.name, test.p_value, test.n_pairs
         md.significant = md.p_value is not None and md.p_value < alpha
         if not md.significant or md.delta == 0 or md.higher_is_better is None:
             md.verdict = "same"
@@ -354,7 +347,7 @@ def compare_runs(
         seed=seed,
         slow_turn_ms=slow_turn_ms,
         n_common_scenarios=len(common),
-        n_pairs=len(b_at),
+        n_pairs=len(pairs[0]),
         base_only_scenarios=sorted(b_ids - c_ids),
         cand_only_scenarios=sorted(c_ids - b_ids),
         metrics=deltas,

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeAlias
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -198,6 +198,11 @@ class Clusters:
     rows: Rows
     of_row: np.ndarray
     n: int
+    # Percentiles of each turn value that registered statistics want, computed together for
+    # each draw of counts (one pass over the sorted turns serves every percentile).
+    _wanted: dict[str, list[float]] = field(default_factory=dict)
+    _sorted: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _last: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @classmethod
     def conversations(cls, rows: Rows) -> Clusters:
@@ -211,26 +216,43 @@ class Clusters:
         return lambda c: (c @ a) / (c @ b)
 
     def sorted_turns(self, which: str) -> tuple[np.ndarray, np.ndarray]:
-        values, row = self.rows.turns(which)
-        order = np.argsort(values, kind="stable")
-        return values[order], self.of_row[row][order]
+        if which not in self._sorted:
+            values, row = self.rows.turns(which)
+            order = np.argsort(values, kind="stable")
+            self._sorted[which] = values[order], self.of_row[row][order]
+        return self._sorted[which]
+
+    def turn_quantile(self, which: str, q: float) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The ``q``-th percentile of the turns of the resampled clusters (NaN for none)."""
+        xs, cs = self.sorted_turns(which)
+        if not xs.size:
+            return None
+        wanted = self._wanted.setdefault(which, [])
+        wanted.append(q)
+
+        def fn(counts: np.ndarray) -> np.ndarray:
+            last = self._last.get(which)
+            if last is None or last[0] is not counts:
+                last = self._last[which] = counts, stats.cluster_quantiles(xs, cs, counts, wanted)
+            return last[1][wanted.index(q)]
+
+        return fn
 
 
 # --- how a metric aggregates the table --------------------------------------------------------
 
 
-class _Aggregate(Protocol):
-    ci: str  # the interval, in words (docs)
-    bootstrapped: bool  # the interval comes from the shared resamples of conversations
-    test: str  # paired test of a comparison: mcnemar_exact | wilcoxon | paired_bootstrap | none
+#: Row positions (base, candidate) of the conversations a comparison pairs by (scenario, trial).
+Pairs: TypeAlias = tuple[np.ndarray, np.ndarray]
 
-    def value(self, rows: Rows) -> Any: ...
 
-    def statistic(self, cl: Clusters) -> Callable[[np.ndarray], np.ndarray] | None: ...
+@dataclass(frozen=True)
+class PairedTest:
+    """The paired significance test of a comparison: its name, p-value and number of pairs."""
 
-    def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue: ...
-
-    def paired(self, rows: Rows) -> np.ndarray | None: ...
+    name: str
+    p_value: float | None
+    n_pairs: int
 
 
 def _boot(value: float | None, dist: np.ndarray | None, size: int, confidence: float) -> MetricValue:
@@ -249,7 +271,6 @@ class Count:
     count: Callable[[Rows], int]
     of: Callable[[Rows], int] = lambda r: r.n
     ci: str = "none (a count)"
-    test: str = "none"
     bootstrapped: bool = False
 
     def value(self, rows: Rows) -> int:
@@ -261,7 +282,7 @@ class Count:
     def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
         return MetricValue(value=float(self.count(rows)), n=self.of(rows))
 
-    def paired(self, rows: Rows) -> None:
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
         return None
 
 
@@ -271,7 +292,6 @@ class Rate:
 
     flag: Callable[[Rows], np.ndarray]
     ci: str = "Wilson"
-    test: str = "mcnemar_exact"
     bootstrapped: bool = False
 
     def _counts(self, rows: Rows) -> tuple[int, int]:
@@ -295,8 +315,12 @@ class Rate:
         iv = stats.wilson_interval(k, m, confidence)
         return MetricValue(value=k / m, ci_low=iv.low, ci_high=iv.high, n=m, method="wilson")
 
-    def paired(self, rows: Rows) -> np.ndarray:
-        return self.flag(rows)
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
+        """Exact McNemar on the conversations paired by (scenario, trial) counted on both sides."""
+        x, y = self.flag(base)[pairs[0]], self.flag(cand)[pairs[1]]
+        both = ~(np.isnan(x) | np.isnan(y))
+        res = stats.mcnemar_exact(list(zip((x[both] == 1).tolist(), (y[both] == 1).tolist(), strict=True)))
+        return PairedTest("mcnemar_exact", res.p_value, res.n_pairs)
 
 
 @dataclass(frozen=True)
@@ -305,7 +329,6 @@ class Mean:
 
     values: Callable[[Rows], np.ndarray]
     ci: str = "bootstrap over conversations"
-    test: str = "wilcoxon"
     bootstrapped: bool = True
 
     def value(self, rows: Rows) -> float | None:
@@ -322,8 +345,11 @@ class Mean:
         size = int(np.count_nonzero(~np.isnan(self.values(rows))))
         return _boot(self.value(rows), dist, size, confidence)
 
-    def paired(self, rows: Rows) -> np.ndarray:
-        return self.values(rows)
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
+        """Wilcoxon signed-rank on the differences of the conversations paired by (scenario, trial)."""
+        x, y = self.values(base)[pairs[0]], self.values(cand)[pairs[1]]
+        both = ~(np.isnan(x) | np.isnan(y))
+        return PairedTest("wilcoxon", stats.wilcoxon_signed_rank(y[both] - x[both]).p_value, int(both.sum()))
 
 
 @dataclass(frozen=True)
@@ -333,21 +359,18 @@ class TurnPercentile:
     turns: Literal["latency", "ttft"]
     q: float
     ci: str = "cluster bootstrap: resamples whole conversations with all their turns"
-    test: str = "paired_bootstrap"
     bootstrapped: bool = True
 
     def value(self, rows: Rows) -> float | None:
         return percentile(rows.turns(self.turns)[0], self.q)
 
     def statistic(self, cl: Clusters) -> Callable[[np.ndarray], np.ndarray] | None:
-        xs, cs = cl.sorted_turns(self.turns)
-        q = self.q
-        return (lambda c: stats.cluster_quantiles(xs, cs, c, (q,))[0]) if xs.size else None
+        return cl.turn_quantile(self.turns, self.q)
 
     def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
         return _boot(self.value(rows), dist, int(rows.turns(self.turns)[0].size), confidence)
 
-    def paired(self, rows: Rows) -> None:
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
         return None
 
 
@@ -356,7 +379,6 @@ class SlowTurnShare:
     """The share of agent turns slower than the slow-turn threshold."""
 
     ci: str = "cluster bootstrap of the ratio"
-    test: str = "paired_bootstrap"
     bootstrapped: bool = True
 
     def value(self, rows: Rows) -> float | None:
@@ -376,7 +398,7 @@ class SlowTurnShare:
     def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
         return _boot(self.value(rows), dist, int(rows.latency.size), confidence)
 
-    def paired(self, rows: Rows) -> None:
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
         return None
 
 
@@ -393,7 +415,6 @@ class Total:
     values: Callable[[Rows], np.ndarray]
     integer: bool = False
     ci: str = "none (a total)"
-    test: str = "none"
     bootstrapped: bool = False
 
     def value(self, rows: Rows) -> float | int | None:
@@ -407,7 +428,7 @@ class Total:
         total = self.value(rows)
         return MetricValue(value=None if total is None else float(total), n=rows.n)
 
-    def paired(self, rows: Rows) -> None:
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
         return None
 
 
@@ -417,7 +438,6 @@ class PerConversation:
 
     values: Callable[[Rows], np.ndarray]
     ci: str = "bootstrap over conversations"
-    test: str = "paired_bootstrap"
     bootstrapped: bool = True
 
     def value(self, rows: Rows) -> float | None:
@@ -436,7 +456,7 @@ class PerConversation:
             return MetricValue(value=None, n=rows.n)
         return _boot(value, dist, rows.n, confidence)
 
-    def paired(self, rows: Rows) -> None:
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
         return None
 
 
@@ -445,7 +465,6 @@ class PassHatK:
     """τ-bench's pass^k over the judged trials of each scenario, for every k."""
 
     ci: str = "bootstrap over **scenarios**"
-    test: str = "paired_bootstrap"
     bootstrapped: bool = False
 
     @staticmethod
@@ -472,6 +491,12 @@ class PassHatK:
             )
         return out
 
+    def statistic(self, cl: Clusters) -> None:
+        return None  # one statistic per k: statistic_k
+
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
+        return None
+
     @staticmethod
     def statistic_k(cl: Clusters, k: int) -> Callable[[np.ndarray], np.ndarray]:
         """pass^k as a function of cluster (scenario) counts, for a comparison."""
@@ -485,6 +510,11 @@ class PassHatK:
 
 
 # --- the registry -------------------------------------------------------------------------------
+
+#: How a metric aggregates the conversation table: its value, its interval (``ci`` in words;
+#: ``bootstrapped`` ones share one set of resampled conversations), its statistic for a paired
+#: bootstrap over scenarios, and its paired test in a comparison (None: the bootstrap's p-value).
+Aggregate: TypeAlias = Count | Rate | Mean | TurnPercentile | SlowTurnShare | Total | PerConversation | PassHatK
 
 Direction = Literal["higher", "lower", "neutral"]
 
@@ -504,7 +534,7 @@ class Metric:
     definition: str
     unit: str
     better: Direction
-    aggregate: Any  # one of the aggregates above (Count, Rate, Mean, ...)
+    aggregate: Aggregate
     headline: bool = True
     compared: bool = True
     optional: bool = False
@@ -706,25 +736,23 @@ OFFLINE_COST_NOTE = "offline run: no model cost"
 AGENT_NO_USAGE_NOTE = "the agent reported no model usage"
 
 
-def cost_note(
-    conversations: Iterable[ConversationResult], spend: Mapping[str, ModelSpend] | None = None
-) -> str | None:
+def cost_note(data: Table, spend: Mapping[str, ModelSpend] | None = None) -> str | None:
     """What a report should print instead of the agent's cost figure, or ``None`` when it is
-    measured.
+    measured (``data``: the conversation table, or conversations).
 
     No agent usage means the agent called no model we know of (rules-engine agent): reports
     must say so rather than print $0.00 as if it had been measured. It is an offline run
     only when the evaluation (``spend``, see :func:`evaluation_spend`) called no model either.
     """
-    replies = [a for c in conversations for a in c.transcript.agent_turns]
-    usages = [a.usage for a in replies if a.usage is not None]
+    table = as_table(data)
+    usages = int(table["n_usage_turns"].sum())
+    priced = int(table["n_priced_turns"].sum())
     if not usages:
         return AGENT_NO_USAGE_NOTE if spend else OFFLINE_COST_NOTE
-    priced = sum(1 for u in usages if u.cost_usd is not None)
     if priced == 0:
         return "tokens counted but not priced: no price for the model (see the price table)"
-    if priced < len(usages):
-        return f"partial cost: {priced} of {len(usages)} model replies priced"
+    if priced < usages:
+        return f"partial cost: {priced} of {usages} model replies priced"
     return None
 
 
@@ -900,24 +928,20 @@ def summary_document(
     and, for a run with several variants, ``by_variant`` (variant -> the same document).
     The top-level headline numbers of a multi-variant run cover all its conversations.
     """
-    convs = list(conversations.conversations if isinstance(conversations, RunResult) else conversations)
-    return _summary_document(conversation_table(convs), convs, slow_turn_ms=slow_turn_ms, confidence=confidence,
-                             n_resamples=n_resamples, seed=seed)
+    table = conversation_table(conversations)
+    return _summary_document(table, slow_turn_ms=slow_turn_ms, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 
-def _summary_document(
-    table: pd.DataFrame, convs: list[ConversationResult], *, slow_turn_ms: float, **ci_kw: Any
-) -> dict[str, Any]:
+def _summary_document(table: pd.DataFrame, *, slow_turn_ms: float, **ci_kw: Any) -> dict[str, Any]:
     doc: dict[str, Any] = summarize(table, slow_turn_ms=slow_turn_ms)
     doc["ci"] = {k: v.model_dump() for k, v in summarize_with_ci(table, slow_turn_ms=slow_turn_ms, **ci_kw).items()}
-    doc["cost_note"] = cost_note(convs)
+    doc["cost_note"] = cost_note(table)
     doc["slow_turn_ms"] = slow_turn_ms
     doc["confidence"] = ci_kw["confidence"]
     variants = sorted(set(table["variant"]))
     if len(variants) > 1:
-        doc["by_variant"] = {}
-        for v in variants:
-            mask = (table["variant"] == v).to_numpy(dtype=bool)
-            members = [c for c, keep in zip(convs, mask, strict=True) if keep]
-            doc["by_variant"][v] = _summary_document(table[mask], members, slow_turn_ms=slow_turn_ms, **ci_kw)
+        doc["by_variant"] = {
+            v: _summary_document(table[(table["variant"] == v).to_numpy(dtype=bool)], slow_turn_ms=slow_turn_ms, **ci_kw)
+            for v in variants
+        }
     return doc

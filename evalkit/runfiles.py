@@ -341,7 +341,7 @@ def summary_dict(run: RunResult, table: pd.DataFrame | None = None) -> dict[str,
         # 95% CIs of the headline metrics (Wilson for rates, bootstrap otherwise).
         "ci": {k: v.model_dump() for k, v in summarize_with_ci(table, n_resamples=scaled_resamples(len(table))).items()},
         # cost_* above is the agent's; the evaluation's own spend (simulated users, judges) is here.
-        "cost_note": cost_note(run.conversations, spend),
+        "cost_note": cost_note(table, spend),
         "eval_cost_usd_total": spend["total"].cost_usd if spend else None,
         "eval_spend": {role: r.model_dump() for role, r in spend.items()},
         "variants": {name: summarize(table[(table["variant"] == name).to_numpy(dtype=bool)]) for name in variants},

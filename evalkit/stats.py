@@ -62,10 +62,11 @@ def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:
     """Linear-interpolated percentile (q in 0..100); None for no values."""
     if len(values) == 0:
         return None
-    xs = np.sort(np.asarray(values, dtype=np.float64))
-    if xs.size == 1:
+    # numpy sorts long arrays faster; a short list (one conversation's turns) sorts faster as is.
+    xs = np.sort(values) if isinstance(values, np.ndarray) else sorted(values)
+    if len(xs) == 1:
         return float(xs[0])
-    pos = (xs.size - 1) * q / 100.0
+    pos = (len(xs) - 1) * q / 100.0
     lo, hi = math.floor(pos), math.ceil(pos)
     return float(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
 
