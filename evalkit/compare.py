@@ -10,6 +10,8 @@ How it is computed (documented in docs/metrics.md):
   ``candidate - base``. The delta's CI is a *paired cluster bootstrap over scenarios*: the
   same resampled scenarios (with all their trials and turns) are used for both sides, so
   scenario difficulty cancels out.
+* The metrics, their directions and their tests come from the registry
+  (:data:`evalkit.metrics.METRICS`); both sides are read from the conversation table.
 * The significance test per metric is paired: exact McNemar on the discordant
   ``(scenario_id, trial)`` pairs for pass/fail-type metrics (task completion, automation,
   escalation, error, satisfied); Wilcoxon signed-rank on paired CSAT values; the paired

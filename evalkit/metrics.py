@@ -200,9 +200,9 @@ class Clusters:
     n: int
     # Percentiles of each turn value that registered statistics want, computed together for
     # each draw of counts (one pass over the sorted turns serves every percentile).
-    _wanted: dict[str, list[float]] = field(default_factory=dict)
-    _sorted: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    _last: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _wanted: dict[str, list[float]] = field(default_factory=dict, init=False, repr=False)
+    _sorted: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False)
+    _last: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def conversations(cls, rows: Rows) -> Clusters:
@@ -232,7 +232,7 @@ class Clusters:
 
         def fn(counts: np.ndarray) -> np.ndarray:
             last = self._last.get(which)
-            if last is None or last[0] is not counts:
+            if last is None or last[0] is not counts or len(last[1]) != len(wanted):
                 last = self._last[which] = counts, stats.cluster_quantiles(xs, cs, counts, wanted)
             return last[1][wanted.index(q)]
 
