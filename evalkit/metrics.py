@@ -255,6 +255,17 @@ class PairedTest:
     n_pairs: int
 
 
+class _Aggregate:
+    """What every aggregate answers unless it says otherwise: no resampling statistic, and no
+    paired test of its own (a comparison then uses the paired bootstrap's p-value)."""
+
+    def statistic(self, cl: Clusters) -> Callable[[np.ndarray], np.ndarray] | None:
+        return None
+
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
+        return None
+
+
 def _boot(value: float | None, dist: np.ndarray | None, size: int, confidence: float) -> MetricValue:
     if value is None or dist is None:
         return MetricValue(value=None, n=size, method="bootstrap")
@@ -265,7 +276,7 @@ def _boot(value: float | None, dist: np.ndarray | None, size: int, confidence: f
 
 
 @dataclass(frozen=True)
-class Count:
+class Count(_Aggregate):
     """A number of conversations (no interval)."""
 
     count: Callable[[Rows], int]
@@ -276,18 +287,12 @@ class Count:
     def value(self, rows: Rows) -> int:
         return self.count(rows)
 
-    def statistic(self, cl: Clusters) -> None:
-        return None
-
     def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
         return MetricValue(value=float(self.count(rows)), n=self.of(rows))
 
-    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
-        return None
-
 
 @dataclass(frozen=True)
-class Rate:
+class Rate(_Aggregate):
     """The share of the rows that have a value (0 or 1 per row, NaN: not counted) that are 1."""
 
     flag: Callable[[Rows], np.ndarray]
@@ -324,7 +329,7 @@ class Rate:
 
 
 @dataclass(frozen=True)
-class Mean:
+class Mean(_Aggregate):
     """The mean over the rows that have a value."""
 
     values: Callable[[Rows], np.ndarray]
@@ -353,7 +358,7 @@ class Mean:
 
 
 @dataclass(frozen=True)
-class TurnPercentile:
+class TurnPercentile(_Aggregate):
     """A percentile (linear interpolation) of a turn-level value over every turn that has one."""
 
     turns: Literal["latency", "ttft"]
@@ -370,12 +375,9 @@ class TurnPercentile:
     def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
         return _boot(self.value(rows), dist, int(rows.turns(self.turns)[0].size), confidence)
 
-    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
-        return None
-
 
 @dataclass(frozen=True)
-class SlowTurnShare:
+class SlowTurnShare(_Aggregate):
     """The share of agent turns slower than the slow-turn threshold."""
 
     ci: str = "cluster bootstrap of the ratio"
@@ -398,9 +400,6 @@ class SlowTurnShare:
     def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
         return _boot(self.value(rows), dist, int(rows.latency.size), confidence)
 
-    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
-        return None
-
 
 def _total(x: np.ndarray) -> float | None:
     """Sum over the rows that have a value, in row order; None when none has."""
@@ -409,7 +408,7 @@ def _total(x: np.ndarray) -> float | None:
 
 
 @dataclass(frozen=True)
-class Total:
+class Total(_Aggregate):
     """A sum over the rows that have a value; null when none has (no interval)."""
 
     values: Callable[[Rows], np.ndarray]
@@ -421,19 +420,13 @@ class Total:
         total = _total(self.values(rows))
         return int(total) if total is not None and self.integer else total
 
-    def statistic(self, cl: Clusters) -> None:
-        return None
-
     def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
         total = self.value(rows)
         return MetricValue(value=None if total is None else float(total), n=rows.n)
 
-    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
-        return None
-
 
 @dataclass(frozen=True)
-class PerConversation:
+class PerConversation(_Aggregate):
     """A total divided by the number of conversations; null when no row has a value."""
 
     values: Callable[[Rows], np.ndarray]
@@ -456,12 +449,9 @@ class PerConversation:
             return MetricValue(value=None, n=rows.n)
         return _boot(value, dist, rows.n, confidence)
 
-    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
-        return None
-
 
 @dataclass(frozen=True)
-class PassHatK:
+class PassHatK(_Aggregate):
     """τ-bench's pass^k over the judged trials of each scenario, for every k."""
 
     ci: str = "bootstrap over **scenarios**"
@@ -490,12 +480,6 @@ class PassHatK:
                 value=value, ci_low=iv.low, ci_high=iv.high, n=int(per.size), method="bootstrap_scenarios"
             )
         return out
-
-    def statistic(self, cl: Clusters) -> None:
-        return None  # one statistic per k: statistic_k
-
-    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
-        return None
 
     @staticmethod
     def statistic_k(cl: Clusters, k: int) -> Callable[[np.ndarray], np.ndarray]:
