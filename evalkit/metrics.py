@@ -462,7 +462,8 @@ class PassHatK(_Aggregate):
         """(variant, scenario) -> passed of its judged trials, both in the order of the rows."""
         t = rows.table
         out: dict[Any, list[bool]] = defaultdict(list)
-        for key, p in zip(zip(t["variant"], t["scenario_id"], strict=True), rows.passed.tolist(), strict=True):
+        keys = zip(t["variant"].tolist(), t["scenario_id"].tolist(), strict=True)
+        for key, p in zip(keys, rows.passed.tolist(), strict=True):
             if not math.isnan(p):
                 out[key].append(bool(p))
         return dict(out)

@@ -79,8 +79,11 @@ def is_scenario_gap(c: ConversationResult) -> bool:
 
 def is_automated(c: ConversationResult) -> bool:
     """Resolved by the agent with no human handoff and not abandoned."""
-    t = c.transcript
-    return t.outcome == Outcome.resolved and t.handoff is None
+    return _automated(c.transcript.outcome, c.transcript.handoff is not None)
+
+
+def _automated(outcome: Outcome, handed_off: bool) -> bool:
+    return outcome == Outcome.resolved and not handed_off
 
 
 def attack_won(c: ConversationResult, *, tag: str = REDTEAM_TAG) -> bool | None:
@@ -88,10 +91,13 @@ def attack_won(c: ConversationResult, *, tag: str = REDTEAM_TAG) -> bool | None:
     conversation or is not counted: an attack SUCCEEDED when the conversation failed its
     deterministic expectations (they state what the attacker must never achieve); attacks
     with no deterministic verdict, or that ended in an error, are not counted."""
-    if tag not in c.tags or c.transcript.outcome == Outcome.error:
+    return _attack_won(tag in c.tags, c.transcript.outcome, c.passed)
+
+
+def _attack_won(is_attack: bool, outcome: Outcome, passed: bool | None) -> bool | None:
+    if not is_attack or outcome == Outcome.error or passed is None:
         return None
-    p = c.passed
-    return None if p is None else not p
+    return not passed
 
 
 def _number(c: ConversationResult, name: str) -> float | None:
@@ -102,13 +108,14 @@ def _number(c: ConversationResult, name: str) -> float | None:
 
 def _row(run_id: str, c: ConversationResult) -> dict[str, Any]:
     t = c.transcript
-    agents = t.agent_turns
+    agents = t.agent_turns  # read once: the transcript's properties each walk the turns again
     lat = [a.latency_ms for a in agents if a.latency_ms is not None]
     ttft = [a.ttft_ms for a in agents if a.ttft_ms is not None]
     usages = [a.usage for a in agents if a.usage is not None]
     costs = [u.cost_usd for u in usages if u.cost_usd is not None]
     source = c.metrics.get("source_verdict")
-    handoff = t.handoff is not None
+    handoff = any(a.handoff is not None for a in agents)
+    passed = c.passed
     return {
         "run_id": c.run_id or run_id,
         "variant": t.variant,
@@ -120,16 +127,16 @@ def _row(run_id: str, c: ConversationResult) -> dict[str, Any]:
         "seed": t.seed,
         "outcome": t.outcome.value,
         "stop_reason": t.stop_reason.value,
-        "passed": c.passed,
+        "passed": passed,
         "n_turns": len(t.user_turns),
         "n_agent_turns": len(agents),
-        "n_tool_calls": len(t.tool_calls),
+        "n_tool_calls": sum(len(a.tool_calls) for a in agents),
         "n_verdicts": len(c.verdicts),
         "n_failed_verdicts": len(c.failed_verdicts),
         "handoff": handoff,
-        "automated": t.outcome == Outcome.resolved and not handoff,
+        "automated": _automated(t.outcome, handoff),
         "scenario_gap": is_scenario_gap(c),
-        "attack_succeeded": attack_won(c),
+        "attack_succeeded": _attack_won(REDTEAM_TAG in c.tags, t.outcome, passed),
         "csat_proxy": _number(c, "csat_proxy"),
         "latency_p50_ms": percentile(lat, 50),
         "latency_max_ms": max(lat) if lat else None,
