@@ -50,12 +50,12 @@ from evalkit.runfiles import (
     open_nofollow,
     read_manifest,
     remove_stale_temps,
-    results_frame,
     scan_journal,
     summary_dict,
     verdicts_frame,
     write_json,
 )
+from evalkit.table import conversation_table
 
 __all__ = ["LOCK_FILE", "Existing", "Renderer", "RunFolder"]
 
@@ -393,9 +393,10 @@ class RunFolder:
     def write_tables(self, run: RunResult) -> list[Path]:
         """``results.parquet``, ``verdicts.parquet`` and ``summary.json``; returns them."""
         self._require_lock()
-        _write_parquet(self.path / RESULTS, results_frame(run))
+        table = conversation_table(run)  # built once: results.parquet and every metric of summary.json
+        _write_parquet(self.path / RESULTS, table)
         _write_parquet(self.path / VERDICTS, verdicts_frame(run))
-        write_json(self.path / SUMMARY, summary_dict(run))
+        write_json(self.path / SUMMARY, summary_dict(run, table))
         self._wrote = True
         return [self.path / RESULTS, self.path / VERDICTS, self.path / SUMMARY]
 
