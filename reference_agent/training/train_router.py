@@ -386,7 +386,8 @@ def build_artifact(model: Pipeline, *, known_words: Sequence[str] = (), seen: Se
         "routes": {label: ROUTES[label] for label in labels},
         "faq_links": {label: FAQ_LINKS[label] for label in labels if label in FAQ_LINKS},
         "coef": [[float(f"{x:.{DIGITS}g}") for x in row] for row in clf.coef_],
-        "intercept": [float(x) for x in clf.intercept_],
+        # 8 significant digits: the last bits of a solution depend on the BLAS threads
+        "intercept": [float(f"{x:.{DIGITS + 4}g}") for x in clf.intercept_],
         "known_words": sorted(set(known_words)),
         "seen_words": sorted(set(seen)),
         "thresholds": dataclasses.asdict(selection.thresholds if selection else Thresholds()),
