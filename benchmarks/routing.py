@@ -2,6 +2,9 @@
 
     python benchmarks/routing.py [--data ../shared/data/bitext] [--folds 5] [--workers 2]
 
+(On a shared machine prefix ``OPENBLAS_NUM_THREADS=1``: a multi-threaded BLAS spends several
+times the CPU on these small fits.)
+
 Needs the ``train`` extra (scikit-learn, pyspellchecker) and ``../shared/data/bitext/``.
 For each fold of the Bitext training file (stratified, seed 0) the router is retrained on the
 other folds (plus the suite's phrasings and the phrase lexicon) with
