@@ -2,11 +2,16 @@
 
     python benchmarks/routing.py [--data ../shared/data/bitext] [--folds 5] [--workers 2]
 
+(On a shared machine prefix ``OPENBLAS_NUM_THREADS=1``: a multi-threaded BLAS spends several
+times the CPU on these small fits.)
+
 Needs the ``train`` extra (scikit-learn, pyspellchecker) and ``../shared/data/bitext/``.
 For each fold of the Bitext training file (stratified, seed 0) the router is retrained on the
-other folds (plus the suite's phrasings and the phrase lexicon, exactly as
-``reference_agent/training/train_router.py`` does), and every held-out request is sent as the
-first message of a fresh conversation with the whole agent (signed in as Ana Silva). The first
+other folds (plus the suite's phrasings and the phrase lexicon) with
+``reference_agent/training/train_router.fit_router``, which chooses C and the decision
+thresholds by an inner cross-validation of those training folds only (nested: the held-out
+fold plays no part in any choice), and every held-out request is sent as the first message of
+a fresh conversation with the whole agent (signed in as Ana Silva). The first
 reply is scored against the route table of ``../shared/data/bitext/README.md``:
 
 * status / cancel / refund / address: the dialog took that route (it looked the order up or
@@ -72,6 +77,8 @@ class FoldResult:
     cooperative: int = 0
     writes: int = 0
     write_examples: list[str] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)  # every request whose first reply was wrong
+    chosen: str = ""  # the hyper-parameters and thresholds the inner cross-validation chose
     seconds: float = 0.0
     turns: int = 0
     turn_seconds: float = 0.0
@@ -87,25 +94,18 @@ def run_fold(args: tuple[int, list[Example], list[Example], list[Example]]) -> F
     from reference_agent.agent import SupportAgent
     from reference_agent.nlu import router_text
     from reference_agent.router import Router, use_router
-    from reference_agent.training.train_router import (
-        KEEP_FEATURES,
-        build_artifact,
-        known_words,
-        seen_words,
-        train,
-    )
+    from reference_agent.training.train_router import fit_router
 
     started = time.perf_counter()
-    examples = [*train_rows, *extra]
-    model = train(examples, keep=KEEP_FEATURES)
-    router = Router(build_artifact(model, known_words=known_words(examples), seen=seen_words(examples)))
+    artifact, selection = fit_router([*train_rows, *extra])
+    router = Router(artifact)
     with use_router(router):
         reference = make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True),
                                   LogisticRegression(max_iter=2000))
         reference.fit([e.text for e in train_rows], [e.label for e in train_rows])
         ref_pred = reference.predict([e.text for e in test_rows])
 
-        out = FoldResult(n=len(test_rows))
+        out = FoldResult(n=len(test_rows), chosen=f"C={selection.c}, {router.thresholds}")
         for i, (example, ref_label) in enumerate(zip(test_rows, ref_pred, strict=True)):
             out.reference_correct += ROUTES[str(ref_label)] == ROUTES[example.label]
             out.router_correct += router.predict(router_text(example.text)).route == ROUTES[example.label]
@@ -120,6 +120,9 @@ def run_fold(args: tuple[int, list[Example], list[Example], list[Example]]) -> F
             seen = observed_route(reply)
             out.clarified += seen == "clarify"
             out.confusion[(ROUTES[example.label], seen)] += 1
+            if not ok:
+                out.misses.append(f"{example.label} -> {seen} (router: {router.predict(router_text(example.text)).label}; "
+                                  f"reference: {ref_label}): {example.text}")
             if seen == "faq" and not ok and faq_answer(reply) is not None:
                 out.faq_off_topic += 1
             if ROUTES[example.label] not in ORDER_ROUTES:
@@ -177,13 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         total.confusion.update(r.confusion)
         total.route_correct.update(r.route_correct)
         total.write_examples += r.write_examples
+        total.misses += r.misses
     engine = total.engine_correct / total.n
     reference = total.reference_correct / total.n
     print(f"{len(rows)} Bitext requests, {args.folds}-fold cross-validation (stratified, seed 0), "
           f"{wall:.0f} s wall on {args.workers} workers")
     for k, r in enumerate(results):
         print(f"  fold {k}: engine {r.engine_correct / r.n:.4f}  reference {r.reference_correct / r.n:.4f}  "
-              f"({r.seconds:.0f} s)")
+              f"({r.seconds:.0f} s)\n    chose {r.chosen}")
     print(f"shipped engine (whole first reply)      {engine:.4f}")
     print(f"  its router alone (route of the label)  {total.router_correct / total.n:.4f}")
     print(f"reference TF-IDF char 2-5 + LR          {reference:.4f}")
@@ -203,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
           f"orders written: {total.writes}")
     for line in total.write_examples:
         print(f"  wrote on: {line}")
+    print(f"\nthe engine's misses ({len(total.misses)}): true label -> what the first reply did")
+    for line in sorted(total.misses):
+        print(f"  {line}")
     missed = []
     if engine < 0.95:
         missed.append(f"engine accuracy {engine:.4f} < 0.95")

@@ -39,6 +39,8 @@ __all__ = [
     "extract_entities",
     "frustration_score",
     "normalize_spoken",
+    "phrase_scores",
+    "route_action",
     "route_intent",
     "router_text",
 ]
@@ -131,14 +133,8 @@ ROUTE_INTENTS = {
     "address": "change_address", "faq": "faq", "info_or_decline": "info", "handoff": "human",
 }
 # The router decides when it is sure; otherwise the agent asks (two close routes) or falls
-# back to the phrase rules (the router sees no request). Chosen on 5-fold cross-validation of
-# the whole first reply (benchmarks/routing.py), not on single sentences.
-CONFIDENT = 0.35  # route probability needed to act on the router's choice
-MARGIN = 0.05  # ... and its lead over the second route
-WRITE_CONFIDENT = 0.5  # an order change is never started on less
-HANDOFF_CONFIDENT = 0.8  # a handoff ends the conversation: the router alone must be this sure
-HANDOFF_COVERAGE = 0.75  # ... and have seen most of its words in training
-CONTENDERS = 0.8  # a clarifying question only when two routes hold this much together (else: not understood)
+# back to the phrase rules (the router sees no request). The thresholds (router.Thresholds)
+# travel in the artifact: train_router.py chooses them inside its own training data.
 # A write request is about an order only when its object is one. "cancel my account /
 # subscription / newsletter" names another object and never becomes an order change.
 _OTHER_OBJECT = re.compile(
@@ -518,28 +514,43 @@ def _without_tasks(scores: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in scores.items() if k not in TASK_INTENTS and k not in ("human", "complaint")}
 
 
+def phrase_scores(text: str) -> dict[str, float]:
+    """What the phrase rules see in ``text``: {intent: strength}."""
+    return _rules(text)[1]
+
+
+def route_action(text: str, prediction: RoutePrediction, scores: dict[str, float]) -> tuple[str, str, str]:
+    """The router's best route (not ``none``) as (label, dialog intent, kind of action), where
+    the kind is what ``Thresholds.decide`` weighs: ``write`` (an order change on an order),
+    ``handoff`` (one the phrase rules did not see), ``unseen`` (such a handoff in words the
+    router has mostly not seen: "I'm a travel agent") or ``other``."""
+    router = load_router()
+    label = _best_label(prediction, prediction.route)
+    intent = route_intent(prediction.route, label, text)
+    if intent in WRITE_INTENTS:
+        return label, intent, "write"
+    if intent in ("human", "complaint", "payment_issue") and scores.get(intent, 0.0) < 2:
+        if router.coverage(router_text(text)) < router.thresholds.handoff_coverage:
+            return label, intent, "unseen"
+        return label, intent, "handoff"
+    return label, intent, "other"
+
+
 def _classify(text: str) -> _Decision:
     rule_intent, scores = _rules(text)
     if detect_language([text]) != "en":
         return _Decision(rule_intent, scores)  # the router learned English; the phrases know es/de/fr
-    prediction = load_router().predict(router_text(text))
-    route, confidence, margin = prediction.route, prediction.confidence, prediction.margin
-    second = prediction.route_probabilities[1][0]
-    if route == "none" or (second == "none" and confidence < CONFIDENT):
-        # Not a request the router knows (a yes, an id, a greeting, another language):
-        # the phrase rules decide, as before.
+    router = load_router()
+    prediction = router.predict(router_text(text))
+    if prediction.route == "none":
+        # Not a request the router knows (a yes, an id, a greeting): the phrase rules decide.
         return _Decision(rule_intent, scores, prediction)
-    label = _best_label(prediction, route)
-    intent = route_intent(route, label, text)
-    needed = WRITE_CONFIDENT if intent in WRITE_INTENTS else CONFIDENT
-    if intent in ("human", "complaint", "payment_issue") and scores.get(intent, 0.0) < 2:
-        needed = HANDOFF_CONFIDENT
-        if load_router().coverage(router_text(text)) < HANDOFF_COVERAGE:
-            return _Decision(rule_intent, scores, prediction)  # "I'm a travel agent": unknown words
-    if confidence < needed or margin < MARGIN:
-        if second != "none" and confidence + prediction.route_probabilities[1][1] >= CONTENDERS:
-            options = (label, _best_label(prediction, second))
-            return _Decision("clarify", _without_tasks(scores), prediction, label, options)
+    label, intent, kind = route_action(text, prediction, scores)
+    step = router.thresholds.decide(prediction, kind)
+    if step == "clarify":
+        options = (label, _best_label(prediction, prediction.route_probabilities[1][0]))
+        return _Decision("clarify", _without_tasks(scores), prediction, label, options)
+    if step == "rules":
         return _Decision(rule_intent, scores, prediction)
     rule_strength = scores.get(intent, 0.0)
     scores = _without_tasks(scores)
@@ -552,7 +563,7 @@ def _classify(text: str) -> _Decision:
     # Strength: what the phrase rules saw, else the router's confidence kept under 3, so that
     # an answer to the agent's own question ("it arrived broken") is not taken for a new
     # request (see dialog.reply).
-    scores[intent] = max(rule_strength, 2.9 * confidence)
+    scores[intent] = max(rule_strength, 2.9 * prediction.confidence)
     return _Decision(intent, scores, prediction, label)
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ARTIFACT", "FORMAT", "RoutePrediction", "Router", "TextIndex", "load_router", "use_router"]
+__all__ = ["ARTIFACT", "FORMAT", "RoutePrediction", "Router", "TextIndex", "Thresholds", "load_router", "use_router"]
 
 ARTIFACT = Path(__file__).with_name("data") / "router.json"
 FORMAT = "reference-agent-router/1"
@@ -96,7 +96,9 @@ class _Vectorizer:
     def from_json(cls, data: dict[str, object]) -> _Vectorizer:
         terms = data["terms"]
         assert isinstance(terms, list)
-        low, high = data["ngram_range"]  # type: ignore[misc]
+        ngram_range = data["ngram_range"]
+        assert isinstance(ngram_range, list)
+        low, high = ngram_range
         return cls(str(data["analyzer"]), (int(low), int(high)), {t: i for i, t in enumerate(terms)},
                    np.asarray(data["idf"], dtype=np.float64), bool(data["sublinear_tf"]))
 
@@ -136,6 +138,54 @@ class RoutePrediction:
         probs = self.route_probabilities
         return probs[0][1] - (probs[1][1] if len(probs) > 1 else 0.0)
 
+    @classmethod
+    def from_probabilities(cls, labels: Sequence[str], routes: dict[str, str], probs: np.ndarray) -> RoutePrediction:
+        """The prediction for one row of ``predict_proba`` (columns in the order of ``labels``)."""
+        by_label = {label: float(p) for label, p in zip(labels, probs, strict=True)}
+        by_route = dict.fromkeys(sorted(set(routes.values())), 0.0)
+        for label, p in by_label.items():
+            by_route[routes[label]] += p
+        best = int(np.argmax(probs))
+        ranked = tuple(sorted(by_route.items(), key=lambda kv: (-kv[1], kv[0])))
+        return cls(labels[best], float(probs[best]), ranked, by_label)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When the agent acts on the router's route, asks which of two routes the customer means,
+    or leaves the message to the phrase rules (``decide``).
+
+    The trained artifact carries values chosen inside its own training data by
+    ``reference_agent/training/train_router.py`` (cross-validated probabilities, a stated cost
+    for each outcome); these defaults serve a hand-made router that has none.
+    """
+
+    confident: float = 0.35  # route probability needed to act on the router's choice
+    margin: float = 0.05  # ... and its lead over the second route
+    write_confident: float = 0.5  # an order change is never started on less
+    handoff_confident: float = 0.8  # a handoff the phrase rules did not see ends the conversation
+    handoff_coverage: float = 0.75  # ... and the router must have seen most of its words (not tuned:
+    #   an out-of-domain guard, "I'm a travel agent"; in-domain data cannot choose it)
+    contenders: float = 0.8  # a clarifying question only when two routes hold this much together
+
+    def decide(self, prediction: RoutePrediction, kind: str) -> str:
+        """``act``, ``clarify`` or ``rules`` for a prediction whose best route would start an
+        action of ``kind``: ``write`` (an order change), ``handoff`` (one the phrase rules did
+        not see), ``unseen`` (such a handoff in words the router mostly never saw: always the
+        rules) or ``other``."""
+        route, confidence = prediction.route_probabilities[0]
+        second, second_p = prediction.route_probabilities[1]
+        if route == "none" or (second == "none" and confidence < self.confident):
+            return "rules"  # not a request the router knows: a yes, an id, a greeting
+        if kind == "unseen":
+            return "rules"
+        needed = {"write": self.write_confident, "handoff": self.handoff_confident}.get(kind, self.confident)
+        if confidence >= needed and prediction.margin >= self.margin:
+            return "act"
+        if second != "none" and confidence + second_p >= self.contenders:
+            return "clarify"
+        return "rules"
+
 
 class Router:
     """A fitted TF-IDF + multinomial logistic-regression router loaded from JSON."""
@@ -153,10 +203,10 @@ class Router:
         self._by_feature = np.ascontiguousarray(self.coef.T)  # features x classes: one row per n-gram
         self._cache: dict[str, RoutePrediction] = {}  # a turn asks about the same text more than once
         self.intercept = np.asarray(data["intercept"], dtype=np.float64)
-        self.known_words: frozenset[str] = frozenset(data.get("known_words", ()))  # type: ignore[arg-type]
-        self.seen_words: frozenset[str] = frozenset(data.get("seen_words", ()))  # type: ignore[arg-type]
+        self.known_words: frozenset[str] = frozenset(data.get("known_words", ()))  # type: ignore[call-overload]
+        self.seen_words: frozenset[str] = frozenset(data.get("seen_words", ()))  # type: ignore[call-overload]
         self.faq_links: dict[str, list[str]] = dict(data.get("faq_links", {}))  # type: ignore[call-overload]
-        self._route_names = sorted(set(self.routes.values()))
+        self.thresholds = Thresholds(**data.get("thresholds", {}))  # type: ignore[arg-type]
 
     def coverage(self, text: str) -> float:
         """The share of the text's words the router has evidence about: seen in training, or
@@ -194,14 +244,7 @@ class Router:
         return prediction
 
     def _predict(self, text: str) -> RoutePrediction:
-        probs = self.probabilities(text)
-        by_label = {label: float(p) for label, p in zip(self.labels, probs, strict=True)}
-        by_route = dict.fromkeys(self._route_names, 0.0)
-        for label, p in by_label.items():
-            by_route[self.routes[label]] += p
-        best = int(np.argmax(probs))
-        ranked = tuple(sorted(by_route.items(), key=lambda kv: (-kv[1], kv[0])))
-        return RoutePrediction(self.labels[best], float(probs[best]), ranked, by_label)
+        return RoutePrediction.from_probabilities(self.labels, self.routes, self.probabilities(text))
 
 
 # use_router(): a router trained elsewhere (cross-validation folds), for the code inside the block

@@ -7,12 +7,21 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reference_agent.agent import SupportAgent
 from reference_agent.faq import rank_faq
 from reference_agent.nlu import analyze, route_intent, router_text
-from reference_agent.router import ARTIFACT, FORMAT, Router, load_router, use_router
+from reference_agent.router import (
+    ARTIFACT,
+    FORMAT,
+    RoutePrediction,
+    Router,
+    Thresholds,
+    load_router,
+    use_router,
+)
 from reference_agent.store import open_store
 
 BITEXT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bitext"
@@ -35,6 +44,8 @@ def test_artifact_is_plain_json_with_its_licence_note():
     data = json.loads(ARTIFACT.read_text(encoding="utf-8"))
     assert data["format"] == FORMAT
     assert ARTIFACT.stat().st_size < 3_000_000
+    assert Router(data).thresholds == Thresholds(**data["thresholds"])  # chosen in training, carried here
+    assert str(data["selection"]["c"]) in data["selection"]["accuracy_by_c"]  # one of the C values compared
     note = ARTIFACT.with_name("router.LICENSE.md").read_text(encoding="utf-8")
     assert "CDLA-Sharing-1.0" in note and "Bitext" in note
 
@@ -53,8 +64,6 @@ def _sample_texts() -> list[str]:
 
 def test_json_inference_equals_scikit_learn():
     pytest.importorskip("sklearn", reason="scikit-learn is a training extra: pip install -e '.[train]'")
-    import numpy as np
-
     from reference_agent.training.train_router import pipeline_from_artifact
 
     data = json.loads(ARTIFACT.read_text(encoding="utf-8"))
@@ -123,6 +132,52 @@ def test_the_answer_to_a_clarifying_question_picks_the_route(ambiguous_router):
 def test_a_confident_route_is_taken_without_asking(ambiguous_router):
     _, replies = chat("cancel cancel")
     assert replies[0].intent == "cancel"
+
+
+def _prediction(*route_probs: tuple[str, float]) -> RoutePrediction:
+    routes = {route: route for route, _p in route_probs}
+    return RoutePrediction.from_probabilities(list(routes), routes, np.asarray([p for _r, p in route_probs]))
+
+
+@pytest.mark.parametrize(("probs", "kind", "step"), [
+    ((("cancel", 0.9), ("faq", 0.1)), "write", "act"),
+    ((("cancel", 0.55), ("faq", 0.45)), "write", "clarify"),  # under write_confident, close: ask
+    ((("faq", 0.55), ("cancel", 0.45)), "other", "act"),  # the same odds are enough for an answer
+    ((("faq", 0.40), ("cancel", 0.38), ("status", 0.22)), "other", "rules"),  # too close, and only 0.78 together
+    ((("faq", 0.40), ("cancel", 0.38), ("status", 0.22)), "write", "rules"),
+    ((("handoff", 0.7), ("faq", 0.3)), "handoff", "clarify"),  # a handoff needs 0.8
+    ((("handoff", 0.95), ("faq", 0.05)), "unseen", "rules"),  # words the router never saw
+    ((("none", 0.6), ("faq", 0.4)), "other", "rules"),
+])
+def test_thresholds_decide_between_acting_asking_and_the_rules(probs, kind, step):
+    thresholds = Thresholds(confident=0.35, margin=0.05, write_confident=0.6, handoff_confident=0.8, contenders=0.8)
+    assert thresholds.decide(_prediction(*probs), kind) == step
+
+
+def test_thresholds_are_chosen_inside_the_training_examples():
+    pytest.importorskip("sklearn", reason="scikit-learn is a training extra: pip install -e '.[train]'")
+    from reference_agent.training.train_router import C_GRID, THRESHOLD_GRID, Example, select
+
+    texts = {
+        "cancel_order": ["cancel my order", "i want to cancel the order", "cancel order please", "stop my order",
+                         "cancel purchase", "please cancel the purchase i made", "cancel it now", "cancel that order",
+                         "i need to cancel an order"],
+        "check_cancellation_fee": ["what is the cancellation fee", "is there a fee to cancel", "cancellation fee",
+                                   "how much is the cancellation charge", "fee for cancelling", "cancel fee?",
+                                   "do you charge to cancel", "what does cancelling cost", "cancellation penalty"],
+        "track_order": ["where is my order", "track my order", "order status", "has my order shipped",
+                        "when will my package arrive", "where is my package", "tracking please",
+                        "status of my purchase", "is my order on its way"],
+    }
+    examples = [Example(t, label) for label, lines in texts.items() for t in lines]
+    words = sorted({w for lines in texts.values() for t in lines for w in t.split()})
+    first = select(examples, known=words, seen=words)
+    assert first == select(examples, known=words, seen=words)  # deterministic
+    assert first.c in C_GRID and set(first.accuracy) == set(C_GRID)
+    for name, values in THRESHOLD_GRID.items():
+        assert getattr(first.thresholds, name) in values
+    assert sum(first.outcomes.values()) == len(examples)  # every example scored out of fold once
+    assert load_router().vectorizers  # the shipped router is back (select borrows the agent's rules)
 
 
 # ---------------------------------------------------------------- the object of the action
@@ -227,10 +282,14 @@ def test_routing_of_held_out_bitext_rows():
     train_idx, test_idx = next(StratifiedKFold(5, shuffle=True, random_state=1).split(
         [r.text for r in rows], [r.label for r in rows]))
     examples = [*(rows[i] for i in train_idx), *load_suite_phrasings(), *load_lexicon()]
-    model = train(examples)
+    shipped = json.loads(ARTIFACT.read_text(encoding="utf-8"))
+    # The shipped C and thresholds (fit_router would choose them again by an inner
+    # cross-validation: the same protocol, several times slower).
+    model = train(examples, c=shipped["selection"]["c"])
     held_out = [rows[i] for i in random.Random(3).sample(list(test_idx), 500)]
-    with use_router(Router(build_artifact(model, known_words=sorted(load_router().known_words),
-                                          seen=seen_words(examples)))):
+    artifact = build_artifact(model, known_words=sorted(load_router().known_words), seen=seen_words(examples))
+    artifact["thresholds"] = shipped["thresholds"]
+    with use_router(Router(artifact)):
         correct = 0
         for example in held_out:
             agent = SupportAgent(session_id="t", customer_email=ANA)

@@ -7,17 +7,42 @@ phrasings (``suite_phrasings.csv`` beside this file: the scripted user lines of
 ``datasets/support``, labelled with the route the suite expects), fits scikit-learn's
 TF-IDF (char_wb 2-5-grams + word 1-2-grams) and a multinomial logistic regression, keeps the
 features that carry weight, refits on those, and writes ``router.json`` (plain JSON weights:
-vocabularies, idf, coefficients, intercepts; no pickle) and ``router.LICENSE.md``.
-Deterministic: the solver is deterministic and no step samples.
+vocabularies, idf, coefficients, intercepts, the decision thresholds; no pickle) and
+``router.LICENSE.md``.
+
+Protocol (``fit_router``): every choice is made inside the examples it is given, never on
+data it will be scored on. ``benchmarks/routing.py`` calls ``fit_router`` on the training
+folds of each outer fold, so its cross-validated figures are nested:
+
+1. ``C`` of the logistic regression: an inner stratified ``INNER_FOLDS``-fold
+   cross-validation of the examples (seed 0) scores every value of ``C_GRID`` by the route
+   accuracy of its out-of-fold predictions (unpruned models); the best wins, ties going to
+   the smaller ``C`` (stronger regularisation).
+2. The decision thresholds (``router.Thresholds``: act, ask which of two routes, or leave
+   the message to the phrase rules): with the out-of-fold probabilities of that ``C``, each
+   out-of-fold example is put through the agent's own decision (``nlu.route_action`` and
+   ``Thresholds.decide``) for every combination of ``THRESHOLD_GRID``, and the combination
+   with the lowest total ``COSTS`` wins (a wrong action 1, a wrong order change or handoff
+   2, a clarifying question that offers the right route 0.5, left to the phrase rules 1);
+   ties go to fewer wrong actions, then fewer questions, then the grid order. The out-of-
+   domain guard ``handoff_coverage`` is not chosen (in-domain data cannot inform it).
+3. The model is refitted on all the examples with that ``C``, pruned to the
+   ``KEEP_FEATURES`` most weighted features and refitted on those.
+
+Deterministic: the folds are seeded, the solver is deterministic and nothing else samples;
+running it twice writes the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import itertools
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,21 +51,25 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from reference_agent.nlu import router_text
-from reference_agent.router import FORMAT
+from reference_agent.nlu import ROUTE_INTENTS, phrase_scores, route_action, router_text
+from reference_agent.router import FORMAT, RoutePrediction, Router, Thresholds, use_router
 
 __all__ = [
     "FAQ_LINKS",
     "ROUTES",
     "Example",
+    "Selection",
     "build_artifact",
     "fit_pipeline",
+    "fit_router",
     "load_bitext",
     "load_suite_phrasings",
     "main",
     "pipeline_from_artifact",
+    "select",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -83,7 +112,19 @@ FAQ_LINKS: dict[str, list[str]] = {
 }
 CHAR_NGRAMS = (2, 5)
 WORD_NGRAMS = (1, 2)
-C = 10.0  # chosen by 5-fold cross-validation on the training file (benchmarks/routing.py prints it)
+C_GRID = (3.0, 10.0, 30.0)  # the inverse regularisation strengths the inner cross-validation compares
+INNER_FOLDS = 3
+#: the decision thresholds compared on the out-of-fold predictions (router.Thresholds fields).
+#: An order change is never started on less than an even chance (write_confident >= 0.5).
+THRESHOLD_GRID: dict[str, tuple[float, ...]] = {
+    "confident": (0.25, 0.35, 0.5),
+    "margin": (0.0, 0.05, 0.1, 0.2),
+    "write_confident": (0.5, 0.6, 0.7, 0.8),
+    "handoff_confident": (0.5, 0.65, 0.8, 0.9),
+    "contenders": (0.6, 0.8, 0.9),
+}
+#: what each outcome of a first reply costs when the thresholds are chosen
+COSTS = {"wrong": 1.0, "wrong_write": 2.0, "wrong_handoff": 2.0, "question": 0.5, "rules": 1.0}
 # The suite's ~140 lines speak the product's own language (returns, "money back" meaning a
 # refund, order ids) among ~19,500 Bitext rows: each counts as this many rows.
 SUITE_WEIGHT = 10.0
@@ -139,21 +180,154 @@ def load_lexicon() -> list[Example]:
             for phrase, weight in INTENTS[intent].items() if weight >= 2]
 
 
-def fit_pipeline(texts: Sequence[str], labels: Sequence[str], *, c: float = C,
-                 vocabularies: tuple[list[str], list[str]] | None = None,
-                 weights: Sequence[float] | None = None) -> Pipeline:
-    """TF-IDF (char_wb + word) + multinomial logistic regression, fitted on router texts."""
+def _features(vocabularies: tuple[list[str], list[str]] | None = None) -> FeatureUnion:
+    """The TF-IDF blocks (char_wb + word); with ``vocabularies``, fixed to those terms."""
     char_vocab, word_vocab = vocabularies or (None, None)
-    features = FeatureUnion([
+    return FeatureUnion([
         ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, lowercase=False, sublinear_tf=True,
                                  min_df=1 if char_vocab else 2, vocabulary=char_vocab, dtype=np.float64)),
         ("word", TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, lowercase=False, sublinear_tf=True,
                                  min_df=1 if word_vocab else 2, vocabulary=word_vocab, dtype=np.float64)),
     ])
-    model = Pipeline([("features", features),
-                      ("clf", LogisticRegression(C=c, max_iter=3000, random_state=SEED))])
+
+
+def _classifier(c: float) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=3000, random_state=SEED)
+
+
+def fit_pipeline(texts: Sequence[str], labels: Sequence[str], *, c: float,
+                 vocabularies: tuple[list[str], list[str]] | None = None,
+                 weights: Sequence[float] | None = None) -> Pipeline:
+    """TF-IDF (char_wb + word) + multinomial logistic regression, fitted on router texts."""
+    model = Pipeline([("features", _features(vocabularies)), ("clf", _classifier(c))])
     model.fit(list(texts), list(labels), clf__sample_weight=None if weights is None else np.asarray(weights))
     return model
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the inner cross-validation chose (``select``), recorded in the artifact."""
+
+    c: float
+    thresholds: Thresholds
+    accuracy: dict[float, float]  # C -> out-of-fold route accuracy
+    cost: float  # the chosen thresholds' total cost on the out-of-fold predictions
+    outcomes: dict[str, int]  # of those predictions under the chosen thresholds: act_right, act_wrong, ...
+
+    def as_json(self) -> dict[str, Any]:
+        return {"protocol": f"{INNER_FOLDS}-fold stratified inner cross-validation (seed {SEED}) of the "
+                            "training examples; see reference_agent/training/train_router.py",
+                "c": self.c, "accuracy_by_c": {str(c): round(a, 6) for c, a in self.accuracy.items()},
+                "cost": self.cost, "outcomes": self.outcomes}
+
+
+#: the route a dialog intent acts on (ROUTE_INTENTS the other way round)
+_INTENT_ROUTES = {intent: route for route, intent in ROUTE_INTENTS.items()} | {
+    "complaint": "handoff", "payment_issue": "handoff"}
+
+
+def _out_of_fold(texts: list[str], labels: list[str], weights: np.ndarray) -> tuple[list[str], dict[float, np.ndarray]]:
+    """Out-of-fold ``predict_proba`` of every example for every C of ``C_GRID`` (unpruned)."""
+    classes = sorted(set(labels))
+    oof = {c: np.zeros((len(texts), len(classes))) for c in C_GRID}
+    splitter = StratifiedKFold(n_splits=INNER_FOLDS, shuffle=True, random_state=SEED)
+    y = np.asarray(labels)
+    for fit_idx, held_idx in splitter.split(texts, labels):
+        features = _features()
+        x_fit = features.fit_transform([texts[i] for i in fit_idx])
+        x_held = features.transform([texts[i] for i in held_idx])
+        clf = _classifier(C_GRID[0]).set_params(warm_start=True)  # each C starts from the previous solution
+        for c in C_GRID:
+            clf.set_params(C=c).fit(x_fit, y[fit_idx], sample_weight=weights[fit_idx])
+            assert list(clf.classes_) == classes  # stratified: every label is in every inner training part
+            oof[c][held_idx] = clf.predict_proba(x_held)
+    return classes, oof
+
+
+def _word_router(classes: list[str], known: Sequence[str], seen: Sequence[str]) -> Router:
+    """A router without features, carrying the routes and word lists the phrase rules and
+    ``nlu.route_action`` read while the thresholds are chosen."""
+    return Router({"format": FORMAT, "vectorizers": [], "labels": classes,
+                   "routes": {label: ROUTES[label] for label in classes},
+                   "coef": [[] for _ in classes], "intercept": [0.0] * len(classes),
+                   "known_words": sorted(known), "seen_words": sorted(seen)})
+
+
+def _choose_thresholds(examples: Sequence[Example], classes: list[str], probs: np.ndarray,
+                       router: Router) -> tuple[Thresholds, float, dict[str, int]]:
+    """The ``THRESHOLD_GRID`` combination of least total ``COSTS`` on out-of-fold predictions."""
+    routes = {label: ROUTES[label] for label in classes}
+    grid = [Thresholds(**dict(zip(THRESHOLD_GRID, values, strict=True)))
+            for values in itertools.product(*THRESHOLD_GRID.values())]
+    strictest = Thresholds(**{name: max(values) for name, values in THRESHOLD_GRID.items()})
+    fixed: list[str] = []  # outcomes that no combination changes
+    open_rows: list[tuple[RoutePrediction, str, str, str]] = []  # (prediction, acted route, kind, truth)
+    with use_router(router):
+        for example, row in zip(examples, probs, strict=True):
+            truth = ROUTES[example.label]
+            prediction = RoutePrediction.from_probabilities(classes, routes, row)
+            if prediction.route == "none":
+                fixed.append("rules_right" if truth == "none" else "rules")
+                continue
+            _label, intent, kind = route_action(example.text, prediction, phrase_scores(example.text))
+            acted = _INTENT_ROUTES[intent]
+            if strictest.decide(prediction, kind) == "act":  # acts under every combination
+                fixed.append(_outcome("act", acted, kind, prediction, truth))
+            else:
+                open_rows.append((prediction, acted, kind, truth))
+    base = Counter(fixed)
+    best: tuple[tuple[float, int, int, int], Thresholds, Counter[str]] | None = None
+    for rank, thresholds in enumerate(grid):
+        outcomes = base + Counter(_outcome(thresholds.decide(p, kind), acted, kind, p, truth)
+                                  for p, acted, kind, truth in open_rows)
+        cost = sum(COSTS.get(name, 0.0) * n for name, n in outcomes.items())
+        wrong = outcomes["wrong"] + outcomes["wrong_write"] + outcomes["wrong_handoff"]
+        key = (round(cost, 9), wrong, outcomes["question"] + outcomes["question_wrong"], rank)
+        if best is None or key < best[0]:
+            best = (key, thresholds, outcomes)
+    assert best is not None
+    (cost, *_rest), thresholds, outcomes = best
+    return thresholds, cost, dict(sorted(outcomes.items()))
+
+
+def _outcome(step: str, acted: str, kind: str, prediction: RoutePrediction, truth: str) -> str:
+    """The name of what a first reply did (a key of ``COSTS``, or a right one costing nothing)."""
+    if step == "act":
+        if acted == truth:
+            return "act_right"
+        return "wrong_write" if kind == "write" else "wrong_handoff" if acted == "handoff" else "wrong"
+    if step == "clarify":
+        offered = {route for route, _p in prediction.route_probabilities[:2]}
+        return "question" if truth in offered else "question_wrong"
+    return "rules_right" if truth == "none" else "rules"
+
+
+def select(examples: Sequence[Example], *, known: Sequence[str], seen: Sequence[str]) -> Selection:
+    """C and the decision thresholds, chosen by cross-validation inside ``examples`` (see the
+    module docstring for the protocol)."""
+    texts = [router_text(e.text) for e in examples]
+    labels = [e.label for e in examples]
+    classes, oof = _out_of_fold(texts, labels, np.asarray([e.weight for e in examples]))
+    routes = {label: ROUTES[label] for label in classes}
+    truth = [ROUTES[label] for label in labels]
+    accuracy = {}
+    for c, probs in oof.items():
+        right = sum(RoutePrediction.from_probabilities(classes, routes, row).route == t
+                    for row, t in zip(probs, truth, strict=True))
+        accuracy[c] = right / len(texts)
+    c = max(C_GRID, key=lambda value: (accuracy[value], -value))  # ties: the smaller C
+    thresholds, cost, outcomes = _choose_thresholds(examples, classes, oof[c], _word_router(classes, known, seen))
+    return Selection(c, thresholds, accuracy, cost, outcomes)
+
+
+def fit_router(examples: Sequence[Example], *, extra_words: Sequence[str] = (), keep: int | None = KEEP_FEATURES,
+               source: str = "") -> tuple[dict[str, Any], Selection]:
+    """The router artifact for ``examples``: hyper-parameters and thresholds chosen inside them
+    (``select``), then the model refitted on all of them (``train``)."""
+    known, seen = known_words(examples, extra_words), seen_words(examples)
+    selection = select(examples, known=known, seen=seen)
+    model = train(examples, c=selection.c, keep=keep)
+    return build_artifact(model, known_words=known, seen=seen, selection=selection, source=source), selection
 
 
 def _pruned_vocabularies(model: Pipeline, keep: int) -> tuple[list[str], list[str]]:
@@ -169,7 +343,7 @@ def _pruned_vocabularies(model: Pipeline, keep: int) -> tuple[list[str], list[st
     return chars, words
 
 
-def train(examples: Sequence[Example], *, c: float = C, keep: int | None = KEEP_FEATURES) -> Pipeline:
+def train(examples: Sequence[Example], *, c: float, keep: int | None = KEEP_FEATURES) -> Pipeline:
     """Fit, keep the ``keep`` most weighted features, refit on those (``keep=None``: no pruning)."""
     texts = [router_text(e.text) for e in examples]
     labels = [e.label for e in examples]
@@ -182,8 +356,6 @@ def train(examples: Sequence[Example], *, c: float = C, keep: int | None = KEEP_
 
 def seen_words(examples: Sequence[Example]) -> list[str]:
     """Words that occur in at least two training texts: what the router has evidence about."""
-    from collections import Counter
-
     df: Counter[str] = Counter()
     for e in examples:
         df.update(set(re.findall(r"(?u)\b\w\w+\b", router_text(e.text))))
@@ -191,7 +363,7 @@ def seen_words(examples: Sequence[Example]) -> list[str]:
 
 
 def build_artifact(model: Pipeline, *, known_words: Sequence[str] = (), seen: Sequence[str] = (),
-                   source: str = "") -> dict[str, Any]:
+                   selection: Selection | None = None, source: str = "") -> dict[str, Any]:
     """The JSON document the agent loads (:class:`reference_agent.router.Router`)."""
     union = model.named_steps["features"]
     clf = model.named_steps["clf"]
@@ -211,9 +383,12 @@ def build_artifact(model: Pipeline, *, known_words: Sequence[str] = (), seen: Se
         "routes": {label: ROUTES[label] for label in labels},
         "faq_links": {label: FAQ_LINKS[label] for label in labels if label in FAQ_LINKS},
         "coef": [[float(f"{x:.{DIGITS}g}") for x in row] for row in clf.coef_],
-        "intercept": [float(x) for x in clf.intercept_],
+        # 8 significant digits: the last bits of a solution depend on the BLAS threads
+        "intercept": [float(f"{x:.{DIGITS + 4}g}") for x in clf.intercept_],
         "known_words": sorted(set(known_words)),
         "seen_words": sorted(set(seen)),
+        "thresholds": dataclasses.asdict(selection.thresholds if selection else Thresholds()),
+        "selection": selection.as_json() if selection else None,
     }
 
 
@@ -281,10 +456,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     examples = [*bitext, *load_suite_phrasings(), *load_lexicon()]
-    model = train(examples, keep=args.keep)
-    artifact = build_artifact(model, known_words=known_words(examples, _faq_texts()), seen=seen_words(examples),
-                              source=f"{len(bitext)} Bitext rows + {len(examples) - len(bitext)} suite lines, "
-                                     f"C={C}, {args.keep} features")
+    artifact, selection = fit_router(examples, extra_words=_faq_texts(), keep=args.keep,
+                                     source=f"{len(bitext)} Bitext rows + {len(examples) - len(bitext)} suite and "
+                                            f"lexicon lines, {args.keep} features")
+    print(f"inner cross-validation: route accuracy by C {selection.accuracy}; C={selection.c}; "
+          f"thresholds {selection.thresholds} (cost {selection.cost}, {selection.outcomes})")
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / "router.json"
     target.write_text(json.dumps(artifact, separators=(",", ":"), ensure_ascii=False) + "\n", encoding="utf-8")
