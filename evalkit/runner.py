@@ -569,7 +569,7 @@ class Runner:
         variant: str = "default",
         run_id: str = "adhoc",
     ) -> ConversationResult:
-        """Play and score ONE conversation through the same loop as :meth:`run`, without a
+        """Play (:func:`evalkit.play.play`) and score ONE conversation as :meth:`run` does, without a
         run folder (used by the pytest plugin and ``run_conversation``). ``self.config.suite``
         supplies the suite settings; the provider is started and closed here."""
         suite = self.config.suite
