@@ -277,3 +277,46 @@ def test_the_load_tester_plays_through_play(counted: list[str]) -> None:
                             steps=1, turn_timeout_s=5.0, progress=False, handle_signals=False)
         report = LoadTest(config).run_sync()
     assert report.totals.requests == len(counted) > 0
+
+
+def _without_error_kinds(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_error_kinds(v) for k, v in value.items() if k != "error_kind"}
+    if isinstance(value, list):
+        return [_without_error_kinds(v) for v in value]
+    return value
+
+
+def test_a_run_folder_written_before_error_kinds_resumes_and_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from _core_helpers import write
+    from _recorded_helpers import make_cli
+
+    from evalkit.runfiles import JOURNAL, load_run
+    from evalkit.runner import RunConfig, Runner
+
+    suite = tmp_path / "s"
+    write(suite / "a.yaml", "id: hangs\nuser: {script: [one, two]}\n")
+    write(suite / "b.yaml", "id: later\nuser: {script: [one]}\n")
+    out = tmp_path / "r"
+    config = dict(agent="evalkit.testing.agents:FlakyAgent?mode=hang&turns=[1]&hang_s=5", out=out,
+                  turn_timeout_s=0.2, progress=False, handle_signals=False, concurrency=1)
+    Runner(RunConfig(suite=[suite], **config)).run_sync()  # type: ignore[arg-type]
+    journal = out / JOURNAL
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert any(t.get("error_kind") == "timeout" for line in lines for t in line["transcript"]["turns"])
+    # An older evalkit wrote no error kinds; and its run stopped after the first conversation.
+    old = [line for line in lines if line["transcript"]["scenario_id"] == "hangs"]
+    journal.write_text("".join(json.dumps(_without_error_kinds(line)) + "\n" for line in old))
+    resumed = Runner(RunConfig(suite=[], resume=True, **{**config, "agent": None})).run_sync()  # type: ignore[arg-type]
+    assert resumed.manifest.status == "complete" and len(resumed.conversations) == 2
+    hangs = next(c for c in resumed.conversations if c.transcript.scenario_id == "hangs").transcript
+    assert (hangs.stop_reason, hangs.agent_turns[-1].error_kind) == (StopReason.timeout, None)
+    assert len(load_run(out).conversations) == 2
+    cli = make_cli(monkeypatch, capsys)
+    scored = cli("score", str(out), "--scenarios", str(suite))
+    assert scored.returncode == 0, scored.stderr
+    assert "ERROR  hangs trial 0: agent error: turn 1: no reply within 0.2s (turn timeout)" in scored.stdout
