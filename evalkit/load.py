@@ -18,8 +18,10 @@ turn is bounded by the turn timeout, so the wall time is at most
 unless ``allow_remote`` is set: a load test is a denial-of-service tool aimed at whatever
 host it is given.
 
-Judges do not run: this measures the agent's speed and robustness, not its answers (use
-``evalkit run`` for quality).
+Each conversation is played by :func:`evalkit.play.play`, the loop ``evalkit run`` uses; the
+figures come from its events (:class:`_Sampler`, an observer) and a turn's typed
+``error_kind`` tells a timeout from an error. Judges do not run: this measures the agent's
+speed and robustness, not its answers (use ``evalkit run`` for quality).
 """
 
 from __future__ import annotations
