@@ -38,13 +38,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
+from evalkit._clock import now_iso
 from evalkit.agents.base import SessionInfo
 from evalkit.agents.http import HttpAgentProvider
+from evalkit.agents.session import agent_threads
 from evalkit.errors import ConfigError
 from evalkit.load_report import LoadBudget, LoadErrorCount, LoadReport, LoadSettings, LoadStep, LoadTotals
 from evalkit.metrics import percentile
@@ -222,8 +223,6 @@ class _Sampler(Observer):
         self.state.conv_ends.append((at, ending))
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _r(x: float | None, nd: int = 1) -> float | None:
@@ -270,7 +269,7 @@ class LoadTest:
         ]
         self._stop_event = asyncio.Event()
         plan = step_plan(cfg.users, cfg.ramp_s, cfg.steps)
-        started_at = _now()
+        started_at = now_iso()
         cpu0 = time.process_time()
         try:
             await providers[0].start()  # health check: an unreachable agent is a setup error
@@ -278,7 +277,8 @@ class LoadTest:
             restore = self._install_signals()
             progress = asyncio.create_task(self._progress(plan))
             try:
-                await self._drive(providers, plan, turn_timeout)
+                with agent_threads():  # this test's worker threads (opening sessions), let go at the end
+                    await self._drive(providers, plan, turn_timeout)
             finally:
                 restore()
                 progress.cancel()
@@ -524,7 +524,7 @@ class LoadTest:
                 turn_timeout_s=turn_timeout, simulator=cfg.simulator, stream=cfg.stream, seed=cfg.seed,
             ),
             started_at=started_at,
-            finished_at=_now(),
+            finished_at=now_iso(),
             wall_s=round(wall, 3),
             stopped_by=self.stopped_by,
             generator_cpu_s=round(cpu, 3),

@@ -560,7 +560,7 @@ class ModelSpend(BaseModel):
 
 
 class _RoleUsage(BaseModel):
-    """One role's totals as the model client writes them (``LLMClients.usage()``)."""
+    """One role's totals as the model client writes them (``ModelClients.usage()``)."""
 
     model_config = ConfigDict(extra="ignore")  # retries, failures...: not needed here
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.agents.base import SessionInfo, TurnContext
 from evalkit.agents.session import (
@@ -48,6 +48,9 @@ from evalkit.scenarios.models import Scenario
 from evalkit.simulators.base import Simulator, SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, TurnError, UserTurn
 from evalkit.untrusted import clean_text, exc_line, one_line, safe_str
+
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
 
 __all__ = [
     "Limits",
@@ -223,7 +226,7 @@ async def play(
     limits: Limits,
     *,
     observers: Sequence[Observer] = (),
-    llm: Any | None = None,
+    llm: ModelClients | None = None,
     go_on: Callable[[], bool] | None = None,
     fetch_end_state: bool = True,
     stalls: LoopStalls | None = None,
@@ -253,7 +256,7 @@ class _Conversation:
         info: SessionInfo,
         limits: Limits,
         observers: Sequence[Observer],
-        llm: Any | None,
+        llm: ModelClients | None,
         go_on: Callable[[], bool] | None,
         stalls: LoopStalls,
     ) -> None:

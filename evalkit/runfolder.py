@@ -29,7 +29,6 @@ import os
 import platform
 import socket
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +36,7 @@ from typing import IO, Any
 import pandas as pd
 import portalocker
 
+from evalkit._clock import now_iso
 from evalkit.errors import ConfigError, RunFolderError
 from evalkit.masking import Secrets
 from evalkit.results import ConversationResult, RunManifest, RunResult
@@ -215,7 +215,7 @@ class RunFolder:
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname() or platform.node(),
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "started": now_iso(),
             "command": self.secrets.mask_text(self.command or ""),
         }
         fh.seek(0)
