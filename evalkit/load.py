@@ -18,8 +18,10 @@ turn is bounded by the turn timeout, so the wall time is at most
 unless ``allow_remote`` is set: a load test is a denial-of-service tool aimed at whatever
 host it is given.
 
-Judges do not run: this measures the agent's speed and robustness, not its answers (use
-``evalkit run`` for quality).
+Each conversation is played by :func:`evalkit.play.play`, the loop ``evalkit run`` uses; the
+figures come from its events (:class:`_Sampler`, an observer) and a turn's typed
+``error_kind`` tells a timeout from an error. Judges do not run: this measures the agent's
+speed and robustness, not its answers (use ``evalkit run`` for quality).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import contextlib
 import ipaddress
 import math
 import os
-import random
 import signal
 import sys
 import threading
@@ -42,17 +43,16 @@ from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
 from evalkit._clock import now_iso
-from evalkit.agents.base import AgentReply, SessionInfo, TurnContext
+from evalkit.agents.base import SessionInfo
 from evalkit.agents.http import HttpAgentProvider
-from evalkit.agents.session import AgentJunk, call_maybe_async, respond
+from evalkit.agents.session import agent_threads
 from evalkit.errors import ConfigError
 from evalkit.load_report import LoadBudget, LoadErrorCount, LoadReport, LoadSettings, LoadStep, LoadTotals
 from evalkit.metrics import percentile
+from evalkit.play import ConversationEnd, ConversationStart, Limits, Observer, TurnEnd, TurnStart, play
 from evalkit.scenarios.loader import Suite, load_suite
 from evalkit.scenarios.models import Scenario
-from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
-from evalkit.transcript import AgentTurn, Transcript, UserTurn
-from evalkit.untrusted import one_line
+from evalkit.transcript import StopReason, TurnError
 
 __all__ = [
     "MAX_USERS",
@@ -181,6 +181,48 @@ class _State:
     in_flight: int = 0
 
 
+class _Sampler(Observer):
+    """The load test's figures, taken from :func:`evalkit.play.play`'s events: one sample per
+    agent turn (attributed to the step it was sent in), and how each conversation ended."""
+
+    def __init__(self, state: _State, turn_timeout: float) -> None:
+        self.state = state
+        self.turn_timeout = turn_timeout
+        self.t0 = 0.0  # time.monotonic() when the test started
+
+    def on_conversation_start(self, event: ConversationStart) -> None:
+        self.state.started += 1
+
+    def on_turn_start(self, event: TurnStart) -> None:
+        self.state.in_flight += 1
+
+    def on_turn(self, event: TurnEnd) -> None:
+        self.state.in_flight -= 1
+        kind, turn = event.error_kind, event.agent
+        status: Literal["ok", "error", "timeout", "cancelled"]
+        error = None
+        if kind is None:
+            status = "ok"
+        elif kind is TurnError.timeout:
+            # One message per timeout, whatever else the turn's error says (figures count by message).
+            status, error = "timeout", f"no reply within {self.turn_timeout:g}s"
+        elif kind is TurnError.cancelled:  # the hard stop: counted apart, in no step
+            status = "cancelled"
+        else:
+            status, error = "error", turn.error
+        self.state.samples.append(
+            _Sample(event.started - self.t0, event.ended - self.t0, status,
+                    (event.ended - event.started) * 1000, turn.ttft_ms if status == "ok" else None, error)
+        )
+
+    def on_conversation_end(self, event: ConversationEnd) -> None:
+        t, at = event.transcript, event.at - self.t0
+        if t.stop_reason is StopReason.simulator_error:  # a simulator bug: an error of this conversation
+            self.state.samples.append(_Sample(at, at, "error", 0.0, None, t.error))
+        ending = "cut" if t.stop_reason is StopReason.interrupted else "failed" if t.error is not None else "completed"
+        self.state.conv_ends.append((at, ending))
+
+
 
 
 def _r(x: float | None, nd: int = 1) -> float | None:
@@ -200,6 +242,7 @@ class LoadTest:
         self.config = config
         self.suite: Suite | None = None
         self.state = _State()
+        self._sampler = _Sampler(self.state, 0.0)
         self.stopped_by: Literal["duration", "max_requests", "interrupted"] = "duration"
         self._stop_event = asyncio.Event()  # replaced on the running loop in run()
         self._t0 = 0.0
@@ -216,7 +259,7 @@ class LoadTest:
             raise ConfigError("no scenarios to play (check the suite and --tag)", field="SUITE")
         self.suite = suite
         turn_timeout = float(cfg.turn_timeout_s or suite.config.turn_timeout_s)
-        self.turn_timeout = turn_timeout
+        self.turn_timeout = self._sampler.turn_timeout = turn_timeout
         self._check_simulators(suite)
         # One connection pool per few users: httpcore rescans every pooled connection on each
         # request, so one pool for hundreds of users costs the generator milliseconds a turn.
@@ -230,16 +273,17 @@ class LoadTest:
         cpu0 = time.process_time()
         try:
             await providers[0].start()  # health check: an unreachable agent is a setup error
-            self._t0 = time.perf_counter()
+            self._t0 = self._sampler.t0 = time.monotonic()
             restore = self._install_signals()
             progress = asyncio.create_task(self._progress(plan))
             try:
-                await self._drive(providers, plan, turn_timeout)
+                with agent_threads():  # this test's worker threads (opening sessions), let go at the end
+                    await self._drive(providers, plan, turn_timeout)
             finally:
                 restore()
                 progress.cancel()
                 await asyncio.gather(progress, return_exceptions=True)
-            wall = time.perf_counter() - self._t0
+            wall = time.monotonic() - self._t0
         finally:
             for provider in providers:
                 await provider.aclose()
@@ -275,7 +319,7 @@ class LoadTest:
 
     # -- scheduling ----------------------------------------------------------------------
     def _elapsed(self) -> float:
-        return time.perf_counter() - self._t0
+        return time.monotonic() - self._t0
 
     def _stopping(self) -> bool:
         return self._stop_event.is_set() or self._elapsed() >= self.config.duration_s
@@ -344,102 +388,33 @@ class LoadTest:
     async def _conversation(
         self, provider: HttpAgentProvider, scenario: Scenario, user: int, conv: int, n: int, turn_timeout: float
     ) -> None:
+        """One conversation through :func:`evalkit.play.play`; the sampler observes it."""
         assert self.suite is not None
-        cfg = self.config
-        state = self.state
-        seed = (cfg.seed * 1_000_003 + n) & 0xFFFFFFFF
+        seed = (self.config.seed * 1_000_003 + n) & 0xFFFFFFFF
         suite_cfg = self.suite.config_for(scenario)
-        channel = str(scenario.channel or suite_cfg.channel)
-        max_turns = scenario.max_turns or suite_cfg.max_turns
         info = SessionInfo(
             session_id=f"load-{os.getpid()}-{int(self._t0 * 1000) % 10**8}-u{user}-c{conv}",
             scenario_id=scenario.id,
             seed=seed,
-            channel=channel,
+            channel=str(scenario.channel or suite_cfg.channel),
             customer=scenario.customer,
             initial_state=scenario.initial_state,
         )
-        t = Transcript(scenario_id=scenario.id, trial=0, seed=seed, channel=channel)
-        simulator = self._make_simulator(scenario, seed)
-        accepts_handoff = scenario.user.persona is not None and scenario.user.persona.goal.accept_handoff
-        session = provider.new_session(info)
-        rng = random.Random(seed)
-        state.started += 1
-        ending = "completed"
-        turn = 0
-        try:
-            while True:
-                if self._stopping():
-                    ending = "cut"
-                    break
-                sctx = SimulatorContext(scenario=scenario, transcript=t, turn=turn + 1, rng=rng, max_turns=max_turns)
-                try:
-                    nxt = await call_maybe_async(simulator.next_turn, sctx, thread=False)
-                except Exception as exc:  # a simulator bug: counted as an error of this conversation
-                    self._sample(self._elapsed(), "error", 0.0, None, f"simulator failed: {one_line(str(exc))}")
-                    ending = "failed"
-                    break
-                if isinstance(nxt, Stop) or not isinstance(nxt, UserMessage) or turn >= max_turns:
-                    break
-                if not self._take_request():
-                    ending = "cut"
-                    break
-                turn += 1
-                history = list(t.turns)
-                t.turns.append(UserTurn(content=nxt.content, act=nxt.act))
-                reply = await self._agent_turn(session, info, nxt.content, turn, history, turn_timeout)
-                if reply is None:
-                    ending = "failed"
-                    break
-                t.turns.append(AgentTurn(content=reply.content, tool_calls=reply.tool_calls, handoff=reply.handoff))
-                if reply.end_conversation or (reply.handoff is not None and accepts_handoff):
-                    break
-        except asyncio.CancelledError:
-            ending = "cut"  # the hard stop: neither completed nor failed
-            raise
-        finally:
-            state.conv_ends.append((self._elapsed(), ending))
-            try:
-                async with asyncio.timeout(min(turn_timeout, 5.0)):
-                    await session.aclose()  # DELETE: keep the agent's session table small
-            except (TimeoutError, Exception):  # noqa: BLE001  # a courtesy call; its failure changes nothing
-                pass
+        limits = Limits(max_turns=scenario.max_turns or suite_cfg.max_turns, turn_timeout_s=turn_timeout)
+        await play(
+            scenario,
+            lambda: self._make_simulator(scenario, seed),
+            provider.new_session,
+            info,
+            limits,
+            observers=[self._sampler],
+            go_on=self._go_on,
+            fetch_end_state=False,  # no judges run: no end state to fetch
+        )
 
-    def _sample(self, start: float, status: Any, latency_ms: float, ttft_ms: float | None, error: str | None) -> None:
-        self.state.samples.append(_Sample(start, self._elapsed(), status, latency_ms, ttft_ms, error))
-
-    async def _agent_turn(
-        self, session: Any, info: SessionInfo, message: str, n: int, history: list[Any], turn_timeout: float
-    ) -> AgentReply | None:
-        """One timed agent turn, sampled; the reply, or None when the agent failed."""
-        first: list[float] = []
-
-        def on_first_token() -> None:
-            if not first:
-                first.append(time.perf_counter())
-
-        ctx = TurnContext(session=info, message=message, turn=n, history=history, _on_first_token=on_first_token)
-        start, t0 = self._elapsed(), time.perf_counter()
-        status: Literal["ok", "error", "timeout"] = "ok"
-        reply, error = None, None
-        self.state.in_flight += 1
-        try:
-            async with asyncio.timeout(turn_timeout):
-                reply = await respond(session, ctx)
-        except TimeoutError:
-            status, error = "timeout", f"no reply within {turn_timeout:g}s"
-        except asyncio.CancelledError:  # the hard stop: counted apart, in no step
-            self._sample(start, "cancelled", (time.perf_counter() - t0) * 1000, None, None)
-            raise
-        except Exception as exc:  # HTTP errors, dropped connections, junk: the agent's failure, data
-            status, error = "error", ("junk reply: " if isinstance(exc, AgentJunk) else "") + (
-                one_line(str(exc)) or type(exc).__name__
-            )
-        finally:
-            self.state.in_flight -= 1
-        ttft = (first[0] - t0) * 1000 if first and reply is not None else None
-        self._sample(start, status, (time.perf_counter() - t0) * 1000, ttft, error)
-        return reply
+    def _go_on(self) -> bool:
+        """Asked before each agent turn: no new turn after the deadline or past the request cap."""
+        return not self._stopping() and self._take_request()
 
     # -- progress ------------------------------------------------------------------------
     def _progress_enabled(self) -> tuple[bool, IO[str], bool]:

@@ -247,7 +247,7 @@ def mask(kind: str, value: str) -> str:
 # Fields that are evalkit's own identifiers or enums, never free text from the conversation.
 _KEEP = frozenset({
     "schema_version", "run_id", "scenario_id", "variant", "channel", "role", "act", "outcome",
-    "stop_reason", "started_at", "judge", "kind",
+    "stop_reason", "error_kind", "started_at", "judge", "kind",
 })
 
 

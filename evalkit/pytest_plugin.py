@@ -397,7 +397,7 @@ def play_conversation(
     """Play and score one trial of ``scenario`` against ``agent`` (a spec string, an agent
     object, or a class/factory); returns the :class:`~evalkit.results.ConversationResult`.
 
-    Uses the runner's own conversation loop, so timeouts, error recording, simulators and
+    Played by :func:`evalkit.play.play` through the runner, so timeouts, error recording, simulators and
     scoring are exactly those of ``evalkit run``.
     """
     return asyncio.run(
@@ -418,7 +418,7 @@ async def _play(
     # _ObjectProvider is an AgentProvider by duck typing (the plugin imports nothing heavy at load).
     provider: Any = load_agent(agent) if isinstance(agent, str) else _ObjectProvider(agent)
     runner = Runner(RunConfig(suite=suite, agent=provider.spec, progress=False, handle_signals=False, llm=llm))
-    # One conversation through the runner's loop (the same code path as `evalkit run`).
+    # One conversation through play() and the runner's scoring (the same code path as `evalkit run`).
     return await runner.play_one(scenario, provider, trial=trial, seed=seed, variant=variant, run_id=run_id)
 
 

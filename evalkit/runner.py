@@ -1,11 +1,12 @@
 """The runner: plays every (variant, scenario, trial) conversation and records it.
 
-There is exactly one conversation loop (:meth:`Runner._play`). Conversations run
-concurrently up to ``concurrency``; each finished one is scored and appended to the
-journal at once, so an interrupted run (Ctrl-C, SIGTERM, a crash) can be resumed without
-redoing or duplicating anything. Failures of the agent (raised, timed out, junk) and of
-the simulated user are recorded on the conversation as ``outcome=error`` with a reason;
-the run goes on.
+The runner schedules; it does not converse. Each conversation is played by
+:func:`evalkit.play.play` (the one conversation loop) and scored. Conversations run
+concurrently up to ``concurrency``; each scored one goes to the run observers at once: the
+journal (appended to the run folder, masked: secrets, PII when asked), so an interrupted
+run (Ctrl-C, SIGTERM, a crash) can be resumed without redoing or duplicating anything,
+then progress. Failures of the agent (raised, timed out, junk) and of the simulated user
+are recorded on the conversation as ``outcome=error`` with a reason; the run goes on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import hashlib
 import logging
 import platform
-import random
 import secrets
 import signal
 import subprocess
@@ -29,22 +29,12 @@ from typing import IO, TYPE_CHECKING, Any
 from pydantic_core import PydanticSerializationError
 
 from evalkit._clock import now_iso, now_stamp
-from evalkit.agents.base import AgentConfig, AgentProvider, SessionInfo, TurnContext
+from evalkit.agents.base import AgentConfig, AgentProvider, SessionInfo
 from evalkit.agents.loader import load_agent
-from evalkit.agents.session import (
-    AgentCrash,
-    AgentJunk,
-    LoopClock,
-    ReplyTooLarge,
-    agent_threads,
-    call_maybe_async,
-    close,
-    end_state,
-    respond,
-    vet_reply,
-)
+from evalkit.agents.session import AgentCrash, agent_threads, call_maybe_async
 from evalkit.errors import ConfigError, EvalkitError, RunFolderError
 from evalkit.masking import Secrets
+from evalkit.play import Limits, LoopStalls, Observer, play
 from evalkit.results import ConversationResult, RunManifest, RunResult
 from evalkit.runfolder import Existing, Renderer, RunFolder
 from evalkit.scenarios.fingerprint import suite_hash
@@ -52,15 +42,14 @@ from evalkit.scenarios.loader import Suite, load_suite
 from evalkit.scenarios.models import Scenario
 from evalkit.scoring import score_transcript
 from evalkit.simulators import check_simulator
-from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
-from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, UserTurn
-from evalkit.untrusted import clean_text, clean_value, exc_line, one_line, safe_str
+from evalkit.transcript import Outcome
+from evalkit.untrusted import clean_value, exc_line
 
 if TYPE_CHECKING:
     from evalkit.llm.clients import ModelClients
     from evalkit.llm.settings import ModelSettings
 
-__all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome"]
+__all__ = ["RunConfig", "Runner", "RunObserver", "derive_seed"]
 
 log = logging.getLogger("evalkit")
 
@@ -111,6 +100,9 @@ class RunConfig:
     # Largest agent reply kept (bytes of an HTTP body; characters of a Python agent's text).
     # None: suite.yaml max_reply_bytes (default 5 MB).
     max_reply_bytes: int | None = None
+    # Hooks on every conversation's turns (evalkit.play.Observer); a RunObserver among them
+    # also sees each scored conversation (RunObserver.on_result).
+    observers: Sequence[Observer] = ()
 
 
 def derive_seed(base: int, scenario_id: str, trial: int) -> int:
@@ -120,40 +112,11 @@ def derive_seed(base: int, scenario_id: str, trial: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def derive_outcome(t: Transcript) -> Outcome:
-    """How the conversation ended for the customer, from its stop reason and turns."""
-    if t.error is not None:
-        return Outcome.error
-    if t.handoff is not None or t.stop_reason == StopReason.transferred:
-        return Outcome.escalated
-    if t.stop_reason in (StopReason.goal_met, StopReason.script_done, StopReason.agent_ended):
-        return Outcome.resolved
-    if t.stop_reason in (StopReason.gave_up, StopReason.out_of_scope, StopReason.missing_info):
-        return Outcome.abandoned
-    if t.stop_reason == StopReason.max_turns:
-        return Outcome.max_turns
-    if t.stop_reason in (StopReason.agent_error, StopReason.timeout, StopReason.simulator_error):
-        return Outcome.error
-    return Outcome.resolved
-
-
-
-_one_line = one_line
 
 
 def _exc_line(exc: BaseException) -> str:
     # An agent's SystemExit & co. arrive wrapped (AgentCrash): name what it really raised.
     return exc_line(exc.original if isinstance(exc, AgentCrash) else exc)
-
-
-@dataclass(frozen=True)
-class _Stall:
-    """An agent's coroutine held the event loop (every conversation waited meanwhile)."""
-
-    start: float
-    end: float
-    session_id: str
-    turn: int
 
 
 def _git_sha() -> str | None:
@@ -197,7 +160,34 @@ class _Counts:
             self.unjudged += 1
 
 
-class _Progress:
+class RunObserver(Observer):
+    """An :class:`~evalkit.play.Observer` that also sees each scored conversation of a run,
+    one at a time, in the order they finish (``RunConfig.observers``)."""
+
+    async def on_result(self, result: ConversationResult) -> None:
+        """A conversation was played and scored (the raw result, before masking)."""
+
+
+class _Journal(RunObserver):
+    """Appends each scored conversation to the run folder's journal, the resume point. The
+    folder masks it (secrets, and PII when asked); only the masked copy is kept."""
+
+    def __init__(self, folder: RunFolder, kept: list[ConversationResult]) -> None:
+        self.folder = folder
+        self.kept = kept
+
+    async def on_result(self, result: ConversationResult) -> None:
+        # fsync takes milliseconds: off the event loop.
+        try:
+            masked = await asyncio.to_thread(self.folder.append, result)
+        except (PydanticSerializationError, UnicodeError):
+            # Text from outside that slipped past cleaning where it entered (a judge's or
+            # plugin's): cleaned here, so it can never stop the run or a resume.
+            masked = await asyncio.to_thread(self.folder.append, _cleaned(result))
+        self.kept.append(masked)
+
+
+class _Progress(RunObserver):
     """A live bar on a terminal, or a plain line every few seconds elsewhere (logs, CI)."""
 
     def __init__(self, total: int, enabled: bool | None, stream: IO[str] | None) -> None:
@@ -216,6 +206,9 @@ class _Progress:
         if c.unjudged:
             parts += f"  unjudged {c.unjudged}"
         return f"{parts}  {elapsed:.1f}s"
+
+    async def on_result(self, result: ConversationResult) -> None:
+        self.update(result)
 
     def update(self, r: ConversationResult) -> None:
         self.counts.add(r)
@@ -257,7 +250,7 @@ class Runner:
         self._redact = False
         self._max_reply: int | None = None
         # Times an async agent blocked the event loop, to explain other turns' timeouts.
-        self._stalls: list[_Stall] = []
+        self._stalls = LoopStalls()
 
     # -- public ----------------------------------------------------------------------
     def run_sync(self) -> RunResult:
@@ -373,9 +366,10 @@ class Runner:
             # Manifest first, then the journal (a torn last line is cut off before appending).
             results += folder.begin(manifest)
             progress = _Progress(len(todo), cfg.progress, cfg.progress_stream)
-            await self._run_jobs(
-                todo, folder, results, progress, run_id, resumes, turn_timeout, conv_timeout
-            )
+            # The journal first: a conversation is reported only once it is on disk.
+            observers = [_Journal(folder, results), progress]
+            observers += [o for o in cfg.observers if isinstance(o, RunObserver)]
+            await self._run_jobs(todo, observers, run_id, resumes, turn_timeout, conv_timeout)
             progress.finish()
         finally:
             await self._close_resources()
@@ -575,7 +569,7 @@ class Runner:
         variant: str = "default",
         run_id: str = "adhoc",
     ) -> ConversationResult:
-        """Play and score ONE conversation through the same loop as :meth:`run`, without a
+        """Play (:func:`evalkit.play.play`) and score ONE conversation as :meth:`run` does, without a
         run folder (used by the pytest plugin and ``run_conversation``). ``self.config.suite``
         supplies the suite settings; the provider is started and closed here."""
         suite = self.config.suite
@@ -639,9 +633,7 @@ class Runner:
     async def _run_jobs(
         self,
         todo: list[_Job],
-        folder: RunFolder,
-        results: list[ConversationResult],
-        progress: _Progress,
+        observers: Sequence[RunObserver],
         run_id: str,
         resumes: int,
         turn_timeout: float,
@@ -655,18 +647,10 @@ class Runner:
         writes: set[asyncio.Task[None]] = set()
 
         async def write(result: ConversationResult) -> None:
-            # fsync takes milliseconds: off the event loop, one writer at a time.
+            # One result at a time through the observers (the journal appends in order).
             async with write_lock:
-                # Scored on the raw transcript; the folder masks it (secrets, PII when asked)
-                # and only the masked copy is kept.
-                try:
-                    result = await asyncio.to_thread(folder.append, result)
-                except (PydanticSerializationError, UnicodeError):
-                    # Text from outside that slipped past cleaning where it entered (a judge's
-                    # or plugin's): cleaned here, so it can never stop the run or a resume.
-                    result = await asyncio.to_thread(folder.append, _cleaned(result))
-            results.append(result)
-            progress.update(result)
+                for observer in observers:
+                    await observer.on_result(result)
 
         async def worker() -> None:
             for job in queue:
@@ -723,18 +707,11 @@ class Runner:
     async def _conversation(
         self, job: _Job, run_id: str, resumes: int, turn_timeout: float, conv_timeout: float
     ) -> ConversationResult:
+        """Play one (variant, scenario, trial) through :func:`evalkit.play.play` and score it."""
         suite = self.suite
         assert suite is not None
         scenario = job.scenario
         channel = str(scenario.channel or suite.config.channel)
-        t = Transcript(
-            scenario_id=scenario.id,
-            trial=job.trial,
-            seed=job.seed,
-            variant=job.variant,
-            channel=channel,
-            started_at=now_iso(),
-        )
         parts = [run_id] + ([job.variant] if job.variant != "default" else []) + [scenario.id, str(job.trial)]
         if resumes:
             parts.append(f"r{resumes}")  # a resumed attempt never reuses a session an agent may still hold
@@ -748,21 +725,22 @@ class Runner:
             customer=scenario.customer,
             initial_state=scenario.initial_state,
         )
-        holder: dict[str, Any] = {}
-        t0 = time.monotonic()
-        try:
-            async with asyncio.timeout(conv_timeout):
-                await self._play(job, t, info, holder, turn_timeout)
-        except TimeoutError:
-            if t.turns and isinstance(t.turns[-1], UserTurn):
-                t.turns.append(AgentTurn(error="cancelled: conversation timeout"))
-            t.error = f"conversation took longer than {conv_timeout:g}s (conversation timeout)"
-            t.stop_reason = StopReason.timeout
-        agent = holder.get("agent")
-        if agent is not None:
-            await self._finish_agent(agent, t, turn_timeout)
-        t.duration_ms = round((time.monotonic() - t0) * 1000, 3)
-        t.outcome = derive_outcome(t)
+        limits = Limits(
+            max_turns=scenario.max_turns or suite.config.max_turns,
+            turn_timeout_s=turn_timeout,
+            conversation_timeout_s=conv_timeout,
+            max_reply_bytes=self._max_reply,
+        )
+        t = await play(
+            scenario,
+            lambda: self._make_simulator(scenario, job.seed),
+            self._providers[self._spec_for(job)].new_session,
+            info,
+            limits,
+            observers=self.config.observers,
+            llm=self.config.llm,
+            stalls=self._stalls,
+        )
         try:
             result = await score_transcript(
                 t,
@@ -779,230 +757,6 @@ class Runner:
             )
             result.metrics["scoring_error"] = _exc_line(exc)
         return result
-
-    async def _finish_agent(self, agent: Any, t: Transcript, turn_timeout: float) -> None:
-        try:
-            async with asyncio.timeout(turn_timeout):
-                t.end_state = await end_state(agent)
-        except TimeoutError:
-            if t.error is None:
-                t.error = f"end_state() gave no answer within {turn_timeout:g}s"
-                t.stop_reason = StopReason.timeout
-        except Exception as exc:  # the agent's failure, recorded
-            if t.error is None:
-                t.error = f"end_state() failed: {_exc_line(exc)}"
-                t.stop_reason = StopReason.agent_error
-        try:
-            async with asyncio.timeout(turn_timeout):
-                await close(agent)
-        except Exception as exc:  # closing is cleanup; the conversation is already complete
-            log.warning("closing agent session for %s failed: %s", t.scenario_id, _exc_line(exc))
-
-    def _fail(self, t: Transcript, reason: StopReason, error: str) -> None:
-        t.stop_reason = reason
-        t.error = _one_line(error)
-
-    async def _play(
-        self, job: _Job, t: Transcript, info: SessionInfo, holder: dict[str, Any], turn_timeout: float
-    ) -> None:
-        """The conversation loop: user turn, agent turn, until someone stops."""
-        scenario = job.scenario
-        suite = self.suite
-        assert suite is not None
-        max_turns = scenario.max_turns or suite.config.max_turns
-        try:
-            simulator = self._make_simulator(scenario, job.seed)
-        except Exception as exc:  # a simulator that cannot play this scenario: recorded
-            return self._fail(t, StopReason.simulator_error, f"simulator could not start: {_exc_line(exc)}")
-        provider = self._providers[self._spec_for(job)]
-        try:
-            async with asyncio.timeout(turn_timeout):
-                agent = await call_maybe_async(provider.new_session, info)
-        except TimeoutError:
-            return self._fail(t, StopReason.timeout, f"creating the agent took longer than {turn_timeout:g}s")
-        except Exception as exc:
-            return self._fail(t, StopReason.agent_error, f"creating the agent failed: {_exc_line(exc)}")
-        holder["agent"] = agent
-        if not callable(getattr(agent, "respond", None)):
-            return self._fail(
-                t,
-                StopReason.agent_error,
-                f"the agent factory returned {type(agent).__name__}, which has no respond()",
-            )
-        reset = getattr(agent, "reset", None)
-        if callable(reset):  # e.g. a factory handing out pooled agents: start each one clean
-            try:
-                async with asyncio.timeout(turn_timeout):
-                    await call_maybe_async(reset)
-            except TimeoutError:
-                return self._fail(t, StopReason.timeout, f"reset() took longer than {turn_timeout:g}s")
-            except Exception as exc:
-                return self._fail(t, StopReason.agent_error, f"reset() failed: {_exc_line(exc)}")
-        accepts_handoff = scenario.user.persona is not None and scenario.user.persona.goal.accept_handoff
-        extra = self._simulator_extra(scenario, agent, turn_timeout)
-        rng = random.Random(job.seed)
-        n = 0
-        while True:
-            sctx = SimulatorContext(
-                scenario=scenario,
-                transcript=t,
-                turn=n + 1,
-                rng=rng,
-                max_turns=max_turns,
-                llm=self.config.llm,
-                extra=extra,
-            )
-            try:
-                nxt = await call_maybe_async(simulator.next_turn, sctx, thread=False)
-            except Exception as exc:
-                return self._fail(t, StopReason.simulator_error, f"simulator failed: {_exc_line(exc)}")
-            if isinstance(nxt, Stop):
-                t.stop_reason = nxt.reason
-                return None
-            if not isinstance(nxt, UserMessage):
-                return self._fail(
-                    t,
-                    StopReason.simulator_error,
-                    f"simulator returned {type(nxt).__name__}, not UserMessage or Stop",
-                )
-            if n >= max_turns:
-                t.stop_reason = StopReason.max_turns
-                return None
-            n += 1
-            history = list(t.turns)
-            content, replaced = clean_text(str(nxt.content))
-            user_turn = UserTurn(content=content, act=nxt.act)
-            if replaced:
-                user_turn.notes.append(_replaced_note(replaced, "the simulated user's message"))
-            t.turns.append(user_turn)
-            turn, reply_ended = await self._agent_turn(
-                holder["agent"], info, content, n, history, turn_timeout
-            )
-            t.turns.append(turn)
-            if turn.error is not None:
-                reason = StopReason.timeout if turn.error.startswith("no reply") else StopReason.agent_error
-                return self._fail(t, reason, f"turn {n}: {turn.error}")
-            if reply_ended:
-                t.stop_reason = StopReason.agent_ended
-                return None
-            if turn.handoff is not None and accepts_handoff:
-                t.stop_reason = StopReason.transferred
-                return None
-
-    @staticmethod
-    def _simulator_extra(scenario: Scenario, agent: Any, turn_timeout: float) -> dict[str, Any]:
-        """``extra`` for the simulator: ``end_state`` (an async callable fetching the agent's
-        state now) when the persona's ``done_when`` has a ``state`` judge; ordinary runs
-        pay nothing."""
-        persona = scenario.user.persona
-        if persona is None or not any(spec.name == "state" for spec in persona.goal.done_when):
-            return {}
-
-        async def fetch_state() -> dict[str, Any] | None:
-            # A state the agent cannot give now reads as "goal not met yet"; a real failure
-            # of end_state() is recorded when the conversation ends (_finish_agent).
-            try:
-                async with asyncio.timeout(turn_timeout):
-                    return await end_state(agent)
-            except Exception as exc:
-                log.debug("end_state() during %s failed: %s", scenario.id, _exc_line(exc))
-                return None
-
-        return {"end_state": fetch_state}
-
-    async def _agent_turn(
-        self, agent: Any, info: SessionInfo, message: str, n: int, history: list[Any], turn_timeout: float
-    ) -> tuple[AgentTurn, bool]:
-        first: list[float] = []
-
-        def on_first_token() -> None:
-            if not first:
-                first.append(time.monotonic())
-
-        ctx = TurnContext(
-            session=info,
-            message=message,
-            turn=n,
-            history=history,
-            max_reply_bytes=self._max_reply,
-            _on_first_token=on_first_token,
-        )
-        clock = LoopClock()
-        t0 = time.monotonic()
-
-        def failed(error: str) -> tuple[AgentTurn, bool]:
-            return AgentTurn(error=error, latency_ms=round((time.monotonic() - t0) * 1000, 3)), False
-
-        try:
-            # asyncio.timeout, not wait_for: in 3.11 wait_for runs the reply in a task of its
-            # own (a task per turn) and can swallow a cancel that arrives with the reply.
-            async with asyncio.timeout(turn_timeout):
-                reply = await respond(agent, ctx, clock)
-        except TimeoutError:
-            return failed(self._timeout_error(info, n, turn_timeout, clock, t0))
-        except ReplyTooLarge as exc:
-            return failed(safe_str(exc))
-        except AgentJunk as exc:
-            return failed(f"junk reply: {_one_line(safe_str(exc))}")
-        except Exception as exc:  # the agent raised: its failure, recorded on the turn
-            return failed(f"agent raised {_exc_line(exc)}")
-        finally:
-            self._note_stall(info, n, clock)
-        latency = (time.monotonic() - t0) * 1000
-        if latency > turn_timeout * 1000:
-            # The timer could not fire: the agent's coroutine kept the event loop to itself
-            # (e.g. time.sleep in async code). The clock, not the timer, decides.
-            return failed(self._timeout_error(info, n, turn_timeout, clock, t0))
-        try:
-            reply, replaced = vet_reply(reply, self._max_reply)
-        except ReplyTooLarge as exc:
-            return failed(str(exc))
-        turn = AgentTurn(
-            content=reply.content,
-            tool_calls=reply.tool_calls,
-            latency_ms=round(latency, 3),
-            ttft_ms=round((first[0] - t0) * 1000, 3) if first else None,
-            usage=reply.usage,
-            handoff=reply.handoff,
-            metadata=reply.metadata,
-        )
-        if replaced:
-            turn.notes.append(_replaced_note(replaced, "the reply"))
-        return turn, reply.end_conversation
-
-    def _note_stall(self, info: SessionInfo, n: int, clock: LoopClock) -> None:
-        if clock.longest_s >= _STALL_S:
-            self._stalls.append(
-                _Stall(clock.longest_at, clock.longest_at + clock.longest_s, info.session_id, n)
-            )
-
-    def _timeout_error(
-        self, info: SessionInfo, n: int, turn_timeout: float, clock: LoopClock, t0: float
-    ) -> str:
-        """"no reply within ...", saying who held the event loop when that is why."""
-        error = f"no reply within {turn_timeout:g}s (turn timeout)"
-        if clock.longest_s >= turn_timeout:
-            return (
-                f"{error}: its async respond() blocked the event loop for {clock.longest_s:.1f}s "
-                "(blocking code such as time.sleep or a sync HTTP client in a coroutine; make "
-                "respond() a plain def to run it in a thread, or await the call)"
-            )
-        now = time.monotonic()
-        others = [
-            st for st in self._stalls if st.end > t0 and st.start < now and st.session_id != info.session_id
-        ]
-        if others:
-            worst = max(others, key=lambda st: st.end - st.start)
-            return (
-                f"{error}; meanwhile the event loop was blocked for {worst.end - worst.start:.1f}s by "
-                f"the agent of conversation {worst.session_id} (turn {worst.turn}), so this turn's "
-                "time is not all its own"
-            )
-        return error
-
-
-# An async agent step holding the loop this long is remembered, to explain others' timeouts.
-_STALL_S = 0.5
 
 
 def _masked_spec(spec: str) -> str:
@@ -1026,13 +780,6 @@ def _cleaned(result: ConversationResult) -> ConversationResult:
     fixed = ConversationResult.model_validate(data)
     fixed.metrics["replaced_characters"] = replaced
     return fixed
-
-
-def _replaced_note(count: int, what: str) -> str:
-    return (
-        f"{count} lone surrogate{'s' if count != 1 else ''} (text that is not valid Unicode) in "
-        f"{what} replaced by U+FFFD"
-    )
 
 
 def _version() -> str:

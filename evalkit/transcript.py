@@ -11,6 +11,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Outcome",
     "StopReason",
+    "TurnError",
     "ToolCall",
     "Usage",
     "Handoff",
@@ -55,6 +56,19 @@ class StopReason(StrEnum):
     agent_ended = "agent_ended"
     recorded = "recorded"  # imported from a recording; the loop never ran
     simulator_error = "simulator_error"  # the simulated user (e.g. its model) failed
+    # The caller stopped the conversation before it ended (a load test's deadline or request
+    # cap, a run's Ctrl-C); such conversations are never journaled.
+    interrupted = "interrupted"
+
+
+class TurnError(StrEnum):
+    """Why an agent turn failed (``AgentTurn.error_kind``); ``AgentTurn.error`` says it in words."""
+
+    timeout = "timeout"  # no reply within the turn timeout
+    cancelled = "cancelled"  # cut short by the conversation timeout or a stop of the run
+    raised = "raised"  # the agent's code raised
+    junk = "junk"  # the agent answered something that is not a reply
+    too_large = "too_large"  # the reply was larger than max_reply_bytes
 
 
 class ToolCall(_Model):
@@ -103,8 +117,10 @@ class AgentTurn(_Model):
     ttft_ms: float | None = None
     usage: Usage | None = None
     handoff: Handoff | None = None
-    # Set when this turn failed (agent raised, timed out, returned junk).
+    # Set when this turn failed (agent raised, timed out, returned junk): what happened, in
+    # words, and its kind. Turns recorded before kinds existed have an error and no kind.
     error: str | None = None
+    error_kind: TurnError | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
     # What evalkit changed in this turn's text and why (e.g. invalid characters replaced).
     notes: list[str] = Field(default_factory=list)

@@ -3,8 +3,8 @@
 Each job runs in its own child process (``fork`` where available, so evalkit is already
 imported and a mutant starts in milliseconds). The child drops any copy of the agent's
 packages it inherited, installs the :class:`~evalkit.mutation.mutants.MutantFinder` for its
-mutant, and plays the conversations through the runner's own ``Runner.play_one`` (the one
-conversation loop). The mutant exists only in the child's memory: nothing is written to the
+mutant, and plays the conversations through the runner's own ``Runner.play_one`` (which plays each with
+:func:`evalkit.play.play`, the one conversation loop). The mutant exists only in the child's memory: nothing is written to the
 user's files, so a crash, a timeout kill or Ctrl-C cannot leave a mutated file behind.
 
 The driver keeps ``jobs`` children alive at once and kills a child that runs past its
