@@ -24,6 +24,26 @@ loop gets an ``openai.AsyncOpenAI`` built from the settings, on the SDK's own ai
 passes its own ``openai_client`` (an ``AsyncOpenAI`` or ``AsyncAzureOpenAI``) or its own
 ``http_client`` (an ``httpx2.AsyncClient``, e.g. ``openai.DefaultAioHttpClient()``); those
 belong to the caller, who closes them, and are used on the event loop that uses them.
+
+CPU per call (docs/benchmarks.md, benchmarks 1-2). At zero model latency the SDK's request path
+is most of the harness's CPU per model call, so a call takes the SDK's leanest public route:
+
+- ``client.post("/chat/completions", body=..., cast_to=httpx2.Response)`` (the README's
+  "undocumented endpoints" call), not ``chat.completions.create``: the request is already
+  plain JSON (no TypedDict transform) and the body is read once with ``json.loads`` into the
+  few fields evalkit keeps (no pydantic ``ChatCompletion``); a body that is not a chat
+  completion is an ``invalid_response`` and retried like a dropped connection;
+- the SDK's telemetry headers (``X-Stainless-*``: OS, architecture, runtime, retry count, read
+  timeout) are not sent, through the SDK's public ``omit``: seven fewer headers, each of which
+  httpx2 and aiohttp normalise several times per request; no server needs them;
+- on the clients evalkit builds, the URL is merged with the base URL once per event loop
+  (``httpx2.URL.copy_with``, as the SDK merges it) instead of on every call. A caller's
+  ``openai_client`` keeps the relative path: ``AsyncAzureOpenAI`` rewrites it per deployment.
+
+Transport, measured again (3,000 ``LLMClient.chat`` calls, 32 in flight, 0 ms, median of
+interleaved runs, docs/benchmarks.md): the SDK's aiohttp client costs less CPU per call than its
+default httpx2 client, so it stays the default; a base URL with ``user:pass@`` takes the httpx2
+client, because aiohttp refuses credentials in the URL beside the key's header.
 """
 
 from __future__ import annotations
@@ -58,6 +78,17 @@ __all__ = ["ChatResult", "UsageTotals", "LLMClient", "LLMClients", "role_client"
 M = TypeVar("M", bound=BaseModel)
 
 _RETRYABLE_STATUS = {408, 409, 425, 429}
+
+_CHAT_PATH = "/chat/completions"
+# The SDK's telemetry headers, removed with its public ``omit`` (see the module docstring). The
+# client-wide ones go on the clients evalkit builds; the per-request ones on every call.
+_NO_TELEMETRY = {h: openai.omit for h in (
+    "X-Stainless-Lang", "X-Stainless-Package-Version", "X-Stainless-OS", "X-Stainless-Arch",
+    "X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Async",
+)}
+_REQUEST_OPTIONS: openai.RequestOptions = {
+    "headers": {"X-Stainless-Retry-Count": openai.omit, "X-Stainless-Read-Timeout": openai.omit},
+}
 
 
 class ChatResult(BaseModel):
@@ -285,6 +316,9 @@ def _has_userinfo(url: str | None) -> bool:
 class _LoopState:
     client: openai.AsyncOpenAI
     semaphore: asyncio.Semaphore
+    # What ``client.post`` is given: the absolute chat URL on a client evalkit built, the
+    # relative path on a caller's (an Azure client rewrites that path per deployment).
+    chat_url: str = _CHAT_PATH
     closer: Any = None  # the async generator that closes ``client`` when the loop shuts down
 
 
@@ -359,6 +393,7 @@ class LLMClient:
                     base_url=self.settings.base_url,
                     timeout=self.settings.timeout,
                     max_retries=0,
+                    default_headers=_NO_TELEMETRY,
                     # The SDK's aiohttp client (its README's advice for concurrency): ~20 % less
                     # CPU per call than its default httpx2 transport (docs/benchmarks.md). aiohttp
                     # refuses credentials in the URL beside the key's header, so a base URL with
@@ -370,6 +405,10 @@ class LLMClient:
                 )
                 owned = self.http_client is None
             state = _LoopState(client=client, semaphore=asyncio.Semaphore(self.settings.max_concurrency))
+            if self.openai_client is None:
+                # The SDK's own merge (base path + relative path), done once instead of per call.
+                base = client.base_url
+                state.chat_url = str(base.copy_with(raw_path=base.raw_path + _CHAT_PATH.lstrip("/").encode()))
             self._states[loop] = state  # before the await below: concurrent callers share it
             state.closer = _close_at_loop_end(client if owned else None)
             await state.closer.__anext__()
@@ -542,7 +581,7 @@ class LLMClient:
             state = self._states.get(asyncio.get_running_loop()) or await self._state()
             try:
                 async with state.semaphore:
-                    result = await self._once(state.client, request, stream=stream, on_first_token=on_first_token)
+                    result = await self._once(state, request, stream=stream, on_first_token=on_first_token)
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 last_status = status
@@ -583,20 +622,19 @@ class LLMClient:
 
     async def _once(
         self,
-        client: openai.AsyncOpenAI,
+        state: _LoopState,
         request: dict[str, Any],
         *,
         stream: bool,
         on_first_token: Callable[[], None] | None,
     ) -> ChatResult:
+        client = state.client
         start = time.perf_counter()
         if not stream:
-            # The SDK's documented raw request (``client.post(path, cast_to=httpx2.Response)``),
-            # not chat.completions.create: create() walks the whole request through its
-            # TypedDict transform and builds the pydantic ChatCompletion, and neither is needed
-            # for a request that is already plain JSON. Same HTTP errors (the SDK raises them
-            # before the body is cast); the body is read with json.loads.
-            raw = await client.post("/chat/completions", body=request, cast_to=httpx2.Response)
+            # The SDK's documented raw request (module docstring). Same HTTP errors as create()
+            # (the SDK raises them before the body is cast); the body is read with json.loads.
+            raw = await client.post(state.chat_url, body=request, cast_to=httpx2.Response,
+                                    options=_REQUEST_OPTIONS)
             body = raw.content
             content, tool_calls, finish, prompt_tokens, completion_tokens, refusal = _parse_completion(body)
             ttft = None
@@ -608,9 +646,10 @@ class LLMClient:
             finish = None
             prompt_tokens = completion_tokens = None
             chunks = await client.post(
-                "/chat/completions",
+                state.chat_url,
                 body={**request, "stream": True, "stream_options": {"include_usage": True}},
                 cast_to=ChatCompletion,
+                options=_REQUEST_OPTIONS,
                 stream=True,
                 stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
