@@ -52,7 +52,9 @@ import asyncio
 import email.utils
 import functools
 import json
+import os
 import random
+import ssl
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -304,6 +306,19 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return max(0.0, when - time.time())
 
 
+def tls_context() -> ssl.SSLContext:
+    """httpx2's default TLS context, shared by the HTTP clients evalkit builds (not those a
+    caller passes): loading the CA bundle costs ~40 ms of CPU, and a run builds a client per
+    model role and event loop, plus the pre-flight's. Rebuilt when ``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR`` (which httpx2 honours) change."""
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx2.create_ssl_context()  # reads the two variables that are the cache key
+
+
 def _has_userinfo(url: str | None) -> bool:
     try:
         parts = urlsplit(url or "")
@@ -391,17 +406,12 @@ class LLMClient:
                 client = openai.AsyncOpenAI(
                     api_key=self.settings.key(),
                     base_url=self.settings.base_url,
-                    timeout=self.settings.timeout,
+                    # An httpx2.Timeout, not a float: the SDK and httpx2 rebuild the timeout on
+                    # every request, and from a float that takes a slow runtime-protocol check.
+                    timeout=httpx2.Timeout(self.settings.timeout),
                     max_retries=0,
                     default_headers=_NO_TELEMETRY,
-                    # The SDK's aiohttp client (its README's advice for concurrency): ~20 % less
-                    # CPU per call than its default httpx2 transport (docs/benchmarks.md). aiohttp
-                    # refuses credentials in the URL beside the key's header, so a base URL with
-                    # `user:pass@` takes the SDK's httpx2 client, which sends them as Basic auth.
-                    http_client=self.http_client or (
-                        openai.DefaultAsyncHttpxClient() if _has_userinfo(self.settings.base_url)
-                        else openai.DefaultAioHttpClient()
-                    ),
+                    http_client=self.http_client or self._default_http_client(),
                 )
                 owned = self.http_client is None
             state = _LoopState(client=client, semaphore=asyncio.Semaphore(self.settings.max_concurrency))
@@ -413,6 +423,15 @@ class LLMClient:
             state.closer = _close_at_loop_end(client if owned else None)
             await state.closer.__anext__()
         return state
+
+    def _default_http_client(self) -> httpx2.AsyncClient:
+        # The SDK's aiohttp client (its README's advice for concurrency): less CPU per call than
+        # its default httpx2 client (module docstring). aiohttp refuses credentials in the URL
+        # beside the key's header, so a base URL with `user:pass@` takes the SDK's httpx2
+        # client, which sends them as Basic auth.
+        if _has_userinfo(self.settings.base_url):
+            return openai.DefaultAsyncHttpxClient(verify=tls_context())
+        return openai.DefaultAioHttpClient(verify=tls_context())
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running loop (call before the loop ends)."""
