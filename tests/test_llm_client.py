@@ -461,12 +461,20 @@ def test_a_non_streamed_refusal_and_a_missing_usage(srv):
 
 
 def test_the_sdk_telemetry_headers_are_not_sent_and_the_url_is_the_sdks(srv):
-    c = LLMClient(srv.settings())
+    import openai
 
-    async def two():
+    c = LLMClient(srv.settings())
+    own = openai.AsyncOpenAI(base_url=srv.base_url, api_key=KEY)  # a caller's client too
+    theirs = LLMClient(ModelSettings(model="fake-model"), openai_client=own)
+
+    async def three():
+        await theirs.chat(MSG)
+        await theirs.aclose()
+        await own.close()
         return await c.chat(MSG), await c.chat(MSG, stream=True)
 
-    run(two, c)
+    run(three, c)
+    assert len(srv.chat_requests) == 3
     for req in srv.chat_requests:
         sent = {k.lower(): v for k, v in req.headers.items()}
         assert not [k for k in sent if k.startswith("x-stainless")], sent

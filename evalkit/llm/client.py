@@ -82,15 +82,13 @@ M = TypeVar("M", bound=BaseModel)
 _RETRYABLE_STATUS = {408, 409, 425, 429}
 
 _CHAT_PATH = "/chat/completions"
-# The SDK's telemetry headers, removed with its public ``omit`` (see the module docstring). The
-# client-wide ones go on the clients evalkit builds; the per-request ones on every call.
-_NO_TELEMETRY = {h: openai.omit for h in (
+# The SDK's telemetry headers, removed per request with its public ``omit`` (see the module
+# docstring); request headers override a client's, so this holds for a caller's client too.
+_REQUEST_OPTIONS: openai.RequestOptions = {"headers": {h: openai.omit for h in (
     "X-Stainless-Lang", "X-Stainless-Package-Version", "X-Stainless-OS", "X-Stainless-Arch",
     "X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Async",
-)}
-_REQUEST_OPTIONS: openai.RequestOptions = {
-    "headers": {"X-Stainless-Retry-Count": openai.omit, "X-Stainless-Read-Timeout": openai.omit},
-}
+    "X-Stainless-Retry-Count", "X-Stainless-Read-Timeout",
+)}}
 
 
 class ChatResult(BaseModel):
@@ -410,7 +408,6 @@ class LLMClient:
                     # every request, and from a float that takes a slow runtime-protocol check.
                     timeout=httpx2.Timeout(self.settings.timeout),
                     max_retries=0,
-                    default_headers=_NO_TELEMETRY,
                     http_client=self.http_client or self._default_http_client(),
                 )
                 owned = self.http_client is None
