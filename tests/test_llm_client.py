@@ -507,3 +507,45 @@ def test_evalkit_built_clients_share_one_tls_context(monkeypatch, tmp_path):
 
     monkeypatch.setenv("SSL_CERT_FILE", certifi.where())  # httpx2 honours it: a new context
     assert tls_context() is not first
+
+
+def _sse(*chunks: object) -> bytes:
+    return b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
+
+
+def test_a_streamed_answer_is_put_together_from_plain_json_chunks():
+    def choice(delta, finish=None):
+        return {"id": "c", "object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    body = _sse(
+        choice({"role": "assistant", "content": ""}),
+        choice({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                "function": {"name": "lookup", "arguments": '{"id"'}}]}),
+        choice({"tool_calls": [{"index": 0, "function": {"arguments": ": 7}"}}]}),
+        choice({"refusal": "I won't "}), choice({"refusal": "do that."}),
+        choice({}, "tool_calls"),
+        {"id": "c", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}},
+    )
+    c, _ = _mock_client(body)
+    firsts: list[int] = []
+    r = run(lambda: c.chat(MSG, stream=True, on_first_token=lambda: firsts.append(1)), c)
+    assert firsts == [1] and r.ttft_ms is not None  # the first tool-call delta is the first token
+    assert r.content is None and r.refusal == "I won't do that." and r.finish_reason == "tool_calls"
+    assert r.parsed_tool_calls() == [("call_1", "lookup", {"id": 7}, None)]
+    assert (r.prompt_tokens, r.completion_tokens, r.usage_estimated) == (5, 3, False)
+
+
+@pytest.mark.parametrize("chunk, problem", [
+    ([1, 2], "stream chunk is not a JSON object"),
+    ({"choices": {"delta": {}}}, "choices is not a list"),
+    ({"choices": [{"delta": "hi"}]}, "stream delta is not an object"),
+    ({"choices": [{"delta": {"content": 7}}]}, "content is not a string"),
+    ({"choices": [{"delta": {"tool_calls": [{"index": "0"}]}}]}, "malformed tool call in stream"),
+])
+def test_a_malformed_stream_chunk_is_an_invalid_response(chunk, problem):
+    c, sent = _mock_client(_sse(chunk), max_retries=1)
+    with pytest.raises(ModelCallError) as err:
+        run(lambda: c.chat(MSG, stream=True), c)
+    assert err.value.kind == "invalid_response" and err.value.attempts == 2 and len(sent) == 2
+    assert problem in str(err.value)

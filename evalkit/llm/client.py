@@ -64,7 +64,6 @@ from urllib.parse import urlsplit
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from evalkit.errors import ConfigError
@@ -281,6 +280,75 @@ def _parse_completion(
     refusal = msg.get("refusal")
     return (content, tool_calls, finish if isinstance(finish, str) else None, prompt_tokens, completion_tokens,
             refusal if isinstance(refusal, str) and refusal.strip() else None)
+
+
+@dataclass
+class _StreamedAnswer:
+    """A streamed chat completion put together from its chunks (plain JSON objects);
+    ``ValueError`` on a chunk that is not one (retried as ``invalid_response``)."""
+
+    parts: list[str] = field(default_factory=list)
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finish: str | None = None
+    refusal: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    def add(self, chunk: object) -> bool:
+        """Take one chunk; True when it carried answer text or a tool call (the first token)."""
+        if not isinstance(chunk, dict):
+            raise ValueError("stream chunk is not a JSON object")
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            if isinstance(p, int) and isinstance(c, int):
+                self.prompt_tokens, self.completion_tokens = p, c
+        choices = chunk.get("choices") or []
+        if not isinstance(choices, list):
+            raise ValueError("stream chunk choices is not a list")
+        first = False
+        for ch in choices:
+            if not isinstance(ch, dict):
+                raise ValueError("malformed stream choice")
+            delta = ch.get("delta") or {}
+            if not isinstance(delta, dict):
+                raise ValueError("stream delta is not an object")
+            text, calls = delta.get("content"), delta.get("tool_calls")
+            if text:
+                if not isinstance(text, str):
+                    raise ValueError("stream delta content is not a string")
+                self.parts.append(text)
+            if calls:
+                if not isinstance(calls, list):
+                    raise ValueError("stream delta tool_calls is not a list")
+                for tc in calls:
+                    self._add_call(tc)
+            first = first or bool(text or calls)
+            refusal = delta.get("refusal")
+            if refusal:
+                self.refusal = (self.refusal or "") + str(refusal)
+            finish = ch.get("finish_reason")
+            if isinstance(finish, str) and finish:
+                self.finish = finish
+        return first
+
+    def _add_call(self, tc: object) -> None:
+        index = tc.get("index", 0) if isinstance(tc, dict) else None
+        if not isinstance(tc, dict) or not isinstance(index, int):
+            raise ValueError("malformed tool call in stream")
+        slot = self.calls.setdefault(index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+        if tc.get("id"):
+            slot["id"] = tc["id"]
+        fn = tc.get("function")
+        if isinstance(fn, dict):
+            slot["function"]["name"] += fn.get("name") or ""
+            slot["function"]["arguments"] += fn.get("arguments") or ""
+
+    def content(self) -> str | None:
+        return "".join(self.parts) if self.parts or not self.calls else None
+
+    def tool_calls(self) -> list[dict[str, Any]]:
+        return [self.calls[i] for i in sorted(self.calls)]
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
@@ -646,6 +714,7 @@ class LLMClient:
     ) -> ChatResult:
         client = state.client
         start = time.perf_counter()
+        ttft: float | None = None
         if not stream:
             # The SDK's documented raw request (module docstring). Same HTTP errors as create()
             # (the SDK raises them before the body is cast); the body is read with json.loads.
@@ -653,48 +722,25 @@ class LLMClient:
                                     options=_REQUEST_OPTIONS)
             body = raw.content
             content, tool_calls, finish, prompt_tokens, completion_tokens, refusal = _parse_completion(body)
-            ttft = None
         else:
-            ttft = None
-            refusal = None
-            parts: list[str] = []
-            calls: dict[int, dict[str, Any]] = {}
-            finish = None
-            prompt_tokens = completion_tokens = None
+            # Chunks as plain JSON (``AsyncStream[object]``: the SDK's SSE decoding, error events
+            # and connection handling, without a pydantic ChatCompletionChunk per chunk).
             chunks = await client.post(
                 state.chat_url,
                 body={**request, "stream": True, "stream_options": {"include_usage": True}},
-                cast_to=ChatCompletion,
+                cast_to=object,
                 options=_REQUEST_OPTIONS,
                 stream=True,
-                stream_cls=openai.AsyncStream[ChatCompletionChunk],
+                stream_cls=openai.AsyncStream[object],
             )
+            answer = _StreamedAnswer()
             async for chunk in chunks:
-                if chunk.usage is not None:
-                    prompt_tokens, completion_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
-                for ch in chunk.choices or []:
-                    delta = ch.delta
-                    if delta is not None and (delta.content or delta.tool_calls) and ttft is None:
-                        ttft = (time.perf_counter() - start) * 1000
-                        if on_first_token is not None:
-                            on_first_token()
-                    if delta is not None and delta.content:
-                        parts.append(delta.content)
-                    if delta is not None and getattr(delta, "refusal", None):
-                        refusal = (refusal or "") + str(delta.refusal)
-                    for tc in (delta.tool_calls or []) if delta is not None else []:
-                        slot = calls.setdefault(
-                            tc.index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
-                        )
-                        if tc.id:
-                            slot["id"] = tc.id
-                        if tc.function is not None:
-                            slot["function"]["name"] += tc.function.name or ""
-                            slot["function"]["arguments"] += tc.function.arguments or ""
-                    if ch.finish_reason:
-                        finish = ch.finish_reason
-            content = "".join(parts) if parts or not calls else None
-            tool_calls = [calls[i] for i in sorted(calls)]
+                if answer.add(chunk) and ttft is None:
+                    ttft = (time.perf_counter() - start) * 1000
+                    if on_first_token is not None:
+                        on_first_token()
+            content, tool_calls, finish, refusal = answer.content(), answer.tool_calls(), answer.finish, answer.refusal
+            prompt_tokens, completion_tokens = answer.prompt_tokens, answer.completion_tokens
         latency = (time.perf_counter() - start) * 1000
         estimated = prompt_tokens is None or completion_tokens is None
         if estimated:
