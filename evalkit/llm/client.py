@@ -83,11 +83,16 @@ _RETRYABLE_STATUS = {408, 409, 425, 429}
 _CHAT_PATH = "/chat/completions"
 # The SDK's telemetry headers, removed per request with its public ``omit`` (see the module
 # docstring); request headers override a client's, so this holds for a caller's client too.
-_REQUEST_OPTIONS: openai.RequestOptions = {"headers": {h: openai.omit for h in (
+_NO_TELEMETRY: dict[str, str | openai.Omit] = {h: openai.omit for h in (
     "X-Stainless-Lang", "X-Stainless-Package-Version", "X-Stainless-OS", "X-Stainless-Arch",
     "X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Async",
     "X-Stainless-Retry-Count", "X-Stainless-Read-Timeout",
-)}}
+)}
+
+
+def _request_options() -> openai.RequestOptions:
+    # A fresh dict per request: the SDK owns what it is given (and could add to it).
+    return {"headers": dict(_NO_TELEMETRY)}
 
 
 class ChatResult(BaseModel):
@@ -719,7 +724,7 @@ class LLMClient:
             # The SDK's documented raw request (module docstring). Same HTTP errors as create()
             # (the SDK raises them before the body is cast); the body is read with json.loads.
             raw = await client.post(state.chat_url, body=request, cast_to=httpx2.Response,
-                                    options=_REQUEST_OPTIONS)
+                                    options=_request_options())
             body = raw.content
             content, tool_calls, finish, prompt_tokens, completion_tokens, refusal = _parse_completion(body)
         else:
@@ -729,7 +734,7 @@ class LLMClient:
                 state.chat_url,
                 body={**request, "stream": True, "stream_options": {"include_usage": True}},
                 cast_to=object,
-                options=_REQUEST_OPTIONS,
+                options=_request_options(),
                 stream=True,
                 stream_cls=openai.AsyncStream[object],
             )
