@@ -26,24 +26,34 @@ passes its own ``openai_client`` (an ``AsyncOpenAI`` or ``AsyncAzureOpenAI``) or
 belong to the caller, who closes them, and are used on the event loop that uses them.
 
 CPU per call (docs/benchmarks.md, benchmarks 1-2). At zero model latency the SDK's request path
-is most of the harness's CPU per model call, so a call takes the SDK's leanest public route:
+is most of the harness's CPU per model call, so a call takes the SDK's leanest public route
+(bare SDK, 0 ms, 32 in flight: ``chat.completions.create`` 1.54 ms of CPU per call,
+``with_raw_response.create`` 1.23 ms, ``client.post`` 0.70 ms):
 
-- ``client.post("/chat/completions", body=..., cast_to=httpx2.Response)`` (the README's
-  "undocumented endpoints" call), not ``chat.completions.create``: the request is already
-  plain JSON (no TypedDict transform) and the body is read once with ``json.loads`` into the
-  few fields evalkit keeps (no pydantic ``ChatCompletion``); a body that is not a chat
-  completion is an ``invalid_response`` and retried like a dropped connection;
+- ``client.post(url, body=..., cast_to=httpx2.Response)`` (the README's "undocumented
+  endpoints" call): the request is already plain JSON (no TypedDict transform) and the body
+  is read once with ``json.loads`` into the few fields evalkit keeps (no pydantic
+  ``ChatCompletion``); a body that is not a chat completion is an ``invalid_response`` and
+  retried like a dropped connection;
+- streamed, ``stream_cls=openai.AsyncStream[object]``: the SDK's SSE decoding, error events
+  and connection handling, each chunk as plain JSON instead of a pydantic
+  ``ChatCompletionChunk`` (half the CPU of a streamed call);
 - the SDK's telemetry headers (``X-Stainless-*``: OS, architecture, runtime, retry count, read
-  timeout) are not sent, through the SDK's public ``omit``: seven fewer headers, each of which
-  httpx2 and aiohttp normalise several times per request; no server needs them;
-- on the clients evalkit builds, the URL is merged with the base URL once per event loop
-  (``httpx2.URL.copy_with``, as the SDK merges it) instead of on every call. A caller's
-  ``openai_client`` keeps the relative path: ``AsyncAzureOpenAI`` rewrites it per deployment.
+  timeout) are removed per request with the SDK's public ``omit``: nine fewer headers, each
+  of which httpx2 and aiohttp normalise several times per request; no server needs them;
+- on the clients evalkit builds: the chat URL is merged with the base URL once per event
+  loop (``httpx2.URL.copy_with``, as the SDK merges it) instead of on every call (a caller's
+  ``openai_client`` keeps the relative path, which ``AsyncAzureOpenAI`` rewrites per
+  deployment); the timeout is an ``httpx2.Timeout``; one TLS context is shared.
 
-Transport, measured again (3,000 ``LLMClient.chat`` calls, 32 in flight, 0 ms, median of
-interleaved runs, docs/benchmarks.md): the SDK's aiohttp client costs less CPU per call than its
-default httpx2 client, so it stays the default; a base URL with ``user:pass@`` takes the httpx2
-client, because aiohttp refuses credentials in the URL beside the key's header.
+Together ~25 % less CPU per ``LLMClient.chat`` call than the plain ``client.post``. What is
+left is the SDK's per-request options, header and URL objects, httpx2's request/response
+and aiohttp's, none of which the public API reaches.
+
+Transport, measured again (2,000 ``LLMClient.chat`` calls, 32 in flight, 0 ms, interleaved
+runs): the SDK's aiohttp client 0.49-0.53 ms of CPU per call, its default httpx2 client 0.84 ms,
+so aiohttp stays the default; a base URL with ``user:pass@`` takes the httpx2 client, because
+aiohttp refuses credentials in the URL beside the key's header.
 """
 
 from __future__ import annotations
