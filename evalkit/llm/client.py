@@ -46,12 +46,12 @@ is most of the harness's CPU per model call, so a call takes the SDK's leanest p
   ``openai_client`` keeps the relative path, which ``AsyncAzureOpenAI`` rewrites per
   deployment); the timeout is an ``httpx2.Timeout``; one TLS context is shared.
 
-Together ~25 % less CPU per ``LLMClient.chat`` call than the plain ``client.post``. What is
+Together ~25 % less CPU per ``LLMClient.chat`` call than before them (~50 % streamed). What is
 left is the SDK's per-request options, header and URL objects, httpx2's request/response
 and aiohttp's, none of which the public API reaches.
 
-Transport, measured again (2,000 ``LLMClient.chat`` calls, 32 in flight, 0 ms, interleaved
-runs): the SDK's aiohttp client 0.49-0.53 ms of CPU per call, its default httpx2 client 0.84 ms,
+Transport, measured again (2,000 ``LLMClient.chat`` calls, 32 in flight, 0 ms, median of 3
+runs): the SDK's aiohttp client 0.49 ms of CPU per call, its default httpx2 client 0.82 ms,
 so aiohttp stays the default; a base URL with ``user:pass@`` takes the httpx2 client, because
 aiohttp refuses credentials in the URL beside the key's header.
 """
