@@ -204,10 +204,10 @@ def _command_line(ctx: click.Context) -> str:
 @click.option(
     "--simulator",
     envvar="EVALKIT_SIMULATOR",
-    type=click.Choice(["auto", "scripted", "persona", "llm"]),
+    metavar="NAME",
     default="auto",
     show_default=True,
-    help="How users are simulated.",
+    help="How users are simulated: auto, scripted, persona, llm, or an installed plugin's name.",
 )
 @click.option(
     "--turn-timeout",
@@ -273,6 +273,9 @@ def command(
     cwd_on_path()
     from evalkit.agents.base import AgentConfig
     from evalkit.runner import RunConfig, Runner
+    from evalkit.simulators import check_simulator
+
+    check_simulator(simulator, field="--simulator")  # a plugin's name, else one line and exit 2
 
     if not suite and not resume:
         raise click.UsageError("give at least one SUITE file or folder (or --resume --out DIR)")
