@@ -143,10 +143,10 @@ def report(latency_ms: float, runs: list[dict[str, float]], args: argparse.Names
         whole = [r["wall"] / ideal for r in runs]
         print(f"ideal {ideal:.2f} s = ceil({args.conversations}/{args.concurrency}) waves x "
               f"{2 * args.user_turns + 1} calls x {latency_ms:g} ms")
-        print(f"ratio conversations phase / ideal: best {min(ratios):.3f}, spread {min(ratios):.3f}-{max(ratios):.3f}"
+        print(f"ratio conversations phase / ideal: median {statistics.median(ratios):.3f}, best {min(ratios):.3f}, spread {min(ratios):.3f}-{max(ratios):.3f}"
               f"  (target <= 1.15)")
         print(f"ratio whole run (incl. run files + report) / ideal: best {min(whole):.3f}")
-    print(f"harness CPU per model call: best {min(cpu_per_call):.3f} ms, spread "
+    print(f"harness CPU per model call: median {statistics.median(cpu_per_call):.3f} ms, best {min(cpu_per_call):.3f} ms, spread "
           f"{min(cpu_per_call):.3f}-{max(cpu_per_call):.3f} ms" + ("  (target <= 1 ms)" if latency_ms == 0 else ""))
     print(f"wall per model call: best {min(wall_per_call):.3f} ms (concurrent)")
     print("machine speed right after each run: " + ", ".join(f"{r['speed']:.3f} s" for r in runs))

@@ -385,3 +385,167 @@ def test_rate_limits_below_one_a_second_and_above_a_second_of_tokens():
         return time.monotonic() - t0
 
     assert asyncio.run(go()) >= 0.45
+
+
+# -- the non-streaming body, read once with json.loads (no pydantic ChatCompletion) ---------------
+
+
+def _mock_client(body: bytes, status: int = 200, **settings):
+    """An LLMClient whose HTTP client answers every request with ``body`` (httpx2's MockTransport:
+    any bytes at all, which the fake server cannot be made to send)."""
+    import httpx2
+
+    sent: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return httpx2.Response(status, content=body, headers={"content-type": "application/json"})
+
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(answer))
+    s = ModelSettings(model="fake-model", base_url="http://model.test/v1", api_key=KEY, backoff_s=0.0,
+                      max_backoff_s=0.0, **settings)
+    return LLMClient(s, http_client=http), sent
+
+
+@pytest.mark.parametrize("body, problem", [
+    (b"<html><body>502 Bad Gateway</body></html>", "JSONDecodeError"),
+    (b'{"id": "chatcmpl-1", "choices": [', "JSONDecodeError"),
+    (b'{"error": {"message": "overloaded"}}', "response has no choices"),
+    (b'{"choices": [{"index": 0, "finish_reason": "stop"}]}', "response choice has no message"),
+    (b'{"choices": [{"message": {"role": "assistant", "content": 42}}]}', "message content is not a string"),
+    (b'{"choices": [{"message": {"content": null, "tool_calls": [{"id": "c1"}]}}]}', "malformed tool call"),
+])
+def test_a_200_that_is_not_a_chat_completion_is_an_invalid_response_retried_then_typed(body, problem):
+    c, sent = _mock_client(body, max_retries=1)
+    with pytest.raises(ModelCallError) as err:
+        run(lambda: c.chat(MSG), c)
+    assert err.value.kind == "invalid_response" and err.value.attempts == 2 and len(sent) == 2
+    assert problem in str(err.value) and "unparseable response" in str(err.value)
+    assert c.totals.failed_calls == 1
+
+
+def test_the_body_read_once_gives_content_tool_calls_refusal_and_usage():
+    body = {
+        "id": "chatcmpl-1", "object": "chat.completion", "model": "fake-model",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": None, "message": {
+            "role": "assistant", "content": None, "refusal": None, "audio": None,
+            "tool_calls": [{"id": "call_9", "type": "function",
+                            "function": {"name": "lookup_order", "arguments": '{"order_id": "ORD-1"}'}}],
+        }}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    }
+    c, _ = _mock_client(json.dumps(body).encode())
+    r = run(lambda: c.chat(MSG, tools=[{"type": "function", "function": {"name": "lookup_order"}}]), c)
+    assert r.content is None and r.refusal is None and r.finish_reason == "tool_calls"
+    # None-valued keys dropped, as the SDK's model dump gave them
+    assert r.tool_calls == [{"id": "call_9", "type": "function",
+                             "function": {"name": "lookup_order", "arguments": '{"order_id": "ORD-1"}'}}]
+    assert r.parsed_tool_calls() == [("call_9", "lookup_order", {"order_id": "ORD-1"}, None)]
+    assert (r.prompt_tokens, r.completion_tokens, r.usage_estimated) == (11, 7, False)
+    assert r.message() == {"role": "assistant", "content": None, "tool_calls": r.tool_calls}
+
+
+def test_a_non_streamed_refusal_and_a_missing_usage(srv):
+    srv.enqueue(Reply(refusal="I can't help with that."), Reply("   "))
+    c = LLMClient(srv.settings())
+
+    async def both():
+        return await c.chat(MSG), await c.chat(MSG)
+
+    refused, blank = run(both, c)
+    assert refused.refusal == "I can't help with that." and refused.content is None
+    assert blank.refusal is None and blank.content == "   "
+    c2, _ = _mock_client(b'{"choices": [{"message": {"content": "hello there"}, "finish_reason": "stop"}]}')
+    r = run(lambda: c2.chat(MSG), c2)
+    assert r.content == "hello there" and r.usage_estimated and r.prompt_tokens > 0 and r.completion_tokens > 0
+
+
+def test_the_sdk_telemetry_headers_are_not_sent_and_the_url_is_the_sdks(srv):
+    import openai
+
+    c = LLMClient(srv.settings())
+    own = openai.AsyncOpenAI(base_url=srv.base_url, api_key=KEY)  # a caller's client too
+    theirs = LLMClient(ModelSettings(model="fake-model"), openai_client=own)
+
+    async def three():
+        await theirs.chat(MSG)
+        await theirs.aclose()
+        await own.close()
+        return await c.chat(MSG), await c.chat(MSG, stream=True)
+
+    run(three, c)
+    assert len(srv.chat_requests) == 3
+    for req in srv.chat_requests:
+        sent = {k.lower(): v for k, v in req.headers.items()}
+        assert not [k for k in sent if k.startswith("x-stainless")], sent
+        assert sent["authorization"] == f"Bearer {KEY}" and sent["content-type"] == "application/json"
+        assert sent["user-agent"].startswith("AsyncOpenAI/Python")
+    # A base URL with a path and a trailing slash is merged as the SDK merges it.
+    c2, sent2 = _mock_client(b'{"choices": [{"message": {"content": "ok"}}]}')
+    c2.settings = c2.settings.model_copy(update={"base_url": "http://model.test/openai/v1/"})
+    run(lambda: c2.chat(MSG), c2)
+    assert str(sent2[0].url) == "http://model.test/openai/v1/chat/completions"
+
+
+def test_a_base_url_with_credentials_takes_the_httpx2_client(srv):
+    url = srv.base_url.replace("http://", "http://team:pa55@")
+    c = LLMClient(srv.settings().model_copy(update={"base_url": url}))
+    r = run(lambda: c.chat(MSG), c)
+    assert r.content == "fake reply to: hello"
+    assert srv.chat_requests[0].headers["authorization"].startswith("Basic ")  # the URL's, as httpx2 sends it
+
+
+def test_evalkit_built_clients_share_one_tls_context(monkeypatch, tmp_path):
+    import ssl
+
+    from evalkit.llm.client import tls_context
+
+    first = tls_context()
+    assert isinstance(first, ssl.SSLContext) and tls_context() is first
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+    import certifi
+
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())  # httpx2 honours it: a new context
+    assert tls_context() is not first
+
+
+def _sse(*chunks: object) -> bytes:
+    return b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
+
+
+def test_a_streamed_answer_is_put_together_from_plain_json_chunks():
+    def choice(delta, finish=None):
+        return {"id": "c", "object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    body = _sse(
+        choice({"role": "assistant", "content": ""}),
+        choice({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                "function": {"name": "lookup", "arguments": '{"id"'}}]}),
+        choice({"tool_calls": [{"index": 0, "function": {"arguments": ": 7}"}}]}),
+        choice({"refusal": "I won't "}), choice({"refusal": "do that."}),
+        choice({}, "tool_calls"),
+        {"id": "c", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}},
+    )
+    c, _ = _mock_client(body)
+    firsts: list[int] = []
+    r = run(lambda: c.chat(MSG, stream=True, on_first_token=lambda: firsts.append(1)), c)
+    assert firsts == [1] and r.ttft_ms is not None  # the first tool-call delta is the first token
+    assert r.content is None and r.refusal == "I won't do that." and r.finish_reason == "tool_calls"
+    assert r.parsed_tool_calls() == [("call_1", "lookup", {"id": 7}, None)]
+    assert (r.prompt_tokens, r.completion_tokens, r.usage_estimated) == (5, 3, False)
+
+
+@pytest.mark.parametrize("chunk, problem", [
+    ([1, 2], "stream chunk is not a JSON object"),
+    ({"choices": {"delta": {}}}, "choices is not a list"),
+    ({"choices": [{"delta": "hi"}]}, "stream delta is not an object"),
+    ({"choices": [{"delta": {"content": 7}}]}, "content is not a string"),
+    ({"choices": [{"delta": {"tool_calls": [{"index": "0"}]}}]}, "malformed tool call in stream"),
+])
+def test_a_malformed_stream_chunk_is_an_invalid_response(chunk, problem):
+    c, sent = _mock_client(_sse(chunk), max_retries=1)
+    with pytest.raises(ModelCallError) as err:
+        run(lambda: c.chat(MSG, stream=True), c)
+    assert err.value.kind == "invalid_response" and err.value.attempts == 2 and len(sent) == 2
+    assert problem in str(err.value)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import openai
 
 from evalkit.errors import ConfigError
+from evalkit.llm.client import tls_context
 from evalkit.llm.errors import scrub
 from evalkit.llm.settings import ModelSettings
 
@@ -91,7 +92,8 @@ async def _check(check: ModelCheck) -> None:
         return ModelPreflightError(scrub(problem, secret))
 
     client = openai.AsyncOpenAI(
-        api_key=s.key(), base_url=s.base_url, timeout=min(s.timeout, _TIMEOUT_S), max_retries=_RETRIES
+        api_key=s.key(), base_url=s.base_url, timeout=min(s.timeout, _TIMEOUT_S), max_retries=_RETRIES,
+        http_client=openai.DefaultAsyncHttpxClient(verify=tls_context()),  # closed with the client
     )
     try:
         ids: list[str] | None = None
