@@ -11,7 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
-from _workers_helpers import ROOT, journal, keys, start_run, stderr, stop_mid_run, verdicts, wait_gone, write_suite
+from _workers_helpers import (
+    ROOT,
+    journal,
+    keys,
+    start_run,
+    stderr,
+    stop_mid_run,
+    verdicts,
+    wait_gone,
+    write_suite,
+)
 
 from evalkit.errors import ConfigError
 from evalkit.runner import RunConfig, Runner
