@@ -56,6 +56,7 @@ from evalkit.errors import ConfigError
 from evalkit.results import ConversationResult
 from evalkit.scenarios.loader import Suite
 from evalkit.transcript import Outcome, StopReason, Transcript
+from evalkit.untrusted import exc_line
 
 __all__ = [
     "Backend",
@@ -230,6 +231,9 @@ class ShardSetup:
     resumes: int
     turn_timeout: float
     conv_timeout: float
+    # Builds the worker's Runner from this setup and its model clients (a module-level
+    # function of evalkit.runner, pickled by name: this module never imports the runner).
+    make_runner: Callable[[ShardSetup, Any], Any]
     # Folders put on the worker's sys.path (the driver's working folder, where
     # ``module:factory`` agents are found), when they exist there.
     sys_path: tuple[str, ...] = ()
@@ -239,29 +243,13 @@ class _Shard:
     """One worker's own :class:`~evalkit.runner.Runner`, on its own event loop."""
 
     def __init__(self, setup: ShardSetup) -> None:
-        from evalkit.runner import RunConfig, Runner
-
         for entry in reversed(setup.sys_path):
             if entry not in sys.path and os.path.isdir(entry):
                 sys.path.insert(0, entry)
         self.setup = setup
         self.loop = asyncio.new_event_loop()
         self.llm = setup.llm.build() if setup.llm is not None else None
-        self.runner = Runner(
-            RunConfig(
-                suite=setup.suite,
-                concurrency=setup.concurrency,
-                simulator=setup.simulator,
-                llm=self.llm,
-                agent_config=setup.agent_config,
-                simulator_factory=setup.simulator_factory,
-                max_reply_bytes=setup.max_reply_bytes,
-                progress=False,
-                handle_signals=False,
-                preflight=False,
-                close_llm=True,
-            )
-        )
+        self.runner = setup.make_runner(setup, self.llm)
         self.loop.run_until_complete(self.runner.open_shard(setup.variants, setup.explicit))
         self._seen = _Usage()
 
@@ -495,8 +483,12 @@ class RayBackend:
         self._ray = ray
         self._started = False
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
+            except Exception as exc:  # Ray raises bare Exception/ConnectionError: one line, exit 2
+                where = f"reach Ray at {address}" if address else "start a local Ray"
+                raise ConfigError(f"could not {where}: {exc_line(exc)}", field="--ray") from None
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = workers or max(1, cpus)

@@ -65,7 +65,7 @@ from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, UserTurn
 from evalkit.untrusted import clean_text, clean_value, exc_line, one_line, safe_str
 
-__all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome", "SIMULATOR_KINDS"]
+__all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome", "shard_runner", "SIMULATOR_KINDS"]
 
 log = logging.getLogger("evalkit")
 
@@ -798,6 +798,7 @@ class Runner:
             resumes=resumes,
             turn_timeout=turn_timeout,
             conv_timeout=conv_timeout,
+            make_runner=shard_runner,
             sys_path=driver_paths(),
         )
         await asyncio.to_thread(self._backend.start, setup)
@@ -1109,6 +1110,26 @@ class Runner:
                 "time is not all its own"
             )
         return error
+
+
+def shard_runner(setup: ShardSetup, llm: Any) -> Runner:
+    """The :class:`Runner` one worker of a sharded run plays its items with (see
+    :mod:`evalkit.backends`; :meth:`Runner.open_shard` readies it)."""
+    return Runner(
+        RunConfig(
+            suite=setup.suite,
+            concurrency=setup.concurrency,
+            simulator=setup.simulator,
+            llm=llm,
+            agent_config=setup.agent_config,
+            simulator_factory=setup.simulator_factory,
+            max_reply_bytes=setup.max_reply_bytes,
+            progress=False,
+            handle_signals=False,
+            preflight=False,
+            close_llm=True,
+        )
+    )
 
 
 # An async agent step holding the loop this long is remembered, to explain others' timeouts.

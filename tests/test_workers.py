@@ -180,3 +180,25 @@ def test_ray_address_is_checked(tmp_path: Path):
     assert ray_address("10.0.0.5:6379") == "10.0.0.5:6379" and ray_address("ray://head:10001") == "ray://head:10001"
     with pytest.raises(ConfigError, match="not a Ray address"):
         ray_address("my-suite")
+
+
+def test_cli_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    from _recorded_helpers import make_cli
+
+    invoke = make_cli(monkeypatch, capsys)
+    helped = invoke("run", "--help")
+    assert "--workers" in helped.stdout and "--ray [ADDRESS]" in helped.stdout
+    bad = invoke("run", str(tmp_path), "--ray", "no-such-place")
+    assert bad.returncode == 2 and "--ray: 'no-such-place' is not a Ray address" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    zero = invoke("run", str(tmp_path), "--workers", "0")
+    assert zero.returncode == 2 and "--workers" in zero.stderr
+
+
+def test_ray_flag_followed_by_the_suite_means_a_local_ray(tmp_path: Path):
+    from evalkit.cli.run import _ray_or_suite
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    assert _ray_or_suite((), str(suite)) == ((suite,), "local")
+    assert _ray_or_suite((suite,), "auto") == ((suite,), "auto")
