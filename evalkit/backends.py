@@ -40,6 +40,7 @@ import concurrent.futures
 import dataclasses
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -74,6 +75,9 @@ __all__ = [
 # An item that was in flight when a worker died is played alone; dying this many more times
 # alone makes it an agent error.
 SOLO_DEATHS = 2
+# Workers dying this many times in a row with no batch finished in between cannot start at
+# all (a setup that fails to load there): the run stops with one line instead of looping.
+DEATHS_IN_A_ROW = 5
 # Batches out per worker: one playing, one waiting, so no worker idles between batches.
 BATCHES_PER_WORKER = 2
 # How often a worker looks at the stop flag while a batch plays (seconds).
@@ -402,6 +406,11 @@ class ProcessBackend:
         self._setup: ShardSetup | None = None
 
     def start(self, setup: ShardSetup) -> None:
+        try:
+            pickle.dumps(setup)
+        except Exception as exc:  # e.g. a simulator_factory that is a lambda or a closure
+            raise ConfigError(f"the run's setup cannot be sent to worker processes: {exc_line(exc)}",
+                              field="workers") from None
         self._setup = setup
         self._pool = self._new_pool()
 
@@ -548,6 +557,9 @@ def open_backend(workers: int | None, ray: str | None) -> Backend | None:
 
 
 # -- the driver ------------------------------------------------------------------------------
+_WHO = {"processes": "the worker processes", "ray": "the Ray actors"}
+
+
 @dataclass
 class _Out:
     items: list[Item]
@@ -577,6 +589,7 @@ async def play_sharded(
         out[asyncio.wrap_future(future)] = _Out(batch, worker)
 
     interrupted = False
+    in_a_row = 0
     try:
         while todo or suspects or out:
             if suspects:
@@ -592,10 +605,18 @@ async def play_sharded(
                 if exc is not None:
                     if not backend.died(exc):
                         raise exc
+                    in_a_row += 1
+                    if in_a_row >= DEATHS_IN_A_ROW:
+                        raise ConfigError(
+                            f"{_WHO[backend.name]} died {in_a_row} times in a row without finishing a "
+                            f"batch (last: {exc_line(exc)}); run without --workers/--ray to see why",
+                            field="workers",
+                        )
                     backend.replace(sent.worker)
                     await _after_death(sent.items, exc, done, suspects, solo_deaths, setup, write)
                     continue
                 batch = future.result()
+                in_a_row = 0
                 _merge_usage(llm, batch.usage)
                 for result in batch.results:
                     if result.key not in done:

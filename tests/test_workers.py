@@ -202,3 +202,11 @@ def test_ray_flag_followed_by_the_suite_means_a_local_ray(tmp_path: Path):
     suite.mkdir()
     assert _ray_or_suite((), str(suite)) == ((suite,), "local")
     assert _ray_or_suite((suite,), "auto") == ((suite,), "auto")
+
+
+def test_a_setup_that_cannot_reach_the_workers_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    suite, agent = write_suite(tmp_path, 2)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match="cannot be sent to worker processes"):
+        run(suite=[suite], agent=agent, out=tmp_path / "run", workers=2,
+            simulator_factory=lambda scenario, **kw: None)  # a lambda does not pickle
