@@ -13,9 +13,10 @@ Three measurements, printed (this is a benchmark, not a timed test):
    of a one-turn scripted scenario against a trivial Python agent, on Ray; the driver's
    resident set size is sampled from ``/proc`` as the journal grows, so a growth with the run
    shows up as a rising column.
-3. **journal throughput**: :meth:`evalkit.runfolder.RunFolder.append` (mask, serialise,
-   write, fsync) of ``--journal`` conversations in a row: the most conversations a second one
-   driver can record, whatever the number of workers.
+3. **journal throughput**: :meth:`evalkit.runfolder.RunFolder.append_many` (mask, serialise,
+   write, fsync) of ``--journal`` conversations in a row, one per fsync (one process) and
+   eight per fsync (a worker's batch at ``--concurrency 8``): the most conversations a second
+   one driver can record, whatever the number of workers.
 
     python benchmarks/workers.py                       # all three (several minutes)
     python benchmarks/workers.py --only speedup --n 5130
@@ -164,18 +165,24 @@ def journal_throughput(n: int) -> None:
     from evalkit.runfolder import Existing, RunFolder
     from evalkit.transcript import AgentTurn, Transcript, UserTurn
 
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = RunFolder(Path(tmp) / "run").claim(Existing.new)
-        try:
-            folder.begin(RunManifest(run_id="bench", evalkit_version="bench", suites=[], seed=0, status="running"))
-            t0 = time.perf_counter()
-            for i in range(n):
-                t = Transcript(scenario_id="s", trial=i, turns=[UserTurn(content="hello"), AgentTurn(content="ok")])
-                folder.append(ConversationResult(run_id="bench", transcript=t))
-            elapsed = time.perf_counter() - t0
-        finally:
-            folder.close()
-    print(f"\n3. journal: {n} appends (mask, serialise, write, fsync) in {elapsed:.2f} s = {n / elapsed:.0f} conv/s")
+    def result(i: int) -> ConversationResult:
+        t = Transcript(scenario_id="s", trial=i, turns=[UserTurn(content="hello"), AgentTurn(content="ok")])
+        return ConversationResult(run_id="bench", transcript=t)
+
+    print(f"\n3. journal: {n} one-turn conversations (mask, serialise, write, fsync)")
+    for batch in (1, 8):  # one process fsyncs each conversation; workers' batches (-j 8) one fsync each
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = RunFolder(Path(tmp) / "run").claim(Existing.new)
+            try:
+                folder.begin(RunManifest(run_id="bench", evalkit_version="bench", suites=[], seed=0,
+                                         status="running"))
+                t0 = time.perf_counter()
+                for i in range(0, n, batch):
+                    folder.append_many([result(k) for k in range(i, min(n, i + batch))])
+                elapsed = time.perf_counter() - t0
+            finally:
+                folder.close()
+        print(f"   {batch} per fsync: {elapsed:.2f} s = {n / elapsed:.0f} conv/s", flush=True)
 
 
 def main() -> None:

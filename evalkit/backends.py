@@ -6,8 +6,8 @@ plays them in Ray actors (``ray.init``, ``ray.remote``, ``ray.kill``: Ray's publ
 on a local Ray or a cluster. Either way:
 
 * **the driver alone owns the run folder.** Workers return finished conversations; the
-  driver journals each one as it arrives, exactly once (deduplicated by its
-  (variant, scenario, trial) key), and keeps the progress line;
+  driver journals each one as its batch arrives, exactly once (deduplicated by its
+  (variant, scenario, trial) key, one ``fsync`` per batch), and keeps the progress line;
 * **bounded in flight.** At most two batches per worker are out at a time (a batch is
   ``--concurrency`` items, played concurrently by that worker), so memory does not grow with
   the number of items still to play;
@@ -570,7 +570,7 @@ async def play_sharded(
     backend: Backend,
     setup: ShardSetup,
     items: Sequence[Item],
-    write: Callable[[ConversationResult], Awaitable[None]],
+    write: Callable[[list[ConversationResult]], Awaitable[None]],
     *,
     llm: Any = None,
 ) -> None:
@@ -617,25 +617,30 @@ async def play_sharded(
                     continue
                 batch = future.result()
                 in_a_row = 0
-                _merge_usage(llm, batch.usage)
-                for result in batch.results:
-                    if result.key not in done:
-                        done.add(result.key)
-                        await write(result)
+                await _take(batch, done, write, llm)
     except asyncio.CancelledError:
         interrupted = True
         raise
     finally:
         # Finished batches are collected after the stop: their conversations are complete.
         await asyncio.to_thread(backend.stop, interrupted=interrupted)
-        for future, _sent in out.items():
+        for future in out:
             if future.done() and not future.cancelled() and future.exception() is None:
-                batch = future.result()
-                _merge_usage(llm, batch.usage)
-                for result in batch.results:
-                    if result.key not in done:
-                        done.add(result.key)
-                        await write(result)
+                await _take(future.result(), done, write, llm)
+
+
+async def _take(
+    batch: Batch,
+    done: set[tuple[str, str, int]],
+    write: Callable[[list[ConversationResult]], Awaitable[None]],
+    llm: Any,
+) -> None:
+    """Journal a batch's conversations not journaled yet (one write, one fsync)."""
+    _merge_usage(llm, batch.usage)
+    new = [r for r in batch.results if r.key not in done]
+    done.update(r.key for r in new)
+    if new:
+        await write(new)
 
 
 async def _after_death(
@@ -645,7 +650,7 @@ async def _after_death(
     suspects: deque[Item],
     solo_deaths: dict[tuple[str, str, int], int],
     setup: ShardSetup,
-    write: Callable[[ConversationResult], Awaitable[None]],
+    write: Callable[[list[ConversationResult]], Awaitable[None]],
 ) -> None:
     alone = len(items) == 1 and items[0].key in solo_deaths
     for item in items:
@@ -660,7 +665,7 @@ async def _after_death(
             suspects.append(item)
             continue
         done.add(item.key)
-        await write(_died(item, setup, exc))
+        await write([_died(item, setup, exc)])
 
 
 def _died(item: Item, setup: ShardSetup, exc: BaseException) -> ConversationResult:

@@ -721,19 +721,29 @@ class Runner:
         write_lock = asyncio.Lock()
         writes: set[asyncio.Task[None]] = set()
 
-        async def write(result: ConversationResult) -> None:
+        def append(batch: list[ConversationResult]) -> list[ConversationResult]:
+            # Scored on the raw transcript; the folder masks it (secrets, PII when asked)
+            # and only the masked copy is kept.
+            try:
+                return folder.append_many(batch)
+            except (PydanticSerializationError, UnicodeError):
+                # Text from outside that slipped past cleaning where it entered (a judge's
+                # or plugin's): cleaned here, so it can never stop the run or a resume.
+                written = []
+                for result in batch:
+                    try:
+                        written.append(folder.append(result))
+                    except (PydanticSerializationError, UnicodeError):
+                        written.append(folder.append(_cleaned(result)))
+                return written
+
+        async def write(batch: list[ConversationResult]) -> None:
             # fsync takes milliseconds: off the event loop, one writer at a time.
             async with write_lock:
-                # Scored on the raw transcript; the folder masks it (secrets, PII when asked)
-                # and only the masked copy is kept.
-                try:
-                    result = await asyncio.to_thread(folder.append, result)
-                except (PydanticSerializationError, UnicodeError):
-                    # Text from outside that slipped past cleaning where it entered (a judge's
-                    # or plugin's): cleaned here, so it can never stop the run or a resume.
-                    result = await asyncio.to_thread(folder.append, _cleaned(result))
-            results.append(result)
-            progress.update(result)
+                written = await asyncio.to_thread(append, batch)
+            for result in written:
+                results.append(result)
+                progress.update(result)
 
         async def worker() -> None:
             for job in queue:
@@ -741,10 +751,10 @@ class Runner:
                 # arrived, so an interrupt is also checked here before starting more work.
                 if self.interrupted:
                     break
-                await journal(await self._conversation(job, run_id, resumes, turn_timeout, conv_timeout))
+                await journal([await self._conversation(job, run_id, resumes, turn_timeout, conv_timeout)])
 
-        async def journal(result: ConversationResult) -> None:
-            task = asyncio.create_task(write(result))
+        async def journal(batch: list[ConversationResult]) -> None:
+            task = asyncio.create_task(write(batch))
             writes.add(task)
             # Shielded: a Ctrl-C arriving mid-write never loses a finished conversation.
             await asyncio.shield(task)
@@ -777,7 +787,7 @@ class Runner:
     async def _play_sharded(
         self,
         todo: list[_Job],
-        write: Callable[[ConversationResult], Awaitable[None]],
+        write: Callable[[list[ConversationResult]], Awaitable[None]],
         run_id: str,
         resumes: int,
         turn_timeout: float,
