@@ -37,6 +37,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "datasets" / "support"
@@ -59,7 +60,7 @@ def _rss_kb(pid: int) -> tuple[int, int]:
 
 
 def _run(args: list[str], out: Path, *, cwd: Path = ROOT, extra_path: str | None = None,
-         sample: bool = False) -> dict[str, object]:
+         sample: bool = False) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "evalkit", "run", *args, "--out", str(out), "--no-progress"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd,
@@ -114,7 +115,7 @@ def speedup(n: int) -> None:
                          ("--ray, 2 actors", ["--ray", "--workers", "2"])):
         with tempfile.TemporaryDirectory() as tmp:
             r = _run([str(SUITE), "--trials", str(trials), *extra], Path(tmp) / "run")
-        wall, steady = float(r["wall"]), float(r["steady"])  # type: ignore[arg-type]
+        wall, steady = float(r["wall"]), float(r["steady"])
         base = base or (wall, steady)
         print(f"   {label:<17}{wall:>8.1f}{base[0] / wall:>9.2f}x{steady:>10.1f}{steady / base[1]:>9.2f}x",
               flush=True)
@@ -145,10 +146,10 @@ def memory(n: int) -> None:
         r = _run([str(suite), "--agent", "trivial_agent:create", "--trials", str(trials), "--ray",
                   "--concurrency", "16"], folder / "run", cwd=folder, extra_path=str(folder), sample=True)
     total = scenarios * trials
-    samples: list[tuple[int, int]] = r["samples"]  # type: ignore[assignment]
+    samples: list[tuple[int, int]] = r["samples"]
     print(f"\n2. driver RSS streaming {total} one-turn conversations of a trivial agent through Ray "
-          f"({r['extra'].get('workers')} actors): wall {float(r['wall']):.1f} s, "  # type: ignore[union-attr, arg-type]
-          f"{total / float(r['wall']):.0f} conv/s")  # type: ignore[arg-type]
+          f"({r['extra'].get('workers')} actors): wall {float(r['wall']):.1f} s, "
+          f"{total / float(r['wall']):.0f} conv/s")
     print(f"   {'journaled':>10}{'driver RSS MB':>15}")
     shown = set()
     for q in (0.0, 0.25, 0.5, 0.75, 1.0):
