@@ -38,6 +38,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import dataclasses
+import logging
 import multiprocessing
 import os
 import pickle
@@ -71,6 +72,8 @@ __all__ = [
     "play_sharded",
     "ray_address",
 ]
+
+log = logging.getLogger("evalkit")
 
 # An item that was in flight when a worker died is played alone; dying this many more times
 # alone makes it an agent error.
@@ -355,7 +358,9 @@ def _process_play(items: list[Item]) -> Batch:
     shard = _PROCESS.get("shard")
     if shard is None:  # built on the first batch: a setup error travels back as itself
         shard = _PROCESS["shard"] = _Shard(_PROCESS["setup"])
-        atexit.register(shard.close)  # the agents' sessions and model clients, at the worker's end
+        # The agents' sessions and model clients, at the worker's end where the interpreter
+        # exits normally (a fork server's children end with os._exit: the OS closes them).
+        atexit.register(shard.close)
     stop = _PROCESS["stop"]
     return shard.play(items, stop.is_set)
 
@@ -457,8 +462,15 @@ class _RayShard:
             self.shard = _Shard(self.setup)
         return self.shard.play(items)
 
+    def close(self) -> None:
+        if self.shard is not None:
+            shard, self.shard = self.shard, None
+            shard.close()
+
 
 _LOCAL_ADDRESSES = ("", "local")
+# How long a finished run's actors get to close their agents before they are killed (seconds).
+_CLOSE_S = 30.0
 
 
 def ray_address(value: str) -> str | None:
@@ -539,6 +551,13 @@ class RayBackend:
         self._out[fresh] = 0
 
     def stop(self, *, interrupted: bool) -> None:
+        if not interrupted and self._actors:
+            # A finished run: each actor closes its agents and model clients first.
+            closing = [actor.close.remote() for actor in self._actors]
+            try:
+                self._ray.wait(closing, num_returns=len(closing), timeout=_CLOSE_S)
+            except Exception as exc:  # cleanup only: the run is already journaled
+                log.warning("closing the Ray actors: %s", exc_line(exc))
         for actor in self._actors:
             self._ray.kill(actor, no_restart=True)  # an interrupted run: running items are dropped
         self._actors, self._out = [], {}
