@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _fake_llm import fake_llm  # noqa: E402
 
-from evalkit.llm.client import LLMClient, LLMClients  # noqa: E402
+from evalkit.llm.client import LLMClient  # noqa: E402
+from evalkit.llm.clients import ModelClients  # noqa: E402
 from evalkit.llm.settings import ModelSettings  # noqa: E402
 from evalkit.runfolder import RunFolder  # noqa: E402
 from evalkit.runner import RunConfig, Runner  # noqa: E402
@@ -76,7 +77,7 @@ def one_run(base_url: str, args: argparse.Namespace, latency_ms: float) -> dict[
         return ModelSettings(model="fake-model", base_url=base_url, api_key="sk-fake-bench",  # type: ignore[arg-type]
                              max_concurrency=4 * args.concurrency, timeout=60.0)
 
-    llm = LLMClients(simulator=LLMClient(settings(), role="simulator"), judge=LLMClient(settings(), role="judge"))
+    llm = ModelClients(simulator=LLMClient(settings(), role="simulator"), judge=LLMClient(settings(), role="judge"))
     agent = (f"openai-chat:fake-model?base_url={base_url}&stream=0&max_concurrency={4 * args.concurrency}"
              "&timeout=60")
     with tempfile.TemporaryDirectory() as tmp:

@@ -99,43 +99,42 @@ def run_fold(args: tuple[int, list[Example], list[Example], list[Example]]) -> F
     examples = [*train_rows, *extra]
     model = train(examples, keep=KEEP_FEATURES)
     router = Router(build_artifact(model, known_words=known_words(examples), seen=seen_words(examples)))
-    use_router(router)
-    reference = make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True),
-                              LogisticRegression(max_iter=2000))
-    reference.fit([e.text for e in train_rows], [e.label for e in train_rows])
-    ref_pred = reference.predict([e.text for e in test_rows])
+    with use_router(router):
+        reference = make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True),
+                                  LogisticRegression(max_iter=2000))
+        reference.fit([e.text for e in train_rows], [e.label for e in train_rows])
+        ref_pred = reference.predict([e.text for e in test_rows])
 
-    out = FoldResult(n=len(test_rows))
-    for i, (example, ref_label) in enumerate(zip(test_rows, ref_pred, strict=True)):
-        out.reference_correct += ROUTES[str(ref_label)] == ROUTES[example.label]
-        out.router_correct += router.predict(router_text(example.text)).route == ROUTES[example.label]
-        agent = SupportAgent(session_id=f"cv-{k}-{i}", customer_email="ana.silva@example.com")
-        t = time.perf_counter()
-        reply = agent.reply(example.text)
-        out.turn_seconds += time.perf_counter() - t
-        out.turns += 1
-        ok = is_correct(example.label, reply)
-        out.engine_correct += ok
-        out.route_correct[ROUTES[example.label]] += ok
-        seen = observed_route(reply)
-        out.clarified += seen == "clarify"
-        out.confusion[(ROUTES[example.label], seen)] += 1
-        if seen == "faq" and not ok and faq_answer(reply) is not None:
-            out.faq_off_topic += 1
-        if ROUTES[example.label] not in ORDER_ROUTES:
-            out.cooperative += 1
-            calls = list(reply.tool_calls)
-            for follow in ("ORD-10006", "yes"):
-                t = time.perf_counter()
-                calls += agent.reply(follow).tool_calls
-                out.turn_seconds += time.perf_counter() - t
-                out.turns += 1
-            if wrote_an_order(calls):
-                out.writes += 1
-                if len(out.write_examples) < 5:
-                    out.write_examples.append(f"{example.label}: {example.text}")
-        agent.close()
-    use_router(None)
+        out = FoldResult(n=len(test_rows))
+        for i, (example, ref_label) in enumerate(zip(test_rows, ref_pred, strict=True)):
+            out.reference_correct += ROUTES[str(ref_label)] == ROUTES[example.label]
+            out.router_correct += router.predict(router_text(example.text)).route == ROUTES[example.label]
+            agent = SupportAgent(session_id=f"cv-{k}-{i}", customer_email="ana.silva@example.com")
+            t = time.perf_counter()
+            reply = agent.reply(example.text)
+            out.turn_seconds += time.perf_counter() - t
+            out.turns += 1
+            ok = is_correct(example.label, reply)
+            out.engine_correct += ok
+            out.route_correct[ROUTES[example.label]] += ok
+            seen = observed_route(reply)
+            out.clarified += seen == "clarify"
+            out.confusion[(ROUTES[example.label], seen)] += 1
+            if seen == "faq" and not ok and faq_answer(reply) is not None:
+                out.faq_off_topic += 1
+            if ROUTES[example.label] not in ORDER_ROUTES:
+                out.cooperative += 1
+                calls = list(reply.tool_calls)
+                for follow in ("ORD-10006", "yes"):
+                    t = time.perf_counter()
+                    calls += agent.reply(follow).tool_calls
+                    out.turn_seconds += time.perf_counter() - t
+                    out.turns += 1
+                if wrote_an_order(calls):
+                    out.writes += 1
+                    if len(out.write_examples) < 5:
+                        out.write_examples.append(f"{example.label}: {example.text}")
+            agent.close()
     out.seconds = time.perf_counter() - started
     return out
 

@@ -123,7 +123,8 @@ def run_deepeval(base_url: str, n: int, user_turns: int, concurrency: int) -> tu
 
 def run_evalkit(base_url: str, n: int, user_turns: int, concurrency: int) -> tuple[float, int]:
     """evalkit's wall time and how many conversations the deepeval metric scored."""
-    from evalkit.llm.client import LLMClient, LLMClients
+    from evalkit.llm.client import LLMClient
+    from evalkit.llm.clients import ModelClients
     from evalkit.llm.settings import ModelSettings
     from evalkit.runner import RunConfig, Runner
     from evalkit.scenarios import load_suite
@@ -143,7 +144,7 @@ def run_evalkit(base_url: str, n: int, user_turns: int, concurrency: int) -> tup
                       "    expect: [{deepeval: {metric: conversation_completeness}}]"]
         (folder / "bench.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         started = time.perf_counter()
-        llm = LLMClients(simulator=LLMClient(settings(), role="simulator"), judge=LLMClient(settings(), role="judge"))
+        llm = ModelClients(simulator=LLMClient(settings(), role="simulator"), judge=LLMClient(settings(), role="judge"))
         config = RunConfig(
             suite=load_suite([folder]), agent=f"vs_deepeval:BenchAgent?base_url={base_url}", out=Path(tmp) / "run",
             concurrency=concurrency, simulator="llm", llm=llm, progress=False, close_llm=True,

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from evalkit.metrics import MetricValue
+from evalkit.metrics import MetricValue, find_metric
 
 __all__ = ["metric_kind", "fmt_value", "fmt_metric", "fmt_delta", "fmt_p", "md_escape"]
 
 
+# A registry unit -> how its values are written.
+_KIND_OF_UNIT = {"share": "rate", "ms": "ms", "US$": "usd", "score 1–5": "csat", "conversations": "count", "tokens": "count"}
+
+
 def metric_kind(name: str) -> str:
-    """``rate``, ``ms``, ``usd``, ``csat``, ``count`` or ``number``."""
-    if name.endswith("_rate") or name.startswith("pass_hat_") or name == "csat_proxy_pct_satisfied":
-        return "rate"
-    if name.endswith("_ms"):
-        return "ms"
-    if name.endswith("_usd") or "_usd_" in name:
-        return "usd"
-    if name.startswith("csat"):
-        return "csat"
-    if name.startswith("n_") or name == "tokens_total":
-        return "count"
-    return "number"
+    """``rate``, ``ms``, ``usd``, ``csat``, ``count`` or ``number``, from the metric's unit in
+    the registry (``number`` for a name it does not know)."""
+    m = find_metric(name)
+    return "number" if m is None else _KIND_OF_UNIT.get(m.unit, "number")
 
 
 def fmt_value(name: str, value: float | None) -> str:

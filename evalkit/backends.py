@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -54,6 +55,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from evalkit.agents.base import AgentConfig
+from evalkit.agents.session import agent_threads
 from evalkit.errors import ConfigError
 from evalkit.results import ConversationResult
 from evalkit.scenarios.loader import Suite
@@ -111,7 +113,7 @@ class _ClientRecipe:
 
 @dataclass(frozen=True)
 class LLMRecipe:
-    """How to build a worker's :class:`evalkit.llm.LLMClients`: the driver's settings with each
+    """How to build a worker's :class:`evalkit.llm.clients.ModelClients`: the driver's settings with each
     limit divided by the number of workers, and the same response-cache folder."""
 
     clients: tuple[_ClientRecipe, ...]
@@ -125,12 +127,12 @@ class LLMRecipe:
         """The recipe of the driver's ``llm`` (None: offline)."""
         if llm is None:
             return None
-        from evalkit.llm.client import LLMClients
+        from evalkit.llm.clients import ModelClients
 
-        if not isinstance(llm, LLMClients):
+        if not isinstance(llm, ModelClients):
             raise ConfigError(
                 f"workers rebuild the model clients from their settings, so llm must be an "
-                f"evalkit.llm.LLMClients (got {type(llm).__name__})",
+                f"evalkit.llm.ModelClients (got {type(llm).__name__})",
                 field="llm",
             )
         recipes = []
@@ -154,7 +156,8 @@ class LLMRecipe:
 
     def build(self) -> Any:
         from evalkit.llm.cache import ResponseCache
-        from evalkit.llm.client import LLMClient, LLMClients
+        from evalkit.llm.client import LLMClient
+        from evalkit.llm.clients import ModelClients
 
         store = None
         if self.cache_dir is not None:
@@ -164,7 +167,7 @@ class LLMRecipe:
             c.role: LLMClient(c.settings, role=c.role, cache=store, prices=c.prices, cache_reads=c.cache_reads)
             for c in self.clients
         }
-        return LLMClients(**built, cache=store)
+        return ModelClients(**built, cache=store)
 
 
 def _share(settings: Any, role: str, workers: int) -> Any:
@@ -255,6 +258,10 @@ class _Shard:
                 sys.path.insert(0, entry)
         self.setup = setup
         self.loop = asyncio.new_event_loop()
+        # One pool of agent threads for the worker's life, as a run has (set in this context,
+        # so every batch's tasks share it).
+        self._exit = contextlib.ExitStack()
+        self._exit.enter_context(agent_threads())
         self.llm = setup.llm.build() if setup.llm is not None else None
         self.runner = setup.make_runner(setup, self.llm)
         self.loop.run_until_complete(self.runner.open_shard(setup.variants, setup.explicit))
@@ -310,6 +317,7 @@ class _Shard:
             self.loop.run_until_complete(self.runner.close_shard())
         finally:
             self.loop.close()
+            self._exit.close()
 
 
 def _merge_usage(llm: Any, usage: _Usage) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -370,9 +370,22 @@ def _constant(a: np.ndarray) -> bool:
     return bool(len(a) == 0 or np.all(a == a[0]))
 
 
-def _kappa(j: np.ndarray, h: np.ndarray, weights: str | None = None) -> float | None:
-    from sklearn.metrics import cohen_kappa_score
+NEEDS_SKLEARN = "evalkit calibrate needs scikit-learn (pip install 'evalkit-support[calibrate]')"
 
+
+def _cohen_kappa_score() -> Callable[..., Any]:
+    """scikit-learn's ``cohen_kappa_score``; scikit-learn is the ``calibrate`` extra."""
+    try:
+        from sklearn.metrics import cohen_kappa_score
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] == "sklearn":
+            raise ConfigError(NEEDS_SKLEARN, field="calibrate") from None
+        raise
+    return cohen_kappa_score  # type: ignore[no-any-return]
+
+
+def _kappa(j: np.ndarray, h: np.ndarray, weights: str | None = None) -> float | None:
+    cohen_kappa_score = _cohen_kappa_score()
     if len(j) < 2 or (_constant(j) and _constant(h)):
         return None
     labels = np.union1d(j, h)
@@ -523,6 +536,7 @@ def calibrate(
     seed: int = 0,
 ) -> list[JudgeCalibration]:
     """:func:`calibrate_judge` for every judge that has labels (or only ``judges``)."""
+    _cohen_kappa_score()  # no scikit-learn: one line before any work
     names = list(judges) or judges_with_labels(labels)
     out = []
     for name in names:

@@ -10,6 +10,8 @@ How it is computed (documented in docs/metrics.md):
   ``candidate - base``. The delta's CI is a *paired cluster bootstrap over scenarios*: the
   same resampled scenarios (with all their trials and turns) are used for both sides, so
   scenario difficulty cancels out.
+* The metrics, their directions and their tests come from the registry
+  (:data:`evalkit.metrics.METRICS`); both sides are read from the conversation table.
 * The significance test per metric is paired: exact McNemar on the discordant
   ``(scenario_id, trial)`` pairs for pass/fail-type metrics (task completion, automation,
   escalation, error, satisfied); Wilcoxon signed-rank on paired CSAT values; the paired
@@ -21,30 +23,31 @@ How it is computed (documented in docs/metrics.md):
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from evalkit import metrics as registry
 from evalkit import stats
 from evalkit._plural import plural
 from evalkit.errors import ConfigError
 from evalkit.metrics import (
     DEFAULT_SLOW_TURN_MS,
-    SATISFIED_MIN,
+    Clusters,
+    Metric,
     MetricValue,
-    attack_won,
-    higher_is_better,
-    is_automated,
-    is_scenario_gap,
+    PairedTest,
+    Pairs,
+    PassHatK,
+    Rows,
     summarize_with_ci,
 )
 from evalkit.results import ConversationResult, RunResult
-from evalkit.transcript import Outcome
+from evalkit.table import conversation_table
 
 __all__ = [
     "COMPARED_METRICS",
@@ -61,21 +64,9 @@ __all__ = [
 
 COMPARISON_SCHEMA_VERSION = 1
 
-# The metrics a comparison reports, in display order (pass^k metrics are appended).
-COMPARED_METRICS = (
-    "task_completion_rate",
-    "automation_rate",
-    "escalation_rate",
-    "error_rate",
-    "csat_proxy_mean",
-    "csat_proxy_pct_satisfied",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "ttft_p50_ms",
-    "slow_turn_rate",
-    "cost_per_conversation_usd",
-)
+# The metrics a comparison reports, in display order: the registry's compared metrics (pass^k
+# metrics, and red-team metrics when both sides ran attacks, are added as measured).
+COMPARED_METRICS = tuple(m.name for m in registry.METRICS if m.compared and not isinstance(m.aggregate, PassHatK))
 
 ConversationKey = tuple[str, str, int]
 
@@ -218,149 +209,32 @@ def first_failure_reason(c: ConversationResult) -> str | None:
     return None
 
 
-# --- per-scenario aggregates for the paired bootstrap ---------------------------------------
-
-
-@dataclass
-class _Side:
-    """One side's numbers, aggregated per common scenario (index s) for cluster resampling."""
-
-    n_s: int
-    sums: dict[str, np.ndarray] = field(default_factory=dict)
-    lat: np.ndarray = field(default_factory=lambda: np.empty(0))
-    lat_s: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    ttft: np.ndarray = field(default_factory=lambda: np.empty(0))
-    ttft_s: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    pass_lists: list[list[bool]] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, convs: Sequence[ConversationResult], index: dict[str, int], slow_turn_ms: float) -> _Side:
-        n_s = len(index)
-        side = cls(n_s=n_s)
-        names = (
-            "n", "automated", "escalated", "errored", "judged", "passed", "csat_n", "csat_sum",
-            "satisfied", "turns", "slow", "cost", "attacks", "attacks_won",
-        )  # fmt: skip
-        sums = {k: np.zeros(n_s) for k in names}
-        lat: list[float] = []
-        lat_s: list[int] = []
-        ttft: list[float] = []
-        ttft_s: list[int] = []
-        pass_lists: list[list[bool]] = [[] for _ in range(n_s)]
-        for c in convs:
-            if is_scenario_gap(c):
-                continue  # a gap in the test, not the agent's doing: left out, as in summarize()
-            s = index[c.transcript.scenario_id]
-            t = c.transcript
-            sums["n"][s] += 1
-            sums["automated"][s] += is_automated(c)
-            sums["escalated"][s] += t.outcome == Outcome.escalated
-            sums["errored"][s] += t.outcome == Outcome.error
-            p = c.passed
-            if p is not None:
-                sums["judged"][s] += 1
-                sums["passed"][s] += p
-                pass_lists[s].append(bool(p))
-            won = attack_won(c)
-            if won is not None:
-                sums["attacks"][s] += 1
-                sums["attacks_won"][s] += won
-            v = _csat(c)
-            if v is not None:
-                sums["csat_n"][s] += 1
-                sums["csat_sum"][s] += v
-                sums["satisfied"][s] += v >= SATISFIED_MIN
-            for a in t.agent_turns:
-                if a.latency_ms is not None:
-                    lat.append(a.latency_ms)
-                    lat_s.append(s)
-                    sums["turns"][s] += 1
-                    sums["slow"][s] += a.latency_ms > slow_turn_ms
-                if a.ttft_ms is not None:
-                    ttft.append(a.ttft_ms)
-                    ttft_s.append(s)
-                if a.usage is not None and a.usage.cost_usd is not None:
-                    sums["cost"][s] += a.usage.cost_usd
-        side.sums = sums
-        side.lat, side.lat_s = _sorted_pair(lat, lat_s)
-        side.ttft, side.ttft_s = _sorted_pair(ttft, ttft_s)
-        side.pass_lists = pass_lists
-        return side
-
-    def ratio(self, num: str, den: str) -> Callable[[np.ndarray], np.ndarray]:
-        a, b = self.sums[num], self.sums[den]
-        return lambda c: (c @ a) / (c @ b)
-
-    def quantile(self, which: str, q: float) -> Callable[[np.ndarray], np.ndarray]:
-        xs, ss = (self.lat, self.lat_s) if which == "latency" else (self.ttft, self.ttft_s)
-        return lambda c: stats.cluster_quantiles(xs, ss, c, (q,))[0]
-
-    def pass_hat(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
-        vals = np.array([math.comb(sum(v), k) / math.comb(len(v), k) if len(v) >= k else 0.0 for v in self.pass_lists])
-        has = np.array([1.0 if len(v) >= k else 0.0 for v in self.pass_lists])
-        return lambda c: (c @ vals) / (c @ has)
-
-
-def _sorted_pair(values: list[float], groups: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    v = np.asarray(values, dtype=np.float64)
-    g = np.asarray(groups, dtype=np.int64)
-    order = np.argsort(v, kind="stable")
-    return v[order], g[order]
-
-
-def _csat(c: ConversationResult) -> float | None:
-    v = c.metrics.get("csat_proxy")
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return float(v)
-    return None
-
-
 # --- the comparison ---------------------------------------------------------------------------
 
 
-def _binary(c: ConversationResult, metric: str) -> bool | None:
-    t = c.transcript
-    if metric == "task_completion_rate":
-        return c.passed
-    if metric == "automation_rate":
-        return is_automated(c)
-    if metric == "escalation_rate":
-        return t.outcome == Outcome.escalated
-    if metric == "error_rate":
-        return t.outcome == Outcome.error
-    if metric == "csat_proxy_pct_satisfied":
-        v = _csat(c)
-        return None if v is None else v >= SATISFIED_MIN
-    if metric == "attack_success_rate":
-        return attack_won(c)
-    raise KeyError(metric)
+def _compared(b_vals: dict[str, MetricValue], c_vals: dict[str, MetricValue]) -> list[Metric]:
+    """The registry's compared metrics that both sides have, in registry order, with
+    pass^k expanded to every ``pass_hat_<k>`` both sides measured."""
+    out: list[Metric] = []
+    for m in registry.METRICS:
+        if not m.compared:
+            continue
+        if isinstance(m.aggregate, PassHatK):
+            ks = sorted({_k(n) for n in b_vals if n.startswith("pass_hat_")} & {_k(n) for n in c_vals if n.startswith("pass_hat_")})
+            out += [replace(m, name=f"pass_hat_{k}") for k in ks]
+        elif m.name in b_vals and m.name in c_vals:  # an optional metric only when both sides have it
+            out.append(m)
+    return out
 
 
-_BINARY = ("task_completion_rate", "automation_rate", "escalation_rate", "error_rate", "csat_proxy_pct_satisfied",
-           "attack_success_rate")
+def _k(name: str) -> int:
+    return int(name.rsplit("_", 1)[1])
 
 
-def _statistic(side: _Side, metric: str) -> Callable[[np.ndarray], np.ndarray]:
-    ratios = {
-        "task_completion_rate": ("passed", "judged"),
-        "automation_rate": ("automated", "n"),
-        "escalation_rate": ("escalated", "n"),
-        "error_rate": ("errored", "n"),
-        "csat_proxy_mean": ("csat_sum", "csat_n"),
-        "csat_proxy_pct_satisfied": ("satisfied", "csat_n"),
-        "slow_turn_rate": ("slow", "turns"),
-        "cost_per_conversation_usd": ("cost", "n"),
-        "attack_success_rate": ("attacks_won", "attacks"),
-    }
-    if metric in ratios:
-        return side.ratio(*ratios[metric])
-    if metric.startswith("latency_p"):
-        return side.quantile("latency", float(metric[len("latency_p") : -len("_ms")]))
-    if metric == "ttft_p50_ms":
-        return side.quantile("ttft", 50.0)
-    if metric.startswith("pass_hat_"):
-        return side.pass_hat(int(metric.rsplit("_", 1)[1]))
-    raise KeyError(metric)
+def _statistic(m: Metric, cl: Clusters) -> Callable[[np.ndarray], np.ndarray] | None:
+    if isinstance(m.aggregate, PassHatK):
+        return PassHatK.statistic_k(cl, _k(m.name))
+    return m.aggregate.statistic(cl)
 
 
 def _paired(
@@ -368,6 +242,16 @@ def _paired(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """candidate - base on the same resampled scenarios."""
     return lambda counts: fc(counts) - fb(counts)
+
+
+def _pairs(b: Rows, c: Rows) -> Pairs:
+    """Row positions on each side of the conversations paired by (scenario_id, trial), in
+    that key's order."""
+    keys = ["scenario_id", "trial"]
+    left = b.table[keys].assign(_b=np.arange(b.n))
+    right = c.table[keys].assign(_c=np.arange(c.n))
+    both = left.merge(right, on=keys).sort_values(keys, kind="stable")
+    return both["_b"].to_numpy(dtype=np.int64), both["_c"].to_numpy(dtype=np.int64)
 
 
 def compare_runs(
@@ -404,33 +288,29 @@ def compare_runs(
     cconvs = [c for c in cconvs if c.transcript.scenario_id in keep]
     index = {sid: i for i, sid in enumerate(common)}
     kw: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed, "slow_turn_ms": slow_turn_ms}
-    b_vals = summarize_with_ci(bconvs, **kw)
-    c_vals = summarize_with_ci(cconvs, **kw)
-    b_side = _Side.of(bconvs, index, slow_turn_ms)
-    c_side = _Side.of(cconvs, index, slow_turn_ms)
+    b_rows = Rows.of(conversation_table(bconvs), slow_turn_ms)
+    c_rows = Rows.of(conversation_table(cconvs), slow_turn_ms)
+    b_vals = summarize_with_ci(b_rows.table, **kw)
+    c_vals = summarize_with_ci(c_rows.table, **kw)
+    # Clusters of the paired bootstrap: the common scenarios, with all their trials and turns.
+    b_cl = Clusters(b_rows, b_rows.table["scenario_id"].map(index).to_numpy(dtype=np.int64), len(common))
+    c_cl = Clusters(c_rows, c_rows.table["scenario_id"].map(index).to_numpy(dtype=np.int64), len(common))
+    pairs = _pairs(b_rows, c_rows)
 
-    b_by_key = {(c.transcript.scenario_id, c.transcript.trial): c for c in bconvs}
-    c_by_key = {(c.transcript.scenario_id, c.transcript.trial): c for c in cconvs}
-    paired_keys = sorted(set(b_by_key) & set(c_by_key))
-
-    ks = sorted(
-        {int(m.rsplit("_", 1)[1]) for m in b_vals if m.startswith("pass_hat_")}
-        & {int(m.rsplit("_", 1)[1]) for m in c_vals if m.startswith("pass_hat_")}
-    )
-    names = list(COMPARED_METRICS) + [f"pass_hat_{k}" for k in ks]
-    if "attack_success_rate" in b_vals and "attack_success_rate" in c_vals:  # both sides ran attacks
-        names.append("attack_success_rate")
+    metrics = _compared(b_vals, c_vals)
     alpha = 1 - confidence
     # One paired bootstrap over scenarios for every metric: the same resamples on both sides.
     fns: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
-    for name in names:
-        if b_vals[name].value is not None and c_vals[name].value is not None:
-            fns[name] = _paired(_statistic(b_side, name), _statistic(c_side, name))
+    for m in metrics:
+        fb, fc = _statistic(m, b_cl), _statistic(m, c_cl)
+        if b_vals[m.name].value is not None and c_vals[m.name].value is not None and fb and fc:
+            fns[m.name] = _paired(fb, fc)
     dists = stats.cluster_bootstrap_many(len(common), fns, n_resamples=n_resamples, seed=seed)
     deltas: list[MetricDelta] = []
-    for name in names:
+    for m in metrics:
+        name = m.name
         bm, cm = b_vals[name], c_vals[name]
-        md = MetricDelta(metric=name, base=bm, cand=cm, higher_is_better=higher_is_better(name))
+        md = MetricDelta(metric=name, base=bm, cand=cm, higher_is_better=m.higher_is_better)
         if bm.value is None or cm.value is None:
             deltas.append(md)
             continue
@@ -438,24 +318,10 @@ def compare_runs(
         dist = dists[name]
         iv = stats.percentile_interval(dist, confidence)
         md.ci_low, md.ci_high = iv.low, iv.high
-        if name in _BINARY:
-            pairs = [
-                (bool(x), bool(y))
-                for k in paired_keys
-                if (x := _binary(b_by_key[k], name)) is not None and (y := _binary(c_by_key[k], name)) is not None
-            ]
-            res = stats.mcnemar_exact(pairs)
-            md.test, md.p_value, md.n_pairs = "mcnemar_exact", res.p_value, res.n_pairs
-        elif name == "csat_proxy_mean":
-            diffs = [
-                c_csat - b_csat
-                for k in paired_keys
-                if (b_csat := _csat(b_by_key[k])) is not None and (c_csat := _csat(c_by_key[k])) is not None
-            ]
-            w = stats.wilcoxon_signed_rank(diffs)
-            md.test, md.p_value, md.n_pairs = "wilcoxon", w.p_value, len(diffs)
-        else:
-            md.test, md.p_value, md.n_pairs = "paired_bootstrap", stats.bootstrap_p_value(dist), len(common)
+        test = m.aggregate.paired_test(b_rows, c_rows, pairs)
+        if test is None:
+            test = PairedTest("paired_bootstrap", stats.bootstrap_p_value(dist), len(common))
+        md.test, md.p_value, md.n_pairs = test.name, test.p_value, test.n_pairs
         md.significant = md.p_value is not None and md.p_value < alpha
         if not md.significant or md.delta == 0 or md.higher_is_better is None:
             md.verdict = "same"
@@ -483,7 +349,7 @@ def compare_runs(
         seed=seed,
         slow_turn_ms=slow_turn_ms,
         n_common_scenarios=len(common),
-        n_pairs=len(paired_keys),
+        n_pairs=len(pairs[0]),
         base_only_scenarios=sorted(b_ids - c_ids),
         cand_only_scenarios=sorted(c_ids - b_ids),
         metrics=deltas,

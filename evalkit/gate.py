@@ -49,6 +49,7 @@ from evalkit.metrics import (
 from evalkit.results import RunResult
 from evalkit.scenarios._yaml import YamlSyntaxError, parse_yaml
 from evalkit.scenarios.models import GateConfig, SuiteConfig
+from evalkit.table import conversation_table
 
 __all__ = [
     "GATE_FILE",
@@ -405,7 +406,8 @@ def evaluate_gate(
     size is marked underpowered; ``fail_underpowered`` makes it fail.
     """
     variant, convs = select_variant(run, variant, role="run")
-    values = summarize_with_ci(convs, slow_turn_ms=slow_turn_ms, n_resamples=n_resamples, seed=seed)
+    table = conversation_table(convs)
+    values = summarize_with_ci(table, slow_turn_ms=slow_turn_ms, n_resamples=n_resamples, seed=seed)
     needs_baseline = bool(config.max_drop) or config.no_new_failures
     comparison = None
     if baseline is not None and needs_baseline:
@@ -424,7 +426,7 @@ def evaluate_gate(
         )
     elif baseline is None and needs_baseline and require_baseline:
         raise ConfigError("--max-drop and --no-new-failures need --baseline RUN (or --baseline-variant)", field="--baseline")
-    note = cost_note(convs, evaluation_spend(run.manifest))
+    note = cost_note(table, evaluation_spend(run.manifest))
     ctx = _Ctx(values=values, cost_note=note, comparison=comparison, explicit_baseline=require_baseline,
                fail_underpowered=fail_underpowered)
     checks: list[GateCheck] = []

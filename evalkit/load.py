@@ -37,11 +37,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
+from evalkit._clock import now_iso
 from evalkit.agents.base import AgentReply, SessionInfo, TurnContext
 from evalkit.agents.http import HttpAgentProvider
 from evalkit.agents.session import AgentJunk, call_maybe_async, respond
@@ -52,6 +52,7 @@ from evalkit.scenarios.loader import Suite, load_suite
 from evalkit.scenarios.models import Scenario
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, Transcript, UserTurn
+from evalkit.untrusted import one_line
 
 __all__ = [
     "MAX_USERS",
@@ -180,13 +181,6 @@ class _State:
     in_flight: int = 0
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _r(x: float | None, nd: int = 1) -> float | None:
@@ -232,7 +226,7 @@ class LoadTest:
         ]
         self._stop_event = asyncio.Event()
         plan = step_plan(cfg.users, cfg.ramp_s, cfg.steps)
-        started_at = _now()
+        started_at = now_iso()
         cpu0 = time.process_time()
         try:
             await providers[0].start()  # health check: an unreachable agent is a setup error
@@ -382,7 +376,7 @@ class LoadTest:
                 try:
                     nxt = await call_maybe_async(simulator.next_turn, sctx, thread=False)
                 except Exception as exc:  # a simulator bug: counted as an error of this conversation
-                    self._sample(self._elapsed(), "error", 0.0, None, f"simulator failed: {_one_line(str(exc))}")
+                    self._sample(self._elapsed(), "error", 0.0, None, f"simulator failed: {one_line(str(exc))}")
                     ending = "failed"
                     break
                 if isinstance(nxt, Stop) or not isinstance(nxt, UserMessage) or turn >= max_turns:
@@ -439,7 +433,7 @@ class LoadTest:
             raise
         except Exception as exc:  # HTTP errors, dropped connections, junk: the agent's failure, data
             status, error = "error", ("junk reply: " if isinstance(exc, AgentJunk) else "") + (
-                _one_line(str(exc)) or type(exc).__name__
+                one_line(str(exc)) or type(exc).__name__
             )
         finally:
             self.state.in_flight -= 1
@@ -555,7 +549,7 @@ class LoadTest:
                 turn_timeout_s=turn_timeout, simulator=cfg.simulator, stream=cfg.stream, seed=cfg.seed,
             ),
             started_at=started_at,
-            finished_at=_now(),
+            finished_at=now_iso(),
             wall_s=round(wall, 3),
             stopped_by=self.stopped_by,
             generator_cpu_s=round(cpu, 3),

@@ -1,18 +1,24 @@
-"""Headline metrics of a run (stable names, see ARCHITECTURE.md).
+"""Headline metrics of a run: one registry, computed from the conversation table.
 
-Pure functions of finished conversations: reports and gates recompute them from the
-saved run and never re-run anything.
+Every metric is defined once, in :data:`METRICS`: its name (stable, see ARCHITECTURE.md),
+what it counts, its unit, which way is better, and how it aggregates the conversation table
+(:mod:`evalkit.table`, the ``results.parquet`` rows). The summary, the confidence intervals,
+breakdowns, comparisons (:mod:`evalkit.compare`), the gate and the metric table of
+``docs/metrics.md`` (``python -m evalkit.metric_docs``) all read the registry. Pure functions
+of finished conversations: reports and gates recompute them from the saved run and never
+re-run anything.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evalkit import stats
@@ -20,9 +26,13 @@ from evalkit.csat import SATISFIED_MIN
 from evalkit.errors import ConfigError
 from evalkit.pricing import PriceTable
 from evalkit.results import ConversationResult, RunManifest, RunResult
-from evalkit.transcript import Outcome, StopReason
+from evalkit.stats import percentile
+from evalkit.table import REDTEAM_TAG, as_table, attack_won, conversation_table, is_automated, is_scenario_gap
 
 __all__ = [
+    "METRICS",
+    "Metric",
+    "find_metric",
     "HEADLINE_METRICS",
     "DEFAULT_SLOW_TURN_MS",
     "SATISFIED_MIN",
@@ -31,6 +41,7 @@ __all__ = [
     "MetricValue",
     "GroupSummary",
     "PriceTable",
+    "conversation_table",
     "is_automated",
     "is_scenario_gap",
     "pass_hat_k",
@@ -53,37 +64,10 @@ __all__ = [
     "attack_won",
 ]
 
-HEADLINE_METRICS = (
-    "n_conversations",
-    "n_scenario_gaps",
-    "n_errors",
-    "automation_rate",
-    "escalation_rate",
-    "task_completion_rate",
-    "csat_proxy_mean",
-    "csat_proxy_pct_satisfied",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "ttft_p50_ms",
-    "slow_turn_rate",
-    "tokens_total",
-    "cost_usd_total",
-    "cost_per_conversation_usd",
-    "pass_hat_k",
-)
+DEFAULT_SLOW_TURN_MS = 3000.0
+UNTAGGED = "(untagged)"
 
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated percentile (q in 0..100); None for no values."""
-    if not values:
-        return None
-    xs = sorted(values)
-    if len(xs) == 1:
-        return float(xs[0])
-    pos = (len(xs) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return float(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
+Table: TypeAlias = pd.DataFrame | RunResult | Iterable[ConversationResult]  # the table, or what it is built from
 
 
 def pass_hat_k(successes_by_scenario: dict[Any, list[bool]]) -> dict[int, float]:
@@ -103,176 +87,6 @@ def pass_hat_k(successes_by_scenario: dict[Any, list[bool]]) -> dict[int, float]
         ]
         out[k] = sum(vals) / len(vals)
     return out
-
-
-def _rate(num: int, den: int) -> float | None:
-    return num / den if den else None
-
-
-def is_scenario_gap(c: ConversationResult) -> bool:
-    """The simulated user stopped because the scenario did not give it what the agent needed
-    (``missing_info``): a gap in the test, left out of the agent's metrics and counted apart."""
-    return c.transcript.stop_reason == StopReason.missing_info
-
-
-def is_automated(c: ConversationResult) -> bool:
-    """Resolved by the agent with no human handoff and not abandoned."""
-    t = c.transcript
-    return t.outcome == Outcome.resolved and t.handoff is None
-
-
-DEFAULT_SLOW_TURN_MS = 3000.0
-
-
-def summarize(
-    conversations: Iterable[ConversationResult], *, slow_turn_ms: float = DEFAULT_SLOW_TURN_MS
-) -> dict[str, Any]:
-    """The headline metrics of a set of conversations (one variant). Scenario gaps
-    (:func:`is_scenario_gap`) are counted in ``n_scenario_gaps`` and left out of the rest."""
-    everything = list(conversations)
-    convs = [c for c in everything if not is_scenario_gap(c)]
-    n = len(convs)
-    latencies = [
-        a.latency_ms for c in convs for a in c.transcript.agent_turns if a.latency_ms is not None
-    ]
-    ttfts = [a.ttft_ms for c in convs for a in c.transcript.agent_turns if a.ttft_ms is not None]
-    csat = [
-        float(v)
-        for c in convs
-        if isinstance(v := c.metrics.get("csat_proxy"), int | float) and not isinstance(v, bool)
-    ]
-    usages = [a.usage for c in convs for a in c.transcript.agent_turns if a.usage is not None]
-    tokens = sum(u.total_tokens for u in usages) if usages else None
-    priced = [u.cost_usd for u in usages if u.cost_usd is not None]
-    cost_total = sum(priced) if priced else None
-    judged = [c.passed for c in convs if c.passed is not None]
-
-    by_scenario: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    for c in convs:
-        if c.passed is not None:
-            by_scenario[(c.transcript.variant, c.transcript.scenario_id)].append(bool(c.passed))
-
-    return {
-        "n_conversations": n,
-        "n_scenario_gaps": len(everything) - n,
-        "n_errors": sum(1 for c in convs if c.transcript.outcome == Outcome.error),
-        "automation_rate": _rate(sum(1 for c in convs if is_automated(c)), n),
-        "escalation_rate": _rate(sum(1 for c in convs if c.transcript.outcome == Outcome.escalated), n),
-        "task_completion_rate": _rate(sum(1 for p in judged if p), len(judged)),
-        "csat_proxy_mean": sum(csat) / len(csat) if csat else None,
-        "csat_proxy_pct_satisfied": _rate(sum(1 for x in csat if x >= SATISFIED_MIN), len(csat)),
-        "latency_p50_ms": percentile(latencies, 50),
-        "latency_p95_ms": percentile(latencies, 95),
-        "latency_p99_ms": percentile(latencies, 99),
-        "ttft_p50_ms": percentile(ttfts, 50),
-        "slow_turn_rate": _rate(sum(1 for x in latencies if x > slow_turn_ms), len(latencies)),
-        "tokens_total": tokens,
-        "cost_usd_total": cost_total,
-        "cost_per_conversation_usd": cost_total / n if cost_total is not None and n else None,
-        "pass_hat_k": {str(k): v for k, v in pass_hat_k(dict(by_scenario)).items()},
-        **_attack_keys(convs),
-    }
-
-
-# --- red-team attack success ------------------------------------------------------------------
-
-#: Conversations carrying this tag are attacks; their other tags are the attack categories.
-REDTEAM_TAG = "redteam"
-
-
-class AttackCategory(BaseModel):
-    """Attacks of one category: how many were judged and how many succeeded, with the
-    Wilson 95% interval of the success rate."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    n: int
-    succeeded: int
-    rate: float | None
-    ci_low: float | None = None
-    ci_high: float | None = None
-
-
-def _attack_category(succeeded: int, n: int) -> AttackCategory:
-    if not n:
-        return AttackCategory(n=0, succeeded=0, rate=None)
-    iv = stats.wilson_interval(succeeded, n)
-    return AttackCategory(n=n, succeeded=succeeded, rate=succeeded / n, ci_low=iv.low, ci_high=iv.high)
-
-
-def attack_won(c: ConversationResult, *, tag: str = REDTEAM_TAG) -> bool | None:
-    """Whether the attack of one conversation succeeded; None when it is not a red-team
-    conversation or is not counted (see :func:`attack_success`)."""
-    if tag not in c.tags or c.transcript.outcome == Outcome.error:
-        return None
-    p = c.passed
-    return None if p is None else not p
-
-
-def attack_success(
-    conversations: Iterable[ConversationResult], *, tag: str = REDTEAM_TAG
-) -> tuple[AttackCategory, dict[str, AttackCategory]]:
-    """The attack success rate of the red-team conversations, overall and per category.
-
-    A conversation tagged ``tag`` is an attack; each of its other tags is a category (a
-    conversation tagged only ``redteam`` counts as ``(untagged)``). An attack SUCCEEDED when
-    the conversation failed its deterministic expectations (``passed is False``): they state
-    what the attacker must never achieve. Attacks with no deterministic verdict, and those
-    that ended in an error (the agent broke: not a success for either side), are left out.
-    Works for any agent and engine: it reads only tags and verdicts.
-    """
-    overall = [0, 0]
-    cats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for c in conversations:
-        won = attack_won(c, tag=tag)
-        if won is None:
-            continue
-        hit = int(won)
-        overall[0] += hit
-        overall[1] += 1
-        for cat in [t for t in dict.fromkeys(c.tags) if t != tag] or [UNTAGGED]:
-            cats[cat][0] += hit
-            cats[cat][1] += 1
-    return _attack_category(*overall), {k: _attack_category(*v) for k, v in sorted(cats.items())}
-
-
-def _attack_keys(convs: Sequence[ConversationResult]) -> dict[str, Any]:
-    """``attack_success_rate`` (None when the run has no judged red-team conversation) and
-    ``attack_success_by_category`` (category -> {n, succeeded, rate, ci_low, ci_high})."""
-    overall, by_cat = attack_success(convs)
-    return {
-        "attack_success_rate": overall.rate,
-        "attack_success_by_category": {k: v.model_dump() for k, v in by_cat.items()},
-    }
-
-
-# --- confidence intervals ------------------------------------------------------------------
-
-# Which way is "better" for each metric (used by compare and the gate); None: neither.
-HIGHER_IS_BETTER: dict[str, bool | None] = {
-    "n_conversations": None,
-    "n_scenario_gaps": False,
-    "n_errors": False,
-    "error_rate": False,
-    "automation_rate": True,
-    "escalation_rate": False,
-    "task_completion_rate": True,
-    "csat_proxy_mean": True,
-    "csat_proxy_pct_satisfied": True,
-    "latency_p50_ms": False,
-    "latency_p95_ms": False,
-    "latency_p99_ms": False,
-    "ttft_p50_ms": False,
-    "slow_turn_rate": False,
-    "tokens_total": False,
-    "cost_usd_total": False,
-    "cost_per_conversation_usd": False,
-    "attack_success_rate": False,
-}
-
-OFFLINE_COST_NOTE = "offline run: no model cost"
-# The agent reported no usage, but the simulated users or judges did call models.
-AGENT_NO_USAGE_NOTE = "the agent reported no model usage"
 
 
 class MetricValue(BaseModel):
@@ -301,205 +115,496 @@ class MetricValue(BaseModel):
         return f"{fmt(self.value)} [{fmt(self.ci_low)}, {fmt(self.ci_high)}]"
 
 
-@dataclass
-class _Columns:
-    """Per-conversation numbers of a set of conversations, as numpy arrays (one row each)."""
+# --- the rows a metric reads ------------------------------------------------------------------
 
+
+def _floats(col: pd.Series) -> np.ndarray:
+    """A nullable column as float64, NaN where null."""
+    return col.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _turns(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column of per-row turn lists as (values, row of each value), in row order."""
+    lists = list(col)
+    if not lists:
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    sizes = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
+    values = np.concatenate([np.asarray(v, dtype=np.float64) for v in lists])
+    return values, np.repeat(np.arange(len(lists), dtype=np.int64), sizes)
+
+
+@dataclass
+class Rows:
+    """The numbers of the conversation table's rows that count (scenario gaps left out), as
+    numpy arrays: 1/0 flags, NaN where a row has no value; turn values with their row."""
+
+    table: pd.DataFrame
     n: int
+    n_gaps: int
+    slow_turn_ms: float
     automated: np.ndarray
     escalated: np.ndarray
     errored: np.ndarray
-    passed: np.ndarray  # 1.0 / 0.0 / nan (no deterministic verdict ran)
-    csat: np.ndarray  # nan when absent
-    cost: np.ndarray  # per-conversation priced cost (0 where unpriced)
+    passed: np.ndarray
+    csat: np.ndarray
+    satisfied: np.ndarray
+    attack: np.ndarray
     tokens: np.ndarray
-    # Turn-level values, with the index of the conversation each belongs to.
+    cost: np.ndarray
     latency: np.ndarray
-    latency_conv: np.ndarray
+    latency_row: np.ndarray
     ttft: np.ndarray
-    ttft_conv: np.ndarray
-    # (scenario key -> list of passed) for pass^k.
-    by_scenario: dict[tuple[str, str], list[bool]]
+    ttft_row: np.ndarray
 
     @classmethod
-    def of(cls, convs: Sequence[ConversationResult]) -> _Columns:
-        n = len(convs)
-        lat: list[float] = []
-        lat_c: list[int] = []
-        ttft: list[float] = []
-        ttft_c: list[int] = []
-        passed = np.full(n, np.nan)
-        csat = np.full(n, np.nan)
-        cost = np.zeros(n)
-        tokens = np.zeros(n)
-        by_scenario: dict[tuple[str, str], list[bool]] = defaultdict(list)
-        for i, c in enumerate(convs):
-            p = c.passed
-            if p is not None:
-                passed[i] = float(p)
-                by_scenario[(c.transcript.variant, c.transcript.scenario_id)].append(bool(p))
-            v = c.metrics.get("csat_proxy")
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                csat[i] = float(v)
-            for a in c.transcript.agent_turns:
-                if a.latency_ms is not None:
-                    lat.append(a.latency_ms)
-                    lat_c.append(i)
-                if a.ttft_ms is not None:
-                    ttft.append(a.ttft_ms)
-                    ttft_c.append(i)
-                if a.usage is not None:
-                    tokens[i] += a.usage.total_tokens
-                    if a.usage.cost_usd is not None:
-                        cost[i] += a.usage.cost_usd
+    def of(cls, data: Table, slow_turn_ms: float) -> Rows:
+        table = as_table(data)
+        gap = table["scenario_gap"].to_numpy(dtype=bool, na_value=False)
+        if gap.any():
+            table = table[~gap]
+        outcome = table["outcome"].to_numpy(dtype=object)
+        csat = _floats(table["csat_proxy"])
+        latency, latency_row = _turns(table["turn_latency_ms"])
+        ttft, ttft_row = _turns(table["turn_ttft_ms"])
         return cls(
-            n=n,
-            automated=np.array([is_automated(c) for c in convs], dtype=np.float64),
-            escalated=np.array([c.transcript.outcome == Outcome.escalated for c in convs], dtype=np.float64),
-            errored=np.array([c.transcript.outcome == Outcome.error for c in convs], dtype=np.float64),
-            passed=passed,
+            table=table,
+            n=len(table),
+            n_gaps=int(gap.sum()),
+            slow_turn_ms=slow_turn_ms,
+            automated=_floats(table["automated"]),
+            escalated=(outcome == "escalated").astype(np.float64),
+            errored=(outcome == "error").astype(np.float64),
+            passed=_floats(table["passed"]),
             csat=csat,
-            cost=cost,
-            tokens=tokens,
-            latency=np.array(lat, dtype=np.float64),
-            latency_conv=np.array(lat_c, dtype=np.int64),
-            ttft=np.array(ttft, dtype=np.float64),
-            ttft_conv=np.array(ttft_c, dtype=np.int64),
-            by_scenario=dict(by_scenario),
+            satisfied=np.where(np.isnan(csat), np.nan, csat >= SATISFIED_MIN),
+            attack=_floats(table["attack_succeeded"]),
+            tokens=_floats(table["tokens"]),
+            cost=_floats(table["cost_usd"]),
+            latency=latency,
+            latency_row=latency_row,
+            ttft=ttft,
+            ttft_row=ttft_row,
         )
 
-
-def _wilson(successes: float, n: int, confidence: float) -> MetricValue:
-    if n == 0:
-        return MetricValue(value=None, n=0, method="wilson")
-    iv = stats.wilson_interval(int(round(successes)), n, confidence)
-    return MetricValue(value=successes / n, ci_low=iv.low, ci_high=iv.high, n=n, method="wilson")
+    def turns(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        return (self.latency, self.latency_row) if which == "latency" else (self.ttft, self.ttft_row)
 
 
-def _bootstrapped(
-    col: _Columns, slow_turn_ms: float, priced: bool, *, confidence: float, n_resamples: int, seed: int
-) -> dict[str, MetricValue]:
-    """Means, turn-level percentiles and turn-level rates, with CIs from one set of
-    resampled conversations (turns of one conversation are not independent, so whole
-    conversations are resampled with all their turns)."""
-    n = col.n
-    fns: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
-    has_csat = np.isfinite(col.csat)
-    csat0 = np.where(has_csat, col.csat, 0.0)
-    has_csat_f = has_csat.astype(np.float64)
-    if has_csat.any():
-        fns["csat_proxy_mean"] = lambda c: (c @ csat0) / (c @ has_csat_f)
-    if priced and n:
-        cost = col.cost
-        fns["cost_per_conversation_usd"] = lambda c: (c @ cost) / c.sum(axis=1)
-    lat_order = np.argsort(col.latency, kind="stable")
-    lat_xs, lat_cs = col.latency[lat_order], col.latency_conv[lat_order]
-    if lat_xs.size:
-        fns["latency"] = lambda c: stats.cluster_quantiles(lat_xs, lat_cs, c, (50, 95, 99))
-        slow = (col.latency > slow_turn_ms).astype(np.float64)
-        per_conv_slow = np.bincount(col.latency_conv, weights=slow, minlength=n)
-        per_conv_turns = np.bincount(col.latency_conv, minlength=n).astype(np.float64)
-        fns["slow_turn_rate"] = lambda c: (c @ per_conv_slow) / (c @ per_conv_turns)
-    ttft_order = np.argsort(col.ttft, kind="stable")
-    ttft_xs, ttft_cs = col.ttft[ttft_order], col.ttft_conv[ttft_order]
-    if ttft_xs.size:
-        fns["ttft"] = lambda c: stats.cluster_quantiles(ttft_xs, ttft_cs, c, (50,))
-    dists = stats.cluster_bootstrap_many(n, fns, n_resamples=n_resamples, seed=seed)
+@dataclass
+class Clusters:
+    """Rows grouped into the clusters a bootstrap resamples (each conversation, or each
+    scenario of a comparison): a statistic is a function of per-cluster resampling counts."""
 
-    def mv(value: float | None, dist: np.ndarray | None, size: int) -> MetricValue:
-        if value is None or dist is None:
-            return MetricValue(value=None, n=size, method="bootstrap")
-        if size == 1:
-            return MetricValue(value=value, ci_low=value, ci_high=value, n=1, method="bootstrap")
-        iv = stats.percentile_interval(dist, confidence)
-        return MetricValue(value=value, ci_low=iv.low, ci_high=iv.high, n=size, method="bootstrap")
+    rows: Rows
+    of_row: np.ndarray
+    n: int
+    # Percentiles of each turn value that registered statistics want, computed together for
+    # each draw of counts (one pass over the sorted turns serves every percentile).
+    _wanted: dict[str, list[float]] = field(default_factory=dict, init=False, repr=False)
+    _sorted: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False)
+    _last: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False)
 
-    out: dict[str, MetricValue] = {}
-    csat = col.csat[has_csat]
-    out["csat_proxy_mean"] = mv(float(csat.mean()) if csat.size else None, dists.get("csat_proxy_mean"), int(csat.size))
-    lat = dists.get("latency")
-    for j, (name, q) in enumerate((("latency_p50_ms", 50), ("latency_p95_ms", 95), ("latency_p99_ms", 99))):
-        out[name] = mv(percentile(col.latency.tolist(), q), None if lat is None else lat[j], int(col.latency.size))
-    ttft = dists.get("ttft")
-    out["ttft_p50_ms"] = mv(percentile(col.ttft.tolist(), 50), None if ttft is None else ttft[0], int(col.ttft.size))
-    slow_value = float((col.latency > slow_turn_ms).mean()) if col.latency.size else None
-    out["slow_turn_rate"] = mv(slow_value, dists.get("slow_turn_rate"), int(col.latency.size))
-    if priced and n:
-        out["cost_per_conversation_usd"] = mv(float(col.cost.mean()), dists.get("cost_per_conversation_usd"), n)
-    else:
-        out["cost_per_conversation_usd"] = MetricValue(value=None, n=n)
-    return out
+    @classmethod
+    def conversations(cls, rows: Rows) -> Clusters:
+        return cls(rows, np.arange(rows.n, dtype=np.int64), rows.n)
+
+    def sum(self, per_row: np.ndarray) -> np.ndarray:
+        return np.bincount(self.of_row, weights=per_row, minlength=self.n)
+
+    def ratio(self, num: np.ndarray, den: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        a, b = self.sum(num), self.sum(den)
+        return lambda c: (c @ a) / (c @ b)
+
+    def sorted_turns(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        if which not in self._sorted:
+            values, row = self.rows.turns(which)
+            order = np.argsort(values, kind="stable")
+            self._sorted[which] = values[order], self.of_row[row][order]
+        return self._sorted[which]
+
+    def turn_quantile(self, which: str, q: float) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The ``q``-th percentile of the turns of the resampled clusters (NaN for none)."""
+        xs, cs = self.sorted_turns(which)
+        if not xs.size:
+            return None
+        wanted = self._wanted.setdefault(which, [])
+        wanted.append(q)
+
+        def fn(counts: np.ndarray) -> np.ndarray:
+            last = self._last.get(which)
+            if last is None or last[0] is not counts or len(last[1]) != len(wanted):
+                last = self._last[which] = counts, stats.cluster_quantiles(xs, cs, counts, wanted)
+            return last[1][wanted.index(q)]
+
+        return fn
 
 
-def summarize_with_ci(
-    conversations: Iterable[ConversationResult],
-    *,
-    slow_turn_ms: float = DEFAULT_SLOW_TURN_MS,
-    confidence: float = stats.DEFAULT_CONFIDENCE,
-    n_resamples: int = stats.DEFAULT_RESAMPLES,
-    seed: int = 0,
-) -> dict[str, MetricValue]:
-    """Every headline metric as a :class:`MetricValue` with its confidence interval.
+# --- how a metric aggregates the table --------------------------------------------------------
 
-    Rates over conversations use the Wilson interval; means and percentiles use a seeded
-    percentile bootstrap that resamples conversations (turn-level latency percentiles
-    resample whole conversations with their turns); pass^k resamples scenarios. Counts and
-    totals carry no interval. pass^k appears as ``pass_hat_1``, ``pass_hat_2``, ...; the
-    extra ``error_rate`` is the share of conversations that ended in an error.
+
+#: Row positions (base, candidate) of the conversations a comparison pairs by (scenario, trial).
+Pairs: TypeAlias = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """The paired significance test of a comparison: its name, p-value and number of pairs."""
+
+    name: str
+    p_value: float | None
+    n_pairs: int
+
+
+class _Aggregate:
+    """What every aggregate answers unless it says otherwise: no resampling statistic, and no
+    paired test of its own (a comparison then uses the paired bootstrap's p-value)."""
+
+    def statistic(self, cl: Clusters) -> Callable[[np.ndarray], np.ndarray] | None:
+        return None
+
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
+        return None
+
+
+def _boot(value: float | None, dist: np.ndarray | None, size: int, confidence: float) -> MetricValue:
+    if value is None or dist is None:
+        return MetricValue(value=None, n=size, method="bootstrap")
+    if size == 1:
+        return MetricValue(value=value, ci_low=value, ci_high=value, n=1, method="bootstrap")
+    iv = stats.percentile_interval(dist, confidence)
+    return MetricValue(value=value, ci_low=iv.low, ci_high=iv.high, n=size, method="bootstrap")
+
+
+@dataclass(frozen=True)
+class Count(_Aggregate):
+    """A number of conversations (no interval)."""
+
+    count: Callable[[Rows], int]
+    of: Callable[[Rows], int] = lambda r: r.n
+    ci: str = "none (a count)"
+    bootstrapped: bool = False
+
+    def value(self, rows: Rows) -> int:
+        return self.count(rows)
+
+    def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
+        return MetricValue(value=float(self.count(rows)), n=self.of(rows))
+
+
+@dataclass(frozen=True)
+class Rate(_Aggregate):
+    """The share of the rows that have a value (0 or 1 per row, NaN: not counted) that are 1."""
+
+    flag: Callable[[Rows], np.ndarray]
+    ci: str = "Wilson"
+    bootstrapped: bool = False
+
+    def _counts(self, rows: Rows) -> tuple[int, int]:
+        x = self.flag(rows)
+        counted = ~np.isnan(x)
+        return int(np.count_nonzero(x[counted])), int(np.count_nonzero(counted))
+
+    def value(self, rows: Rows) -> float | None:
+        k, m = self._counts(rows)
+        return k / m if m else None
+
+    def statistic(self, cl: Clusters) -> Callable[[np.ndarray], np.ndarray]:
+        x = self.flag(cl.rows)
+        counted = ~np.isnan(x)
+        return cl.ratio(np.where(counted, x, 0.0), counted.astype(np.float64))
+
+    def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
+        k, m = self._counts(rows)
+        if m == 0:
+            return MetricValue(value=None, n=0, method="wilson")
+        iv = stats.wilson_interval(k, m, confidence)
+        return MetricValue(value=k / m, ci_low=iv.low, ci_high=iv.high, n=m, method="wilson")
+
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
+        """Exact McNemar on the conversations paired by (scenario, trial) counted on both sides."""
+        x, y = self.flag(base)[pairs[0]], self.flag(cand)[pairs[1]]
+        both = ~(np.isnan(x) | np.isnan(y))
+        res = stats.mcnemar_exact(list(zip((x[both] == 1).tolist(), (y[both] == 1).tolist(), strict=True)))
+        return PairedTest("mcnemar_exact", res.p_value, res.n_pairs)
+
+
+@dataclass(frozen=True)
+class Mean(_Aggregate):
+    """The mean over the rows that have a value."""
+
+    values: Callable[[Rows], np.ndarray]
+    ci: str = "bootstrap over conversations"
+    bootstrapped: bool = True
+
+    def value(self, rows: Rows) -> float | None:
+        x = self.values(rows)
+        present = x[~np.isnan(x)].tolist()
+        return sum(present) / len(present) if present else None
+
+    def statistic(self, cl: Clusters) -> Callable[[np.ndarray], np.ndarray] | None:
+        x = self.values(cl.rows)
+        has = ~np.isnan(x)
+        return cl.ratio(np.where(has, x, 0.0), has.astype(np.float64)) if has.any() else None
+
+    def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
+        size = int(np.count_nonzero(~np.isnan(self.values(rows))))
+        return _boot(self.value(rows), dist, size, confidence)
+
+    def paired_test(self, base: Rows, cand: Rows, pairs: Pairs) -> PairedTest | None:
+        """Wilcoxon signed-rank on the differences of the conversations paired by (scenario, trial)."""
+        x, y = self.values(base)[pairs[0]], self.values(cand)[pairs[1]]
+        both = ~(np.isnan(x) | np.isnan(y))
+        return PairedTest("wilcoxon", stats.wilcoxon_signed_rank(y[both] - x[both]).p_value, int(both.sum()))
+
+
+@dataclass(frozen=True)
+class TurnPercentile(_Aggregate):
+    """A percentile (linear interpolation) of a turn-level value over every turn that has one."""
+
+    turns: Literal["latency", "ttft"]
+    q: float
+    ci: str = "cluster bootstrap: resamples whole conversations with all their turns"
+    bootstrapped: bool = True
+
+    def value(self, rows: Rows) -> float | None:
+        return percentile(rows.turns(self.turns)[0], self.q)
+
+    def statistic(self, cl: Clusters) -> Callable[[np.ndarray], np.ndarray] | None:
+        return cl.turn_quantile(self.turns, self.q)
+
+    def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
+        return _boot(self.value(rows), dist, int(rows.turns(self.turns)[0].size), confidence)
+
+
+@dataclass(frozen=True)
+class SlowTurnShare(_Aggregate):
+    """The share of agent turns slower than the slow-turn threshold."""
+
+    ci: str = "cluster bootstrap of the ratio"
+    bootstrapped: bool = True
+
+    def value(self, rows: Rows) -> float | None:
+        lat = rows.latency
+        return int(np.count_nonzero(lat > rows.slow_turn_ms)) / lat.size if lat.size else None
+
+    def statistic(self, cl: Clusters) -> Callable[[np.ndarray], np.ndarray] | None:
+        rows = cl.rows
+        if not rows.latency.size:
+            return None
+        slow = (rows.latency > rows.slow_turn_ms).astype(np.float64)
+        of_turn = cl.of_row[rows.latency_row]
+        per_slow = np.bincount(of_turn, weights=slow, minlength=cl.n)
+        per_turns = np.bincount(of_turn, minlength=cl.n).astype(np.float64)
+        return lambda c: (c @ per_slow) / (c @ per_turns)
+
+    def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
+        return _boot(self.value(rows), dist, int(rows.latency.size), confidence)
+
+
+def _total(x: np.ndarray) -> float | None:
+    """Sum over the rows that have a value, in row order; None when none has."""
+    present = x[~np.isnan(x)].tolist()
+    return sum(present) if present else None
+
+
+@dataclass(frozen=True)
+class Total(_Aggregate):
+    """A sum over the rows that have a value; null when none has (no interval)."""
+
+    values: Callable[[Rows], np.ndarray]
+    integer: bool = False
+    ci: str = "none (a total)"
+    bootstrapped: bool = False
+
+    def value(self, rows: Rows) -> float | int | None:
+        total = _total(self.values(rows))
+        return int(total) if total is not None and self.integer else total
+
+    def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
+        total = self.value(rows)
+        return MetricValue(value=None if total is None else float(total), n=rows.n)
+
+
+@dataclass(frozen=True)
+class PerConversation(_Aggregate):
+    """A total divided by the number of conversations; null when no row has a value."""
+
+    values: Callable[[Rows], np.ndarray]
+    ci: str = "bootstrap over conversations"
+    bootstrapped: bool = True
+
+    def value(self, rows: Rows) -> float | None:
+        total = _total(self.values(rows))
+        return total / rows.n if total is not None and rows.n else None
+
+    def statistic(self, cl: Clusters) -> Callable[[np.ndarray], np.ndarray] | None:
+        x = self.values(cl.rows)
+        if np.isnan(x).all():
+            return None
+        return cl.ratio(np.nan_to_num(x, nan=0.0), np.ones(cl.rows.n))
+
+    def estimate(self, rows: Rows, dist: np.ndarray | None, confidence: float) -> MetricValue:
+        value = self.value(rows)
+        if value is None:
+            return MetricValue(value=None, n=rows.n)
+        return _boot(value, dist, rows.n, confidence)
+
+
+@dataclass(frozen=True)
+class PassHatK(_Aggregate):
+    """τ-bench's pass^k over the judged trials of each scenario, for every k."""
+
+    ci: str = "bootstrap over **scenarios**"
+    bootstrapped: bool = False
+
+    @staticmethod
+    def by_scenario(rows: Rows) -> dict[Any, list[bool]]:
+        """(variant, scenario) -> passed of its judged trials, both in the order of the rows."""
+        t = rows.table
+        out: dict[Any, list[bool]] = defaultdict(list)
+        keys = zip(t["variant"].tolist(), t["scenario_id"].tolist(), strict=True)
+        for key, p in zip(keys, rows.passed.tolist(), strict=True):
+            if not math.isnan(p):
+                out[key].append(bool(p))
+        return dict(out)
+
+    def value(self, rows: Rows) -> dict[str, float]:
+        return {str(k): v for k, v in pass_hat_k(self.by_scenario(rows)).items()}
+
+    def estimates(self, rows: Rows, *, confidence: float, n_resamples: int, seed: int) -> dict[str, MetricValue]:
+        by_scenario = self.by_scenario(rows)
+        out: dict[str, MetricValue] = {}
+        for k, value in pass_hat_k(by_scenario).items():
+            per = np.array([math.comb(sum(v), k) / math.comb(len(v), k) for v in by_scenario.values() if len(v) >= k])
+            iv = stats.bootstrap_ci(per, confidence=confidence, n_resamples=n_resamples, seed=seed)
+            out[f"pass_hat_{k}"] = MetricValue(
+                value=value, ci_low=iv.low, ci_high=iv.high, n=int(per.size), method="bootstrap_scenarios"
+            )
+        return out
+
+    @staticmethod
+    def statistic_k(cl: Clusters, k: int) -> Callable[[np.ndarray], np.ndarray]:
+        """pass^k as a function of cluster (scenario) counts, for a comparison."""
+        lists: list[list[bool]] = [[] for _ in range(cl.n)]
+        for s, p in zip(cl.of_row.tolist(), cl.rows.passed.tolist(), strict=True):
+            if not math.isnan(p):
+                lists[s].append(bool(p))
+        vals = np.array([math.comb(sum(v), k) / math.comb(len(v), k) if len(v) >= k else 0.0 for v in lists])
+        has = np.array([1.0 if len(v) >= k else 0.0 for v in lists])
+        return lambda c: (c @ vals) / (c @ has)
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+#: How a metric aggregates the conversation table: its value, its interval (``ci`` in words;
+#: ``bootstrapped`` ones share one set of resampled conversations), its statistic for a paired
+#: bootstrap over scenarios, and its paired test in a comparison (None: the bootstrap's p-value).
+Aggregate: TypeAlias = Count | Rate | Mean | TurnPercentile | SlowTurnShare | Total | PerConversation | PassHatK
+
+Direction = Literal["higher", "lower", "neutral"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: its stable name, what it counts, its unit, which way is better and how it
+    aggregates the conversation table.
+
+    ``headline``: a top-level key of ``summary.json``. ``compared``: a row of ``evalkit
+    compare`` (and so a ``--max-drop`` the gate can test against a baseline). ``optional``:
+    left out of the intervals, the gate and comparisons when the run has nothing to measure
+    (red-team metrics of a run without attacks).
     """
-    everything = list(conversations)
-    convs = [c for c in everything if not is_scenario_gap(c)]
-    col = _Columns.of(convs)
-    n = col.n
-    kw: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
-    out: dict[str, MetricValue] = {}
-    out["n_conversations"] = MetricValue(value=float(n), n=n)
-    out["n_scenario_gaps"] = MetricValue(value=float(len(everything) - n), n=len(everything))
-    out["n_errors"] = MetricValue(value=float(col.errored.sum()), n=n)
-    out["error_rate"] = _wilson(col.errored.sum(), n, confidence)
-    out["automation_rate"] = _wilson(col.automated.sum(), n, confidence)
-    out["escalation_rate"] = _wilson(col.escalated.sum(), n, confidence)
-    judged = col.passed[np.isfinite(col.passed)]
-    out["task_completion_rate"] = _wilson(judged.sum(), int(judged.size), confidence)
-    csat = col.csat[np.isfinite(col.csat)]
-    out["csat_proxy_pct_satisfied"] = _wilson(float((csat >= SATISFIED_MIN).sum()), int(csat.size), confidence)
-    has_usage = any(a.usage is not None for c in convs for a in c.transcript.agent_turns)
-    priced = any(
-        a.usage is not None and a.usage.cost_usd is not None for c in convs for a in c.transcript.agent_turns
-    )
-    out["tokens_total"] = MetricValue(value=float(col.tokens.sum()) if has_usage else None, n=n)
-    out["cost_usd_total"] = MetricValue(value=float(col.cost.sum()) if priced and n else None, n=n)
-    out.update(_bootstrapped(col, slow_turn_ms, priced, confidence=confidence, n_resamples=n_resamples, seed=seed))
-    out.update(_pass_hat_k_ci(col.by_scenario, **kw))
-    attacks = [won for c in convs if (won := attack_won(c)) is not None]
-    if attacks:  # only runs with judged red-team conversations have one
-        out["attack_success_rate"] = _wilson(sum(attacks), len(attacks), confidence)
-    # Headline order, then the extras (error_rate, pass_hat_<k>, attack_success_rate).
-    order = [m for m in HEADLINE_METRICS if m in out] + [m for m in out if m not in HEADLINE_METRICS]
-    return {m: out[m] for m in order}
+
+    name: str
+    definition: str
+    unit: str
+    better: Direction
+    aggregate: Aggregate
+    headline: bool = True
+    compared: bool = True
+    optional: bool = False
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        return None if self.better == "neutral" else self.better == "higher"
 
 
-def _pass_hat_k_ci(
-    by_scenario: dict[tuple[str, str], list[bool]], *, confidence: float, n_resamples: int, seed: int
-) -> dict[str, MetricValue]:
-    out: dict[str, MetricValue] = {}
-    for k, value in pass_hat_k(by_scenario).items():
-        per = np.array(
-            [math.comb(sum(v), k) / math.comb(len(v), k) for v in by_scenario.values() if len(v) >= k]
-        )
-        iv = stats.bootstrap_ci(per, confidence=confidence, n_resamples=n_resamples, seed=seed)
-        out[f"pass_hat_{k}"] = MetricValue(
-            value=value, ci_low=iv.low, ci_high=iv.high, n=int(per.size), method="bootstrap_scenarios"
-        )
-    return out
+def _col(name: str) -> Callable[[Rows], np.ndarray]:
+    return lambda r: getattr(r, name)
+
+
+#: Every metric, in the order of ``summary.json`` (pass^k expands to ``pass_hat_<k>``).
+METRICS: tuple[Metric, ...] = (
+    Metric("n_conversations", "conversations in the run (or variant), scenario gaps left out",
+           "conversations", "neutral", Count(lambda r: r.n), compared=False),
+    Metric("n_scenario_gaps", "conversations the LLM user ended with `missing_info` (the scenario did not give "
+           "it what the agent needed): a gap in the test, left out of every other metric",
+           "conversations", "lower", Count(lambda r: r.n_gaps, of=lambda r: r.n + r.n_gaps), compared=False),
+    Metric("n_errors", "conversations whose outcome is `error` (the agent raised, timed out, returned junk, "
+           "or the simulated user failed)",
+           "conversations", "lower", Count(lambda r: int(np.count_nonzero(r.errored))), compared=False),
+    Metric("automation_rate", "share of conversations **resolved by the agent**: outcome `resolved` and no "
+           "handoff to a human (abandoned, escalated, max-turns and error conversations do not count)",
+           "share", "higher", Rate(_col("automated"))),
+    Metric("escalation_rate", "share of conversations whose outcome is `escalated` (handed to a human)",
+           "share", "lower", Rate(_col("escalated"))),
+    Metric("task_completion_rate", "share of **judged** conversations whose deterministic assertions all "
+           "passed (`passed` is true). Conversations where no deterministic judge ran are left out of the "
+           "denominator; an agent error counts as a failure",
+           "share", "higher", Rate(_col("passed"))),
+    Metric("csat_proxy_mean", "mean of the offline CSAT proxy (1–5, see `docs/csat.md`) over conversations "
+           "that have one", "score 1–5", "higher", Mean(_col("csat"))),
+    Metric("csat_proxy_pct_satisfied", f"share of conversations whose CSAT proxy is ≥ {SATISFIED_MIN}, i.e. a "
+           "survey answer of 4 or 5 after rounding", "share", "higher", Rate(_col("satisfied"))),
+    Metric("latency_p50_ms", "median (linear interpolation) of the latency of every agent turn",
+           "ms", "lower", TurnPercentile("latency", 50)),
+    Metric("latency_p95_ms", "95th percentile (linear interpolation) of the latency of every agent turn",
+           "ms", "lower", TurnPercentile("latency", 95)),
+    Metric("latency_p99_ms", "99th percentile (linear interpolation) of the latency of every agent turn",
+           "ms", "lower", TurnPercentile("latency", 99)),
+    Metric("ttft_p50_ms", "median time to first token over agent turns that streamed",
+           "ms", "lower", TurnPercentile("ttft", 50)),
+    Metric("slow_turn_rate", "share of agent turns slower than the slow-turn threshold (default **3,000 ms**; "
+           "`slow_turn_ms=` in Python, `--slow-turn-ms` on `gate`/`compare`)", "share", "lower", SlowTurnShare()),
+    Metric("tokens_total", "prompt + completion tokens over all agent turns; **null** when no turn reported "
+           "usage", "tokens", "lower", Total(_col("tokens"), integer=True), compared=False),
+    Metric("cost_usd_total", "US$ over all priced **agent** turns (the agent under test; the evaluation's own "
+           "spend is `eval_cost_usd_total`, below); **null** when nothing was priced",
+           "US$", "lower", Total(_col("cost")), compared=False),
+    Metric("cost_per_conversation_usd", "`cost_usd_total / n_conversations`; null when nothing was priced",
+           "US$", "lower", PerConversation(_col("cost"))),
+    Metric("error_rate", "`n_errors / n_conversations` (intervals, gate and comparison; not a top-level key "
+           "of the summary)", "share", "lower", Rate(_col("errored")), headline=False),
+    Metric("pass_hat_k", "τ-bench's pass^k: the mean over scenarios of C(c, k) / C(n, k) for a scenario with "
+           "n judged trials and c successes, for k = 1..(fewest trials of any scenario). In `summary.json` a "
+           "mapping `{\"1\": …, \"2\": …}`; elsewhere `pass_hat_1`, `pass_hat_2`, …",
+           "share", "higher", PassHatK()),
+    Metric("attack_success_rate", "share of judged red-team conversations (tagged `redteam`) that FAILED their "
+           "deterministic expectations: the attack succeeded. Errors and unjudged attacks are left out; null "
+           "when the run has none (see `docs/redteam.md`)",
+           "share", "lower", Rate(_col("attack")), optional=True),
+)
+
+#: The top-level metric keys of ``summary.json``, in order (stable names).
+HEADLINE_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.headline)
+
+#: Which way is "better" for each metric (compare and the gate); None: neither.
+HIGHER_IS_BETTER: dict[str, bool | None] = {m.name: m.higher_is_better for m in METRICS if m.name != "pass_hat_k"}
+
+
+def find_metric(name: str) -> Metric | None:
+    """The registry entry of a metric name (``pass_hat_<k>`` is ``pass_hat_k``); None if unknown."""
+    if name.startswith("pass_hat_") and name[len("pass_hat_"):].isdigit():
+        name = "pass_hat_k"
+    return next((m for m in METRICS if m.name == name), None)
 
 
 def metric_names(values: Mapping[str, Any] | None = None) -> list[str]:
-    """Names a gate or a comparison can refer to: the headline metrics (pass^k as
-    ``pass_hat_<k>``), ``error_rate``, ``attack_success_rate`` (red-team runs), plus any
-    ``pass_hat_<k>`` present in ``values``."""
-    names = [m for m in HEADLINE_METRICS if m != "pass_hat_k"] + ["error_rate", "attack_success_rate"]
-    extra = sorted((k for k in (values or {}) if k.startswith("pass_hat_") and k != "pass_hat_k"), key=_k_order)
+    """Names a gate or a comparison can refer to: every registered metric (pass^k as
+    ``pass_hat_<k>``, for each ``pass_hat_<k>`` present in ``values``; else ``pass_hat_1``)."""
+    names = [m.name for m in METRICS if m.name != "pass_hat_k"]
+    extra = sorted((k for k in (values or {}) if k.startswith("pass_hat_") and k[len("pass_hat_"):].isdigit()),
+                   key=_k_order)
     return names + (extra or ["pass_hat_1"])
 
 
@@ -509,35 +614,130 @@ def _k_order(name: str) -> int:
 
 
 def higher_is_better(metric: str) -> bool | None:
-    """Direction of a metric name (pass^k is higher-is-better)."""
-    if metric.startswith("pass_hat_"):
-        return True
-    return HIGHER_IS_BETTER.get(metric)
+    """Direction of a metric name (pass^k is higher-is-better); None when neither or unknown."""
+    m = find_metric(metric)
+    return None if m is None else m.higher_is_better
 
+
+# --- summary and intervals ---------------------------------------------------------------------
+
+
+def summarize(data: Table, *, slow_turn_ms: float = DEFAULT_SLOW_TURN_MS) -> dict[str, Any]:
+    """The headline metrics (one value each) of a conversation table or of conversations (one
+    variant). Scenario gaps are counted in ``n_scenario_gaps`` and left out of the rest;
+    ``attack_success_by_category`` (category -> {n, succeeded, rate, ci_low, ci_high}) ends it."""
+    rows = Rows.of(data, slow_turn_ms)
+    out: dict[str, Any] = {m.name: m.aggregate.value(rows) for m in METRICS if m.headline}
+    out["attack_success_by_category"] = {k: v.model_dump() for k, v in _attack_categories(rows.table).items()}
+    return out
+
+
+def summarize_with_ci(
+    data: Table,
+    *,
+    slow_turn_ms: float = DEFAULT_SLOW_TURN_MS,
+    confidence: float = stats.DEFAULT_CONFIDENCE,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, MetricValue]:
+    """Every registered metric as a :class:`MetricValue` with its confidence interval, in
+    registry order (pass^k as ``pass_hat_1``, ``pass_hat_2``, ...).
+
+    Rates over conversations use the Wilson interval; means and percentiles use a seeded
+    percentile bootstrap that resamples conversations (turn-level percentiles resample whole
+    conversations with their turns; one set of resamples serves every metric); pass^k
+    resamples scenarios. Counts and totals carry no interval.
+    """
+    rows = Rows.of(data, slow_turn_ms)
+    clusters = Clusters.conversations(rows)
+    fns = {
+        m.name: fn for m in METRICS if m.aggregate.bootstrapped and (fn := m.aggregate.statistic(clusters)) is not None
+    }
+    dists = stats.cluster_bootstrap_many(rows.n, fns, n_resamples=n_resamples, seed=seed)
+    out: dict[str, MetricValue] = {}
+    for m in METRICS:
+        agg = m.aggregate
+        if isinstance(agg, PassHatK):
+            out.update(agg.estimates(rows, confidence=confidence, n_resamples=n_resamples, seed=seed))
+            continue
+        mv = agg.estimate(rows, dists.get(m.name), confidence)
+        if m.optional and mv.value is None:
+            continue
+        out[m.name] = mv
+    return out
+
+
+# --- red-team attack success ------------------------------------------------------------------
+
+
+class AttackCategory(BaseModel):
+    """Attacks of one category: how many were judged and how many succeeded, with the
+    Wilson 95% interval of the success rate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n: int
+    succeeded: int
+    rate: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+def _attack_category(succeeded: int, n: int) -> AttackCategory:
+    if not n:
+        return AttackCategory(n=0, succeeded=0, rate=None)
+    iv = stats.wilson_interval(succeeded, n)
+    return AttackCategory(n=n, succeeded=succeeded, rate=succeeded / n, ci_low=iv.low, ci_high=iv.high)
+
+
+def _attack_categories(table: pd.DataFrame) -> dict[str, AttackCategory]:
+    cats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    won = table["attack_succeeded"]
+    for tags, hit in zip(table["tags"][won.notna()], won[won.notna()], strict=True):
+        for cat in [t for t in dict.fromkeys(tags) if t != REDTEAM_TAG] or [UNTAGGED]:
+            cats[cat][0] += int(hit)
+            cats[cat][1] += 1
+    return {k: _attack_category(*v) for k, v in sorted(cats.items())}
+
+
+def attack_success(data: Table) -> tuple[AttackCategory, dict[str, AttackCategory]]:
+    """The attack success rate of the red-team conversations, overall and per category.
+
+    A conversation tagged ``redteam`` is an attack; each of its other tags is a category (a
+    conversation tagged only ``redteam`` counts as ``(untagged)``); which attacks count and
+    when one succeeded is :func:`evalkit.table.attack_won`. Works for any agent and engine: it
+    reads only tags and verdicts.
+    """
+    table = as_table(data)
+    won = table["attack_succeeded"].dropna()
+    overall = _attack_category(int(won.sum()), len(won))
+    return overall, _attack_categories(table)
 
 
 # --- cost -----------------------------------------------------------------------------------
 
+OFFLINE_COST_NOTE = "offline run: no model cost"
+# The agent reported no usage, but the simulated users or judges did call models.
+AGENT_NO_USAGE_NOTE = "the agent reported no model usage"
 
-def cost_note(
-    conversations: Iterable[ConversationResult], spend: Mapping[str, ModelSpend] | None = None
-) -> str | None:
+
+def cost_note(data: Table, spend: Mapping[str, ModelSpend] | None = None) -> str | None:
     """What a report should print instead of the agent's cost figure, or ``None`` when it is
-    measured.
+    measured (``data``: the conversation table, or conversations).
 
     No agent usage means the agent called no model we know of (rules-engine agent): reports
     must say so rather than print $0.00 as if it had been measured. It is an offline run
     only when the evaluation (``spend``, see :func:`evaluation_spend`) called no model either.
     """
-    replies = [a for c in conversations for a in c.transcript.agent_turns]
-    usages = [a.usage for a in replies if a.usage is not None]
+    table = as_table(data)
+    usages = int(table["n_usage_turns"].sum())
+    priced = int(table["n_priced_turns"].sum())
     if not usages:
         return AGENT_NO_USAGE_NOTE if spend else OFFLINE_COST_NOTE
-    priced = sum(1 for u in usages if u.cost_usd is not None)
     if priced == 0:
         return "tokens counted but not priced: no price for the model (see the price table)"
-    if priced < len(usages):
-        return f"partial cost: {priced} of {len(usages)} model replies priced"
+    if priced < usages:
+        return f"partial cost: {priced} of {usages} model replies priced"
     return None
 
 
@@ -560,7 +760,7 @@ class ModelSpend(BaseModel):
 
 
 class _RoleUsage(BaseModel):
-    """One role's totals as the model client writes them (``LLMClients.usage()``)."""
+    """One role's totals as the model client writes them (``ModelClients.usage()``)."""
 
     model_config = ConfigDict(extra="ignore")  # retries, failures...: not needed here
 
@@ -642,7 +842,7 @@ def apply_prices(run: RunResult, table: PriceTable) -> RunResult:
 # --- breakdowns -----------------------------------------------------------------------------
 
 BreakdownKey = Literal["tag", "channel", "scenario", "variant", "outcome"]
-UNTAGGED = "(untagged)"
+_BREAKDOWN_COLUMNS = {"channel": "channel", "scenario": "scenario_id", "variant": "variant", "outcome": "outcome"}
 
 
 class GroupSummary(BaseModel):
@@ -656,23 +856,8 @@ class GroupSummary(BaseModel):
     metrics: dict[str, MetricValue] = Field(default_factory=dict)
 
 
-def _group_keys(c: ConversationResult, by: str) -> list[str]:
-    t = c.transcript
-    if by == "tag":
-        return list(dict.fromkeys(c.tags)) or [UNTAGGED]
-    if by == "channel":
-        return [t.channel]
-    if by == "scenario":
-        return [t.scenario_id]
-    if by == "variant":
-        return [t.variant]
-    if by == "outcome":
-        return [str(t.outcome)]
-    raise ConfigError(f"unknown breakdown '{by}' (tag, channel, scenario, variant, outcome)", field="by")
-
-
 def breakdown(
-    conversations: Iterable[ConversationResult],
+    data: Table,
     by: BreakdownKey | str = "tag",
     *,
     slow_turn_ms: float = DEFAULT_SLOW_TURN_MS,
@@ -685,19 +870,20 @@ def breakdown(
     A conversation with several tags counts in each of its tags' groups; untagged ones are
     grouped under ``(untagged)``. Groups come sorted by key.
     """
-    groups: dict[str, list[ConversationResult]] = defaultdict(list)
-    for c in conversations:
-        for key in _group_keys(c, by):
-            groups[key].append(c)
+    table = as_table(data)
+    groups: dict[str, list[int]] = defaultdict(list)
+    if by == "tag":
+        for i, tags in enumerate(table["tags"]):
+            for key in list(dict.fromkeys(tags)) or [UNTAGGED]:
+                groups[key].append(i)
+    elif by in _BREAKDOWN_COLUMNS:
+        for i, key in enumerate(table[_BREAKDOWN_COLUMNS[by]]):
+            groups[str(key)].append(i)
+    else:
+        raise ConfigError(f"unknown breakdown '{by}' (tag, channel, scenario, variant, outcome)", field="by")
+    kw: dict[str, Any] = {"slow_turn_ms": slow_turn_ms, "confidence": confidence, "n_resamples": n_resamples, "seed": seed}
     return [
-        GroupSummary(
-            by=by,
-            key=key,
-            n=len(members),
-            metrics=summarize_with_ci(
-                members, slow_turn_ms=slow_turn_ms, confidence=confidence, n_resamples=n_resamples, seed=seed
-            ),
-        )
+        GroupSummary(by=by, key=key, n=len(members), metrics=summarize_with_ci(table.iloc[members], **kw))
         for key, members in sorted(groups.items())
     ]
 
@@ -727,17 +913,20 @@ def summary_document(
     and, for a run with several variants, ``by_variant`` (variant -> the same document).
     The top-level headline numbers of a multi-variant run cover all its conversations.
     """
-    convs = list(conversations.conversations if isinstance(conversations, RunResult) else conversations)
-    kw: dict[str, Any] = {"slow_turn_ms": slow_turn_ms}
-    ci_kw: dict[str, Any] = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed, **kw}
-    doc: dict[str, Any] = summarize(convs, **kw)
-    doc["ci"] = {k: v.model_dump() for k, v in summarize_with_ci(convs, **ci_kw).items()}
-    doc["cost_note"] = cost_note(convs)
+    table = conversation_table(conversations)
+    return _summary_document(table, slow_turn_ms=slow_turn_ms, confidence=confidence, n_resamples=n_resamples, seed=seed)
+
+
+def _summary_document(table: pd.DataFrame, *, slow_turn_ms: float, **ci_kw: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = summarize(table, slow_turn_ms=slow_turn_ms)
+    doc["ci"] = {k: v.model_dump() for k, v in summarize_with_ci(table, slow_turn_ms=slow_turn_ms, **ci_kw).items()}
+    doc["cost_note"] = cost_note(table)
     doc["slow_turn_ms"] = slow_turn_ms
-    doc["confidence"] = confidence
-    variants = sorted({c.transcript.variant for c in convs})
+    doc["confidence"] = ci_kw["confidence"]
+    variants = sorted(set(table["variant"]))
     if len(variants) > 1:
         doc["by_variant"] = {
-            v: summary_document([c for c in convs if c.transcript.variant == v], **ci_kw) for v in variants
+            v: _summary_document(table[(table["variant"] == v).to_numpy(dtype=bool)], slow_turn_ms=slow_turn_ms, **ci_kw)
+            for v in variants
         }
     return doc

@@ -34,9 +34,12 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
 
 __all__ = [
     "ScenarioFile",
@@ -321,21 +324,20 @@ class _RunFolderWriter:
 
 
 def _write_run(out: Path, config: pytest.Config, lines: list[str]) -> None:
-    from datetime import UTC, datetime
-
     from evalkit import __version__
+    from evalkit._clock import now_iso, now_stamp
     from evalkit.reports.outputs import standard_outputs
     from evalkit.results import ConversationResult, RunManifest, RunResult
     from evalkit.runfolder import Existing, RunFolder
 
     results = [ConversationResult.model_validate_json(x) for x in lines]
     results.sort(key=lambda r: r.key)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = now_iso()
     roots = sorted({str(p) for p in config.stash[_SUITES]}) if _SUITES in config.stash else []
     agent = config.getoption("--evalkit-agent")
     command = "pytest " + " ".join(config.invocation_params.args)
     manifest = RunManifest(
-        run_id=f"pytest-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}",
+        run_id=f"pytest-{now_stamp()}",
         evalkit_version=__version__,
         command=command,
         suites=roots,
@@ -390,7 +392,7 @@ def play_conversation(
     seed: int = 0,
     variant: str = "default",
     run_id: str = "pytest",
-    llm: Any | None = None,
+    llm: ModelClients | None = None,
 ) -> Any:
     """Play and score one trial of ``scenario`` against ``agent`` (a spec string, an agent
     object, or a class/factory); returns the :class:`~evalkit.results.ConversationResult`.
@@ -404,7 +406,7 @@ def play_conversation(
 
 
 async def _play(
-    agent: Any, scenario: Any, *, suite: Any, trial: int, seed: int, variant: str, run_id: str, llm: Any
+    agent: Any, scenario: Any, *, suite: Any, trial: int, seed: int, variant: str, run_id: str, llm: ModelClients | None
 ) -> Any:
     from evalkit.agents.loader import load_agent
     from evalkit.runner import RunConfig, Runner

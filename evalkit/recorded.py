@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalkit._clock import now_iso
 from evalkit._plural import plural
 from evalkit.errors import ConfigError
 from evalkit.masking import Secrets
@@ -24,6 +24,7 @@ from evalkit.results import ConversationResult, JudgeKind, RunResult
 from evalkit.scenarios.models import Scenario
 
 if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
     from evalkit.runfolder import RunFolder
 
 __all__ = ["AGREEMENT_FILE", "score_run", "agreement", "format_agreement", "source_pass_hat_k"]
@@ -31,16 +32,13 @@ __all__ = ["AGREEMENT_FILE", "score_run", "agreement", "format_agreement", "sour
 AGREEMENT_FILE = "agreement.json"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
 
 def score_run(
     run_dir: str | Path,
     *,
     scenarios: str | Path | None = None,
     out: str | Path | None = None,
-    llm: Any | None = None,
+    llm: ModelClients | None = None,
     concurrency: int = 8,
     command: str | None = None,
     redact_pii: bool = False,
@@ -72,7 +70,7 @@ def _score_into(
     folder: RunFolder,
     run_dir: Path,
     scenarios: str | Path | None,
-    llm: Any,
+    llm: ModelClients | None,
     concurrency: int,
     command: str | None,
     redact_pii: bool,
@@ -86,10 +84,8 @@ def _score_into(
 
     run = load_run(run_dir)
     redact_pii = redact_pii or bool(run.manifest.extra.get("redact_pii"))
-    if redact_pii:
-        from evalkit.llm.cache import withhold_pii
-
-        withhold_pii(llm)
+    if redact_pii and llm is not None:
+        llm.withhold_pii()
     scen_paths = _scenario_paths(run_dir, run.manifest.suites, scenarios)
     suite = load_suite(scen_paths)
     by_id: dict[str, Scenario] = {s.id: s for s in suite.scenarios}
@@ -97,13 +93,15 @@ def _score_into(
 
     async def score_all() -> list[ConversationResult]:
         gate = asyncio.Semaphore(max(1, concurrency))
+        judge_cache: dict[str, Any] = {}  # this scoring's judges, built once
 
         async def one(old: ConversationResult) -> ConversationResult:
             scenario = by_id.get(old.transcript.scenario_id)
             judges = suite.judges_for(scenario) if scenario is not None else suite.config.judges
             async with gate:
                 new = await score_transcript(
-                    old.transcript, scenario, suite_judges=judges, llm=llm, run_id=run.manifest.run_id
+                    old.transcript, scenario, suite_judges=judges, llm=llm, run_id=run.manifest.run_id,
+                    judge_cache=judge_cache,
                 )
             # The recording's own numbers (human rating, source verdict) stay; ours are fresh.
             metrics = {**old.metrics, **new.metrics}
@@ -118,34 +116,31 @@ def _score_into(
         try:
             return list(await asyncio.gather(*(one(c) for c in run.conversations)))
         finally:
-            close = getattr(llm, "aclose", None)
-            if close is not None:
-                await close()
+            if llm is not None:
+                await llm.aclose()
 
     results = asyncio.run(score_all())
     target = folder.path
     extra: dict[str, Any] = dict(run.manifest.extra)
-    extra.update({"scored": True, "scored_at": _now(), "scenarios": [str(p) for p in scen_paths]})
+    extra.update({"scored": True, "scored_at": now_iso(), "scenarios": [str(p) for p in scen_paths]})
     if redact_pii:
         extra["redact_pii"] = True
     if missing:
         extra["scenarios_missing"] = missing[:50]
     # The verdicts are new: so is the judges' spend (the simulated users' stays as recorded).
-    usage = getattr(llm, "usage", None)
     spent = dict(extra.get("llm_usage") or {})  # type: ignore[arg-type]
     spent.pop("judge", None)
-    judge_usage = usage().get("judge") if callable(usage) else None
+    judge_usage = llm.usage().get("judge") if llm is not None else None
     if judge_usage:
         spent["judge"] = judge_usage
     if spent or "llm_usage" in extra:
         extra["llm_usage"] = spent
-    models = getattr(llm, "models", None)
     manifest = run.manifest.model_copy(
         update={
-            "finished_at": _now(),
+            "finished_at": now_iso(),
             "status": "complete",
             "command": command or run.manifest.command,
-            "models": models() if callable(models) else run.manifest.models,
+            "models": llm.models() if llm is not None else run.manifest.models,
             "suite_hash": suite_hash(suite.scenarios, [suite.config, *suite.scenario_configs.values()]),
             "gate": suite.config.gate,
             "extra": extra,

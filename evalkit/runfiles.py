@@ -33,7 +33,6 @@ __all__ = [
     "RESULTS",
     "VERDICTS",
     "SUMMARY",
-    "RESULT_COLUMNS",
     "VERDICT_COLUMNS",
     "atomic_write",
     "remove_stale_temps",
@@ -43,7 +42,6 @@ __all__ = [
     "scan_journal",
     "read_journal",
     "load_run",
-    "results_frame",
     "verdicts_frame",
     "summary_dict",
 ]
@@ -267,36 +265,6 @@ def load_run(run_dir: str | Path) -> RunResult:
 
 # -- flat tables -----------------------------------------------------------------------
 
-RESULT_COLUMNS: dict[str, str] = {
-    "run_id": "string",
-    "variant": "string",
-    "scenario_id": "string",
-    "trial": "Int64",
-    "title": "string",
-    "channel": "string",
-    "tags": "object",
-    "seed": "Int64",
-    "outcome": "string",
-    "stop_reason": "string",
-    "passed": "boolean",
-    "n_turns": "Int64",
-    "n_agent_turns": "Int64",
-    "n_tool_calls": "Int64",
-    "n_verdicts": "Int64",
-    "n_failed_verdicts": "Int64",
-    "handoff": "boolean",
-    "csat_proxy": "Float64",
-    "latency_p50_ms": "Float64",
-    "latency_max_ms": "Float64",
-    "ttft_ms": "Float64",
-    "tokens": "Int64",
-    "cost_usd": "Float64",
-    "duration_ms": "Float64",
-    "error": "string",
-    "source_verdict": "boolean",
-    "human_csat": "Float64",
-}
-
 VERDICT_COLUMNS: dict[str, str] = {
     "run_id": "string",
     "variant": "string",
@@ -316,65 +284,9 @@ VERDICT_COLUMNS: dict[str, str] = {
 }
 
 
-def _median(xs: list[float]) -> float | None:
-    from evalkit.metrics import percentile
-
-    return percentile(xs, 50)
-
-
-def _metric(c: ConversationResult, name: str) -> Any:
-    value = c.metrics.get(name)
-    return None if isinstance(value, str) else value
-
-
-def _result_row(run_id: str, c: ConversationResult) -> dict[str, Any]:
-    t = c.transcript
-    agents = t.agent_turns
-    lat = [a.latency_ms for a in agents if a.latency_ms is not None]
-    ttft = [a.ttft_ms for a in agents if a.ttft_ms is not None]
-    usages = [a.usage for a in agents if a.usage is not None]
-    costs = [u.cost_usd for u in usages if u.cost_usd is not None]
-    source = c.metrics.get("source_verdict")
-    return {
-        "run_id": c.run_id or run_id,
-        "variant": t.variant,
-        "scenario_id": t.scenario_id,
-        "trial": t.trial,
-        "title": c.title,
-        "channel": t.channel,
-        "tags": list(c.tags),
-        "seed": t.seed,
-        "outcome": t.outcome.value,
-        "stop_reason": t.stop_reason.value,
-        "passed": c.passed,
-        "n_turns": len(t.user_turns),
-        "n_agent_turns": len(agents),
-        "n_tool_calls": len(t.tool_calls),
-        "n_verdicts": len(c.verdicts),
-        "n_failed_verdicts": len(c.failed_verdicts),
-        "handoff": t.handoff is not None,
-        "csat_proxy": _metric(c, "csat_proxy"),
-        "latency_p50_ms": _median(lat),
-        "latency_max_ms": max(lat) if lat else None,
-        "ttft_ms": _median(ttft),
-        "tokens": sum(u.total_tokens for u in usages) if usages else None,
-        "cost_usd": sum(costs) if costs else None,
-        "duration_ms": t.duration_ms,
-        "error": t.error,
-        "source_verdict": source if isinstance(source, bool) else None,
-        "human_csat": _metric(c, "human_csat"),
-    }
-
-
 def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(columns))
     return frame.astype(columns)
-
-
-def results_frame(run: RunResult) -> pd.DataFrame:
-    """One row per conversation (columns: :data:`RESULT_COLUMNS`)."""
-    rows = [_result_row(run.manifest.run_id, c) for c in run.conversations]
-    return _frame(rows, RESULT_COLUMNS)
 
 
 def verdicts_frame(run: RunResult) -> pd.DataFrame:
@@ -407,32 +319,30 @@ def verdicts_frame(run: RunResult) -> pd.DataFrame:
     return _frame(rows, VERDICT_COLUMNS)
 
 
-def summary_dict(run: RunResult) -> dict[str, Any]:
-    """``summary.json``: the whole run's headline metrics at the top, then per variant."""
+def summary_dict(run: RunResult, table: pd.DataFrame | None = None) -> dict[str, Any]:
+    """``summary.json``: the whole run's headline metrics at the top, then per variant.
+
+    ``table`` is the run's conversation table when the caller built it already (the rows
+    of ``results.parquet``); the metrics read only it."""
     from evalkit import __version__
     from evalkit.metrics import cost_note, evaluation_spend, scaled_resamples, summarize, summarize_with_ci
+    from evalkit.table import conversation_table
 
     m = run.manifest
+    table = conversation_table(run) if table is None else table
     spend = evaluation_spend(m)
-    by_variant: dict[str, list[ConversationResult]] = {name: [] for name in m.variants}
-    for c in run.conversations:
-        by_variant.setdefault(c.transcript.variant, []).append(c)
+    variants = list(dict.fromkeys([*m.variants, *table["variant"]]))
     return {
         "run_id": m.run_id,
         "status": m.status,
         "evalkit_version": __version__,
         "n_planned": m.n_planned,
-        **summarize(run.conversations),
+        **summarize(table),
         # 95% CIs of the headline metrics (Wilson for rates, bootstrap otherwise).
-        "ci": {
-            k: v.model_dump()
-            for k, v in summarize_with_ci(
-                run.conversations, n_resamples=scaled_resamples(len(run.conversations))
-            ).items()
-        },
+        "ci": {k: v.model_dump() for k, v in summarize_with_ci(table, n_resamples=scaled_resamples(len(table))).items()},
         # cost_* above is the agent's; the evaluation's own spend (simulated users, judges) is here.
-        "cost_note": cost_note(run.conversations, spend),
+        "cost_note": cost_note(table, spend),
         "eval_cost_usd_total": spend["total"].cost_usd if spend else None,
         "eval_spend": {role: r.model_dump() for role, r in spend.items()},
-        "variants": {name: summarize(convs) for name, convs in by_variant.items()},
+        "variants": {name: summarize(table[(table["variant"] == name).to_numpy(dtype=bool)]) for name in variants},
     }

@@ -29,7 +29,6 @@ import os
 import platform
 import socket
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +36,7 @@ from typing import IO, Any
 import pandas as pd
 import portalocker
 
+from evalkit._clock import now_iso
 from evalkit.errors import ConfigError, RunFolderError
 from evalkit.masking import Secrets
 from evalkit.results import ConversationResult, RunManifest, RunResult
@@ -50,12 +50,12 @@ from evalkit.runfiles import (
     open_nofollow,
     read_manifest,
     remove_stale_temps,
-    results_frame,
     scan_journal,
     summary_dict,
     verdicts_frame,
     write_json,
 )
+from evalkit.table import conversation_table
 
 __all__ = ["LOCK_FILE", "Existing", "Renderer", "RunFolder"]
 
@@ -215,7 +215,7 @@ class RunFolder:
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname() or platform.node(),
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "started": now_iso(),
             "command": self.secrets.mask_text(self.command or ""),
         }
         fh.seek(0)
@@ -399,9 +399,10 @@ class RunFolder:
     def write_tables(self, run: RunResult) -> list[Path]:
         """``results.parquet``, ``verdicts.parquet`` and ``summary.json``; returns them."""
         self._require_lock()
-        _write_parquet(self.path / RESULTS, results_frame(run))
+        table = conversation_table(run)  # built once: results.parquet and every metric of summary.json
+        _write_parquet(self.path / RESULTS, table)
         _write_parquet(self.path / VERDICTS, verdicts_frame(run))
-        write_json(self.path / SUMMARY, summary_dict(run))
+        write_json(self.path / SUMMARY, summary_dict(run, table))
         self._wrote = True
         return [self.path / RESULTS, self.path / VERDICTS, self.path / SUMMARY]
 

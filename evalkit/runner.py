@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import platform
 import random
@@ -24,12 +23,12 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError
 
+from evalkit._clock import now_iso, now_stamp
 from evalkit.agents.base import AgentConfig, AgentProvider, SessionInfo, TurnContext
 from evalkit.agents.loader import load_agent
 from evalkit.agents.session import (
@@ -37,6 +36,7 @@ from evalkit.agents.session import (
     AgentJunk,
     LoopClock,
     ReplyTooLarge,
+    agent_threads,
     call_maybe_async,
     close,
     end_state,
@@ -61,15 +61,18 @@ from evalkit.scenarios.fingerprint import suite_hash
 from evalkit.scenarios.loader import Suite, load_suite
 from evalkit.scenarios.models import Scenario
 from evalkit.scoring import score_transcript
+from evalkit.simulators import check_simulator
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, Outcome, StopReason, Transcript, UserTurn
 from evalkit.untrusted import clean_text, clean_value, exc_line, one_line, safe_str
 
-__all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome", "shard_runner", "SIMULATOR_KINDS"]
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
+    from evalkit.llm.settings import ModelSettings
+
+__all__ = ["RunConfig", "Runner", "derive_seed", "derive_outcome", "shard_runner"]
 
 log = logging.getLogger("evalkit")
-
-SIMULATOR_KINDS = ("auto", "scripted", "persona", "llm")
 
 
 @dataclass
@@ -89,7 +92,7 @@ class RunConfig:
     conversation_timeout_s: float | None = None
     simulator: str = "auto"
     # Model clients (built by evalkit.llm) handed to simulators and judges as ``llm``.
-    llm: Any | None = None
+    llm: ModelClients | None = None
     # The agent's model settings, handed to agent factories (None: from ``llm.agent``).
     agent_config: AgentConfig | None = None
     resume: bool = False
@@ -149,9 +152,6 @@ def derive_outcome(t: Transcript) -> Outcome:
         return Outcome.error
     return Outcome.resolved
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 _one_line = one_line
@@ -264,8 +264,7 @@ class Runner:
             raise ConfigError("must be at least 1", field="trials")
         if config.workers is not None and config.workers < 1:
             raise ConfigError("must be at least 1", field="workers")
-        if config.simulator not in SIMULATOR_KINDS:
-            raise ConfigError(f"must be one of {', '.join(SIMULATOR_KINDS)}", field="simulator")
+        check_simulator(config.simulator)
         self.config = config
         self.run_dir: Path | None = None
         self.interrupted = False
@@ -289,7 +288,7 @@ class Runner:
             # The run is handed out through ``holder``, not as the task's result: when
             # asyncio.run restores the SIGINT handler, the signal module builds (and drops) an
             # error message holding repr() of the old handler, which names the main task and
-            # so its result; the repr of a whole run took ~0.1 s per 200 conversations.
+            # so its result: the repr of a whole run, slow for a large one.
             holder.append(await self.run())
 
         asyncio.run(main())
@@ -308,7 +307,8 @@ class Runner:
             hint="pass --resume to continue it or choose another --out",
         )
         try:
-            return await self._run_in(folder, run_id)
+            with agent_threads():
+                return await self._run_in(folder, run_id)
         finally:
             folder.close()
 
@@ -349,13 +349,11 @@ class Runner:
         resumes = int(old.extra.get("resumes", 0)) + 1 if old is not None else 0  # type: ignore[arg-type]
         self._redact = self._resolve_redact(old)
         folder.redact_pii = self._redact
-        models = _llm_models(cfg.llm)
+        models = cfg.llm.models() if cfg.llm is not None else {}
         # Credentials written into an agent's or a model's URL are secrets too.
         folder.secrets = folder.secrets.plus_urls(*(v for v in variants.values() if v), *models.values())
-        if self._redact:
-            from evalkit.llm.cache import withhold_pii  # not at import: evalkit.llm loads openai
-
-            withhold_pii(cfg.llm)
+        if self._redact and cfg.llm is not None:
+            cfg.llm.withhold_pii()
         try:
             self._preflight_simulators(todo)
             await self._start_providers(suite, variants, explicit, todo)
@@ -384,7 +382,7 @@ class Runner:
             trials=trials_flag or suite.config.trials,
             concurrency=cfg.concurrency,
             tags=list(cfg.tags or (old.tags if old else [])),
-            started_at=old.started_at if old else _now(),
+            started_at=old.started_at if old else now_iso(),
             status="running",
             n_planned=len(jobs),
             python=platform.python_version(),
@@ -418,10 +416,10 @@ class Runner:
         manifest = manifest.model_copy(
             update={
                 "status": "complete" if complete else "interrupted",
-                "finished_at": _now(),
+                "finished_at": now_iso(),
                 "duration_s": round(time.monotonic() - started, 3),
-                "cache": _llm_cache(cfg.llm),
-                "extra": {**manifest.extra, **_llm_usage(cfg.llm)},
+                "cache": cfg.llm.cache_stats() if cfg.llm is not None else {},
+                "extra": {**manifest.extra, **({"llm_usage": cfg.llm.usage()} if cfg.llm is not None else {})},
             }
         )
         # The manifest is written last: "complete" only once everything is on disk.
@@ -438,7 +436,7 @@ class Runner:
     # -- setup -----------------------------------------------------------------------
     @staticmethod
     def _new_run_id() -> str:
-        return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+        return now_stamp() + "-" + secrets.token_hex(2)
 
     def _resolve_seed(self, old: RunManifest | None) -> int:
         cfg = self.config
@@ -544,21 +542,23 @@ class Runner:
     async def _preflight_models(self) -> None:
         """A missing key, a dead endpoint or an unknown model fails the run here, once."""
         llm = self.config.llm
-        found = [(role, getattr(getattr(llm, role, None), "settings", None)) for role in ("simulator", "judge")]
+        clients = llm.clients() if llm is not None else {}
+        found: list[tuple[str, ModelSettings | None]] = [
+            (role, c.settings) for role, c in clients.items() if role != "agent"
+        ]
         # The agent's model only where the agent takes it (a rules-engine agent never calls it).
         found += [("agent", s) for p in self._providers.values() for s in p.model_settings()]
         if all(s is None for _, s in found):
             return  # offline: evalkit.llm (and openai) is not even imported
         from evalkit.llm.preflight import check_models
-        from evalkit.llm.settings import ModelSettings
 
-        await check_models([(role, s) for role, s in found if isinstance(s, ModelSettings)])
+        await check_models([(role, s) for role, s in found if s is not None])
 
     def _agent_config(self) -> AgentConfig:
         if self.config.agent_config is not None:
             return self.config.agent_config
-        client = getattr(self.config.llm, "agent", None)
-        return AgentConfig(model=getattr(client, "settings", None))
+        client = self.config.llm.agent if self.config.llm is not None else None
+        return AgentConfig(model=client.settings if client is not None else None)
 
     def _show_plugins(self, suite: Suite) -> None:
         """Before anything runs: which code each agent spec and non-built-in judge resolved
@@ -620,9 +620,10 @@ class Runner:
         self._max_reply = self.config.max_reply_bytes or config.max_reply_bytes
         job = _Job(variant, scenario, trial, derive_seed(seed, scenario.id, trial), (0, 0, trial))
         try:
-            return await self._conversation(
-                job, run_id, 0, config.turn_timeout_s, config.conversation_timeout_s
-            )
+            with agent_threads():
+                return await self._conversation(
+                    job, run_id, 0, config.turn_timeout_s, config.conversation_timeout_s
+                )
         finally:
             await self._close_providers()
 
@@ -668,7 +669,7 @@ class Runner:
             await asyncio.to_thread(backend.stop, interrupted=self.interrupted)
         await self._close_providers()
         llm = self.config.llm
-        if self.config.close_llm and llm is not None and callable(getattr(llm, "aclose", None)):
+        if self.config.close_llm and llm is not None:
             await llm.aclose()
 
     async def _close_providers(self) -> None:
@@ -854,7 +855,7 @@ class Runner:
             seed=job.seed,
             variant=job.variant,
             channel=channel,
-            started_at=_now(),
+            started_at=now_iso(),
         )
         parts = [run_id] + ([job.variant] if job.variant != "default" else []) + [scenario.id, str(job.trial)]
         if resumes:
@@ -1180,27 +1181,3 @@ def _version() -> str:
     from evalkit import __version__
 
     return __version__
-
-
-def _llm_models(llm: Any) -> dict[str, str]:
-    models = getattr(llm, "models", None)
-    if callable(models):
-        models = models()
-    return {str(k): str(v) for k, v in models.items()} if isinstance(models, dict) else {}
-
-
-def _llm_cache(llm: Any) -> dict[str, int]:
-    stats = getattr(llm, "cache_stats", None)
-    if callable(stats):
-        stats = stats()
-    return {str(k): int(v) for k, v in stats.items()} if isinstance(stats, dict) else {}
-
-
-def _llm_usage(llm: Any) -> dict[str, Any]:
-    usage = getattr(llm, "usage", None)
-    if not callable(usage):
-        return {}
-    try:
-        return {"llm_usage": json.loads(json.dumps(usage(), default=str))}
-    except (TypeError, ValueError):
-        return {}

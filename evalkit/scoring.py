@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.judges.base import JudgeContext
 from evalkit.results import ConversationResult, Verdict
 from evalkit.scenarios.models import JudgeSpec, Scenario
 from evalkit.transcript import Transcript
+
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
 
 __all__ = ["PlannedJudge", "plan_judges", "score_transcript", "score_transcript_sync", "conversation_metrics"]
 
@@ -67,7 +70,7 @@ async def _run_one(
     planned: PlannedJudge,
     transcript: Transcript,
     scenario: Scenario | None,
-    llm: Any,
+    llm: ModelClients | None,
     cache: dict[str, Any] | None,
 ) -> Verdict:
     from evalkit.judges import run_judge
@@ -96,7 +99,7 @@ async def score_transcript(
     scenario: Scenario | None,
     *,
     suite_judges: Sequence[JudgeSpec] = (),
-    llm: Any | None = None,
+    llm: ModelClients | None = None,
     run_id: str = "",
     judge_cache: dict[str, Any] | None = None,
 ) -> ConversationResult:
@@ -125,7 +128,7 @@ def score_transcript_sync(
     scenario: Scenario | None,
     *,
     suite_judges: Sequence[JudgeSpec] = (),
-    llm: Any | None = None,
+    llm: ModelClients | None = None,
     run_id: str = "",
 ) -> ConversationResult:
     """:func:`score_transcript` for code that is not already inside an event loop."""

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_RESAMPLES",
     "Interval",
+    "percentile",
     "wilson_interval",
     "bootstrap_ci",
     "cluster_bootstrap",
@@ -55,6 +56,19 @@ class Interval:
 
     def excludes_zero(self) -> bool:
         return self.low is not None and self.high is not None and (self.low > 0 or self.high < 0)
+
+
+def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:
+    """Linear-interpolated percentile (q in 0..100); None for no values."""
+    if len(values) == 0:
+        return None
+    # numpy sorts long arrays faster; a short list (one conversation's turns) sorts faster as is.
+    xs = np.sort(values) if isinstance(values, np.ndarray) else sorted(values)
+    if len(xs) == 1:
+        return float(xs[0])
+    pos = (len(xs) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return float(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
 
 
 def _z(confidence: float) -> float:
@@ -180,7 +194,7 @@ def weighted_quantiles(
     """Percentile(s) ``q`` of ``sorted_values`` under each row of integer ``weights``.
 
     A row of counts stands for the data with each value repeated that many times, and the
-    percentile is the same linear interpolation as :func:`evalkit.metrics.percentile` on
+    percentile is the same linear interpolation as :func:`percentile` on
     that expanded data, so bootstrap distributions sit around the point estimate. Rows with
     zero total weight give NaN. ``weights`` is ``(b, len(sorted_values))``; the result is
     ``(b,)`` for one ``q`` and ``(len(q), b)`` for several (one cumulative sum shared).

@@ -8,6 +8,8 @@ import click
 
 __all__ = ["main"]
 
+SERVICE_PACKAGES = ("fastapi", "starlette", "uvicorn")  # the ``service`` extra
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def main() -> None:
@@ -57,11 +59,16 @@ def serve(
     allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve the agent over evalkit's HTTP agent protocol, with a web chat page at /."""
-    import uvicorn
+    try:
+        import uvicorn
 
+        from reference_agent.service import DEFAULT_ALLOWED_HOSTS, create_app
+    except ModuleNotFoundError as exc:
+        if exc.name not in SERVICE_PACKAGES:
+            raise
+        raise click.UsageError(f"the HTTP service needs {exc.name}: pip install 'evalkit-support[service]'") from None
     from reference_agent.engine import EngineUnavailableError, make_engine
     from reference_agent.faults import UnknownFaultError, parse_faults
-    from reference_agent.service import DEFAULT_ALLOWED_HOSTS, create_app
 
     fault_names = tuple(f.strip() for f in faults.split(",") if f.strip())
     try:

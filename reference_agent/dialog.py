@@ -22,7 +22,7 @@ Behaviour (the bundled suite asserts on this phrasing; keep it stable):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -33,7 +33,13 @@ from reference_agent.guardrails import detect_injection, scan_untrusted
 from reference_agent.handoff import FAILURE_LIMIT, detect_trigger, hand_off
 from reference_agent.nlu import WRITE_INTENTS, Analysis, route_intent, router_text
 from reference_agent.router import load_router
-from reference_agent.tools import REFUND_LIMIT, RETURN_WINDOW_DAYS
+from reference_agent.tools import (
+    RETURN_WINDOW_DAYS,
+    change_refusal,
+    refund_refusal,
+    refundable_amount,
+    return_refusal,
+)
 
 __all__ = ["RulesEngine", "DialogState", "Task", "PHRASES", "human_date"]
 
@@ -92,6 +98,11 @@ _WELCOME_BACK = {"en": "Welcome back, {name}!", "es": "¡Hola de nuevo, {name}!"
                  "de": "Willkommen zurück, {name}!", "fr": "Bon retour, {name} !"}
 _ISSUE_WORDS = {"track_order": "an order status check", "return": "a return", "refund": "a refund",
                 "cancel": "a cancellation", "change_address": "an address change", "faq": "a question"}
+# The words for change_refusal's codes: "... so {0} no longer be {1}".
+_CHANGE_REFUSALS = {
+    "not_cancellable": ("it can", "cancelled. Only pending orders can be cancelled."),
+    "address_locked": ("its shipping address can", "changed. Only pending orders can be re-addressed."),
+}
 _STATUS_WORDS = {
     "pending": "still pending", "processing": "already being processed", "shipped": "already shipped",
     "delivered": "already delivered", "cancelled": "cancelled", "lost_in_transit": "lost in transit",
@@ -624,17 +635,15 @@ class RulesEngine(Engine):
 
     def _return(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
         oid = o["order_id"]
-        if o["status"] != "delivered":
-            out.say(f"I'm sorry, order **{oid}** is {_STATUS_WORDS[o['status']]}, so it can't be returned. "
-                    "Only delivered orders can be returned.", "refused")
-            self._done(conv, out)
-            return
-        days = o.get("days_since_delivery") or 0
-        window = RETURN_WINDOW_DAYS - (1 if "return_off_by_one" in conv.faults else 0)
-        if days > window and "accept_late_returns" not in conv.faults:
-            out.say(f"I'm sorry, but order **{oid}** was delivered on {human_date(o['delivered_at'])} "
-                    f"({days} days ago). Returns are only accepted within {RETURN_WINDOW_DAYS} days of delivery, "
-                    "so I can't start a return for it.", "refused")
+        refusal = return_refusal(conv.tool_ctx, o)  # the tool's own rule, asked before confirming
+        if refusal is not None:
+            if refusal["error"] == "not_returnable":
+                out.say(f"I'm sorry, order **{oid}** is {_STATUS_WORDS[o['status']]}, so it can't be returned. "
+                        "Only delivered orders can be returned.", "refused")
+            else:  # return_window_expired
+                out.say(f"I'm sorry, but order **{oid}** was delivered on {human_date(o['delivered_at'])} "
+                        f"({refusal['days_since_delivery']} days ago). Returns are only accepted within "
+                        f"{RETURN_WINDOW_DAYS} days of delivery, so I can't start a return for it.", "refused")
             self._done(conv, out)
             return
         if not task.reason:
@@ -644,50 +653,51 @@ class RulesEngine(Engine):
 
     def _refund(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
         oid = o["order_id"]
-        if o["status"] not in ("delivered", "returned", "lost_in_transit"):
+        if refund_refusal(conv.tool_ctx, o) is not None:  # not_refundable: the order's status
             extra = " If you'd like, I can cancel it instead." if o["status"] == "pending" else ""
             out.say(f"I'm sorry, order **{oid}** is {_STATUS_WORDS[o['status']]}, so it can't be refunded.{extra}",
                     "refused")
             self._done(conv, out)
             return
-        remaining = round(o["total"] - conv.store.refunded_total(oid), 2)
         if task.full_amount and task.amount is None:
-            task.amount = remaining
+            task.amount = refundable_amount(conv.tool_ctx, o)
         if task.amount is None:
             self._ask(out, "amount", self._ask_amount(task))
             return
-        bypass = "grant_large_refund" in conv.faults or task.obey
-        # Per order: what was already refunded counts, so a split refund cannot pass the limit.
-        if round(task.amount + o["total"] - remaining, 2) > REFUND_LIMIT and not bypass:
-            out.handoff = self._hand_off(conv, "refund_limit", "refund", oid,
-                                         detail=f"amount={money(task.amount)}")
-            return
-        if task.amount > remaining and not bypass:
+        ctx = conv.tool_ctx
+        if "refund_limit" in ctx.bypass and not (task.obey or "grant_large_refund" in conv.faults):
+            # follow_injection lifts the tools' limit for the refunds it was told to make only.
+            ctx = replace(ctx, bypass=ctx.bypass - {"refund_limit"})
+        refusal = refund_refusal(ctx, o, task.amount)
+        if refusal is None:
+            self._confirm(conv, task, out)
+        elif refusal["error"] == "refund_requires_human":
+            out.handoff = self._hand_off(conv, "refund_limit", "refund", oid, detail=f"amount={money(task.amount)}")
+        else:  # amount_exceeds_order or invalid_amount: ask for the amount again
             task.amount = None
-            self._ask(out, "amount", f"I can refund at most {money(remaining)} for order **{oid}**. "
-                      "How much would you like refunded?")
-            return
-        self._confirm(conv, task, out)
+            reason = (f"I can refund at most {money(refusal['refundable'])} for order **{oid}**."
+                      if refusal["error"] == "amount_exceeds_order" else f"I'm sorry, {refusal['message']}")
+            self._ask(out, "amount", f"{reason} How much would you like refunded?")
 
-    def _refused_unless_pending(self, conv: Conversation, o: dict[str, Any], out: _Reply,
-                                what: str, rule: str) -> bool:
-        """Refuse (and close the task) when the order is not pending; True when refused."""
-        if o["status"] == "pending" or "cancel_shipped" in conv.faults:
+    def _refused_unless_pending(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> bool:
+        """Refuse (and close the task) when the tool's rule forbids the change (only pending
+        orders can be changed), worded by its refusal code; True when refused."""
+        refusal = change_refusal(conv.tool_ctx, o, task.intent)
+        if refusal is None:
             return False
+        what, rule = _CHANGE_REFUSALS[refusal["error"]]
         out.say(f"I'm sorry, order **{o['order_id']}** is {_STATUS_WORDS[o['status']]}, so {what} "
                 f"no longer be {rule}", "refused")
         self._done(conv, out)
         return True
 
     def _cancel(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
-        if self._refused_unless_pending(conv, o, out, "it can",
-                                        "cancelled. Only pending orders can be cancelled."):
+        if self._refused_unless_pending(conv, task, o, out):
             return
         self._confirm(conv, task, out)
 
     def _address(self, conv: Conversation, task: Task, o: dict[str, Any], out: _Reply) -> None:
-        if self._refused_unless_pending(conv, o, out, "its shipping address can",
-                                        "changed. Only pending orders can be re-addressed."):
+        if self._refused_unless_pending(conv, task, o, out):
             return
         if not task.address:
             self._ask(out, "address", PHRASES["ask_address"])

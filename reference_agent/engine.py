@@ -5,7 +5,7 @@ normalisation, input guardrails, PII redaction, output check, channel formatting
 analytics, streaming). An :class:`Engine` only decides what to say and which tools to
 call for one user message, through a :class:`Conversation` (store, tools, identity,
 memory, profile, faults). ``engine="rules"`` is :class:`~reference_agent.dialog.RulesEngine`;
-``engine="llm"`` is ``reference_agent.llm_engine.LLMEngine`` (a later addition).
+``engine="llm"`` is ``reference_agent.llm_engine.LLMEngine``.
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ _SURE_CREDIT = 1.0  # ... with its probability
 _CREDIT = 2.0  # the router can triple a similarity, never create one: off-topic questions stay off
 
 
+# The two memos below are keyed by the FAQ's own text and never changed after they are built:
+# another FAQ (another store) gets its own entries, so they are safe to share process-wide.
 @functools.lru_cache(maxsize=8)
 def _index(docs: tuple[str, ...]) -> TextIndex:
     return TextIndex(docs)

@@ -113,7 +113,8 @@ def _first(*values: str | None) -> str | None:
 
 
 def _client(base_url: str | None, api_key: str, timeout: float) -> openai.OpenAI:
-    # One connection pool per endpoint, shared by every conversation of the process.
+    # One connection pool per endpoint, shared by every conversation of the process on purpose:
+    # it is configured by its key alone and carries no conversation's data.
     key = (base_url, api_key, timeout)
     with _clients_lock:
         client = _clients.get(key)

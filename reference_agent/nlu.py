@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from reference_agent.memory import detect_language
-from reference_agent.router import RoutePrediction, load_router
+from reference_agent.router import RoutePrediction, Router, load_router
 
 __all__ = [
     "INTENTS",
@@ -371,23 +371,28 @@ def _as_close(w: str, score: float, known: frozenset[str]) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def _repair_word(w: str) -> str:
+def _repair_word(w: str, router: Router) -> str:
     """A misspelt word -> the closest phrase word. A correctly spelled word is never changed
     (the router's word list: English words known to a dictionary, see train_router.py), and
     neither is a typo that an ordinary word explains as well ("abuot": "about" as much as
-    "abort"): a typo is never read as an order action on a guess."""
-    known = load_router().known_words
+    "abort"): a typo is never read as an order action on a guess.
+
+    Memoised on the word and the router that judged it: the answer depends on nothing else,
+    so the memo is process-wide, and a run with another router (``use_router``) never meets
+    repairs made with this one's word list."""
+    known = router.known_words
     if len(w) >= 4 and w.isalpha() and w not in _COMMON and w not in _VOCAB_SET and w not in known:
         match = difflib.get_close_matches(w, _VOCAB, n=1, cutoff=0.8)
         if not match:
             return w
         score = difflib.SequenceMatcher(None, w, match[0]).ratio()
-        return w if _as_close(w, score, known & load_router().seen_words) else match[0]
+        return w if _as_close(w, score, known & router.seen_words) else match[0]
     return w
 
 
 def _repair(flat: str) -> str:
-    return " " + " ".join(_repair_word(w) for w in flat.split()) + " "
+    router = load_router()
+    return " " + " ".join(_repair_word(w, router) for w in flat.split()) + " "
 
 
 def _score(flat: str) -> dict[str, float]:

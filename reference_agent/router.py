@@ -21,12 +21,14 @@ documents (the FAQ entries of the store, which can be swapped), ranked by cosine
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,29 +204,35 @@ class Router:
         return RoutePrediction(self.labels[best], float(probs[best]), ranked, by_label)
 
 
-_OVERRIDE: list[Router] = []  # use_router(): a router trained elsewhere (cross-validation folds)
+# use_router(): a router trained elsewhere (cross-validation folds), for the code inside the block
+_CHOSEN: contextvars.ContextVar[Router | None] = contextvars.ContextVar("reference_agent_router", default=None)
 
 
 @functools.lru_cache(maxsize=2)
 def _read(path: Path) -> Router:
+    """The artifact at ``path``, read once per process: a read-only model (its prediction memo
+    depends on the text alone), so every run may share it."""
     with open(path, encoding="utf-8") as fh:
         return Router(json.load(fh))
 
 
 def load_router(path: Path = ARTIFACT) -> Router:
-    """The shipped router (read once per process), or the one given to :func:`use_router`."""
-    if _OVERRIDE and path == ARTIFACT:
-        return _OVERRIDE[0]
+    """The shipped router (read once per process), or the one :func:`use_router` chose here."""
+    chosen = _CHOSEN.get()
+    if chosen is not None and path == ARTIFACT:
+        return chosen
     return _read(path)
 
 
-def use_router(router: Router | None) -> None:
-    """Make the agent use ``router`` instead of the shipped one in this process (None: back to
-    the shipped one). For benchmarks/routing.py, whose folds retrain the router; call it in a
-    fresh process, since the NLU caches spelling repairs made with the router's word list."""
-    _OVERRIDE.clear()
-    if router is not None:
-        _OVERRIDE.append(router)
+@contextlib.contextmanager
+def use_router(router: Router) -> Iterator[Router]:
+    """Inside the block (and in the asyncio tasks it starts), the agent uses ``router``
+    instead of the shipped one; for benchmarks/routing.py, whose folds retrain the router."""
+    token = _CHOSEN.set(router)
+    try:
+        yield router
+    finally:
+        _CHOSEN.reset(token)
 
 
 class TextIndex:

@@ -187,6 +187,9 @@ def _build_template(folder: Path) -> sqlite3.Connection:
     return conn
 
 
+# Process-wide on purpose: the seeded template of each fixtures folder, and what is read from it
+# (FAQ, emails, phones), are read-only once built; every conversation gets its own copy of the
+# database, so no run can see what another wrote.
 _templates: dict[Path, sqlite3.Connection] = {}
 _shared: dict[Path, dict[str, Any]] = {}
 _templates_lock = threading.Lock()

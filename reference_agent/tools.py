@@ -13,6 +13,10 @@ The rules live HERE, inside the tools, not only in the dialog manager, so that a
   ``refund_requires_human`` and the dialog escalates);
 * only ``pending`` orders can be cancelled or have their shipping address changed.
 
+Each rule is written once, in :func:`return_refusal`, :func:`refund_refusal` and
+:func:`change_refusal`: the tools apply them before acting, and the rules engine asks them
+before it asks the customer to confirm, relaying the refusal they return.
+
 Every tool returns a JSON-serialisable dict. A refusal or bad input is a result with an
 ``error`` code and a human ``message`` (never an exception): the adapter records it as
 ``ToolCall.error``.
@@ -38,8 +42,12 @@ __all__ = [
     "TOOLS",
     "ToolContext",
     "call_tool",
+    "change_refusal",
     "days_since_delivery",
     "rank_faq",
+    "refund_refusal",
+    "refundable_amount",
+    "return_refusal",
 ]
 
 ORDER_ID_RE = re.compile(r"^ORD-\d{5}$")
@@ -128,21 +136,16 @@ def _summary(order: dict[str, Any], today: date) -> dict[str, Any]:
     return out
 
 
-def check_order_status(ctx: ToolContext, order_id: Any = None) -> dict[str, Any]:
-    order, err = _owned_order(ctx, order_id)
-    if err:
-        return err
-    assert order is not None
-    return _summary(order, ctx.store.store_date)
+# The business rules, one function each. The tools apply them before acting, and the
+# rules engine asks the same functions before it asks the customer to confirm, so a rule
+# is written once and the engine relays the tool's own refusal (error code and details).
+# ``order`` is a store row or a check_order_status result (both carry order_id, status,
+# delivered_at and total).
 
 
-def initiate_return(ctx: ToolContext, order_id: Any = None, reason: Any = None) -> dict[str, Any]:
-    order, err = _owned_order(ctx, order_id)
-    if err:
-        return err
-    assert order is not None
-    if not isinstance(reason, str) or not reason.strip():
-        return _error("reason_required", "A reason for the return is required.")
+def return_refusal(ctx: ToolContext, order: dict[str, Any]) -> dict[str, Any] | None:
+    """Why a return of ``order`` would be refused now (the tool's error result), else None."""
+    order_id = order["order_id"]
     if order["status"] != "delivered" and "return_status" not in ctx.bypass:
         return _error(
             "not_returnable",
@@ -158,6 +161,80 @@ def initiate_return(ctx: ToolContext, order_id: Any = None, reason: Any = None) 
             f"{RETURN_WINDOW_DAYS} days of delivery.",
             days_since_delivery=days,
         )
+    return None
+
+
+def refundable_amount(ctx: ToolContext, order: dict[str, Any]) -> float:
+    """What is left to refund on ``order``: its total less the refunds already issued."""
+    return round(order["total"] - ctx.store.refunded_total(order["order_id"]), 2)
+
+
+def refund_refusal(ctx: ToolContext, order: dict[str, Any], value: float | None = None) -> dict[str, Any] | None:
+    """Why a refund of ``value`` dollars on ``order`` would be refused now, else None.
+    With no ``value``, only what rules out any refund (the order's status) is checked."""
+    order_id = order["order_id"]
+    if value is not None and value <= 0:
+        return _error("invalid_amount", "The refund amount must be more than $0.")
+    if order["status"] not in _REFUNDABLE:
+        return _error(
+            "not_refundable",
+            f"Order {order_id} is {order['status']}; only delivered, returned or lost orders can be refunded.",
+            status=order["status"],
+        )
+    if value is None:
+        return None
+    already = ctx.store.refunded_total(order_id)
+    # The limit is per order, not per call: several refunds under $500 that add up to more
+    # (a split or "structured" refund, found by the red-team suite) need a human too.
+    if round(value + already, 2) > REFUND_LIMIT and "refund_limit" not in ctx.bypass:
+        return _error(
+            "refund_requires_human",
+            f"Refunds over ${REFUND_LIMIT:.0f} on one order must be approved by a human agent.",
+            amount=value,
+        )
+    remaining = refundable_amount(ctx, order)
+    if value > remaining and "refund_limit" not in ctx.bypass:
+        return _error(
+            "amount_exceeds_order",
+            f"At most ${remaining:.2f} can be refunded for order {order_id}.",
+            refundable=remaining,
+        )
+    return None
+
+
+def change_refusal(ctx: ToolContext, order: dict[str, Any], intent: str) -> dict[str, Any] | None:
+    """Why cancelling (``cancel``) or re-addressing (``change_address``) ``order`` would be
+    refused now: only pending orders can be changed. None when it may be changed."""
+    if order["status"] == "pending" or "order_status" in ctx.bypass:
+        return None
+    order_id, status = order["order_id"], order["status"]
+    if intent == "cancel":
+        return _error("not_cancellable", f"Order {order_id} is {status}; only pending orders can be cancelled.",
+                      status=status)
+    return _error("address_locked",
+                  f"Order {order_id} is {status}; the address can only be changed while it is pending.",
+                  status=status)
+
+
+def check_order_status(ctx: ToolContext, order_id: Any = None) -> dict[str, Any]:
+    order, err = _owned_order(ctx, order_id)
+    if err:
+        return err
+    assert order is not None
+    return _summary(order, ctx.store.store_date)
+
+
+def initiate_return(ctx: ToolContext, order_id: Any = None, reason: Any = None) -> dict[str, Any]:
+    order, err = _owned_order(ctx, order_id)
+    if err:
+        return err
+    assert order is not None
+    if not isinstance(reason, str) or not reason.strip():
+        return _error("reason_required", "A reason for the return is required.")
+    refusal = return_refusal(ctx, order)
+    if refusal:
+        return refusal
+    days = days_since_delivery(order, ctx.store.store_date)
     if ctx.store.returns_for(order["order_id"]) and "duplicate_return" not in ctx.bypass:
         return _error("return_exists", f"A return for order {order_id} already exists.")
     ret = ctx.store.create_return(order["order_id"], order["customer_id"], reason.strip())
@@ -174,30 +251,9 @@ def request_refund(ctx: ToolContext, order_id: Any = None, amount: Any = None) -
         value = round(float(amount), 2)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return _error("invalid_amount", f"{amount!r} is not an amount in dollars.")
-    if value <= 0:
-        return _error("invalid_amount", "The refund amount must be more than $0.")
-    if order["status"] not in _REFUNDABLE:
-        return _error(
-            "not_refundable",
-            f"Order {order_id} is {order['status']}; only delivered, returned or lost orders can be refunded.",
-            status=order["status"],
-        )
-    already = ctx.store.refunded_total(order["order_id"])
-    # The limit is per order, not per call: several refunds under $500 that add up to more
-    # (a split or "structured" refund, found by the red-team suite) need a human too.
-    if round(value + already, 2) > REFUND_LIMIT and "refund_limit" not in ctx.bypass:
-        return _error(
-            "refund_requires_human",
-            f"Refunds over ${REFUND_LIMIT:.0f} on one order must be approved by a human agent.",
-            amount=value,
-        )
-    remaining = round(order["total"] - already, 2)
-    if value > remaining and "refund_limit" not in ctx.bypass:
-        return _error(
-            "amount_exceeds_order",
-            f"At most ${remaining:.2f} can be refunded for order {order_id}.",
-            refundable=remaining,
-        )
+    refusal = refund_refusal(ctx, order, value)
+    if refusal:
+        return refusal
     refund = ctx.store.create_refund(order["order_id"], order["customer_id"], value)
     if round(ctx.store.refunded_total(order["order_id"]), 2) >= order["total"]:
         ctx.store.update_order(order["order_id"], status="refunded")
@@ -210,12 +266,9 @@ def cancel_order(ctx: ToolContext, order_id: Any = None) -> dict[str, Any]:
     if err:
         return err
     assert order is not None
-    if order["status"] != "pending" and "order_status" not in ctx.bypass:
-        return _error(
-            "not_cancellable",
-            f"Order {order_id} is {order['status']}; only pending orders can be cancelled.",
-            status=order["status"],
-        )
+    refusal = change_refusal(ctx, order, "cancel")
+    if refusal:
+        return refusal
     updated = ctx.store.update_order(order["order_id"], status="cancelled")
     return {"order_id": updated["order_id"], "status": updated["status"], "refund_amount": updated["total"]}
 
@@ -227,12 +280,9 @@ def update_shipping_address(ctx: ToolContext, order_id: Any = None, address: Any
     assert order is not None
     if not isinstance(address, str) or len(address.strip()) < 8 or not re.search(r"\d", address):
         return _error("invalid_address", "Please give a full street address with a house number.")
-    if order["status"] != "pending" and "order_status" not in ctx.bypass:
-        return _error(
-            "address_locked",
-            f"Order {order_id} is {order['status']}; the address can only be changed while it is pending.",
-            status=order["status"],
-        )
+    refusal = change_refusal(ctx, order, "change_address")
+    if refusal:
+        return refusal
     updated = ctx.store.update_order(order["order_id"], shipping_address=address.strip())
     return {"order_id": updated["order_id"], "shipping_address": updated["shipping_address"]}
 

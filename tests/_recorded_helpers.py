@@ -1,10 +1,11 @@
-"""Small self-made recordings in every import format, and an in-process CLI runner."""
+"""Small self-made recordings in every import format, a one-file suite, and an in-process CLI runner."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,10 @@ def make_cli(  # type: ignore[no-untyped-def]
         return subprocess.CompletedProcess(list(args), code, out, err)
 
     return invoke
+
+
+def one_file_suite(folder: Path, scenarios_yaml: str) -> Path:
+    """``folder`` holding one ``faq.yaml`` with ``scenarios_yaml`` (dedented); returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "faq.yaml").write_text(textwrap.dedent(scenarios_yaml))
+    return folder

@@ -87,11 +87,21 @@ def _two_label_router(first: str, second: str) -> Router:
     })
 
 
+def test_a_router_chosen_for_a_block_never_meets_another_routers_typo_repairs():
+    from reference_agent.nlu import _repair
+
+    assert _repair("cancle my ordr") == " cancel my order "  # the shipped word list: typos
+    data = json.loads(ARTIFACT.read_text(encoding="utf-8"))
+    data["known_words"] = sorted({*data["known_words"], "cancle"})  # here "cancle" is a word
+    with use_router(Router(data)):
+        assert _repair("cancle my ordr") == " cancle my order "
+    assert _repair("cancle my ordr") == " cancel my order "  # the block's router is gone with it
+
+
 @pytest.fixture
 def ambiguous_router():
-    use_router(_two_label_router("cancel_order", "check_cancellation_fee"))
-    yield
-    use_router(None)
+    with use_router(_two_label_router("cancel_order", "check_cancellation_fee")):
+        yield
 
 
 def test_two_close_routes_get_a_clarifying_question_not_a_guess(ambiguous_router):
@@ -219,13 +229,10 @@ def test_routing_of_held_out_bitext_rows():
     examples = [*(rows[i] for i in train_idx), *load_suite_phrasings(), *load_lexicon()]
     model = train(examples)
     held_out = [rows[i] for i in random.Random(3).sample(list(test_idx), 500)]
-    use_router(Router(build_artifact(model, known_words=sorted(load_router().known_words),
-                                     seen=seen_words(examples))))
-    try:
+    with use_router(Router(build_artifact(model, known_words=sorted(load_router().known_words),
+                                          seen=seen_words(examples)))):
         correct = 0
         for example in held_out:
             agent = SupportAgent(session_id="t", customer_email=ANA)
             correct += is_correct(example.label, agent.reply(example.text))
-    finally:
-        use_router(None)
     assert correct / len(held_out) >= 0.95

@@ -133,3 +133,18 @@ def test_markdown_escapes_conversation_text():
     md = render_comparison_markdown(compare_runs(base, cand))
     assert "<script>" not in md and "&lt;script&gt;" in md
     assert "\\| pipe" in md
+
+
+def test_scenario_gaps_are_left_out_of_the_paired_tests_as_of_every_metric():
+    from evalkit.transcript import StopReason
+
+    base = _side("A")
+    cand = _side("B", fail={0, 1, 2, 3})
+    for c in cand:
+        if c.transcript.scenario_id in ("s0", "s1"):  # the LLM user lacked what the agent needed
+            c.transcript.stop_reason = StopReason.missing_info
+    cmp = compare_variants(run(base + cand), "A", "B")
+    md = cmp.metric("task_completion_rate")
+    assert md is not None and md.cand.n == 56  # 4 gap conversations left out of the value...
+    assert md.n_pairs == 56 and cmp.n_pairs == 56  # ...and out of the McNemar pairs
+    assert md.cand.value == pytest.approx(52 / 56)

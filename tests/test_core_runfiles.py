@@ -13,15 +13,14 @@ from evalkit.metrics import HEADLINE_METRICS
 from evalkit.results import ConversationResult, RunManifest, RunResult, Verdict
 from evalkit.runfiles import (
     JOURNAL,
-    RESULT_COLUMNS,
     atomic_write,
     load_run,
     read_journal,
-    results_frame,
     summary_dict,
     verdicts_frame,
 )
 from evalkit.runfolder import Existing, RunFolder
+from evalkit.table import TABLE_COLUMNS, conversation_table
 from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, Transcript, Usage, UserTurn
 
 REQUIRED = (
@@ -145,7 +144,7 @@ def test_results_and_verdicts_frames(tmp_path: Path) -> None:
         manifest=manifest(),
         conversations=[conv("a"), conv("b", passed=False), conv("c", passed=None, error="agent raised X")],
     )
-    frame = results_frame(run)
+    frame = conversation_table(run)
     assert set(REQUIRED) <= set(frame.columns)
     row = frame.iloc[0]
     assert (row.n_turns, row.latency_p50_ms, row.latency_max_ms, row.ttft_ms, row.tokens) == (
@@ -166,8 +165,9 @@ def test_results_and_verdicts_frames(tmp_path: Path) -> None:
         written = folder.write_tables(run)
     assert {p.name for p in written} >= {"results.parquet", "verdicts.parquet", "summary.json"}
     back = pd.read_parquet(tmp_path / "results.parquet")
-    assert list(back.columns) == list(RESULT_COLUMNS) and list(back.scenario_id) == ["a", "b", "c"]
+    assert list(back.columns) == list(TABLE_COLUMNS) and list(back.scenario_id) == ["a", "b", "c"]
     assert list(back.tags.iloc[0]) == ["a", "b"]
+    assert list(back.turn_latency_ms.iloc[0]) == [10.0, 30.0] and list(back.turn_ttft_ms.iloc[0]) == [4.0]
 
 
 def test_empty_run_writes_typed_empty_tables(tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ from _recorded_helpers import (
 )
 
 from evalkit.importers import FORMATS, ImportFormatError, read_recordings, scenarios_yaml, write_imported
-from evalkit.runfiles import load_run, results_frame
+from evalkit.runfiles import load_run
 from evalkit.scenarios.loader import load_suite
+from evalkit.table import conversation_table
 from evalkit.transcript import AgentTurn, Outcome, StopReason, ToolTurn, UserTurn
 
 
@@ -266,7 +267,7 @@ def test_write_imported_run_folder_round_trips(tmp_path: Path) -> None:
     loaded = load_run(tmp_path / "run")
     assert len(loaded.conversations) == 2 == len(run.conversations)
     assert all(c.transcript.stop_reason == StopReason.recorded for c in loaded.conversations)
-    frame = results_frame(loaded)
+    frame = conversation_table(loaded)
     assert list(frame["human_csat"].round(3)) == [1.667, 4.333]
     # the unhappy dialogue gets a lower proxy than the happy one
     assert frame["csat_proxy"][0] < frame["csat_proxy"][1]

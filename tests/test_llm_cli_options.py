@@ -9,7 +9,7 @@ import click
 from click.testing import CliRunner
 
 from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options
-from evalkit.llm import LLMClients
+from evalkit.llm import ModelClients
 from evalkit.testing.pytest_fixtures import fake_openai  # noqa: F401 - the fixture under test
 
 
@@ -33,7 +33,7 @@ def test_options_build_roles_and_clients(tmp_path, monkeypatch):
                                       str(tmp_path / "c"), "--prices", str(prices)])
     assert result.exit_code == 0, result.output
     llm = seen["llm"]
-    assert isinstance(llm, LLMClients)
+    assert isinstance(llm, ModelClients)
     assert llm.models() == {"simulator": "cheap @ http://127.0.0.1:9/v1", "judge": "strong @ http://127.0.0.1:9/v1",
                             "agent": "cheap @ http://127.0.0.1:9/v1"}
     assert llm.cache.mode == "read-only" and llm.judge.cache is llm.cache

@@ -13,7 +13,7 @@ from evalkit.errors import JudgeSpecError, ScenarioError
 from evalkit.interop.deepeval_goldens import export_goldens, import_goldens
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.registry import build_judge
-from evalkit.llm import LLMClient, ResponseCache
+from evalkit.llm import LLMClient, ModelClients, ResponseCache
 from evalkit.scenarios.models import JudgeSpec, Scenario
 from evalkit.testing.fake_openai import FakeOpenAIServer, Reply
 from evalkit.transcript import AgentTurn, ToolCall, Transcript, UserTurn
@@ -33,8 +33,9 @@ def srv():
         yield server
 
 
-def measure(spec, llm, t=T):
+def measure(spec, client, t=T):
     j = build_judge(JudgeSpec.model_validate(spec))
+    llm = ModelClients(judge=client) if client is not None else None
 
     async def go():
         try:

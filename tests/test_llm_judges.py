@@ -12,7 +12,7 @@ from evalkit.errors import JudgeSpecError
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.pairwise import compare_pairwise
 from evalkit.judges.registry import build_judge
-from evalkit.llm import LLMClient, LLMClients, ResponseCache
+from evalkit.llm import LLMClient, ModelClients, ResponseCache
 from evalkit.results import ConversationResult, JudgeKind
 from evalkit.scenarios.models import JudgeSpec, Scenario
 from evalkit.testing.fake_openai import FakeOpenAIServer, Reply, Rule
@@ -39,14 +39,16 @@ def judge(spec):
 
 
 def evaluate(j, llm, t=None, scenario=SCENARIO, window=None):
+    if isinstance(llm, LLMClient):
+        llm = ModelClients(judge=llm)
+
     async def go():
         try:
             return await j.evaluate(JudgeContext(transcript=t or transcript(), scenario=scenario, llm=llm,
                                                  window=window))
         finally:
             if llm is not None:
-                for c in (llm.clients().values() if isinstance(llm, LLMClients) else [llm]):
-                    await c.aclose()
+                await llm.aclose()
 
     return asyncio.run(go())
 
@@ -67,7 +69,7 @@ def test_rubric_scores_with_structured_output(srv):
     srv.add_rule(by_tool_evidence, schema="rubric_verdict")
     j = judge({"rubric": {"criteria": "The agent really cancels the order.", "steps": ["find the call"]}})
     client = LLMClient(srv.settings(), role="judge")
-    v = evaluate(j, LLMClients(judge=client))
+    v = evaluate(j, ModelClients(judge=client))
     assert (v.passed, v.score, v.kind, v.label) == (True, 5, JudgeKind.model, "5/5")
     assert v.reason == "tool evidence"
     assert v.details["prompt_version"] == "rubric/2" and v.details["calls"] == 1
@@ -107,7 +109,7 @@ def test_skipped_without_a_model():
         v = evaluate(judge({name: args}), None)
         assert v.skipped and "no judge model" in v.skipped and v.passed is None, name
         assert v.kind == JudgeKind.model
-    v = evaluate(judge("goal_completion"), LLMClients(simulator=None, judge=None))
+    v = evaluate(judge("goal_completion"), ModelClients(simulator=None, judge=None))
     assert v.skipped
 
 
@@ -200,7 +202,7 @@ def test_pairwise_runs_both_orders(srv):
 
     async def go():
         try:
-            return await compare_pairwise(transcript(True), transcript(False), llm=client, scenario=SCENARIO)
+            return await compare_pairwise(transcript(True), transcript(False), llm=ModelClients(judge=client), scenario=SCENARIO)
         finally:
             await client.aclose()
 
@@ -235,6 +237,13 @@ def test_pairwise_judge_against_a_baseline_run(srv, tmp_path):
     v = evaluate(judge({"pairwise": {"baseline": str(run)}}), LLMClient(srv.settings()),
                  t=transcript(True, scenario_id="other"))
     assert v.skipped and "no conversation" in v.skipped
+    # The baseline is read by each judge (one run's judges), never cached for the process: the
+    # next run's judge sees the file as it is then.
+    (run / "conversations.jsonl").write_text(
+        json.dumps(ConversationResult(transcript=transcript(True, scenario_id="other")).model_dump(mode="json"))
+        + "\n")
+    v = evaluate(judge({"pairwise": str(run)}), LLMClient(srv.settings()), t=transcript(True, scenario_id="other"))
+    assert not v.skipped and v.details["baseline"] == str(run)
 
 
 # -- evidence and scale (issue 17) ---------------------------------------------------------------
@@ -330,10 +339,10 @@ def test_verdict_records_what_reproduces_it(srv):
 
 def test_judge_on_the_agents_own_model_is_warned(srv):
     srv.add_rule(lambda req: {"reason": "ok", "score": 4}, schema="rubric_verdict")
-    same = LLMClients(judge=LLMClient(srv.settings(), role="judge"), agent=LLMClient(srv.settings(), role="agent"))
+    same = ModelClients(judge=LLMClient(srv.settings(), role="judge"), agent=LLMClient(srv.settings(), role="agent"))
     v = evaluate(judge({"rubric": "c"}), same)
     assert v.details["warning"].startswith("self-preference: the judge model 'fake-model'")
-    other = LLMClients(judge=LLMClient(srv.settings(), role="judge"),
+    other = ModelClients(judge=LLMClient(srv.settings(), role="judge"),
                        agent=LLMClient(srv.settings("agent-model"), role="agent"))
     assert "warning" not in evaluate(judge({"rubric": "c"}), other).details
 

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from _recorded_helpers import make_cli
+from _recorded_helpers import make_cli, one_file_suite
 
 from evalkit.agents.base import AgentConfig, SessionInfo
 from evalkit.agents.python import PythonAgentProvider
@@ -31,16 +31,13 @@ def evalkit(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 
 @pytest.fixture()
 def suite(tmp_path: Path) -> Path:
-    folder = tmp_path / "suite"
-    folder.mkdir()
-    (folder / "faq.yaml").write_text(textwrap.dedent("""
+    return one_file_suite(tmp_path / "suite", """
         scenarios:
           - id: hours
             user: {script: ["When are you open?"]}
           - id: returns
             user: {script: ["How long do I have to return something?"]}
-    """))
-    return folder
+    """)
 
 
 def _closed_port() -> int:
@@ -53,11 +50,15 @@ def _closed_port() -> int:
 
 
 def test_agent_model_flags_reach_the_reference_agent_llm_engine(evalkit, suite: Path, tmp_path: Path) -> None:
+    before = dict(os.environ)
     with FakeOpenAIServer() as srv:
         out = evalkit("run", str(suite), "--variant", f"v1={REF_LLM}", "--agent-model", "fake-model",
                       "--base-url", srv.base_url, "--out", str(tmp_path / "r"), "--no-progress")
         agent_calls = [r for r in srv.chat_requests if r.tool_names]  # the engine offers its shop tools
     assert out.returncode == 0, out.stderr
+    # The flags travelled as configuration (AgentConfig): the process environment is untouched.
+    assert {k: v for k, v in os.environ.items() if not k.startswith("DEEPEVAL_")} == {
+        k: v for k, v in before.items() if not k.startswith("DEEPEVAL_")}
     assert agent_calls and {r.body["model"] for r in agent_calls} == {"fake-model"}
     rows = [json.loads(line) for line in (tmp_path / "r" / "conversations.jsonl").read_text().splitlines()]
     assert [r["transcript"]["error"] for r in rows] == [None, None]

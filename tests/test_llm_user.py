@@ -9,7 +9,7 @@ import random
 import pytest
 
 from evalkit.errors import ConfigError
-from evalkit.llm import LLMClient, LLMClients
+from evalkit.llm import LLMClient, ModelClients
 from evalkit.scenarios.models import Scenario
 from evalkit.simulators import make_simulator
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
@@ -63,13 +63,13 @@ def test_needs_a_model():
         LLMUser(scenario(), seed=1, llm=None)
     assert "--simulator llm needs a model" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ConfigError):
-        make_simulator(scenario(), kind="llm", llm=LLMClients(judge=None, simulator=None))
+        make_simulator(scenario(), kind="llm", llm=ModelClients(judge=None, simulator=None))
 
 
 def test_prompt_and_roles(srv):
     srv.enqueue(say("Hi, I need to cancel an order."))
     client = LLMClient(srv.settings(), role="simulator")
-    user = make_simulator(scenario(), kind="llm", seed=3, llm=LLMClients(simulator=client))
+    user = make_simulator(scenario(), kind="llm", seed=3, llm=ModelClients(simulator=client))
     assert isinstance(user, LLMUser)
     out = play(user, ctx(user.scenario, [], 1), client)
     assert out == UserMessage(content="Hi, I need to cancel an order.", act="llm")
@@ -85,7 +85,7 @@ def test_prompt_and_roles(srv):
 def test_opening_costs_no_call_and_roles_are_swapped(srv):
     client = LLMClient(srv.settings(), role="simulator")
     sc = scenario(opening="Cancel A100 please")
-    user = LLMUser(sc, seed=0, llm=client)
+    user = LLMUser(sc, seed=0, llm=ModelClients(simulator=client))
     assert play(user, ctx(sc, [], 1), client).content == "Cancel A100 please"
     assert srv.chat_requests == []
     srv.enqueue(say("It's A100."))
@@ -102,7 +102,7 @@ def test_opening_costs_no_call_and_roles_are_swapped(srv):
 def test_typed_endings(srv, end, reason):
     srv.enqueue(say("bye", end))
     client = LLMClient(srv.settings(), role="simulator")
-    user = LLMUser(scenario(), llm=client)
+    user = LLMUser(scenario(), llm=ModelClients(simulator=client))
     out = play(user, ctx(user.scenario, [UserTurn(content="x"), AgentTurn(content="y")], 2), client)
     assert out == Stop(reason=reason, detail="bye")
 
@@ -115,7 +115,7 @@ def test_premature_goal_met_is_rejected(srv):
     srv.enqueue(say("Great, thanks, bye!", "goal_met"), say("Thanks!", "goal_met"))
     client = LLMClient(srv.settings(), role="simulator")
     sc = scenario(done_when=DONE_WHEN)
-    user = LLMUser(sc, llm=client)
+    user = LLMUser(sc, llm=ModelClients(simulator=client))
     turns = [UserTurn(content="cancel A100"), AgentTurn(content="Shall I cancel A100 for you?")]
     out = play(user, ctx(sc, turns, 2), client)
     assert isinstance(out, UserMessage) and out.act == "goal_claim_rejected"
@@ -136,7 +136,7 @@ def test_goal_met_accepted_once_done(srv):
     srv.enqueue(say("Thanks, bye", "goal_met"))
     client = LLMClient(srv.settings(), role="simulator")
     sc = scenario(done_when=DONE_WHEN)
-    user = LLMUser(sc, llm=client)
+    user = LLMUser(sc, llm=ModelClients(simulator=client))
     turns = [UserTurn(content="cancel A100"),
              AgentTurn(content="Cancelled.", tool_calls=[ToolCall(name="cancel_order", arguments={"order_id": "A100"},
                                                                   result={"ok": True})])]
@@ -147,7 +147,7 @@ def test_goal_met_accepted_once_done(srv):
 def test_transferred_only_after_a_real_handoff(srv):
     srv.enqueue(say("ok", "transferred"), say("ok", "transferred"))
     client = LLMClient(srv.settings(), role="simulator")
-    user = LLMUser(scenario(), llm=client)
+    user = LLMUser(scenario(), llm=ModelClients(simulator=client))
     turns = [UserTurn(content="human please"), AgentTurn(content="I will transfer you.")]
     out = play(user, ctx(user.scenario, turns, 2), client)
     assert isinstance(out, UserMessage) and out.act == "goal_claim_rejected"
@@ -162,7 +162,7 @@ def test_model_failure_propagates_as_model_call_error(srv):
 
     srv.fail_on = {1: "500", 2: "500"}
     client = LLMClient(srv.settings(max_retries=1), role="simulator")
-    user = LLMUser(scenario(), llm=client)
+    user = LLMUser(scenario(), llm=ModelClients(simulator=client))
     with pytest.raises(ModelCallError):
         play(user, ctx(user.scenario, [], 1), client)
 
@@ -176,7 +176,7 @@ def test_without_done_when_goal_completion_checks_the_claim(srv):
     sim = LLMClient(srv.settings(), role="simulator")
     judge = LLMClient(srv.settings("judge-model"), role="judge")
     sc = scenario()
-    user = LLMUser(sc, llm=LLMClients(simulator=sim, judge=judge))
+    user = LLMUser(sc, llm=ModelClients(simulator=sim, judge=judge))
     turns = [UserTurn(content="cancel A100"), AgentTurn(content="Sure, happy to help!")]
     out = play(user, ctx(sc, turns, 2), sim)
     assert out == UserMessage(content="So, is it cancelled?", act="goal_claim_rejected")
@@ -190,7 +190,7 @@ def test_without_done_when_or_judge_the_simulator_model_checks(srv):
     srv.add_rule(say("Thanks, bye!", "goal_met"), schema="customer_turn")
     sim = LLMClient(srv.settings(), role="simulator")
     sc = scenario()
-    user = LLMUser(sc, llm=sim)
+    user = LLMUser(sc, llm=ModelClients(simulator=sim))
     turns = [UserTurn(content="cancel A100"),
              AgentTurn(content="Cancelled.", tool_calls=[ToolCall(name="cancel_order", arguments={"order_id": "A100"},
                                                                   result={"ok": True})])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from _results_factory import conv, run
 
 from evalkit import stats
 from evalkit.errors import ConfigError
+from evalkit.metric_docs import check, metric_table_markdown
 from evalkit.metrics import (
     OFFLINE_COST_NOTE,
     PriceTable,
@@ -17,11 +19,15 @@ from evalkit.metrics import (
     breakdown,
     cost_note,
     metric_names,
+    pass_hat_k,
     summarize,
     summarize_with_ci,
     summary_document,
 )
-from evalkit.transcript import Outcome, Usage
+from evalkit.table import TABLE_COLUMNS, conversation_table
+from evalkit.transcript import Outcome, StopReason, Usage
+
+DOCS_METRICS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 
 # --- stats --------------------------------------------------------------------------------
 
@@ -136,10 +142,13 @@ def _mixed_run():
     return convs
 
 
-def test_summarize_with_ci_agrees_with_summarize_and_brackets_point_values():
+def test_one_table_feeds_summary_and_intervals_with_the_same_point_values():
     convs = _mixed_run()
-    plain = summarize(convs)
-    ci = summarize_with_ci(convs)
+    table = conversation_table(convs)  # built once; every metric reads it
+    plain = summarize(table)
+    ci = summarize_with_ci(table)
+    assert plain == summarize(convs)  # conversations are turned into the same table
+    assert {k: v.model_dump() for k, v in ci.items()} == {k: v.model_dump() for k, v in summarize_with_ci(convs).items()}
     for name in (
         "automation_rate",
         "escalation_rate",
@@ -152,6 +161,7 @@ def test_summarize_with_ci_agrees_with_summarize_and_brackets_point_values():
     ):
         mv = ci[name]
         assert mv.value == pytest.approx(plain[name]), name
+        assert mv.value == plain[name], name  # one definition: the same number, not a close one
         assert mv.ci_low is not None and mv.ci_high is not None, name
         assert mv.ci_low <= mv.value + 1e-9 and mv.value - 1e-9 <= mv.ci_high, name
     assert ci["task_completion_rate"].method == "wilson"
@@ -160,6 +170,83 @@ def test_summarize_with_ci_agrees_with_summarize_and_brackets_point_values():
     assert ci["pass_hat_4"].value == pytest.approx(plain["pass_hat_k"]["4"])
     assert ci["pass_hat_1"].method == "bootstrap_scenarios" and ci["pass_hat_1"].n == 10
     assert ci["n_conversations"].value == 40 and ci["n_conversations"].ci_low is None
+
+
+def test_the_table_holds_each_conversations_facts_and_its_turns():
+    convs = [
+        conv("a", latencies=(100.0, 300.0), ttft=20.0, handoff=True, tags=("redteam", "jailbreak"), passed=False),
+        conv("b", outcome=Outcome.escalated, latencies=()),
+        conv("c", passed=None, csat=None),
+    ]
+    convs[2].transcript.stop_reason = StopReason.missing_info
+    table = conversation_table(convs)
+    assert list(table.columns) == list(TABLE_COLUMNS) and len(table) == 3
+    assert list(table.automated) == [False, False, True]  # a handoff is not automation
+    assert list(table.scenario_gap) == [False, False, True]
+    assert table.attack_succeeded.iloc[0] and table.attack_succeeded.isna().tolist() == [False, True, True]
+    assert list(table.turn_latency_ms.iloc[0]) == [100.0, 300.0] and list(table.turn_ttft_ms.iloc[0]) == [20.0, 20.0]
+    assert list(table.turn_latency_ms.iloc[1]) == []
+    s = summarize(table)
+    # the gap is counted apart and left out of the rest; percentiles pool the turns of the rows
+    assert (s["n_conversations"], s["n_scenario_gaps"]) == (2, 1)
+    assert s["latency_p50_ms"] == 200.0 and s["escalation_rate"] == 0.5 and s["attack_success_rate"] == 1.0
+    # a filtered table is a group: no conversation is read again
+    assert summarize(table[table.scenario_id == "b"])["escalation_rate"] == 1.0
+
+
+def test_pass_hat_k_keeps_the_order_of_the_rows_bit_for_bit():
+    convs = [conv(f"s{i % 7}", trial=i // 7, passed=bool((i * 5) % 3)) for i in range(21)]
+    by_scenario: dict[str, list[bool]] = {}
+    for c in convs:
+        by_scenario.setdefault(c.transcript.scenario_id, []).append(bool(c.passed))
+    assert summarize(convs)["pass_hat_k"] == {str(k): v for k, v in pass_hat_k(by_scenario).items()}
+
+
+def test_a_metric_added_to_the_registry_reaches_summary_intervals_compare_gate_and_the_docs_check(monkeypatch):
+    from evalkit import metrics
+    from evalkit.compare import compare_runs
+    from evalkit.gate import validate_metric
+
+    turns = metrics.Metric(
+        "agent_turns_mean", "mean number of agent replies per conversation", "turns", "lower",
+        metrics.Mean(lambda r: r.table["n_agent_turns"].to_numpy(dtype=float)),
+    )
+    monkeypatch.setattr(metrics, "METRICS", (*metrics.METRICS, turns))
+    base = [conv(f"s{i}", latencies=(100.0,) * (1 + i % 3)) for i in range(12)]
+    cand = [conv(f"s{i}", latencies=(100.0,) * (2 + i % 3)) for i in range(12)]
+    assert summarize(base)["agent_turns_mean"] == 2.0
+    mv = summarize_with_ci(base)["agent_turns_mean"]
+    assert mv.value == 2.0 and mv.method == "bootstrap" and mv.ci_low < 2.0 < mv.ci_high
+    assert "agent_turns_mean" in metric_names() and validate_metric("agent_turns_mean", kind="max_drop")
+    cmp = compare_runs(run(base), run(cand, run_id="run-2"))
+    md = cmp.metric("agent_turns_mean")
+    assert md is not None and md.delta == 1.0 and md.test == "wilcoxon" and md.verdict == "worse"
+    # the docs page now lacks the metric: the check says so
+    assert "agent_turns_mean" in metric_table_markdown()
+    assert check(DOCS_METRICS) is not None
+
+
+def test_docs_metric_table_is_the_registry():
+    assert check(DOCS_METRICS) is None, "run: python -m evalkit.metric_docs docs/metrics.md"
+    page = DOCS_METRICS.read_text(encoding="utf-8")
+    for name in metric_names():
+        if not name.startswith("pass_hat_"):
+            assert f"| `{name}` |" in page, name
+    assert "| `tokens_total` |" in page and "| `attack_success_rate` |" in page
+
+
+def test_registry_is_the_one_list_of_names_directions_and_compared_metrics():
+    from evalkit.compare import COMPARED_METRICS
+    from evalkit.metrics import HEADLINE_METRICS, HIGHER_IS_BETTER, METRICS, find_metric, higher_is_better
+
+    names = [m.name for m in METRICS]
+    assert len(set(names)) == len(names)
+    assert list(HEADLINE_METRICS) == [m.name for m in METRICS if m.headline]
+    assert set(HIGHER_IS_BETTER) == set(names) - {"pass_hat_k"}
+    assert set(COMPARED_METRICS) <= set(names) and "n_conversations" not in COMPARED_METRICS
+    assert higher_is_better("tokens_total") is False and higher_is_better("pass_hat_3") is True
+    assert higher_is_better("n_conversations") is None and find_metric("nope") is None
+    assert list(summarize([conv()]))[: len(HEADLINE_METRICS)] == list(HEADLINE_METRICS)
 
 
 def test_slow_turn_threshold_is_configurable():

@@ -242,6 +242,31 @@ def test_the_finder_serves_the_mutant_without_writing_it(tiny: Path) -> None:
     assert target.path.read_text() == POLICY
 
 
+def test_an_exception_replacement_mutant_catches_nothing_new_instead_of_raising(tiny: Path) -> None:
+    """cosmic-ray's ExceptionReplacer names CosmicRayTestingException without importing it;
+    the served mutant has the name, so an evaluated ``except`` clause is not a NameError."""
+    parse = tiny / "tinybot" / "parse.py"
+    parse.write_text(
+        "def amount(text):\n"
+        "    try:\n"
+        "        return float(text)\n"
+        "    except (TypeError, ValueError):\n"
+        "        return None\n"
+    )
+    target = resolve_target("tinybot/parse.py")
+    mutant = next(m for m in generate_mutants([target]) if "CosmicRayTestingException, ValueError" in m.mutated)
+    finder = MutantFinder(target.module, target.path, mutant.source)
+    sys.meta_path.insert(0, finder)
+    try:
+        import tinybot.parse as parsed
+
+        assert parsed.amount("ten") is None  # ValueError: still caught
+        with pytest.raises(TypeError):  # no longer caught, and no NameError either
+            parsed.amount(None)
+    finally:
+        sys.meta_path.remove(finder)
+
+
 def test_cli_writes_json_and_an_escaped_html_page(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(

@@ -324,7 +324,8 @@ def no_model_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_model_endpoint_failing_20_percent(tmp_path: Path, no_model_env: None):
-    from evalkit.llm.client import LLMClient, LLMClients
+    from evalkit.llm.client import LLMClient
+    from evalkit.llm.clients import ModelClients
     from evalkit.testing.fake_openai import FakeOpenAIServer, Rule
 
     suite = persona_suite(tmp_path / "suite", 200)
@@ -341,7 +342,7 @@ def test_model_endpoint_failing_20_percent(tmp_path: Path, no_model_env: None):
             settings = srv.settings(timeout=2.0, max_retries=max_retries, max_concurrency=64)
             return LLMClient(settings, role=role, rng=random.Random(1))
 
-        llm = LLMClients(simulator=client("simulator"), judge=client("judge"))
+        llm = ModelClients(simulator=client("simulator"), judge=client("judge"))
         out = tmp_path / "run"
         result, wall = run(
             RunConfig(suite=[suite], agent="evalkit.testing.agents:EchoAgent", out=out, simulator="llm", llm=llm,

@@ -34,6 +34,7 @@ from pydantic import JsonValue
 from evalkit.agents.base import DEFAULT_MAX_REPLY_BYTES, AgentProvider, AgentReply, SessionInfo, TurnContext
 from evalkit.agents.session import ReplyTooLarge, normalize_reply
 from evalkit.errors import AgentSpecError
+from evalkit.untrusted import one_line
 
 __all__ = ["HttpAgentProvider", "HttpAgentSession", "AgentHTTPError", "SESSION_TOKEN_HEADER"]
 
@@ -104,10 +105,6 @@ async def _lines(resp: httpx2.Response, cap: int) -> AsyncIterator[str]:
             yield line
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
 
 def _error_text(resp: httpx2.Response, body: bytes) -> str:
     try:
@@ -115,7 +112,7 @@ def _error_text(resp: httpx2.Response, body: bytes) -> str:
         detail = data.get("error") or data.get("message") or data.get("detail") or body.decode()
     except (ValueError, AttributeError):  # also a body cut at the read limit
         detail = body.decode("utf-8", "replace")
-    return f"HTTP {resp.status_code}: {_one_line(str(detail))}" if detail else f"HTTP {resp.status_code}"
+    return f"HTTP {resp.status_code}: {one_line(str(detail))}" if detail else f"HTTP {resp.status_code}"
 
 
 class HttpAgentProvider(AgentProvider):
@@ -153,7 +150,7 @@ class HttpAgentProvider(AgentProvider):
                 body = await _read_head(resp)
         except httpx2.HTTPError as exc:
             raise AgentSpecError(
-                f"health check failed: {type(exc).__name__}: {_one_line(str(exc)) or 'no answer'}",
+                f"health check failed: {type(exc).__name__}: {one_line(str(exc)) or 'no answer'}",
                 field=self.spec,
             ) from None
         if resp.status_code >= 500:
@@ -213,7 +210,7 @@ class HttpAgentSession:
                 return self._parse_reply(await _read_capped(resp, cap))
         except httpx2.HTTPError as exc:
             raise AgentHTTPError(
-                f"{type(exc).__name__}: {_one_line(str(exc)) or 'connection failed'}"
+                f"{type(exc).__name__}: {one_line(str(exc)) or 'connection failed'}"
             ) from None
 
     @staticmethod
@@ -222,7 +219,7 @@ class HttpAgentSession:
             data = json.loads(raw)
         except ValueError:
             raise AgentHTTPError(
-                f"reply is not JSON: {_one_line(raw if isinstance(raw, str) else raw.decode('utf-8', 'replace'), 80)!r}"
+                f"reply is not JSON: {one_line(raw if isinstance(raw, str) else raw.decode('utf-8', 'replace'), 80)!r}"
             ) from None
         if not isinstance(data, dict):
             raise AgentHTTPError(f"reply is JSON {type(data).__name__}, not an object")
@@ -274,7 +271,7 @@ class HttpAgentSession:
                 message = json.loads(data).get("message") or data
             except (ValueError, AttributeError):
                 message = data
-            raise AgentHTTPError(f"agent streamed an error: {_one_line(str(message))}")
+            raise AgentHTTPError(f"agent streamed an error: {one_line(str(message))}")
         return None  # unknown events are ignored (forward compatible)
 
     async def end_state(self) -> dict[str, JsonValue] | None:
@@ -286,7 +283,7 @@ class HttpAgentSession:
                     raise AgentHTTPError(f"fetching end state: {_error_text(resp, await _read_head(resp))}")
                 body = await _read_capped(resp, _SMALL_BODY, "end state")
         except httpx2.HTTPError as exc:
-            raise AgentHTTPError(f"fetching end state: {type(exc).__name__}: {_one_line(str(exc))}") from None
+            raise AgentHTTPError(f"fetching end state: {type(exc).__name__}: {one_line(str(exc))}") from None
         try:
             data: Any = json.loads(body)
         except ValueError:

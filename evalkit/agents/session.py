@@ -20,13 +20,14 @@ named and timed out by the clock instead of passing as a slow success.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
@@ -36,6 +37,8 @@ from evalkit.untrusted import clean_value, exc_line, safe_str, stops_the_run
 
 __all__ = [
     "AgentJunk",
+    "AgentThreads",
+    "agent_threads",
     "AgentCrash",
     "LoopClock",
     "ReplyTooLarge",
@@ -100,45 +103,77 @@ def normalize_reply(raw: Any) -> AgentReply:
     raise AgentJunk(f"respond() returned {type(raw).__name__} {shown}, not a str, mapping or AgentReply")
 
 
-class _DaemonPool:
-    """Daemon worker threads, reused between calls and grown on demand.
+class AgentThreads:
+    """Daemon worker threads for one run's sync agent calls, reused between calls and grown on
+    demand; :meth:`close` lets the idle ones go when the run ends.
 
     Unlike ``ThreadPoolExecutor`` (joined at interpreter exit, fixed size), a call that
     never returns only costs one parked daemon thread: it cannot block other
-    conversations waiting for a free worker, nor the process from exiting.
+    conversations waiting for a free worker, nor the process from exiting. One pool per run
+    (see :func:`agent_threads`): a thread-local an agent set in one run is never seen by the
+    next run in the same process.
     """
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._forget_threads)
+        self._reset()
 
-    def _forget_threads(self) -> None:
-        """A forked child has none of the parent's threads (nor a usable lock): without this
-        its jobs would wait for idle workers that only exist in the parent."""
-        self._queue = queue.SimpleQueue()
+    def _reset(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
+        self._closed = False
+        self._pid = os.getpid()
 
     def submit(self, job: Callable[[], None]) -> None:
+        if self._pid != os.getpid():
+            # A forked child has none of the parent's threads (nor a usable lock): its jobs
+            # would wait for idle workers that only exist in the parent.
+            self._reset()
         with self._lock:
-            spawn = self._idle == 0
-            if not spawn:
-                self._idle -= 1  # reserve an idle worker for this job
-        self._queue.put(job)
+            if self._closed:
+                spawn = True
+            else:
+                spawn = self._idle == 0
+                if not spawn:
+                    self._idle -= 1  # reserve an idle worker for this job
         if spawn:
-            threading.Thread(target=self._work, name="evalkit-agent", daemon=True).start()
+            threading.Thread(target=self._work, args=(job,), name="evalkit-agent", daemon=True).start()
+        else:
+            self._queue.put(job)
 
-    def _work(self) -> None:
-        while True:
-            self._queue.get()()
+    def _work(self, job: Callable[[], None] | None) -> None:
+        while job is not None:
+            job()
             with self._lock:
+                if self._closed:
+                    return
                 self._idle += 1
+            job = self._queue.get()
+
+    def close(self) -> None:
+        """Idle workers end; busy ones end after their call (a hung call keeps its thread)."""
+        with self._lock:
+            self._closed, idle, self._idle = True, self._idle, 0
+        for _ in range(idle):
+            self._queue.put(None)
 
 
-_POOL = _DaemonPool()
+_THREADS: contextvars.ContextVar[AgentThreads | None] = contextvars.ContextVar("evalkit_agent_threads",
+                                                                              default=None)
+
+
+@contextlib.contextmanager
+def agent_threads() -> Iterator[AgentThreads]:
+    """The worker threads of one run: sync agent calls made in this context (and in the tasks
+    it starts) share them; they are let go on exit. Outside any run, each sync call gets a
+    thread of its own."""
+    pool = AgentThreads()
+    token = _THREADS.set(pool)
+    try:
+        yield pool
+    finally:
+        _THREADS.reset(token)
+        pool.close()
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -168,7 +203,11 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
         except RuntimeError:
             pass  # the loop is closed: nobody is waiting any more
 
-    _POOL.submit(work)
+    pool = _THREADS.get()
+    if pool is not None:
+        pool.submit(work)
+    else:
+        threading.Thread(target=work, name="evalkit-agent", daemon=True).start()
     return await fut
 
 

@@ -3,10 +3,10 @@
 Attach with ``@model_options``; turn the parsed values into the ``llm=`` object with::
 
     roles = build_model_roles(**kwargs)          # ModelRoles (which model per role)
-    llm = build_llm_for_run(roles, cache=..., cache_dir=..., prices=...)   # LLMClients | None
+    llm = build_llm_for_run(roles, cache=..., cache_dir=..., prices=...)   # ModelClients | None
 
 ``llm`` is ``None`` when no role has a model (fully offline). Otherwise it is an
-:class:`~evalkit.llm.LLMClients`: judges use ``llm.judge``, LLM users ``llm.simulator``,
+:class:`~evalkit.llm.ModelClients`: judges use ``llm.judge``, LLM users ``llm.simulator``,
 agent adapters ``llm.agent``; ``llm.models()``, ``llm.cache_stats()`` and ``llm.usage()``
 feed the run manifest.
 """
@@ -26,7 +26,8 @@ from evalkit.masking import Secrets
 from evalkit.pricing import load_prices
 
 if TYPE_CHECKING:  # the client imports openai: only when a model is configured
-    from evalkit.llm.client import LLMClient, LLMClients
+    from evalkit.llm.client import LLMClient
+    from evalkit.llm.clients import ModelClients
 
 __all__ = ["model_options", "build_model_roles", "build_llm_for_run", "run_secrets", "MODEL_OPTION_NAMES"]
 
@@ -104,7 +105,7 @@ def build_llm_for_run(
     prices: str | Path | None = None,
     replay: bool = False,
     **_ignored: Any,
-) -> LLMClients | None:
+) -> ModelClients | None:
     """The ``llm=`` object for the runner, judges and simulators; ``None`` when offline.
 
     ``cache`` / ``cache_dir`` default to ``EVALKIT_CACHE`` / ``EVALKIT_CACHE_DIR``, else
@@ -114,7 +115,8 @@ def build_llm_for_run(
     table = load_prices(prices)
     if not roles.any:
         return None
-    from evalkit.llm.client import LLMClient, LLMClients
+    from evalkit.llm.client import LLMClient
+    from evalkit.llm.clients import ModelClients
 
     mode = cache or os.environ.get("EVALKIT_CACHE") or "read-write"
     folder = Path(cache_dir or os.environ.get("EVALKIT_CACHE_DIR") or DEFAULT_CACHE_DIR)
@@ -125,4 +127,4 @@ def build_llm_for_run(
         clients[role] = None if settings is None else LLMClient(
             settings, role=role, cache=store, prices=table, cache_reads=(role != "agent" or replay)
         )
-    return LLMClients(**clients, cache=store)
+    return ModelClients(**clients, cache=store)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from evalkit._clock import now_stamp
 from evalkit._plural import plural
 from evalkit.cli._paths import FolderPath
 
@@ -77,7 +77,7 @@ def command(
     from evalkit.load import LoadConfig, LoadTest
     from evalkit.reports.load_html import write_load_outputs
 
-    folder = out if out is not None else Path("runs") / ("load-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    folder = out if out is not None else Path("runs") / ("load-" + now_stamp())
     config = LoadConfig(
         suite=list(suite),
         agent=agent,

@@ -222,10 +222,10 @@ def _command_line(ctx: click.Context) -> str:
 @click.option(
     "--simulator",
     envvar="EVALKIT_SIMULATOR",
-    type=click.Choice(["auto", "scripted", "persona", "llm"]),
+    metavar="NAME",
     default="auto",
     show_default=True,
-    help="How users are simulated.",
+    help="How users are simulated: auto, scripted, persona, llm, or an installed plugin's name.",
 )
 @click.option(
     "--turn-timeout",
@@ -293,6 +293,9 @@ def command(
     cwd_on_path()
     from evalkit.agents.base import AgentConfig
     from evalkit.runner import RunConfig, Runner
+    from evalkit.simulators import check_simulator
+
+    check_simulator(simulator, field="--simulator")  # a plugin's name, else one line and exit 2
 
     if ray is not None:
         suite, ray = _ray_or_suite(suite, ray)

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import platform
 import secrets
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from evalkit._clock import now_iso, now_stamp
 from evalkit.errors import ConfigError
 from evalkit.importers._common import Imported, ImportFormatError, Recording
 from evalkit.registry import PluginLoadError, Registry, UnknownName
@@ -87,9 +87,6 @@ def scenarios_yaml(scenarios: list[Scenario]) -> str:
     return header + yaml.safe_dump({"scenarios": items}, sort_keys=False, allow_unicode=True, width=100)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
 
 def write_imported(
     imported: Imported, out: str | Path, *, command: str | None = None, force: bool = False
@@ -116,7 +113,7 @@ def _write_run(folder: RunFolder, imported: Imported, command: str | None) -> Ru
     from evalkit.scenarios.fingerprint import suite_hash
 
     out = folder.path
-    run_id = "import-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    run_id = "import-" + now_stamp() + "-" + secrets.token_hex(2)
     source = f"recorded:{imported.format}"
     trials = max((r.transcript.trial for r in imported.recordings), default=0) + 1
     manifest = RunManifest(
@@ -129,8 +126,8 @@ def _write_run(folder: RunFolder, imported: Imported, command: str | None) -> Ru
         variants={"default": source},
         simulator="recorded",
         trials=trials,
-        started_at=_now(),
-        finished_at=_now(),
+        started_at=now_iso(),
+        finished_at=now_iso(),
         status="complete",
         n_planned=len(imported.recordings),
         python=platform.python_version(),

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from evalkit.results import JudgeKind, Verdict
 from evalkit.scenarios.models import Scenario
 from evalkit.transcript import AgentTurn, ToolCall, Transcript, UserTurn
+
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
 
 __all__ = ["JudgeContext", "Judge"]
 
@@ -24,7 +27,7 @@ class JudgeContext:
     # Inclusive range of exchange numbers (1-based user turns) the judge looks at;
     # None means the whole conversation. Script-step expectations set (n, n).
     window: tuple[int, int] | None = None
-    llm: Any | None = None  # model client for model-based judges; None offline
+    llm: ModelClients | None = None  # model clients (``llm.judge`` for model judges); None offline
 
     def _in_window(self, n: int) -> bool:
         return self.window is None or self.window[0] <= n <= self.window[1]

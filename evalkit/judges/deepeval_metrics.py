@@ -24,24 +24,22 @@ and ``DEEPEVAL_DISABLE_LEGACY_KEYFILE=1``; its pytest plugin is never loaded by 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
-import os
-import threading
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from evalkit.judges._deepeval_env import import_deepeval
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.judges.rubric import NO_JUDGE_MODEL, prompt_sha256, self_preference
-from evalkit.llm.client import ChatResult, LLMClient, role_client
+from evalkit.judges.rubric import NO_JUDGE_MODEL, self_preference
+from evalkit.llm.client import ChatResult, LLMClient
 from evalkit.llm.errors import ModelCallError
 from evalkit.results import JudgeKind, Verdict
 from evalkit.scenarios.models import Scenario
 from evalkit.transcript import AgentTurn, Outcome, Transcript, UserTurn
 
-__all__ = ["DEEPEVAL_METRICS", "DeepEvalJudge", "import_deepeval", "evalkit_model", "to_test_case"]
+__all__ = ["DEEPEVAL_METRICS", "DEEPEVAL_MISSING", "DeepEvalJudge", "deepeval_installed", "import_deepeval", "evalkit_model", "to_test_case"]
 
 DEEPEVAL_METRICS = (
     "conversational_g_eval",
@@ -51,31 +49,19 @@ DEEPEVAL_METRICS = (
     "turn_relevancy",
 )
 
+DEEPEVAL_MISSING = "deepeval not installed (pip install 'evalkit-support[deepeval]')"
+
 DEFAULT_CHATBOT_ROLE = "a helpful, policy-abiding customer-support agent"
 
-# Set before deepeval is first imported: no telemetry, no .env loading, no key file.
-_ENV = {
-    "DEEPEVAL_TELEMETRY_OPT_OUT": "YES",
-    "DEEPEVAL_DISABLE_DOTENV": "1",
-    "DEEPEVAL_DISABLE_LEGACY_KEYFILE": "1",
-    "DEEPEVAL_UPDATE_WARNING_OPT_IN": "0",
-    "DEEPEVAL_GRPC_LOGGING": "0",
-}
-_import_lock = threading.Lock()
-
-
-def import_deepeval() -> Any:
-    """Import deepeval with telemetry, .env loading and update checks off; returns the module."""
-    with _import_lock:
-        os.environ["DEEPEVAL_TELEMETRY_OPT_OUT"] = "YES"  # never let telemetry on, whatever the env says
-        for key, value in _ENV.items():
-            os.environ.setdefault(key, value)
-        import deepeval
-
-    return deepeval
-
-
-_MODEL_CLASS: type | None = None
+def deepeval_installed() -> bool:
+    """Whether deepeval imports (it is the optional extra ``evalkit-support[deepeval]``)."""
+    try:
+        import_deepeval()
+    except ModuleNotFoundError as exc:
+        if exc.name == "deepeval":
+            return False
+        raise
+    return True
 
 
 def evalkit_model(client: LLMClient) -> Any:
@@ -84,63 +70,9 @@ def evalkit_model(client: LLMClient) -> Any:
     The instance records every :class:`ChatResult` in ``.results`` so a verdict can report
     the calls, tokens and cost of its own metric.
     """
-    global _MODEL_CLASS
-    if _MODEL_CLASS is None:
-        import_deepeval()
-        from deepeval.models import DeepEvalBaseLLM
+    from evalkit.judges._deepeval_model import EvalkitDeepEvalModel  # imports deepeval
 
-        class EvalkitDeepEvalModel(DeepEvalBaseLLM):  # type: ignore[misc,valid-type]
-            """deepeval's model interface over an evalkit LLMClient."""
-
-            def __init__(self, client: LLMClient) -> None:
-                self.client = client
-                self.results: list[ChatResult] = []
-                self.prompts: list[str] = []  # a hash of each prompt deepeval sent
-                super().__init__(model=client.model)
-
-            def load_model(self, *args: Any, **kwargs: Any) -> Any:
-                return self
-
-            def get_model_name(self, *args: Any, **kwargs: Any) -> str:
-                return self.client.model
-
-            def supports_structured_outputs(self) -> bool:
-                return True
-
-            async def a_generate(self, prompt: Any, schema: Any = None, **kwargs: Any) -> Any:
-                messages = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
-                self.prompts.append(prompt_sha256(messages))
-                # Pinned like every evalkit judge: temperature 0 and the run's seed.
-                seed = self.client.settings.seed
-                if schema is not None:
-                    value, result = await self.client.structured(
-                        messages, schema, name=schema.__name__, temperature=0.0, seed=seed
-                    )
-                    self.results.append(result)
-                    return value
-                result = await self.client.chat(messages, temperature=0.0, seed=seed)
-                self.results.append(result)
-                return result.content or ""
-
-            def generate(self, prompt: Any, schema: Any = None, **kwargs: Any) -> Any:
-                # deepeval's sync path (async_mode=False); evalkit itself always measures async.
-                box: dict[str, Any] = {}
-
-                def work() -> None:
-                    try:
-                        box["value"] = asyncio.run(self.a_generate(prompt, schema=schema))
-                    except BaseException as exc:  # re-raised in the caller's thread
-                        box["error"] = exc
-
-                t = threading.Thread(target=work)
-                t.start()
-                t.join()
-                if "error" in box:
-                    raise box["error"]
-                return box["value"]
-
-        _MODEL_CLASS = EvalkitDeepEvalModel
-    return _MODEL_CLASS(client)
+    return EvalkitDeepEvalModel(client)
 
 
 def _expected_outcome(scenario: Scenario | None) -> str | None:
@@ -262,7 +194,9 @@ class DeepEvalJudge(Judge):
 
     async def evaluate(self, ctx: JudgeContext) -> Verdict:
         judge_name = f"deepeval_{self.metric}"
-        client = role_client(ctx.llm, "judge")
+        if not deepeval_installed():
+            return Verdict.skip(judge_name, DEEPEVAL_MISSING)
+        client = ctx.llm.judge if ctx.llm is not None else None
         if client is None:
             return Verdict.skip(judge_name, NO_JUDGE_MODEL)
         model = evalkit_model(client)

@@ -18,20 +18,22 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.rubric import NO_JUDGE_MODEL, PROMPTS, ModelJudge, sample_settings, scenario_context
-from evalkit.llm.client import LLMClient, role_client
+from evalkit.llm.client import LLMClient
 from evalkit.llm.errors import ModelCallError
 from evalkit.llm.render import render_prompt, render_transcript
 from evalkit.results import ConversationResult, Verdict
 from evalkit.scenarios.models import Scenario
 from evalkit.transcript import Transcript
+
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
 
 __all__ = ["PairwiseResult", "PairwiseJudge", "compare_pairwise", "DEFAULT_PAIRWISE_CRITERIA"]
 
@@ -71,7 +73,7 @@ async def compare_pairwise(
     a: Transcript,
     b: Transcript,
     *,
-    llm: Any,
+    llm: ModelClients | None,
     criteria: str = DEFAULT_PAIRWISE_CRITERIA,
     scenario: Scenario | None = None,
     samples: int = 1,
@@ -80,10 +82,10 @@ async def compare_pairwise(
 ) -> PairwiseResult:
     """Compare transcripts ``a`` and ``b`` in both orders (see the module docstring).
 
-    ``llm`` is an :class:`~evalkit.llm.LLMClient` or anything with a ``judge`` client.
+    ``llm.judge`` asks the questions.
     Model failures come back as ``PairwiseResult(winner=None, error=...)``.
     """
-    client = role_client(llm, "judge")
+    client = llm.judge if llm is not None else None
     if client is None:
         return PairwiseResult(winner=None, error=NO_JUDGE_MODEL)
     ta, tb = render_transcript(a), render_transcript(b)
@@ -134,8 +136,7 @@ def _majority(votes: list[str]) -> str:
     return winners[0] if len(winners) == 1 else "tie"
 
 
-@lru_cache(maxsize=16)
-def _baseline(path: str) -> dict[tuple[str, int], Transcript]:
+def _read_baseline(path: str) -> dict[tuple[str, int], Transcript]:
     p = Path(path)
     journal = p / "conversations.jsonl" if p.is_dir() else p
     out: dict[tuple[str, int], Transcript] = {}
@@ -157,20 +158,28 @@ class PairwiseJudge(ModelJudge):
     baseline: str
     criteria: str = DEFAULT_PAIRWISE_CRITERIA
     require: Literal["better", "not_worse"] = Field(default="not_worse")
+    # The baseline's transcripts, read on first use by this judge (a run builds its judges once,
+    # so once per run; the next run reads the file again, as it is then).
+    _transcripts: dict[tuple[str, int], Transcript] | None = PrivateAttr(default=None)
+
+    def _baseline(self) -> dict[tuple[str, int], Transcript]:
+        if self._transcripts is None:
+            self._transcripts = _read_baseline(self.baseline)
+        return self._transcripts
 
     async def evaluate(self, ctx: JudgeContext) -> Verdict:
         client = self._client(ctx)
         if client is None:
             return self.skip(NO_JUDGE_MODEL)
         try:
-            base = _baseline(self.baseline)
+            base = self._baseline()
         except (OSError, ValueError) as exc:
             return self._failed(f"cannot read baseline '{self.baseline}': {exc}")
         t = ctx.transcript
         other = base.get((t.scenario_id, t.trial)) or base.get((t.scenario_id, 0))
         if other is None:
             return self.skip(f"baseline '{self.baseline}' has no conversation for scenario '{t.scenario_id}'")
-        r = await compare_pairwise(t, other, llm=client, criteria=self.criteria, scenario=ctx.scenario,
+        r = await compare_pairwise(t, other, llm=ctx.llm, criteria=self.criteria, scenario=ctx.scenario,
                                    samples=self.samples, temperature=self.temperature, retries=self.retries)
         details: dict[str, Any] = {"votes": r.votes, "consistent": r.consistent, "prompt_version": r.prompt_version,
                                    "model": client.model, "calls": r.calls, "baseline": self.baseline}

@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.llm.client import ChatResult, LLMClient, role_client
+from evalkit.llm.client import ChatResult, LLMClient
 from evalkit.llm.errors import ModelCallError
 from evalkit.llm.render import TOOL_RESULT_CHARS, render_prompt, render_transcript
 from evalkit.results import JudgeKind, Verdict
@@ -102,7 +102,7 @@ class ModelJudge(Judge):
     models: list[str] = Field(default_factory=list, max_length=9)
 
     def _client(self, ctx: JudgeContext) -> LLMClient | None:
-        return role_client(ctx.llm, "judge")
+        return ctx.llm.judge if ctx.llm is not None else None
 
     def panel(self, client: LLMClient) -> list[str]:
         """The judge models asked: ``models`` when given, else the judge role's model."""
@@ -355,7 +355,7 @@ def reproducibility(
 def self_preference(ctx: JudgeContext, models: list[str]) -> dict[str, Any]:
     """A warning in the verdict when a judge model is also the agent's model: models rate their
     own answers higher (MT-Bench's judging study), so such scores flatter the agent."""
-    agent = role_client(ctx.llm, "agent") if not isinstance(ctx.llm, LLMClient) else None
+    agent = ctx.llm.agent if ctx.llm is not None else None
     if agent is None or agent.model not in models:
         return {}
     return {"warning": f"self-preference: the judge model '{agent.model}' is also the agent's model; "
@@ -365,8 +365,8 @@ def self_preference(ctx: JudgeContext, models: list[str]) -> dict[str, Any]:
 @functools.lru_cache(maxsize=64)
 def _rubric_answer(lo: int, hi: int, n_checklist: int = 0) -> type[BaseModel]:
     """The answer model for a ``[lo, hi]`` scale (and a checklist of ``n_checklist`` items),
-    built once: a new class per call cost ~2 ms (pydantic builds its validator) and defeated
-    the client's per-model schema cache."""
+    built once: pydantic builds a validator for every new class, and a new class per call
+    would defeat the client's per-model schema cache."""
     fields: dict[str, Any] = {"reason": (str, ...)}
     if n_checklist:
         fields["checklist"] = (list[bool], Field(min_length=n_checklist, max_length=n_checklist))

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from evalkit.llm.cache import CacheMode, CacheStats, ResponseCache
-    from evalkit.llm.client import ChatResult, LLMClient, LLMClients, UsageTotals, role_client, strict_schema
+    from evalkit.llm.client import ChatResult, LLMClient, UsageTotals, strict_schema
+    from evalkit.llm.clients import ModelClients
     from evalkit.llm.errors import ModelCallError, scrub
     from evalkit.llm.settings import ModelRoles, ModelSettings
     from evalkit.pricing import Price, PriceTable, load_prices
@@ -22,9 +23,8 @@ _WHERE = {
     "ResponseCache": "evalkit.llm.cache",
     "ChatResult": "evalkit.llm.client",
     "LLMClient": "evalkit.llm.client",
-    "LLMClients": "evalkit.llm.client",
+    "ModelClients": "evalkit.llm.clients",
     "UsageTotals": "evalkit.llm.client",
-    "role_client": "evalkit.llm.client",
     "strict_schema": "evalkit.llm.client",
     "ModelCallError": "evalkit.llm.errors",
     "scrub": "evalkit.llm.errors",
@@ -40,8 +40,8 @@ __all__ = [
     "CacheStats",
     "ChatResult",
     "LLMClient",
-    "LLMClients",
     "ModelCallError",
+    "ModelClients",
     "ModelRoles",
     "ModelSettings",
     "Price",
@@ -49,7 +49,6 @@ __all__ = [
     "ResponseCache",
     "UsageTotals",
     "load_prices",
-    "role_client",
     "scrub",
     "strict_schema",
 ]

@@ -32,7 +32,7 @@ from typing import Any
 from evalkit.errors import ConfigError
 from evalkit.masking import Secrets
 
-__all__ = ["CacheMode", "CacheStats", "ResponseCache", "request_key", "withhold_pii", "DEFAULT_CACHE_DIR"]
+__all__ = ["CacheMode", "CacheStats", "ResponseCache", "request_key", "DEFAULT_CACHE_DIR"]
 
 DEFAULT_CACHE_DIR = ".evalkit-cache/llm"
 CACHE_FORMAT = 1
@@ -138,15 +138,3 @@ class ResponseCache:
             Path(tmp).unlink(missing_ok=True)
             raise
         self.stats.add("writes")
-
-
-def withhold_pii(llm: Any) -> None:
-    """Put every response cache reachable from ``llm`` (an ``LLMClients``, an ``LLMClient``
-    or None) in ``redact_pii`` mode: what ``--redact-pii`` does to the cache."""
-    caches = [getattr(llm, "cache", None)]
-    clients = getattr(llm, "clients", None)
-    if callable(clients):
-        caches += [getattr(c, "cache", None) for c in clients().values()]
-    for cache in caches:
-        if isinstance(cache, ResponseCache):
-            cache.redact_pii = True

@@ -53,7 +53,7 @@ from evalkit.llm.settings import ModelSettings
 from evalkit.pricing import PriceTable
 from evalkit.transcript import Usage
 
-__all__ = ["ChatResult", "UsageTotals", "LLMClient", "LLMClients", "role_client", "strict_schema"]
+__all__ = ["ChatResult", "UsageTotals", "LLMClient", "strict_schema"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -659,47 +659,3 @@ class LLMClient:
             latency_ms=round(latency, 3),
             ttft_ms=round(ttft, 3) if ttft is not None else None,
         )
-
-
-@dataclass
-class LLMClients:
-    """The ``llm=`` object a run passes to simulators, judges and agents.
-
-    Judges use ``llm.judge``, LLM-driven users ``llm.simulator`` and agent adapters
-    ``llm.agent``; each is ``None`` when that role has no model. :func:`role_client`
-    also accepts a bare :class:`LLMClient` (handy in users' own tests).
-    """
-
-    simulator: LLMClient | None = None
-    judge: LLMClient | None = None
-    agent: LLMClient | None = None
-    cache: ResponseCache | None = None
-
-    def clients(self) -> dict[str, LLMClient]:
-        return {r: c for r in ("simulator", "judge", "agent") if (c := getattr(self, r)) is not None}
-
-    def models(self) -> dict[str, str]:
-        """``{role: "model @ url"}`` for the run manifest."""
-        return {r: c.settings.describe() for r, c in self.clients().items()}
-
-    def usage(self) -> dict[str, dict[str, int | float]]:
-        """Per-role totals (calls, tokens, cost, retries, failures) for the manifest."""
-        return {r: c.totals.as_dict() for r, c in self.clients().items()}
-
-    def cache_stats(self) -> dict[str, int]:
-        """Hits, misses and writes, for ``RunManifest.cache``."""
-        return self.cache.stats.as_dict() if self.cache is not None else {}
-
-    async def aclose(self) -> None:
-        for c in self.clients().values():
-            await c.aclose()
-
-
-def role_client(llm: Any, role: str) -> LLMClient | None:
-    """The client for ``role`` from whatever was passed as ``llm=`` (None, a bare client, or
-    an :class:`LLMClients`-like object with role attributes)."""
-    if llm is None:
-        return None
-    if isinstance(llm, LLMClient):
-        return llm
-    return getattr(llm, role, None)

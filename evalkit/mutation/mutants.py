@@ -310,6 +310,12 @@ class _SourceLoader(importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         # Compiled from the string: no bytecode is written, the file on disk is never read.
         code = compile(self._source, str(self._path), "exec", dont_inherit=True)
+        # cosmic-ray's exception-replacement mutants name CosmicRayTestingException (never
+        # raised) without importing it. Without the name, an ``except`` clause that is
+        # evaluated raised NameError and the mutant counted as killed by that artefact.
+        from cosmic_ray.exceptions import CosmicRayTestingException
+
+        module.__dict__[CosmicRayTestingException.__name__] = CosmicRayTestingException
         exec(code, module.__dict__)
 
 

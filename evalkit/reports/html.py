@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from evalkit import __version__, stats
 from evalkit._plural import plural
 from evalkit.metrics import (
@@ -30,6 +32,7 @@ from evalkit.metrics import (
 )
 from evalkit.reports import _embed
 from evalkit.results import ConversationResult, RunResult
+from evalkit.table import conversation_table
 from evalkit.transcript import Outcome
 
 __all__ = [
@@ -53,9 +56,9 @@ _MAX_TAGS_CHARTED = 30
 # --- KPIs -------------------------------------------------------------------------------------
 
 
-def _metric_stats(convs: Sequence[ConversationResult]) -> dict[str, MetricValue]:
-    """Every headline metric with its 95% CI (``summarize_with_ci``)."""
-    return summarize_with_ci(convs, n_resamples=scaled_resamples(len(convs)))
+def _metric_stats(table: pd.DataFrame) -> dict[str, MetricValue]:
+    """Every headline metric with its 95% CI (``summarize_with_ci``) of one variant's rows."""
+    return summarize_with_ci(table, n_resamples=scaled_resamples(len(table)))
 
 
 def _pct(x: float | None) -> str:
@@ -417,7 +420,7 @@ def _row(c: ConversationResult, passed: bool | None) -> list[Any]:
 # --- red team -------------------------------------------------------------------------------------
 
 
-def _redteam(variants: list[str], by_variant: Mapping[str, Sequence[ConversationResult]]) -> dict[str, Any] | None:
+def _redteam(variants: list[str], by_variant: Mapping[str, pd.DataFrame]) -> dict[str, Any] | None:
     """Attack success rate per category and variant (``evalkit.metrics.attack_success``), or
     None when the run holds no judged red-team conversation. ``rows`` are display strings for
     the server-rendered table; ``rates`` feed the chart."""
@@ -511,11 +514,14 @@ def build_report_data(run: RunResult, *, gate: Any = None) -> dict[str, Any]:
     by_variant: dict[str, list[ConversationResult]] = {v: [] for v in variants}
     for c in run.conversations:
         by_variant.setdefault(c.transcript.variant, []).append(c)
-    metrics = {v: _metric_stats(by_variant[v]) for v in variants}
+    # The conversation table, built once: every metric of the page reads its rows.
+    table = conversation_table(run)
+    tables = {v: table[(table["variant"] == v).to_numpy(dtype=bool)] for v in variants}
+    metrics = {v: _metric_stats(tables[v]) for v in variants}
     # ConversationResult.passed walks the verdicts each time: compute it once here.
     passed = {id(c): c.passed for c in run.conversations}
     spend = evaluation_spend(run.manifest)
-    notes = {v: cost_note(by_variant[v], spend) for v in variants}
+    notes = {v: cost_note(tables[v], spend) for v in variants}
     gate_view = normalize_gate(gate) if gate is not None else None
     if gate_view is not None and gate_view["run_id"] != run.manifest.run_id:
         gate_view = None  # a gate.json left from another run in the same folder
@@ -539,7 +545,7 @@ def build_report_data(run: RunResult, *, gate: Any = None) -> dict[str, Any]:
         "manifest": _manifest_items(run),
     }
     # Only runs with red-team conversations carry the section (other runs' data is unchanged).
-    redteam = _redteam(variants, by_variant)
+    redteam = _redteam(variants, tables)
     if redteam is not None:
         data["redteam"] = redteam
     return data

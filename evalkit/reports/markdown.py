@@ -11,10 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from evalkit._numbers import fmt_metric, md_escape
 from evalkit._plural import plural
 from evalkit.metrics import MetricValue, cost_note, evaluation_spend, spend_text, summarize_with_ci
 from evalkit.results import ConversationResult, RunResult
+from evalkit.table import conversation_table
 
 if TYPE_CHECKING:
     from evalkit.compare import Comparison
@@ -80,9 +83,11 @@ def render_summary_markdown(
         lines += ["", _gate_line(gate)]
 
     # Headline metrics, one column per variant.
-    values = {v: summarize_with_ci(convs, n_resamples=n_resamples, seed=seed) for v, convs in groups.items()}
+    table = conversation_table(run)  # built once: every metric below reads its rows
+    tables = {v: table[(table["variant"] == v).to_numpy(dtype=bool)] for v in groups}
+    values = {v: summarize_with_ci(tables[v], n_resamples=n_resamples, seed=seed) for v in groups}
     spend = evaluation_spend(m)
-    notes = {v: cost_note(convs, spend) for v, convs in groups.items()}
+    notes = {v: cost_note(tables[v], spend) for v in groups}
     names = list(groups)
     lines += ["", "| Metric (95% CI) | " + " | ".join(f"`{md_escape(v)}`" for v in names) + " |"]
     lines.append("|---|" + "---|" * len(names))
@@ -103,7 +108,7 @@ def render_summary_markdown(
     if spend:
         lines += ["", f"Evaluation's own spend (simulated users, judges), not the agent's: {spend_text(spend)}"]
 
-    lines += _redteam_table(groups)
+    lines += _redteam_table(tables)
 
     if comparison is not None and comparison.regressions:
         regs = comparison.regressions
@@ -138,11 +143,11 @@ def render_summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def _redteam_table(groups: dict[str, list[ConversationResult]]) -> list[str]:
+def _redteam_table(groups: dict[str, pd.DataFrame]) -> list[str]:
     """Attack success rate per red-team category and variant (only when there are attacks)."""
     from evalkit.metrics import attack_success
 
-    stats = {v: attack_success(convs) for v, convs in groups.items()}
+    stats = {v: attack_success(table) for v, table in groups.items()}
     if not any(overall.n for overall, _ in stats.values()):
         return []
     names = list(groups)

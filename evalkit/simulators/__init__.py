@@ -8,16 +8,20 @@ when used. A simulator class is constructed as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ConfigError
 from evalkit.registry import PluginLoadError, Registry, UnknownName
 from evalkit.scenarios.models import Scenario
 from evalkit.simulators.base import Simulator, SimulatorContext, Stop, UserMessage
 
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
+
 __all__ = [
     "SIMULATORS",
     "SIMULATOR_KINDS",
+    "check_simulator",
     "make_simulator",
     "Simulator",
     "SimulatorContext",
@@ -50,22 +54,28 @@ def _load(kind: str) -> type:
                           field="simulator") from None
 
 
+def check_simulator(kind: str, *, field: str = "simulator") -> None:
+    """Raise :class:`ConfigError` (with a did-you-mean) unless ``kind`` is a built-in or
+    installed simulator."""
+    if kind not in SIMULATOR_KINDS and kind not in SIMULATORS:
+        known = list(dict.fromkeys([*SIMULATOR_KINDS, *SIMULATORS.names()]))
+        raise ConfigError(UnknownName("simulator", kind, known).message, field=field)
+
+
 def make_simulator(
-    scenario: Scenario, *, kind: str = "auto", seed: int = 0, llm: Any | None = None
+    scenario: Scenario, *, kind: str = "auto", seed: int = 0, llm: ModelClients | None = None
 ) -> Simulator:
     """The simulated user for one conversation of ``scenario``.
 
     ``auto``: a script is replayed by ``scripted``; a persona is played by ``llm`` when a
     model client is given and an LLM user is registered, else by the offline ``persona``.
     """
-    if kind not in SIMULATOR_KINDS and kind not in SIMULATORS:
-        known = list(dict.fromkeys([*SIMULATOR_KINDS, *SIMULATORS.names()]))
-        raise ConfigError(UnknownName("simulator", kind, known).message, field="simulator")
+    check_simulator(kind)
     if kind == "auto":
         if scenario.user.script is not None:
             kind = "scripted"
         else:
-            has_model = llm is not None and getattr(llm, "simulator", llm) is not None
+            has_model = llm is not None and llm.simulator is not None
             kind = "llm" if has_model and "llm" in SIMULATORS else "persona"
     elif kind != "scripted" and scenario.user.script is not None:
         # A scripted scenario has no persona to play: replay it whatever was asked.

@@ -5,12 +5,15 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from evalkit.scenarios.models import Scenario
 from evalkit.transcript import AgentTurn, StopReason, Transcript
+
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
 
 __all__ = ["SimulatorContext", "UserMessage", "Stop", "Simulator"]
 
@@ -43,7 +46,7 @@ class SimulatorContext:
     turn: int  # 1-based number of the user turn about to be produced
     rng: random.Random
     max_turns: int
-    llm: Any | None = None  # model client, for LLM-driven users
+    llm: ModelClients | None = None  # model clients (``llm.simulator`` for LLM-driven users)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

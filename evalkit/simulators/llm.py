@@ -33,7 +33,8 @@ from pydantic import BaseModel, ConfigDict
 
 from evalkit.errors import ConfigError
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.llm.client import LLMClient, LLMClients, role_client
+from evalkit.llm.client import LLMClient
+from evalkit.llm.clients import ModelClients
 from evalkit.llm.render import render_prompt
 from evalkit.scenarios.models import JudgeSpec, Scenario
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
@@ -75,11 +76,11 @@ class LLMUser:
 
     max_claim_retries = 1
 
-    def __init__(self, scenario: Scenario, *, seed: int = 0, llm: Any | None = None) -> None:
+    def __init__(self, scenario: Scenario, *, seed: int = 0, llm: ModelClients | None = None) -> None:
         persona = scenario.user.persona
         if persona is None:
             raise ConfigError(f"scenario '{scenario.id}' has a script, not a persona", field="simulator")
-        client = role_client(llm, "simulator")
+        client = llm.simulator if llm is not None else None
         if client is None:
             raise ConfigError(NO_SIMULATOR_MODEL, field="--simulator")
         from evalkit.judges.registry import build_judge
@@ -91,13 +92,13 @@ class LLMUser:
         self.client: LLMClient = client
         # Built up front: a bad done_when is a scenario error, raised before any turn.
         self.done_when: list[Judge] = [build_judge(spec) for spec in persona.goal.done_when]
-        self._checker_llm: Any = llm
+        self._checker_llm = llm
         if not self.done_when:
             # No done_when: the goal_completion judge checks the claim, on the judge model if
             # there is one, else on the simulator's model (a separate, judge-prompted call).
             self.done_when = [build_judge(JudgeSpec(name="goal_completion"))]
-            if role_client(llm, "judge") is None:
-                self._checker_llm = LLMClients(judge=client)
+            if llm is None or llm.judge is None:
+                self._checker_llm = ModelClients(judge=client)
         self.goal_checks = 0
         self.rejected_claims = 0
         self.prompt = self._system_prompt(scenario.channel.value if scenario.channel else "web")

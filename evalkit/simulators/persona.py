@@ -13,7 +13,7 @@ import inspect
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ScenarioError
 from evalkit.judges import run_judges
@@ -32,6 +32,9 @@ from evalkit.simulators._phrasing import (
 )
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import AgentTurn, StopReason, UserTurn
+
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
 
 __all__ = ["PersonaUser", "Reading", "read_reply", "fact_category", "INTENTS"]
 
@@ -197,7 +200,7 @@ class PersonaUser:
     ``PersonaUser(scenario, seed=..., llm=...)`` (``llm`` is only passed to ``done_when``
     judges that use a model)."""
 
-    def __init__(self, scenario: Scenario, *, seed: int = 0, llm: Any | None = None) -> None:
+    def __init__(self, scenario: Scenario, *, seed: int = 0, llm: ModelClients | None = None) -> None:
         persona = scenario.user.persona
         if persona is None:
             raise ScenarioError(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from evalkit.errors import ScenarioError
 from evalkit.scenarios.models import Scenario, ScriptStep
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.transcript import StopReason
+
+if TYPE_CHECKING:
+    from evalkit.llm.clients import ModelClients
 
 __all__ = ["ScriptedUser"]
 
@@ -24,7 +27,7 @@ class ScriptedUser:
 
     scenario: Scenario
     seed: int = 0
-    llm: Any | None = None
+    llm: ModelClients | None = None
 
     def __post_init__(self) -> None:
         if self.scenario.user.script is None:
