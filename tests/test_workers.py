@@ -150,11 +150,11 @@ def test_model_rate_limits_are_global_across_workers(tmp_path: Path, monkeypatch
     assert done.manifest.status == "complete"
     assert len(stamps) == 16 * 4
     # Each worker gets 240 a minute: a leaky bucket of 4 a second holding one second's worth.
-    # Over w seconds both together send at most 8*w + 8 (+1 for the limiter's clock); with
-    # the limit not shared it would be 16*w + 16. The whole run is the window: the server's
-    # own clock can bunch requests when this busy machine stalls its threads for a moment.
+    # Over w seconds both together send at most 8*w + 8 (+4, half a second, for the server's
+    # clock, which a busy machine's stalls can bunch); with the limit not shared it would be
+    # 16*w + 16 (64 requests in about 3 s). The whole run is the window.
     span = stamps[-1] - stamps[0]
-    assert len(stamps) <= 8 * span + 9, f"{len(stamps)} requests in {span:.2f}s"
+    assert len(stamps) <= 8 * span + 12, f"{len(stamps)} requests in {span:.2f}s"
     assert done.manifest.extra["llm_usage"]["simulator"]["calls"] == asked  # the workers' calls, counted
 
 
