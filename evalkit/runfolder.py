@@ -340,16 +340,22 @@ class RunFolder:
     def append(self, result: ConversationResult) -> ConversationResult:
         """Append one finished conversation (stamped, masked), flushed and fsynced; returns
         what was written."""
+        return self.append_many([result])[0]
+
+    def append_many(self, results: Sequence[ConversationResult]) -> list[ConversationResult]:
+        """Append finished conversations (stamped, masked) with one write and one fsync (a
+        batch from a worker: the fsync, not the line, is what a journal append costs);
+        returns what was written. Nothing is written if one of them cannot be serialised."""
         if self._journal is None:
             raise RuntimeError(f"{self.path}: the journal is not open (call begin() first)")
-        result, line = self._prepare(result)
+        prepared = [self._prepare(r) for r in results]
         try:
-            self._journal.write(line)
+            self._journal.write(b"".join(line for _, line in prepared))
             self._journal.flush()
             os.fsync(self._journal.fileno())
         except OSError as exc:  # disk full: name the journal (a torn tail is cut on resume)
             raise OSError(exc.errno, exc.strerror or str(exc), str(self.path / JOURNAL)) from None
-        return result
+        return [r for r, _ in prepared]
 
     def write_journal(self, manifest: RunManifest, results: Sequence[ConversationResult]) -> list[ConversationResult]:
         """Write a whole journal at once, atomically (an import or a re-scoring, which cannot

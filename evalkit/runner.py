@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -32,6 +32,16 @@ from evalkit._clock import now_iso, now_stamp
 from evalkit.agents.base import AgentConfig, AgentProvider, SessionInfo
 from evalkit.agents.loader import load_agent
 from evalkit.agents.session import AgentCrash, agent_threads, call_maybe_async
+from evalkit.backends import (
+    Backend,
+    Item,
+    LLMRecipe,
+    ShardSetup,
+    agent_share,
+    driver_paths,
+    open_backend,
+    play_sharded,
+)
 from evalkit.errors import ConfigError, EvalkitError, RunFolderError
 from evalkit.masking import Secrets
 from evalkit.play import Limits, LoopStalls, Observer, play
@@ -49,7 +59,7 @@ if TYPE_CHECKING:
     from evalkit.llm.clients import ModelClients
     from evalkit.llm.settings import ModelSettings
 
-__all__ = ["RunConfig", "Runner", "RunObserver", "derive_seed"]
+__all__ = ["RunConfig", "RunObserver", "Runner", "derive_seed", "shard_runner"]
 
 log = logging.getLogger("evalkit")
 
@@ -103,6 +113,12 @@ class RunConfig:
     # Hooks on every conversation's turns (evalkit.play.Observer); a RunObserver among them
     # also sees each scored conversation (RunObserver.on_result).
     observers: Sequence[Observer] = ()
+    # Play the conversations in this many local worker processes (None: in this process), or
+    # with ``ray`` set, in this many Ray actors (None: one per CPU of the Ray cluster).
+    workers: int | None = None
+    # Play on Ray: a ``ray.init`` address ("auto", "HOST:PORT", "ray://HOST:PORT") or "local"
+    # (start a local Ray). None: no Ray. See evalkit.backends.
+    ray: str | None = None
 
 
 def derive_seed(base: int, scenario_id: str, trial: int) -> int:
@@ -167,6 +183,12 @@ class RunObserver(Observer):
     async def on_result(self, result: ConversationResult) -> None:
         """A conversation was played and scored (the raw result, before masking)."""
 
+    async def on_results(self, results: Sequence[ConversationResult]) -> None:
+        """Several conversations arrived together (a worker's batch); by default each goes to
+        :meth:`on_result` in order."""
+        for result in results:
+            await self.on_result(result)
+
 
 class _Journal(RunObserver):
     """Appends each scored conversation to the run folder's journal, the resume point. The
@@ -177,14 +199,25 @@ class _Journal(RunObserver):
         self.kept = kept
 
     async def on_result(self, result: ConversationResult) -> None:
-        # fsync takes milliseconds: off the event loop.
+        await self.on_results([result])
+
+    async def on_results(self, results: Sequence[ConversationResult]) -> None:
+        # fsync takes milliseconds: off the event loop, and one fsync for a worker's batch.
+        self.kept.extend(await asyncio.to_thread(self._append, results))
+
+    def _append(self, results: Sequence[ConversationResult]) -> list[ConversationResult]:
         try:
-            masked = await asyncio.to_thread(self.folder.append, result)
+            return self.folder.append_many(results)
         except (PydanticSerializationError, UnicodeError):
             # Text from outside that slipped past cleaning where it entered (a judge's or
             # plugin's): cleaned here, so it can never stop the run or a resume.
-            masked = await asyncio.to_thread(self.folder.append, _cleaned(result))
-        self.kept.append(masked)
+            written = []
+            for result in results:
+                try:
+                    written.append(self.folder.append(result))
+                except (PydanticSerializationError, UnicodeError):
+                    written.append(self.folder.append(_cleaned(result)))
+            return written
 
 
 class _Progress(RunObserver):
@@ -239,6 +272,8 @@ class Runner:
             raise ConfigError("must be at least 1", field="concurrency")
         if config.trials is not None and config.trials < 1:
             raise ConfigError("must be at least 1", field="trials")
+        if config.workers is not None and config.workers < 1:
+            raise ConfigError("must be at least 1", field="workers")
         check_simulator(config.simulator)
         self.config = config
         self.run_dir: Path | None = None
@@ -251,6 +286,8 @@ class Runner:
         self._max_reply: int | None = None
         # Times an async agent blocked the event loop, to explain other turns' timeouts.
         self._stalls = LoopStalls()
+        self._backend: Backend | None = None  # worker processes or Ray (evalkit.backends)
+        self._scenarios: dict[str, Scenario] | None = None
 
     # -- public ----------------------------------------------------------------------
     def run_sync(self) -> RunResult:
@@ -333,6 +370,8 @@ class Runner:
             if cfg.preflight and todo:
                 await self._preflight_models()
             self._show_plugins(suite)
+            if todo:
+                self._backend = open_backend(cfg.workers, cfg.ray)
         except BaseException:
             await self._close_resources()
             raise
@@ -358,7 +397,14 @@ class Runner:
             n_planned=len(jobs),
             python=platform.python_version(),
             platform=platform.platform(terse=True),
-            extra={"trials_flag": trials_flag, "resumes": resumes, **({"redact_pii": True} if self._redact else {})},
+            extra={
+                "trials_flag": trials_flag,
+                "resumes": resumes,
+                **({"redact_pii": True} if self._redact else {}),
+                # Of this attempt (a resume may use another backend than the run's start).
+                "backend": self._backend.name if self._backend is not None else "in-process",
+                "workers": self._backend.workers if self._backend is not None else 1,
+            },
         )
         started = time.monotonic()
         results: list[ConversationResult] = []
@@ -592,7 +638,46 @@ class Runner:
         finally:
             await self._close_providers()
 
+    # -- a shard of a run driven by another process (evalkit.backends) ----------------
+    async def open_shard(self, variants: dict[str, str | None], explicit: bool) -> None:
+        """Ready this runner to play items of a run whose driver owns the run folder:
+        ``self.config.suite`` is the loaded suite; ``variants`` and ``explicit`` as the
+        driver resolved them. Starts the agent providers."""
+        suite = self.config.suite
+        if not isinstance(suite, Suite):
+            raise TypeError("open_shard needs RunConfig(suite=<a loaded Suite>)")
+        self.suite = suite
+        self._max_reply = self.config.max_reply_bytes or suite.config.max_reply_bytes
+        every = [_Job(v, sc, 0, 0, (0, 0, 0)) for v in variants for sc in suite.scenarios]
+        await self._start_providers(suite, variants, explicit, every)
+
+    async def play_item(
+        self,
+        variant: str,
+        scenario_id: str,
+        trial: int,
+        seed: int,
+        *,
+        run_id: str,
+        resumes: int,
+        turn_timeout: float,
+        conv_timeout: float,
+    ) -> ConversationResult:
+        """Play and score one (variant, scenario, trial) item of a run (after :meth:`open_shard`)."""
+        assert self.suite is not None
+        if self._scenarios is None:
+            self._scenarios = {s.id: s for s in self.suite.scenarios}
+        job = _Job(variant, self._scenarios[scenario_id], trial, seed, (0, 0, trial))
+        return await self._conversation(job, run_id, resumes, turn_timeout, conv_timeout)
+
+    async def close_shard(self) -> None:
+        """Close what :meth:`open_shard` started (agent providers, model clients if owned)."""
+        await self._close_resources()
+
     async def _close_resources(self) -> None:
+        if self._backend is not None:
+            backend, self._backend = self._backend, None
+            await asyncio.to_thread(backend.stop, interrupted=self.interrupted)
         await self._close_providers()
         llm = self.config.llm
         if self.config.close_llm and llm is not None:
@@ -646,11 +731,11 @@ class Runner:
         write_lock = asyncio.Lock()
         writes: set[asyncio.Task[None]] = set()
 
-        async def write(result: ConversationResult) -> None:
-            # One result at a time through the observers (the journal appends in order).
+        async def write(batch: list[ConversationResult]) -> None:
+            # One batch at a time through the observers (the journal appends in order).
             async with write_lock:
                 for observer in observers:
-                    await observer.on_result(result)
+                    await observer.on_results(batch)
 
         async def worker() -> None:
             for job in queue:
@@ -658,13 +743,26 @@ class Runner:
                 # arrived, so an interrupt is also checked here before starting more work.
                 if self.interrupted:
                     break
-                result = await self._conversation(job, run_id, resumes, turn_timeout, conv_timeout)
-                task = asyncio.create_task(write(result))
-                writes.add(task)
-                # Shielded: a Ctrl-C arriving mid-write never loses a finished conversation.
-                await asyncio.shield(task)
+                await journal([await self._conversation(job, run_id, resumes, turn_timeout, conv_timeout)])
 
-        self._tasks = [asyncio.create_task(worker()) for _ in range(min(self.config.concurrency, len(todo)))]
+        async def journal(batch: list[ConversationResult]) -> None:
+            task = asyncio.create_task(write(batch))
+            writes.add(task)
+            # Shielded: a Ctrl-C arriving mid-write never loses a finished conversation.
+            await asyncio.shield(task)
+
+        if self._backend is not None:
+            # Past one process: workers play, this driver journals each result as it arrives.
+            self._tasks = [
+                asyncio.create_task(
+                    self._play_sharded(todo, journal, run_id, resumes, turn_timeout, conv_timeout)
+                )
+            ]
+        else:
+            self._tasks = [
+                asyncio.create_task(worker()) for _ in range(min(self.config.concurrency, len(todo)))
+            ]
+
         restore = self._install_signals()
         try:
             outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -677,6 +775,37 @@ class Runner:
         for out in outcomes:
             if isinstance(out, BaseException) and not isinstance(out, asyncio.CancelledError):
                 raise out
+
+    async def _play_sharded(
+        self,
+        todo: list[_Job],
+        write: Callable[[list[ConversationResult]], Awaitable[None]],
+        run_id: str,
+        resumes: int,
+        turn_timeout: float,
+        conv_timeout: float,
+    ) -> None:
+        assert self._backend is not None and self.suite is not None
+        setup = ShardSetup(
+            suite=self.suite,
+            variants=self._variants,
+            explicit=self._explicit,
+            agent_config=agent_share(self._agent_config(), self._backend.workers),
+            simulator=self.config.simulator,
+            simulator_factory=self.config.simulator_factory,
+            llm=LLMRecipe.of(self.config.llm, self._backend.workers),
+            max_reply_bytes=self._max_reply,
+            concurrency=self.config.concurrency,
+            run_id=run_id,
+            resumes=resumes,
+            turn_timeout=turn_timeout,
+            conv_timeout=conv_timeout,
+            make_runner=shard_runner,
+            sys_path=driver_paths(),
+        )
+        await asyncio.to_thread(self._backend.start, setup)
+        items = [Item(j.variant, j.scenario.id, j.trial, j.seed) for j in todo]
+        await play_sharded(self._backend, setup, items, write, llm=self.config.llm)
 
     def _install_signals(self) -> Callable[[], None]:
         if not self.config.handle_signals or threading.current_thread() is not threading.main_thread():
@@ -758,6 +887,25 @@ class Runner:
             result.metrics["scoring_error"] = _exc_line(exc)
         return result
 
+
+def shard_runner(setup: ShardSetup, llm: Any) -> Runner:
+    """The :class:`Runner` one worker of a sharded run plays its items with (see
+    :mod:`evalkit.backends`; :meth:`Runner.open_shard` readies it)."""
+    return Runner(
+        RunConfig(
+            suite=setup.suite,
+            concurrency=setup.concurrency,
+            simulator=setup.simulator,
+            llm=llm,
+            agent_config=setup.agent_config,
+            simulator_factory=setup.simulator_factory,
+            max_reply_bytes=setup.max_reply_bytes,
+            progress=False,
+            handle_signals=False,
+            preflight=False,
+            close_llm=True,
+        )
+    )
 
 def _masked_spec(spec: str) -> str:
     """An agent spec as shown on screen: a password in an http(s) URL is masked."""

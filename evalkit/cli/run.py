@@ -194,6 +194,24 @@ def _command_line(ctx: click.Context) -> str:
     show_default=True,
     help="Conversations in flight at once.",
 )
+@click.option(
+    "--workers",
+    "-w",
+    envvar="EVALKIT_WORKERS",
+    type=click.IntRange(1, 4096),
+    help="Play the conversations in N local worker processes (each with --concurrency in flight); "
+    "with --ray, N Ray actors (default: one per CPU of the Ray cluster). Default: this process.",
+)
+@click.option(
+    "--ray",
+    "ray",
+    envvar="EVALKIT_RAY",
+    is_flag=False,
+    flag_value="local",
+    metavar="[ADDRESS]",
+    help="Play on Ray (pip install 'evalkit-support[ray]'): ADDRESS as ray.init takes it "
+    "(auto, HOST:PORT, ray://HOST:PORT); none: start a local Ray. See docs/scaling.md.",
+)
 @click.option("--seed", envvar="EVALKIT_SEED", type=int, help="Base seed (default 0).")
 @click.option(
     "--resume", is_flag=True, help="Continue the interrupted run in --out (skips finished conversations)."
@@ -247,6 +265,8 @@ def command(
     out: Path | None,
     trials: int | None,
     concurrency: int,
+    workers: int | None,
+    ray: str | None,
     seed: int | None,
     resume: bool,
     tags: tuple[str, ...],
@@ -277,6 +297,8 @@ def command(
 
     check_simulator(simulator, field="--simulator")  # a plugin's name, else one line and exit 2
 
+    if ray is not None:
+        suite, ray = _ray_or_suite(suite, ray)
     if not suite and not resume:
         raise click.UsageError("give at least one SUITE file or folder (or --resume --out DIR)")
     if resume and out is None:
@@ -294,6 +316,8 @@ def command(
         out=out,
         trials=trials,
         concurrency=concurrency,
+        workers=workers,
+        ray=ray,
         seed=seed,
         turn_timeout_s=turn_timeout,
         conversation_timeout_s=conversation_timeout,
@@ -326,6 +350,20 @@ def command(
         return 130
     _fail_on_common_failure(run)
     return 0
+
+
+def _ray_or_suite(suite: tuple[Path, ...], value: str) -> tuple[tuple[Path, ...], str]:
+    """``--ray datasets/support`` (the optional ADDRESS took the suite): a local Ray and that
+    suite. Any other value must be a Ray address (one-line error otherwise)."""
+    from evalkit.backends import ray_address
+
+    try:
+        ray_address(value)
+    except ConfigError:
+        if Path(value).exists():
+            return (*suite, Path(value)), "local"
+        raise
+    return suite, value
 
 
 def _fail_on_common_failure(run: RunResult) -> None:
