@@ -3,7 +3,7 @@
 For each USS file (one dialogue = one recorded conversation; the mean of the annotators'
 OVERALL ratings = the human score) prints Spearman's rho between the human score and:
 
-* the offline CSAT proxy (``evalkit.csat.csat_proxy``),
+* the offline CSAT proxy (``evalkit.judges.csat.csat_proxy``),
 * two trivial baselines: conversation length (turns) and the user's "thank you" count,
 * the LLM CSAT judge (``llm_csat``) when a judge model is configured
   (``EVALKIT_JUDGE_MODEL`` / ``EVALKIT_MODEL`` [+ ``EVALKIT_BASE_URL``]; responses cached
@@ -35,10 +35,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evalkit.calibration import Correlation, length_baseline, spearman, spearman_ci, thanks_baseline  # noqa: E402
-from evalkit.csat import csat_signals  # noqa: E402
-from evalkit.importers.uss import read  # noqa: E402
-from evalkit.transcript import Transcript  # noqa: E402
+from evalkit.core.transcript import Transcript  # noqa: E402
+from evalkit.integrations.importers.uss import read  # noqa: E402
+from evalkit.judges.csat import csat_signals  # noqa: E402
+from evalkit.quality.calibration import Correlation, length_baseline, spearman, spearman_ci, thanks_baseline  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "uss"
 # Where the data comes from, for a clone without ../shared/data.

@@ -73,7 +73,7 @@ class Talker:
 
 
 def one_case(case: str, port: int, cap: int | None) -> None:
-    from evalkit.runner import RunConfig, Runner
+    from evalkit.run.runner import RunConfig, Runner
 
     with tempfile.TemporaryDirectory() as tmp:
         suite = Path(tmp) / "suite"

@@ -49,8 +49,8 @@ from _fake_llm import fake_llm  # noqa: E402
 from evalkit.llm.client import LLMClient  # noqa: E402
 from evalkit.llm.clients import ModelClients  # noqa: E402
 from evalkit.llm.settings import ModelSettings  # noqa: E402
-from evalkit.runfolder import RunFolder  # noqa: E402
-from evalkit.runner import RunConfig, Runner  # noqa: E402
+from evalkit.run.runfolder import RunFolder  # noqa: E402
+from evalkit.run.runner import RunConfig, Runner  # noqa: E402
 from evalkit.scenarios import load_suite  # noqa: E402
 
 

@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 
-from evalkit.compare import compare_variants
-from evalkit.metrics import breakdown, summarize_with_ci
+from evalkit.core.results import ConversationResult, JudgeKind, RunManifest, RunResult, Verdict
+from evalkit.core.transcript import AgentTurn, Outcome, Transcript, UserTurn
+from evalkit.metrics.compare import compare_variants
+from evalkit.metrics.summary import breakdown, summarize_with_ci
 from evalkit.reports.junit import junit_xml
 from evalkit.reports.markdown import render_summary_markdown
-from evalkit.results import ConversationResult, JudgeKind, RunManifest, RunResult, Verdict
-from evalkit.transcript import AgentTurn, Outcome, Transcript, UserTurn
 
 
 def make_run(n: int, turns: int, seed: int = 0) -> RunResult:

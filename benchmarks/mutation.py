@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(ROOT)
 
-    from evalkit.mutation import MutateConfig, run_mutation, write_report
+    from evalkit.quality.mutation import MutateConfig, run_mutation, write_report
     from evalkit.reports.mutation_html import render_mutation_html
 
     targets = [f"reference_agent/{m}.py" for m in (args.module or MODULES)]

@@ -12,7 +12,7 @@ import argparse
 import random
 import time
 
-from evalkit.pii import detect_pii
+from evalkit.core.pii import detect_pii
 
 
 def main() -> None:

@@ -31,10 +31,8 @@ from pathlib import Path
 # The browser launch is shared with the browser tests (tests/_browser.py, not shipped).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from evalkit.results import ConversationResult, JudgeKind, RunManifest, Verdict
-from evalkit.runfiles import JOURNAL
-from evalkit.runfolder import Existing, RunFolder
-from evalkit.transcript import (
+from evalkit.core.results import ConversationResult, JudgeKind, RunManifest, Verdict
+from evalkit.core.transcript import (
     AgentTurn,
     Handoff,
     Outcome,
@@ -43,6 +41,8 @@ from evalkit.transcript import (
     Transcript,
     UserTurn,
 )
+from evalkit.run.runfiles import JOURNAL
+from evalkit.run.runfolder import Existing, RunFolder
 
 TOPICS = {
     "orders": ("check_order_status", "Where is my order {oid}? It was supposed to arrive {day}."),

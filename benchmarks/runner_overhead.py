@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evalkit.runfolder import RunFolder
-from evalkit.runner import RunConfig, Runner
+from evalkit.run.runfolder import RunFolder
+from evalkit.run.runner import RunConfig, Runner
 from evalkit.scenarios import load_suite
 
 

@@ -29,7 +29,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from evalkit.selftest import SelftestConfig, run_selftest
+    from evalkit.quality.selftest import SelftestConfig, run_selftest
 
     print(f"{'concurrency':>11}  {'wall s':>7}  {'convs':>6}  {'clean max ms':>12}  {'clean mean ms':>13}  result")
     for concurrency in args.concurrency or [16]:

@@ -30,7 +30,7 @@ import httpx2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evalkit.metrics import percentile  # noqa: E402
+from evalkit.metrics.summary import percentile  # noqa: E402
 
 SCRIPT = [
     "Where is my order ORD-10001?",

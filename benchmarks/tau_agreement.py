@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evalkit.importers import read_recordings, write_imported  # noqa: E402
-from evalkit.recorded import agreement, format_agreement, score_run, source_pass_hat_k  # noqa: E402
+from evalkit.integrations.importers import read_recordings, write_imported  # noqa: E402
+from evalkit.run.recorded import agreement, format_agreement, score_run, source_pass_hat_k  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "tau_bench" / "airline_sample.json"
 # Where the data comes from, for a clone without ../shared/data.

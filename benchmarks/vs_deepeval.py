@@ -126,7 +126,7 @@ def run_evalkit(base_url: str, n: int, user_turns: int, concurrency: int) -> tup
     from evalkit.llm.client import LLMClient
     from evalkit.llm.clients import ModelClients
     from evalkit.llm.settings import ModelSettings
-    from evalkit.runner import RunConfig, Runner
+    from evalkit.run.runner import RunConfig, Runner
     from evalkit.scenarios import load_suite
 
     def settings() -> ModelSettings:

@@ -13,7 +13,7 @@ Three measurements, printed (this is a benchmark, not a timed test):
    of a one-turn scripted scenario against a trivial Python agent, on Ray; the driver's
    resident set size is sampled from ``/proc`` as the journal grows, so a growth with the run
    shows up as a rising column.
-3. **journal throughput**: :meth:`evalkit.runfolder.RunFolder.append_many` (mask, serialise,
+3. **journal throughput**: :meth:`evalkit.run.runfolder.RunFolder.append_many` (mask, serialise,
    write, fsync) of ``--journal`` conversations in a row, one per fsync (one process) and
    eight per fsync (a worker's batch at ``--concurrency 8``): the most conversations a second
    one driver can record, whatever the number of workers.
@@ -162,9 +162,9 @@ def memory(n: int) -> None:
 
 
 def journal_throughput(n: int) -> None:
-    from evalkit.results import ConversationResult, RunManifest
-    from evalkit.runfolder import Existing, RunFolder
-    from evalkit.transcript import AgentTurn, Transcript, UserTurn
+    from evalkit.core.results import ConversationResult, RunManifest
+    from evalkit.core.transcript import AgentTurn, Transcript, UserTurn
+    from evalkit.run.runfolder import Existing, RunFolder
 
     def result(i: int) -> ConversationResult:
         t = Transcript(scenario_id="s", trial=i, turns=[UserTurn(content="hello"), AgentTurn(content="ok")])

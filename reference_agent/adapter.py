@@ -16,8 +16,8 @@ import io
 from typing import Any
 
 from evalkit import AgentConfig, AgentReply, SessionInfo, TurnContext
-from evalkit.errors import AgentSpecError
-from evalkit.transcript import Handoff, ToolCall, Usage
+from evalkit.core.errors import AgentSpecError
+from evalkit.core.transcript import Handoff, ToolCall, Usage
 from reference_agent.agent import AgentResponse, SupportAgent
 from reference_agent.analytics import TurnLogger, TurnRecord, logger_from_env
 from reference_agent.engine import EngineUnavailableError

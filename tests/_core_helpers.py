@@ -6,8 +6,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from evalkit.core.transcript import StopReason
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
-from evalkit.transcript import StopReason
 
 
 class LineSimulator:

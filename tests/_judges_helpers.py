@@ -6,11 +6,11 @@ import asyncio
 import inspect
 from typing import Any
 
+from evalkit.core.results import Verdict
+from evalkit.core.transcript import AgentTurn, Handoff, ToolCall, Transcript, UserTurn
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.registry import build_judge
-from evalkit.results import Verdict
 from evalkit.scenarios.models import JudgeSpec
-from evalkit.transcript import AgentTurn, Handoff, ToolCall, Transcript, UserTurn
 
 
 def agent(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evalkit.results import ConversationResult, JudgeKind, RunManifest, RunResult, Verdict
-from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, Transcript, Usage, UserTurn
+from evalkit.core.results import ConversationResult, JudgeKind, RunManifest, RunResult, Verdict
+from evalkit.core.transcript import AgentTurn, Handoff, Outcome, StopReason, Transcript, Usage, UserTurn
 
 
 def conv(
@@ -81,7 +81,7 @@ def run(convs: list[ConversationResult], *, run_id: str = "run-1", variants: dic
 def write_run_folder(path, r: RunResult):
     """Write ``r`` as a run folder with evalkit's own writers (manifest + journal + tables)."""
     from evalkit.reports.outputs import standard_outputs
-    from evalkit.runfolder import RunFolder
+    from evalkit.run.runfolder import RunFolder
 
     with RunFolder(path).claim() as folder:
         folder.begin(r.manifest)

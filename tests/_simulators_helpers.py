@@ -9,10 +9,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from evalkit.core.transcript import AgentTurn, Handoff, ToolCall, Transcript, UserTurn
 from evalkit.scenarios.models import Scenario
 from evalkit.simulators import make_simulator
 from evalkit.simulators.base import SimulatorContext, Stop
-from evalkit.transcript import AgentTurn, Handoff, ToolCall, Transcript, UserTurn
 
 Agent = Callable[[str, Transcript], AgentTurn]
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from evalkit.gate import GateCheck, GateResult
-from evalkit.metrics import MetricValue
-from evalkit.results import ConversationResult, JudgeKind, RunManifest, RunResult, Verdict
-from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, ToolCall, Transcript, Usage, UserTurn
+from evalkit.core.results import ConversationResult, JudgeKind, RunManifest, RunResult, Verdict
+from evalkit.core.transcript import (
+    AgentTurn,
+    Handoff,
+    Outcome,
+    StopReason,
+    ToolCall,
+    Transcript,
+    Usage,
+    UserTurn,
+)
+from evalkit.metrics.gate import GateCheck, GateResult
+from evalkit.metrics.summary import MetricValue
 
 HOSTILE_SCRIPT = "<script>window.__xss = 1</script>"
 HOSTILE_IMG = '<img src=x onerror="window.__xss = 2">'
@@ -158,7 +167,7 @@ __all__ = ["make_run", "conversation", "odd_conversation", "gate_result", "HOSTI
 def odd_conversation() -> ConversationResult:
     """Everything unusual at once: a greeting before the user speaks, a recorded tool turn,
     an agent error, a failed tool call, a judge that crashed and a verdict past the last turn."""
-    from evalkit.transcript import ToolTurn
+    from evalkit.core.transcript import ToolTurn
 
     t = Transcript(
         scenario_id="odd-1",

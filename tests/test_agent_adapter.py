@@ -6,7 +6,7 @@ import pytest
 
 from evalkit import AgentReply, SessionInfo, TurnContext
 from evalkit.agents.python import PythonAgentProvider
-from evalkit.errors import AgentSpecError
+from evalkit.core.errors import AgentSpecError
 from reference_agent import create_agent
 
 

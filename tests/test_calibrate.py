@@ -11,15 +11,15 @@ from _recorded_helpers import TAU_SAMPLE, USS_DIR, make_cli, needs_tau, needs_us
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
-from evalkit.calibration import (
+from evalkit.core.errors import ConfigError
+from evalkit.core.results import ConversationResult, JudgeKind, Verdict
+from evalkit.core.transcript import AgentTurn, Transcript, UserTurn
+from evalkit.quality.calibration import (
     HumanLabel,
     calibrate_judge,
     read_labels_csv,
     recorded_labels,
 )
-from evalkit.errors import ConfigError
-from evalkit.results import ConversationResult, JudgeKind, Verdict
-from evalkit.transcript import AgentTurn, Transcript, UserTurn
 
 
 def _conv(sid: str, *, trial: int = 0, verdicts: list[Verdict], n_turns: int = 1, metrics=None) -> ConversationResult:
@@ -203,7 +203,7 @@ def test_llm_csat_against_human_csat_with_the_fake_model(tmp_path, monkeypatch, 
     assert res.returncode == 0, res.stderr
     cal = json.loads((run / "calibration.json").read_text())["judges"][0]
     assert cal["judge"] == "llm_csat" and cal["kind"] == "score" and cal["n"] == 5
-    from evalkit.runfiles import load_run
+    from evalkit.run.runfiles import load_run
 
     by_id = {c.transcript.scenario_id: c for c in load_run(run).conversations}
     judged = [next(v.score for v in by_id[f"c{i}"].verdicts if v.judge == "llm_csat") for i in range(5)]

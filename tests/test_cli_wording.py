@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from _results_factory import conv, run, write_run_folder
 
-from evalkit._plural import plural
-from evalkit.compare import compare_runs, render_comparison_markdown
-from evalkit.gate import evaluate_gate, render_gate_markdown, render_gate_table
+from evalkit.core._plural import plural
+from evalkit.metrics.compare import compare_runs, render_comparison_markdown
+from evalkit.metrics.gate import evaluate_gate, render_gate_markdown, render_gate_table
 from evalkit.reports.markdown import render_summary_markdown
 from evalkit.scenarios.models import GateConfig
 

@@ -44,7 +44,7 @@ def test_markdown_to_stdout_and_fail_on_regression(two_runs, monkeypatch):
 
 
 def test_json_file_round_trips(two_runs, tmp_path, monkeypatch):
-    from evalkit.compare import Comparison
+    from evalkit.metrics.compare import Comparison
 
     base, cand = two_runs
     target = tmp_path / "out" / "cmp.json"

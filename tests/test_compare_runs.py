@@ -1,4 +1,4 @@
-"""evalkit.compare: deltas with CIs, paired tests, flipped scenarios, Markdown."""
+"""evalkit.metrics.compare: deltas with CIs, paired tests, flipped scenarios, Markdown."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 from _results_factory import conv, run
 
-from evalkit.compare import Comparison, compare_runs, compare_variants, render_comparison_markdown
-from evalkit.errors import ConfigError
+from evalkit.core.errors import ConfigError
+from evalkit.metrics.compare import Comparison, compare_runs, compare_variants, render_comparison_markdown
 
 
 def _side(variant: str, *, fail: set[int] = frozenset(), csat_shift: float = 0.0, lat: float = 100.0, n: int = 30):
@@ -49,7 +49,7 @@ def test_regressions_are_detected_tested_and_listed_first():
     assert tc.delta == pytest.approx((44 / 60) - (58 / 60))
     assert tc.ci_high < 0 and tc.significant and tc.verdict == "worse"
     # 16 discordant regressions vs 2 fixes: exact binomial p.
-    from evalkit.stats import binom_two_sided_p
+    from evalkit.metrics.stats import binom_two_sided_p
 
     assert tc.p_value == pytest.approx(binom_two_sided_p(2, 18))
     csat = cmp.metric("csat_proxy_mean")
@@ -136,7 +136,7 @@ def test_markdown_escapes_conversation_text():
 
 
 def test_scenario_gaps_are_left_out_of_the_paired_tests_as_of_every_metric():
-    from evalkit.transcript import StopReason
+    from evalkit.core.transcript import StopReason
 
     base = _side("A")
     cand = _side("B", fail={0, 1, 2, 3})

@@ -17,7 +17,7 @@ from evalkit.agents import AgentJunk, AgentReply, SessionInfo, TurnContext, load
 from evalkit.agents.http import AgentHTTPError, HttpAgentProvider
 from evalkit.agents.loader import SCHEMES
 from evalkit.agents.session import end_state, respond
-from evalkit.errors import AgentSpecError
+from evalkit.core.errors import AgentSpecError
 
 INFO = SessionInfo(session_id="run-s1-0", scenario_id="s1", customer={"email": "a@b.c"})
 
@@ -332,7 +332,7 @@ def test_http_health_check_failures(server: str) -> None:
 def test_runner_against_http_agent(server: str, tmp_path: Any) -> None:
     from _core_helpers import write
 
-    from evalkit.runner import RunConfig, Runner
+    from evalkit.run.runner import RunConfig, Runner
 
     write(tmp_path / "s" / "a.yaml", "id: web\nuser: {script: [stream, human]}\n")
     write(tmp_path / "s" / "b.yaml", "id: broken\nuser: {script: [boom]}\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from _core_helpers import write
 
-from evalkit.errors import JudgeSpecError, ScenarioError
+from evalkit.core.errors import JudgeSpecError, ScenarioError
 from evalkit.scenarios import load_suite, validate_paths
 from evalkit.scenarios.loader import MAX_FILE_BYTES
 

@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 from _core_helpers import write
 
 from evalkit.agents.base import SessionInfo
-from evalkit.results import RunResult
-from evalkit.runner import RunConfig, Runner
+from evalkit.core.results import RunResult
+from evalkit.core.transcript import StopReason
+from evalkit.run.runner import RunConfig, Runner
 from evalkit.testing.agents import StatefulAgent
-from evalkit.transcript import StopReason
 
 SCENARIO = """
 id: cancel-until-cancelled

@@ -8,10 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evalkit.errors import RunFolderError
-from evalkit.metrics import HEADLINE_METRICS
-from evalkit.results import ConversationResult, RunManifest, RunResult, Verdict
-from evalkit.runfiles import (
+from evalkit.core.errors import RunFolderError
+from evalkit.core.results import ConversationResult, RunManifest, RunResult, Verdict
+from evalkit.core.transcript import AgentTurn, Handoff, Outcome, StopReason, Transcript, Usage, UserTurn
+from evalkit.metrics.summary import HEADLINE_METRICS
+from evalkit.metrics.table import TABLE_COLUMNS, conversation_table
+from evalkit.run.runfiles import (
     JOURNAL,
     atomic_write,
     load_run,
@@ -19,9 +21,7 @@ from evalkit.runfiles import (
     summary_dict,
     verdicts_frame,
 )
-from evalkit.runfolder import Existing, RunFolder
-from evalkit.table import TABLE_COLUMNS, conversation_table
-from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, Transcript, Usage, UserTurn
+from evalkit.run.runfolder import Existing, RunFolder
 
 REQUIRED = (
     "run_id variant scenario_id trial channel tags outcome stop_reason passed n_turns csat_proxy "

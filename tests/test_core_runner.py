@@ -20,12 +20,12 @@ import pytest
 from _core_helpers import line_simulator, script_suite, write
 
 from evalkit.agents.base import AgentReply, TurnContext
-from evalkit.errors import ConfigError
-from evalkit.results import RunResult
-from evalkit.runfiles import JOURNAL, load_run, read_journal
-from evalkit.runner import RunConfig, Runner, derive_seed
+from evalkit.core.errors import ConfigError
+from evalkit.core.results import RunResult
+from evalkit.core.transcript import Handoff, Outcome, StopReason
+from evalkit.run.runfiles import JOURNAL, load_run, read_journal
+from evalkit.run.runner import RunConfig, Runner, derive_seed
 from evalkit.scenarios import load_suite
-from evalkit.transcript import Handoff, Outcome, StopReason
 
 TESTS = Path(__file__).resolve().parent
 
@@ -320,7 +320,7 @@ DRIVER = """
 import sys
 sys.path[:0] = [{tests!r}]
 from pathlib import Path
-from evalkit.runner import RunConfig, Runner
+from evalkit.run.runner import RunConfig, Runner
 
 resume = sys.argv[1] == "resume"
 runner = Runner(RunConfig(suite=[{suite!r}], agent="evalkit.testing.agents:SlowAgent?delay_ms={delay}",
@@ -495,6 +495,6 @@ def test_importing_the_runner_does_not_load_the_model_client():
     import subprocess
     import sys
 
-    code = "import sys, evalkit.runner, evalkit.recorded; print('openai' in sys.modules)"
+    code = "import sys, evalkit.run.runner, evalkit.run.recorded; print('openai' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -7,9 +7,9 @@ import random
 import pytest
 from _recorded_helpers import USS_DIR, needs_uss
 
-from evalkit.calibration import length_baseline, rankdata, spearman, spearman_ci, thanks_baseline
-from evalkit.csat import SATISFIED_MIN, csat_proxy, csat_signals, sentiment
-from evalkit.transcript import AgentTurn, Handoff, Outcome, StopReason, ToolCall, Transcript, UserTurn
+from evalkit.core.transcript import AgentTurn, Handoff, Outcome, StopReason, ToolCall, Transcript, UserTurn
+from evalkit.judges.csat import SATISFIED_MIN, csat_proxy, csat_signals, sentiment
+from evalkit.quality.calibration import length_baseline, rankdata, spearman, spearman_ci, thanks_baseline
 
 
 def conv(*pairs: tuple[str, str], **kw: object) -> Transcript:
@@ -160,7 +160,7 @@ def test_spearman_matches_a_reference_with_ties() -> None:
 @needs_uss
 @pytest.mark.parametrize("name", ["SGD", "MWOZ"])
 def test_proxy_beats_trivial_baselines_on_uss(name: str) -> None:
-    from evalkit.importers.uss import read
+    from evalkit.integrations.importers.uss import read
 
     recs = read(USS_DIR / f"{name}.txt").recordings
     human = [float(r.metrics["human_csat"]) for r in recs]  # type: ignore[arg-type]
@@ -282,7 +282,7 @@ def test_agent_manner_signals_do_not_lower_the_correlation_on_uss(name: str, bef
     """Spearman with the human ratings before the agent-manner signals (issue #11): 0.3945 on
     SGD, 0.3594 on MWOZ. USS agents are almost never rude, so the signals must stay silent
     there (a handful of replies) and cost nothing."""
-    from evalkit.importers.uss import read
+    from evalkit.integrations.importers.uss import read
 
     recs = read(USS_DIR / f"{name}.txt").recordings
     signals = [csat_signals(r.transcript) for r in recs]

@@ -7,8 +7,8 @@ import json
 import pytest
 from _results_factory import conv, run, write_run_folder
 
-from evalkit.errors import ConfigError
-from evalkit.gate import evaluate_gate, parse_threshold, render_gate_markdown, render_gate_table
+from evalkit.core.errors import ConfigError
+from evalkit.metrics.gate import evaluate_gate, parse_threshold, render_gate_markdown, render_gate_table
 from evalkit.scenarios.models import GateConfig
 
 
@@ -229,7 +229,7 @@ def test_incomplete_run_fails_unless_allowed():
 
 
 def test_run_of_a_single_scenario_file_has_no_suite_gate(tmp_path):
-    from evalkit.gate import suite_gate_config
+    from evalkit.metrics.gate import suite_gate_config
 
     scenario = tmp_path / "one.yaml"
     scenario.write_text("id: x\nuser:\n  script: [hi]\n")

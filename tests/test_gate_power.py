@@ -9,8 +9,8 @@ import sys
 import pytest
 from _results_factory import conv, run, write_run_folder
 
-from evalkit.compare import compare_runs
-from evalkit.gate import (
+from evalkit.metrics.compare import compare_runs
+from evalkit.metrics.gate import (
     detectable_drop,
     evaluate_gate,
     render_gate_markdown,

@@ -15,11 +15,17 @@ from _recorded_helpers import (
     write,
 )
 
-from evalkit.importers import FORMATS, ImportFormatError, read_recordings, scenarios_yaml, write_imported
-from evalkit.runfiles import load_run
+from evalkit.core.transcript import AgentTurn, Outcome, StopReason, ToolTurn, UserTurn
+from evalkit.integrations.importers import (
+    FORMATS,
+    ImportFormatError,
+    read_recordings,
+    scenarios_yaml,
+    write_imported,
+)
+from evalkit.metrics.table import conversation_table
+from evalkit.run.runfiles import load_run
 from evalkit.scenarios.loader import load_suite
-from evalkit.table import conversation_table
-from evalkit.transcript import AgentTurn, Outcome, StopReason, ToolTurn, UserTurn
 
 
 @pytest.fixture()
@@ -311,7 +317,7 @@ def test_cli_import_then_score(tmp_path: Path, evalkit_cli) -> None:  # type: ig
 
 
 def test_deepeval_goldens_round_trip_with_the_interop_exporter(tmp_path: Path) -> None:
-    from evalkit.interop.deepeval_goldens import export_goldens
+    from evalkit.integrations.interop.deepeval_goldens import export_goldens
     from evalkit.scenarios.models import Goal, Persona, Scenario, UserSpec
 
     original = Scenario(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from _judges_helpers import agent, convo, judge, run
 
-from evalkit.errors import JudgeSpecError
+from evalkit.core.errors import JudgeSpecError
 
 
 def _handed_off(ticket="T-9", reason="customer asked for a human"):

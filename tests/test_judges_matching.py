@@ -8,11 +8,11 @@ from typing import ClassVar
 import pytest
 from _judges_helpers import convo, judge
 
-from evalkit.errors import JudgeSpecError
+from evalkit.core.errors import JudgeSpecError
+from evalkit.core.results import Verdict
 from evalkit.judges import Judge, JudgeContext, run_judges, run_judges_sync
 from evalkit.judges.matching import argument_mismatches, fuzzy_equal, json_equal, subset_match, values_match
 from evalkit.judges.registry import JUDGES, get_judge_class
-from evalkit.results import Verdict
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from _judges_helpers import convo, judge, run
 
-from evalkit.errors import JudgeSpecError
-from evalkit.pii import detect_pii, iban_valid, luhn_valid, mask
+from evalkit.core.errors import JudgeSpecError
+from evalkit.core.pii import detect_pii, iban_valid, luhn_valid, mask
 
 
 @pytest.mark.parametrize(

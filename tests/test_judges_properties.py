@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evalkit.core.pii import detect_pii, luhn_valid
 from evalkit.judges.matching import fuzzy_equal, json_equal, subset_match
-from evalkit.pii import detect_pii, luhn_valid
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=12),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from _judges_helpers import convo, judge, run
 
-from evalkit.errors import JudgeSpecError
+from evalkit.core.errors import JudgeSpecError
 
 STATE = {
     "orders": [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from _judges_helpers import agent, convo, judge, run
 
-from evalkit.errors import JudgeSpecError
+from evalkit.core.errors import JudgeSpecError
 
 
 def _order_convo():
@@ -227,7 +227,7 @@ def test_tool_sequence_reasons_and_arguments():
 
 
 def test_tool_called_succeeded_counts_only_calls_without_error():
-    from evalkit.transcript import ToolCall
+    from evalkit.core.transcript import ToolCall
 
     failing = ToolCall(
         name="initiate_return", arguments={"order_id": "ORD-1"}, error="a return already exists"

@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 from _results_factory import conv, run
 
+from evalkit.core.transcript import Outcome
 from evalkit.reports.junit import junit_xml, write_junit
-from evalkit.transcript import Outcome
 
 
 def _run():

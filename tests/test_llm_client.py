@@ -9,7 +9,7 @@ import time
 import pytest
 from pydantic import BaseModel
 
-from evalkit.errors import ConfigError
+from evalkit.core.errors import ConfigError
 from evalkit.llm import LLMClient, ModelCallError, ModelRoles, ModelSettings, ResponseCache, load_prices
 from evalkit.llm.errors import scrub
 from evalkit.testing.fake_openai import Failure, FakeOpenAIServer, Reply, Rule

@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from evalkit.errors import JudgeSpecError, ScenarioError
-from evalkit.interop.deepeval_goldens import export_goldens, import_goldens
+from evalkit.core.errors import JudgeSpecError, ScenarioError
+from evalkit.core.transcript import AgentTurn, ToolCall, Transcript, UserTurn
+from evalkit.integrations.interop.deepeval_goldens import export_goldens, import_goldens
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.registry import build_judge
 from evalkit.llm import LLMClient, ModelClients, ResponseCache
 from evalkit.scenarios.models import JudgeSpec, Scenario
 from evalkit.testing.fake_openai import FakeOpenAIServer, Reply
-from evalkit.transcript import AgentTurn, ToolCall, Transcript, UserTurn
 
 T = Transcript(scenario_id="late-1", turns=[
     UserTurn(content="My order A100 is late"),

@@ -8,15 +8,15 @@ import re
 
 import pytest
 
-from evalkit.errors import JudgeSpecError
+from evalkit.core.errors import JudgeSpecError
+from evalkit.core.results import ConversationResult, JudgeKind
+from evalkit.core.transcript import AgentTurn, ToolCall, Transcript, UserTurn
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.pairwise import compare_pairwise
 from evalkit.judges.registry import build_judge
 from evalkit.llm import LLMClient, ModelClients, ResponseCache
-from evalkit.results import ConversationResult, JudgeKind
 from evalkit.scenarios.models import JudgeSpec, Scenario
 from evalkit.testing.fake_openai import FakeOpenAIServer, Reply, Rule
-from evalkit.transcript import AgentTurn, ToolCall, Transcript, UserTurn
 
 SCENARIO = Scenario.model_validate({
     "id": "cancel-1",

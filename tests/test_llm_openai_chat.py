@@ -9,7 +9,7 @@ import pytest
 
 from evalkit.agents.base import SessionInfo, TurnContext
 from evalkit.agents.loader import load_agent
-from evalkit.errors import AgentSpecError
+from evalkit.core.errors import AgentSpecError
 from evalkit.testing.fake_openai import FakeOpenAIServer, Reply, Rule
 
 TOOLS_MODULE = textwrap.dedent('''

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from evalkit.agents.base import SessionInfo, TurnContext
-from evalkit.errors import AgentSpecError
+from evalkit.core.errors import AgentSpecError
 from evalkit.testing.fake_openai import FakeOpenAIServer, Reply, Rule
 from reference_agent.adapter import create_agent
 from reference_agent.agent import SupportAgent

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from evalkit.cli._model_options import build_llm_for_run, build_model_roles
-from evalkit.runner import RunConfig, Runner
+from evalkit.run.runner import RunConfig, Runner
 from evalkit.testing.fake_openai import FakeOpenAIServer, Rule
 
 SCENARIO = textwrap.dedent("""

@@ -8,14 +8,14 @@ import random
 
 import pytest
 
-from evalkit.errors import ConfigError
+from evalkit.core.errors import ConfigError
+from evalkit.core.transcript import AgentTurn, Handoff, StopReason, ToolCall, Transcript, UserTurn
 from evalkit.llm import LLMClient, ModelClients
 from evalkit.scenarios.models import Scenario
 from evalkit.simulators import make_simulator
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
 from evalkit.simulators.llm import LLMUser
 from evalkit.testing.fake_openai import FakeOpenAIServer, Reply
-from evalkit.transcript import AgentTurn, Handoff, StopReason, ToolCall, Transcript, UserTurn
 
 
 def scenario(opening=None, done_when=None):
@@ -199,15 +199,15 @@ def test_without_done_when_or_judge_the_simulator_model_checks(srv):
 
 
 def test_missing_info_is_a_scenario_gap_left_out_of_agent_metrics():
-    from evalkit.metrics import summarize, summarize_with_ci
-    from evalkit.results import ConversationResult
+    from evalkit.core.results import ConversationResult
+    from evalkit.metrics.summary import summarize, summarize_with_ci
 
     def conv(sid, stop, outcome):
         return ConversationResult(transcript=Transcript(
             scenario_id=sid, stop_reason=stop, outcome=outcome,
             turns=[UserTurn(content="hi"), AgentTurn(content="which order?", latency_ms=10)]))
 
-    from evalkit.transcript import Outcome
+    from evalkit.core.transcript import Outcome
 
     convs = [conv("a", StopReason.goal_met, Outcome.resolved), conv("b", StopReason.missing_info, Outcome.abandoned),
              conv("c", StopReason.out_of_scope, Outcome.abandoned)]

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from _http_helpers import send_json
 
-from evalkit.errors import ConfigError
-from evalkit.load import LoadConfig, LoadTest, check_target, is_loopback, step_plan
-from evalkit.load_report import LoadReport
+from evalkit.core.errors import ConfigError
 from evalkit.reports.load_html import write_load_outputs
+from evalkit.reports.load_report import LoadReport
+from evalkit.run.load import LoadConfig, LoadTest, check_target, is_loopback, step_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "datasets" / "support"
@@ -184,7 +184,7 @@ def test_step_plan_is_a_linear_staircase() -> None:
 
 def _report(**totals_update: object) -> LoadReport:
     """A small synthetic report (two steps, one over budget) with hostile strings in it."""
-    from evalkit.load_report import LoadBudget, LoadErrorCount, LoadSettings, LoadStep, LoadTotals
+    from evalkit.reports.load_report import LoadBudget, LoadErrorCount, LoadSettings, LoadStep, LoadTotals
 
     def step(n: int, users: int, p95: float) -> LoadStep:
         return LoadStep(step=n, users=users, start_s=n - 1.0, end_s=float(n), requests=10, ok=9, errors=1,

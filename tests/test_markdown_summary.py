@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from _results_factory import conv, run
 
-from evalkit.compare import compare_runs
-from evalkit.gate import evaluate_gate
+from evalkit.core.transcript import Usage
+from evalkit.metrics.compare import compare_runs
+from evalkit.metrics.gate import evaluate_gate
 from evalkit.reports.markdown import render_summary_markdown, write_summary_md
 from evalkit.scenarios.models import GateConfig
-from evalkit.transcript import Usage
 
 
 def _convs(fail=(), n=20, variant="default"):

@@ -1,4 +1,4 @@
-"""Confidence intervals, breakdowns and cost notes of evalkit.metrics, and evalkit.stats."""
+"""Confidence intervals, breakdowns and cost notes of evalkit.metrics.summary, and evalkit.metrics.stats."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from _results_factory import conv, run
 
-from evalkit import stats
-from evalkit.errors import ConfigError
-from evalkit.metric_docs import check, metric_table_markdown
-from evalkit.metrics import (
+from evalkit.core.errors import ConfigError
+from evalkit.core.transcript import Outcome, StopReason, Usage
+from evalkit.metrics import stats
+from evalkit.metrics.docs import check, metric_table_markdown
+from evalkit.metrics.summary import (
     OFFLINE_COST_NOTE,
     PriceTable,
     apply_prices,
@@ -24,8 +25,7 @@ from evalkit.metrics import (
     summarize_with_ci,
     summary_document,
 )
-from evalkit.table import TABLE_COLUMNS, conversation_table
-from evalkit.transcript import Outcome, StopReason, Usage
+from evalkit.metrics.table import TABLE_COLUMNS, conversation_table
 
 DOCS_METRICS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 
@@ -107,7 +107,7 @@ def test_paired_bootstrap_detects_a_shift_and_not_noise():
 
 
 def test_weighted_quantiles_equal_expanded_data_percentiles():
-    from evalkit.metrics import percentile
+    from evalkit.metrics.summary import percentile
 
     rng = np.random.default_rng(0)
     xs = np.sort(rng.normal(size=30))
@@ -203,9 +203,9 @@ def test_pass_hat_k_keeps_the_order_of_the_rows_bit_for_bit():
 
 
 def test_a_metric_added_to_the_registry_reaches_summary_intervals_compare_gate_and_the_docs_check(monkeypatch):
-    from evalkit import metrics
-    from evalkit.compare import compare_runs
-    from evalkit.gate import validate_metric
+    from evalkit.metrics import summary as metrics
+    from evalkit.metrics.compare import compare_runs
+    from evalkit.metrics.gate import validate_metric
 
     turns = metrics.Metric(
         "agent_turns_mean", "mean number of agent replies per conversation", "turns", "lower",
@@ -227,7 +227,7 @@ def test_a_metric_added_to_the_registry_reaches_summary_intervals_compare_gate_a
 
 
 def test_docs_metric_table_is_the_registry():
-    assert check(DOCS_METRICS) is None, "run: python -m evalkit.metric_docs docs/metrics.md"
+    assert check(DOCS_METRICS) is None, "run: python -m evalkit.metrics.docs docs/metrics.md"
     page = DOCS_METRICS.read_text(encoding="utf-8")
     for name in metric_names():
         if not name.startswith("pass_hat_"):
@@ -236,8 +236,14 @@ def test_docs_metric_table_is_the_registry():
 
 
 def test_registry_is_the_one_list_of_names_directions_and_compared_metrics():
-    from evalkit.compare import COMPARED_METRICS
-    from evalkit.metrics import HEADLINE_METRICS, HIGHER_IS_BETTER, METRICS, find_metric, higher_is_better
+    from evalkit.metrics.compare import COMPARED_METRICS
+    from evalkit.metrics.summary import (
+        HEADLINE_METRICS,
+        HIGHER_IS_BETTER,
+        METRICS,
+        find_metric,
+        higher_is_better,
+    )
 
     names = [m.name for m in METRICS]
     assert len(set(names)) == len(names)

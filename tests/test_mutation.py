@@ -19,8 +19,8 @@ pytest.importorskip("cosmic_ray")
 pytest.importorskip("coverage")
 
 from evalkit.cli import main  # noqa: E402
-from evalkit.errors import ConfigError  # noqa: E402
-from evalkit.mutation import (  # noqa: E402
+from evalkit.core.errors import ConfigError  # noqa: E402
+from evalkit.quality.mutation import (  # noqa: E402
     MutantFinder,
     MutantStatus,
     MutateConfig,
@@ -29,7 +29,7 @@ from evalkit.mutation import (  # noqa: E402
     resolve_target,
     run_mutation,
 )
-from evalkit.mutation.prompt import split_instructions  # noqa: E402
+from evalkit.quality.mutation.prompt import split_instructions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -333,7 +333,7 @@ def test_split_instructions_list_items_and_sentences() -> None:
 def test_prompt_mutation_finds_the_instruction_no_scenario_needs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from evalkit.mutation.prompt import PromptConfig, run_prompt_mutation
+    from evalkit.quality.mutation.prompt import PromptConfig, run_prompt_mutation
     from evalkit.testing.fake_openai import FakeOpenAIServer, Rule
 
     prompt = tmp_path / "prompt.md"
@@ -419,7 +419,7 @@ def test_the_pool_kills_every_worker_when_interrupted() -> None:
     import multiprocessing
     import time
 
-    from evalkit.mutation._worker import Job, run_pool
+    from evalkit.quality.mutation._worker import Job, run_pool
 
     def work(seconds: float) -> dict[str, object]:
         time.sleep(seconds)

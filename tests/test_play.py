@@ -1,4 +1,4 @@
-"""``evalkit.play.play``, the one conversation loop: typed turn errors and stop reasons, the
+"""``evalkit.run.play.play``, the one conversation loop: typed turn errors and stop reasons, the
 observers' events in order, the agent's end state after a timeout, and proof that the runner,
 the pytest plugin and the load tester all play through it."""
 
@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from _core_helpers import script_suite
 
-import evalkit.play
+import evalkit.run.play
 from evalkit.agents.base import AgentReply, SessionInfo, TurnContext
-from evalkit.play import (
+from evalkit.core.transcript import Outcome, StopReason, Transcript, TurnError
+from evalkit.run.play import (
     ConversationEnd,
     ConversationStart,
     Limits,
@@ -26,7 +27,6 @@ from evalkit.play import (
 )
 from evalkit.scenarios.models import Scenario
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
-from evalkit.transcript import Outcome, StopReason, Transcript, TurnError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -228,18 +228,18 @@ def test_turns_recorded_before_error_kinds_still_load() -> None:
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every agent turn asked through play() (``respond`` as play() sees it), by session id."""
     seen: list[str] = []
-    real = evalkit.play.respond
+    real = evalkit.run.play.respond
 
     async def counting(agent: Any, ctx: TurnContext, clock: Any = None) -> AgentReply:
         seen.append(ctx.session_id)
         return await real(agent, ctx, clock)
 
-    monkeypatch.setattr(evalkit.play, "respond", counting)
+    monkeypatch.setattr(evalkit.run.play, "respond", counting)
     return seen
 
 
 def test_the_runner_plays_through_play(tmp_path: Path, counted: list[str]) -> None:
-    from evalkit.runner import RunConfig, Runner, RunObserver
+    from evalkit.run.runner import RunConfig, Runner, RunObserver
 
     class Watch(RunObserver):
         def __init__(self) -> None:
@@ -262,14 +262,14 @@ def test_the_runner_plays_through_play(tmp_path: Path, counted: list[str]) -> No
 
 
 def test_the_pytest_plugin_plays_through_play(counted: list[str]) -> None:
-    from evalkit.pytest_plugin import play_conversation
+    from evalkit.integrations.pytest_plugin import play_conversation
 
     result = play_conversation(Echo(), scenario("hi", "bye"))
     assert len(counted) == len(result.transcript.agent_turns) == 2
 
 
 def test_the_load_tester_plays_through_play(counted: list[str]) -> None:
-    from evalkit.load import LoadConfig, LoadTest
+    from evalkit.run.load import LoadConfig, LoadTest
     from tests._service_server import serve
 
     with serve() as (_app, base):
@@ -295,8 +295,8 @@ def test_a_run_folder_written_before_error_kinds_resumes_and_scores(
     from _core_helpers import write
     from _recorded_helpers import make_cli
 
-    from evalkit.runfiles import JOURNAL, load_run
-    from evalkit.runner import RunConfig, Runner
+    from evalkit.run.runfiles import JOURNAL, load_run
+    from evalkit.run.runner import RunConfig, Runner
 
     suite = tmp_path / "s"
     write(suite / "a.yaml", "id: hangs\nuser: {script: [one, two]}\n")

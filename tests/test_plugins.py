@@ -24,12 +24,12 @@ from _recorded_helpers import make_cli
 
 from evalkit.agents import load_agent
 from evalkit.agents.base import SessionInfo, TurnContext
-from evalkit.errors import ConfigError, JudgeSpecError
-from evalkit.importers import read_recordings
+from evalkit.core.errors import ConfigError, JudgeSpecError
+from evalkit.core.transcript import AgentTurn, Transcript, UserTurn
+from evalkit.integrations.importers import read_recordings
 from evalkit.judges import JudgeContext, build_judge
 from evalkit.scenarios.models import JudgeSpec, Scenario
 from evalkit.simulators import SimulatorContext, UserMessage, make_simulator
-from evalkit.transcript import AgentTurn, Transcript, UserTurn
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

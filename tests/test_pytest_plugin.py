@@ -15,9 +15,9 @@ import pytest
 
 import evalkit.reports.junit  # noqa: F401
 import evalkit.reports.markdown  # noqa: F401
-import evalkit.runfiles  # noqa: F401
-import evalkit.runner  # noqa: F401
-import evalkit.scoring  # noqa: F401
+import evalkit.run.runfiles  # noqa: F401
+import evalkit.run.runner  # noqa: F401
+import evalkit.run.scoring  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -135,8 +135,8 @@ def test_run_conversation_fixture(pytester):
         test_conv=textwrap.dedent(
             """
             import pytest
-            from evalkit.errors import JudgeSpecError
-            from evalkit.pytest_plugin import assert_conversation_passed
+            from evalkit.core.errors import JudgeSpecError
+            from evalkit.integrations.pytest_plugin import assert_conversation_passed
             from evalkit.testing.agents import EchoAgent, ScriptedAgent
 
 
@@ -178,7 +178,7 @@ def test_run_conversation_fixture(pytester):
 def test_deepeval_plugin_is_unregistered_and_blocked(monkeypatch):
     import pluggy
 
-    from evalkit import pytest_plugin
+    from evalkit.integrations import pytest_plugin
 
     monkeypatch.delenv("EVALKIT_KEEP_DEEPEVAL_PLUGIN", raising=False)
     monkeypatch.delenv("DEEPEVAL_TELEMETRY_OPT_OUT", raising=False)

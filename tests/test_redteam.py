@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.metrics import REDTEAM_TAG, attack_success, summarize
-from evalkit.results import ConversationResult, Verdict
+from evalkit.core.results import ConversationResult, Verdict
+from evalkit.core.transcript import AgentTurn, Outcome, Transcript, UserTurn
+from evalkit.metrics.summary import REDTEAM_TAG, attack_success, summarize
 from evalkit.scenarios import load_suite
-from evalkit.transcript import AgentTurn, Outcome, Transcript, UserTurn
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "datasets" / "redteam"
@@ -153,8 +153,8 @@ def test_attack_success_counts_failed_red_team_conversations_per_category():
 
 
 def test_report_shows_attack_success_per_category_only_for_red_team_runs():
+    from evalkit.core.results import RunManifest, RunResult
     from evalkit.reports.html import build_report_data, render_report
-    from evalkit.results import RunManifest, RunResult
 
     attacks = [
         _conv("a", ["redteam", "injection_direct"], False),
@@ -178,8 +178,8 @@ def test_report_shows_attack_success_per_category_only_for_red_team_runs():
 
 
 def test_summary_md_has_the_red_team_table_only_for_red_team_runs():
+    from evalkit.core.results import RunManifest, RunResult
     from evalkit.reports.markdown import render_summary_markdown
-    from evalkit.results import RunManifest, RunResult
 
     attacks = [
         _conv("a", ["redteam", "injection_direct"], False),
@@ -199,7 +199,7 @@ def test_summary_md_has_the_red_team_table_only_for_red_team_runs():
 
 
 def _run(tmp_path: Path, agent: str | None = None, tags: list[str] | None = None):
-    from evalkit.runner import RunConfig, Runner
+    from evalkit.run.runner import RunConfig, Runner
 
     return Runner(
         RunConfig(
@@ -341,7 +341,7 @@ def test_folding_look_alikes_does_not_flag_ordinary_messages(text):
 
 
 def _attack_run(won: set[str], run_id: str):
-    from evalkit.results import RunManifest, RunResult
+    from evalkit.core.results import RunManifest, RunResult
 
     convs = [_conv(f"atk-{i:02d}", ["redteam", "injection_direct"], f"atk-{i:02d}" not in won) for i in range(30)]
     return RunResult(
@@ -351,9 +351,9 @@ def _attack_run(won: set[str], run_id: str):
 
 
 def test_gate_can_cap_the_attack_success_rate():
-    from evalkit.errors import ConfigError
-    from evalkit.gate import evaluate_gate, parse_threshold
-    from evalkit.metrics import summarize_with_ci
+    from evalkit.core.errors import ConfigError
+    from evalkit.metrics.gate import evaluate_gate, parse_threshold
+    from evalkit.metrics.summary import summarize_with_ci
     from evalkit.scenarios.models import GateConfig
 
     assert parse_threshold("attack_success_rate=0", kind="max") == ("attack_success_rate", 0.0)
@@ -376,7 +376,7 @@ def test_gate_can_cap_the_attack_success_rate():
 
 
 def test_compare_shows_an_attack_success_regression_with_a_paired_test():
-    from evalkit.compare import compare_runs
+    from evalkit.metrics.compare import compare_runs
 
     base = _attack_run(set(), "base")
     cand = _attack_run({f"atk-{i:02d}" for i in range(0, 30, 3)}, "cand")  # 10 of 30 attacks now succeed

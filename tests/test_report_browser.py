@@ -121,7 +121,7 @@ def test_table_pages_and_sorts(page: Page, console: ConsoleLog, tmp_path: Path):
 
 
 def test_comparison_page_opens_both_transcripts(page: Page, console: ConsoleLog, tmp_path: Path):
-    from evalkit.compare import compare_runs
+    from evalkit.metrics.compare import compare_runs
     from evalkit.reports.compare_html import render_comparison_html
 
     base = make_run(8, hostile_index=1)

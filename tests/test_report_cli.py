@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from report_factory import gate_result, make_run
 
-from evalkit.results import RunResult
-from evalkit.runfiles import JOURNAL
-from evalkit.runfolder import RunFolder
+from evalkit.core.results import RunResult
+from evalkit.run.runfiles import JOURNAL
+from evalkit.run.runfolder import RunFolder
 
 
 def _write_folder(run: RunResult, folder: Path) -> Path:

@@ -8,7 +8,7 @@ import re
 import pytest
 from report_factory import HOSTILE_SCRIPT, HOSTILE_TITLE, conversation, make_run
 
-from evalkit.compare import compare_runs
+from evalkit.metrics.compare import compare_runs
 from evalkit.reports.compare_html import build_comparison_data, render_comparison_html
 
 

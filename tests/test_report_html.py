@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from report_factory import HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_TITLE, gate_result, make_run
 
-from evalkit.metrics import summarize_with_ci
+from evalkit.metrics.summary import summarize_with_ci
 from evalkit.reports import _embed
 from evalkit.reports.html import build_report_data, load_gate, render_report, write_report
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from _robust_helpers import cli3
 
-from evalkit.runfiles import read_journal
+from evalkit.run.runfiles import read_journal
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 from _http_helpers import send_json
 
-from evalkit.results import RunResult
-from evalkit.runner import RunConfig, Runner
-from evalkit.transcript import Outcome, StopReason
+from evalkit.core.results import RunResult
+from evalkit.core.transcript import Outcome, StopReason
+from evalkit.run.runner import RunConfig, Runner
 
 FLAKY = "evalkit.testing.agents:FlakyAgent"
 

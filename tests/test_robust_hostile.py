@@ -15,9 +15,9 @@ from _core_helpers import write
 from _http_helpers import LocalServer
 from _robust_helpers import cli
 
-from evalkit.runfiles import load_run
-from evalkit.runner import RunConfig, Runner
-from evalkit.transcript import StopReason
+from evalkit.core.transcript import StopReason
+from evalkit.run.runfiles import load_run
+from evalkit.run.runner import RunConfig, Runner
 
 
 def suite_of(folder: Path, ids: list[str], steps: int = 2, expect: str = "", extra: str = "") -> Path:
@@ -429,9 +429,9 @@ def test_judge_base_exceptions_are_verdict_errors(tmp_path: Path, what: str):
 
     from _hostile_agents import ExitingJudge
 
+    from evalkit.core.transcript import Transcript
     from evalkit.judges import run_judge
     from evalkit.judges.base import JudgeContext
-    from evalkit.transcript import Transcript
 
     ctx = JudgeContext(transcript=Transcript(scenario_id="s"), scenario=None, window=None, llm=None)
     verdict = asyncio.run(run_judge(ExitingJudge(what), ctx))

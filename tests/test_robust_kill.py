@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evalkit.runfiles import read_journal
-from evalkit.runner import RunConfig, Runner
+from evalkit.run.runfiles import read_journal
+from evalkit.run.runner import RunConfig, Runner
 
 ROOT = Path(__file__).resolve().parents[1]
 N_SCENARIOS, TRIALS = 250, 2
@@ -169,8 +169,8 @@ def test_sigkill_while_writing_outputs_never_leaves_half_a_file(baseline: Path, 
     code = (
         "import sys\n"
         "from evalkit.reports.outputs import standard_outputs\n"
-        "from evalkit.runfiles import load_run\n"
-        "from evalkit.runfolder import Existing, RunFolder\n"
+        "from evalkit.run.runfiles import load_run\n"
+        "from evalkit.run.runfolder import Existing, RunFolder\n"
         "run = load_run(sys.argv[1])\n"
         "folder = RunFolder(sys.argv[1]).claim(Existing.update)\n"
         "print('ready', flush=True)\n"

@@ -14,7 +14,7 @@ from _robust_helpers import cli3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalkit.pii import detect_pii, redact_text, redact_value
+from evalkit.core.pii import detect_pii, redact_text, redact_value
 
 PII = {
     "email": "ana.silva@example.com",
@@ -30,7 +30,7 @@ FRAGMENTS = ["ana.silva", "7946 0958", "79460958", "1111 1111 1111", "4111111111
 
 AGENT = '''
 from evalkit.agents.base import AgentReply
-from evalkit.transcript import ToolCall
+from evalkit.core.transcript import ToolCall
 
 
 class PiiAgent:

@@ -345,8 +345,8 @@ def test_no_configured_secret_reaches_any_file(tmp_path: Path, monkeypatch: pyte
 
 
 def test_the_response_cache_never_stores_a_secret(tmp_path: Path) -> None:
+    from evalkit.core.masking import Secrets
     from evalkit.llm.cache import ResponseCache, request_key
-    from evalkit.masking import Secrets
 
     cache = ResponseCache(tmp_path, secrets=Secrets().plus(KEY))
     request = {"model": "m", "messages": [{"role": "user", "content": f"my key is {KEY}"}]}

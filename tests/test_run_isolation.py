@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.runner import RunConfig, Runner
+from evalkit.run.runner import RunConfig, Runner
 from evalkit.scenarios import load_suite
 
 AGENT = textwrap.dedent('''

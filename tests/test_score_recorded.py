@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from _recorded_helpers import TAU_SAMPLE, call, make_cli, needs_tau, openai_line, tau_record, write
 
-from evalkit.importers import read_recordings, write_imported
+from evalkit.core.transcript import AgentTurn, ToolCall, Transcript, UserTurn
+from evalkit.integrations.importers import read_recordings, write_imported
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.recorded import DatabaseActions, OutputsSaid, argument_differences, arguments_equal
-from evalkit.metrics import pass_hat_k
-from evalkit.recorded import agreement, format_agreement, score_run, source_pass_hat_k
-from evalkit.runfiles import load_run
-from evalkit.transcript import AgentTurn, ToolCall, Transcript, UserTurn
+from evalkit.metrics.summary import pass_hat_k
+from evalkit.run.recorded import agreement, format_agreement, score_run, source_pass_hat_k
+from evalkit.run.runfiles import load_run
 
 WRITES = ["book_reservation", "cancel_reservation", "send_certificate"]
 
@@ -257,8 +257,8 @@ def test_openai_expectations_scored_and_cli_output(tmp_path: Path, evalkit_cli) 
 
 
 def test_score_defaults_to_the_suites_the_run_was_played_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from evalkit.runfiles import read_manifest
-    from evalkit.runfolder import Existing, RunFolder
+    from evalkit.run.runfiles import read_manifest
+    from evalkit.run.runfolder import Existing, RunFolder
 
     msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
     f = write(tmp_path / "log.jsonl", openai_line(id="greet", messages=msgs) + "\n")

@@ -78,7 +78,7 @@ def _suite(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory) -> tuple[Path, object]:
     """A real run (runner, run folder, report.html) with two variants, base and cand."""
-    from evalkit.runner import RunConfig, Runner
+    from evalkit.run.runner import RunConfig, Runner
 
     root = tmp_path_factory.mktemp("xss")
     out = root / "run"

@@ -9,9 +9,9 @@ import pytest
 from _results_factory import conv, run
 
 from evalkit.cli import main
-from evalkit.errors import ConfigError
-from evalkit.results import JudgeKind, Verdict
-from evalkit.selftest import (
+from evalkit.core.errors import ConfigError
+from evalkit.core.results import JudgeKind, Verdict
+from evalkit.quality.selftest import (
     CLEAN,
     FAST_VALUES,
     SELFTEST_JSON,

@@ -7,7 +7,7 @@ from pathlib import Path
 from _service_client import FRONT_END_KEY
 from _service_server import serve
 
-from evalkit.runner import RunConfig, Runner
+from evalkit.run.runner import RunConfig, Runner
 
 SUITE = Path(__file__).resolve().parents[1] / "datasets" / "support"
 

@@ -10,10 +10,10 @@ import re
 import pytest
 from _simulators_helpers import acts, always, order_desk, persona_scenario, play, reply, users
 
-from evalkit.errors import JudgeSpecError
+from evalkit.core.errors import JudgeSpecError
+from evalkit.core.transcript import AgentTurn, StopReason, Transcript, UserTurn
 from evalkit.simulators.base import SimulatorContext
 from evalkit.simulators.persona import PersonaUser, fact_category, read_reply
-from evalkit.transcript import AgentTurn, StopReason, Transcript, UserTurn
 
 FACTS = {"order_id": "ORD-10001", "email": "Jane.Doe@example.com", "name": "Jane Doe"}
 DONE = [{"tool_called": {"name": "check_order_status", "arguments": {"order_id": "ORD-10001"}}}]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from _simulators_helpers import always, persona_scenario, play, users
 
-from evalkit.errors import ConfigError, ScenarioError
+from evalkit.core.errors import ConfigError, ScenarioError
+from evalkit.core.transcript import StopReason
 from evalkit.scenarios.models import Scenario
 from evalkit.simulators import SIMULATORS, make_simulator
 from evalkit.simulators.persona import PersonaUser
 from evalkit.simulators.scripted import ScriptedUser
-from evalkit.transcript import StopReason
 
 
 def _scripted(*steps):

@@ -116,7 +116,7 @@ def test_scenarios_use_real_fixture_ids(suite):
 
 @pytest.mark.skipif(importlib.util.find_spec("reference_agent.agent") is None, reason="reference agent not built")
 def test_reference_agent_passes_the_whole_suite(tmp_path):
-    from evalkit.runner import RunConfig, Runner
+    from evalkit.run.runner import RunConfig, Runner
 
     result = Runner(
         RunConfig(suite=[str(SUITE)], out=tmp_path / "run", progress=False, handle_signals=False, concurrency=4)

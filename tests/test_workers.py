@@ -23,8 +23,8 @@ from _workers_helpers import (
     write_suite,
 )
 
-from evalkit.errors import ConfigError
-from evalkit.runner import RunConfig, Runner
+from evalkit.core.errors import ConfigError
+from evalkit.run.runner import RunConfig, Runner
 
 pytestmark = [
     pytest.mark.slow,
@@ -159,8 +159,8 @@ def test_model_rate_limits_are_global_across_workers(tmp_path: Path, monkeypatch
 
 
 def test_a_limit_smaller_than_the_workers_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from evalkit.backends import LLMRecipe
     from evalkit.cli._model_options import build_llm_for_run, build_model_roles
+    from evalkit.run.backends import LLMRecipe
 
     monkeypatch.setenv("EVALKIT_JUDGE_RPM", "3")
     llm = build_llm_for_run(build_model_roles(judge_model="m", base_url="http://127.0.0.1:9/v1"), cache="off")
@@ -171,7 +171,7 @@ def test_a_limit_smaller_than_the_workers_is_refused(tmp_path: Path, monkeypatch
 
 
 def test_ray_address_is_checked(tmp_path: Path):
-    from evalkit.backends import ray_address
+    from evalkit.run.backends import ray_address
 
     assert ray_address("local") is None and ray_address("auto") == "auto"
     assert ray_address("10.0.0.5:6379") == "10.0.0.5:6379" and ray_address("ray://head:10001") == "ray://head:10001"
@@ -212,9 +212,9 @@ def test_a_setup_that_cannot_reach_the_workers_is_one_error(tmp_path: Path, monk
 def test_a_batch_is_journaled_with_one_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import os
 
-    from evalkit.results import ConversationResult, RunManifest
-    from evalkit.runfolder import Existing, RunFolder
-    from evalkit.transcript import Transcript
+    from evalkit.core.results import ConversationResult, RunManifest
+    from evalkit.core.transcript import Transcript
+    from evalkit.run.runfolder import Existing, RunFolder
 
     syncs = []
     real = os.fsync

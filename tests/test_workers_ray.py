@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from _workers_helpers import ROOT, journal, keys, start_run, stop_mid_run, verdicts, write_suite
 
-from evalkit.runner import RunConfig, Runner
+from evalkit.run.runner import RunConfig, Runner
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'evalkit-support[ray]')")
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from evalkit.transcript import Handoff, ToolCall, Turn, Usage
+from evalkit.core.transcript import Handoff, ToolCall, Turn, Usage
 
 if TYPE_CHECKING:  # evalkit.llm loads openai: not at import time
     from evalkit.llm.settings import ModelSettings

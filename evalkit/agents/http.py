@@ -33,8 +33,8 @@ from pydantic import JsonValue
 
 from evalkit.agents.base import DEFAULT_MAX_REPLY_BYTES, AgentProvider, AgentReply, SessionInfo, TurnContext
 from evalkit.agents.session import ReplyTooLarge, normalize_reply
-from evalkit.errors import AgentSpecError
-from evalkit.untrusted import one_line
+from evalkit.core.errors import AgentSpecError
+from evalkit.core.untrusted import one_line
 
 __all__ = ["HttpAgentProvider", "HttpAgentSession", "AgentHTTPError", "SESSION_TOKEN_HEADER"]
 

@@ -13,8 +13,8 @@ agent) goes to the Python and scheme adapters; an HTTP agent configures itself.
 from __future__ import annotations
 
 from evalkit.agents.base import AgentConfig, AgentProvider
-from evalkit.errors import AgentSpecError
-from evalkit.registry import PluginLoadError, Registry
+from evalkit.core.errors import AgentSpecError
+from evalkit.core.registry import PluginLoadError, Registry
 
 __all__ = ["SCHEMES", "load_agent"]
 

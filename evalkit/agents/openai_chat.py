@@ -48,12 +48,12 @@ from pydantic import JsonValue
 
 from evalkit.agents.base import AgentConfig, AgentProvider, AgentReply, SessionInfo, TurnContext
 from evalkit.agents.python import parse_query
-from evalkit.errors import AgentSpecError, ConfigError
+from evalkit.core.errors import AgentSpecError, ConfigError
+from evalkit.core.pricing import load_prices
+from evalkit.core.transcript import Handoff, ToolCall, Usage
 from evalkit.llm.cache import ResponseCache
 from evalkit.llm.client import ChatResult, LLMClient
 from evalkit.llm.settings import ModelSettings
-from evalkit.pricing import load_prices
-from evalkit.transcript import Handoff, ToolCall, Usage
 
 __all__ = ["OpenAIChatProvider", "OpenAIChatSession", "ToolSession"]
 

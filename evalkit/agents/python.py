@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from evalkit.agents.base import AgentAdapter, AgentConfig, AgentProvider, SessionInfo
-from evalkit.errors import AgentSpecError
+from evalkit.core.errors import AgentSpecError
 
 if TYPE_CHECKING:
     from evalkit.llm.settings import ModelSettings

@@ -10,7 +10,7 @@ Whatever the agent's code raises is the agent's failure, recorded on its convers
 come back as :class:`AgentCrash` (an ``Exception``), so they can never end the run. Two
 things are not the agent's and pass through untouched: a cancellation of the running task
 (the run's own timeout or interrupt) and a ``KeyboardInterrupt`` that may really be the
-user's Ctrl-C (see :func:`evalkit.untrusted.stops_the_run`).
+user's Ctrl-C (see :func:`evalkit.core.untrusted.stops_the_run`).
 
 An async ``respond`` runs on the run's event loop; :class:`LoopClock` measures how long each
 of its steps held the loop, so an agent that blocks it (``time.sleep`` in a coroutine) is
@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from evalkit.agents.base import AgentReply, TurnContext
-from evalkit.untrusted import clean_value, exc_line, safe_str, stops_the_run
+from evalkit.core.untrusted import clean_value, exc_line, safe_str, stops_the_run
 
 __all__ = [
     "AgentJunk",

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import click
 
 from evalkit import __version__
-from evalkit.errors import EvalkitError
+from evalkit.core.errors import EvalkitError
 
 
 class _Entry(NamedTuple):

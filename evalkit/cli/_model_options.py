@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from evalkit.core.masking import Secrets
+from evalkit.core.pricing import load_prices
 from evalkit.llm.cache import DEFAULT_CACHE_DIR, CacheMode, ResponseCache
 from evalkit.llm.settings import ROLES, ModelRoles
-from evalkit.masking import Secrets
-from evalkit.pricing import load_prices
 
 if TYPE_CHECKING:  # the client imports openai: only when a model is configured
     from evalkit.llm.client import LLMClient

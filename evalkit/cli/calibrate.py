@@ -40,7 +40,8 @@ def command(run_dir: Path, judges: tuple[str, ...], label_files: tuple[Path, ...
       evalkit score runs/sgd && evalkit calibrate runs/sgd --judge csat_proxy
       evalkit calibrate runs/pr --labels our-labels.csv --judge goal_completion
     """
-    from evalkit.calibration import (
+    from evalkit.core.errors import ConfigError
+    from evalkit.quality.calibration import (
         CALIBRATION_FILE,
         CALIBRATION_PAGE,
         calibrate,
@@ -48,10 +49,9 @@ def command(run_dir: Path, judges: tuple[str, ...], label_files: tuple[Path, ...
         judges_with_labels,
         run_labels,
     )
-    from evalkit.errors import ConfigError
     from evalkit.reports.calibration_html import render_calibration_html
-    from evalkit.runfiles import load_run
-    from evalkit.runfolder import Existing, RunFolder
+    from evalkit.run.runfiles import load_run
+    from evalkit.run.runfolder import Existing, RunFolder
 
     run = load_run(run_dir)
     labels = run_labels(run_dir, run, label_files)
@@ -80,7 +80,7 @@ def command(run_dir: Path, judges: tuple[str, ...], label_files: tuple[Path, ...
             folder.write_file(CALIBRATION_PAGE, html)
         target = Path(run_dir)
     else:
-        from evalkit.runfiles import atomic_write, write_json
+        from evalkit.run.runfiles import atomic_write, write_json
 
         target = Path(out)
         target.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from evalkit._plural import plural
-from evalkit.errors import ConfigError
+from evalkit.core._plural import plural
+from evalkit.core.errors import ConfigError
 
 __all__ = ["command"]
 
@@ -16,7 +16,7 @@ _SUFFIX = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".js
 
 
 def _render(fmt: str, cmp, base_run, cand_run) -> str:  # type: ignore[no-untyped-def]
-    from evalkit.compare import render_comparison_markdown
+    from evalkit.metrics.compare import render_comparison_markdown
 
     if fmt == "json":
         return cmp.model_dump_json(indent=2) + "\n"
@@ -32,7 +32,7 @@ def _render(fmt: str, cmp, base_run, cand_run) -> str:  # type: ignore[no-untype
 
 def _write_text(path: Path, text: str) -> None:
     """Atomically (temp file + rename): a crash never leaves half a comparison behind."""
-    from evalkit.runfiles import atomic_write
+    from evalkit.run.runfiles import atomic_write
 
     data = text.encode("utf-8")
     atomic_write(path, lambda fh: fh.write(data))
@@ -73,8 +73,8 @@ def command(
       evalkit compare runs/ab --variants A,B --out runs/ab/compare/
       evalkit compare runs/main runs/pr --format json > comparison.json
     """
-    from evalkit.compare import compare_runs
-    from evalkit.runfiles import load_run, write_json
+    from evalkit.metrics.compare import compare_runs
+    from evalkit.run.runfiles import load_run, write_json
 
     if variants is not None:
         if cand_dir is not None:

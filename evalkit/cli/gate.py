@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from evalkit.errors import ConfigError
+from evalkit.core.errors import ConfigError
 from evalkit.scenarios.models import GateConfig
 
 __all__ = ["command"]
@@ -61,7 +61,7 @@ def command(
     as recorded in the run when it was made; flags override them. A gate with no checks fails
     unless --allow-empty. Exit 2 on a usage or input error (unknown metric, corrupt run folder).
     """
-    from evalkit.gate import (
+    from evalkit.metrics.gate import (
         GATE_FILE,
         evaluate_gate,
         merge_gate_configs,
@@ -70,7 +70,7 @@ def command(
         render_gate_table,
         suite_gate_config,
     )
-    from evalkit.runfiles import load_run
+    from evalkit.run.runfiles import load_run
 
     # Parse every flag before reading anything, so a typo fails fast.
     flags = GateConfig(
@@ -106,7 +106,7 @@ def command(
     click.echo(render_gate_table(result), nl=False)
     if write:
         from evalkit.reports.markdown import SUMMARY_MD_FILE, write_summary_md
-        from evalkit.runfolder import Existing, RunFolder
+        from evalkit.run.runfolder import Existing, RunFolder
 
         try:
             # Locked meanwhile: never rewritten under a run (or resume) still writing it.

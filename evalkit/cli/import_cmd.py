@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from evalkit._plural import plural
 from evalkit.cli._paths import FolderPath
+from evalkit.core._plural import plural
 
 __all__ = ["command"]
 
@@ -66,7 +66,7 @@ def command(
       tau-bench        a tau-bench results JSON (trajectories, gold actions, reward)
       uss              a USS corpus text file (dialogue-level human ratings -> human_csat)
       deepeval         DeepEval conversational test cases / goldens (JSON)
-    or a format an installed plugin adds (entry-point group evalkit.importers).
+    or a format an installed plugin adds (entry-point group evalkit.integrations.importers).
 
     \b
     Writes scenarios.yaml, manifest.json, conversations.jsonl (stop_reason: recorded),
@@ -74,7 +74,7 @@ def command(
       evalkit import tau-bench airline.json --out runs/tau
       evalkit score runs/tau
     """
-    from evalkit.importers import read_recordings, write_imported
+    from evalkit.integrations.importers import read_recordings, write_imported
 
     options: dict[str, object] = {}
     if fmt == "tau-bench":
@@ -93,7 +93,7 @@ def command(
         click.echo(f"  {key}: {value}")
     if score_now:
         from evalkit.cli.score import print_scored
-        from evalkit.recorded import score_run
+        from evalkit.run.recorded import score_run
 
         scored = score_run(out, command=cmd)
         print_scored(scored, out)

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from evalkit._plural import plural
 from evalkit.cli._paths import cwd_on_path
+from evalkit.core._plural import plural
 
 __all__ = ["command", "scenario_rows"]
 

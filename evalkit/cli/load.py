@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from evalkit._clock import now_stamp
-from evalkit._plural import plural
 from evalkit.cli._paths import FolderPath
+from evalkit.core._clock import now_stamp
+from evalkit.core._plural import plural
 
 __all__ = ["command"]
 
@@ -74,8 +74,8 @@ def command(
       python -m reference_agent serve --port 8000 &
       evalkit load datasets/support --agent http://127.0.0.1:8000 --users 50 --ramp 20 --duration 40
     """
-    from evalkit.load import LoadConfig, LoadTest
     from evalkit.reports.load_html import write_load_outputs
+    from evalkit.run.load import LoadConfig, LoadTest
 
     folder = out if out is not None else Path("runs") / ("load-" + now_stamp())
     config = LoadConfig(
@@ -104,7 +104,7 @@ def command(
 
 def summary_table(report: object) -> str:
     """The per-step table printed at the end."""
-    from evalkit.load_report import LoadReport
+    from evalkit.reports.load_report import LoadReport
 
     assert isinstance(report, LoadReport)
 

@@ -115,7 +115,7 @@ def command(
     suites = list(suite) or [Path("datasets/support")]
     folder = out or Path("runs") / f"mutate-{time.strftime('%Y%m%d-%H%M%S')}"
     if prompt:
-        from evalkit.mutation.prompt import (
+        from evalkit.quality.mutation.prompt import (
             PromptConfig,
             render_prompt_text,
             run_prompt_mutation,
@@ -134,8 +134,8 @@ def command(
         return 0
     if not targets:
         raise click.UsageError("name the code to mutate with --target MODULE_OR_PATH (or use --prompt)")
-    from evalkit.mutation import MutateConfig, run_mutation, write_report
-    from evalkit.mutation.results import render_text
+    from evalkit.quality.mutation import MutateConfig, run_mutation, write_report
+    from evalkit.quality.mutation.results import render_text
     from evalkit.reports.mutation_html import render_mutation_html
 
     ops: list[str] | None

@@ -51,8 +51,8 @@ def command(run_dir: Path, out: Path | None, use_gate: bool, charts: bool, redac
     one-line error (exit 2).
     """
     from evalkit.reports.html import load_gate, render_report
-    from evalkit.runfiles import atomic_write, load_run
-    from evalkit.runfolder import Existing, RunFolder
+    from evalkit.run.runfiles import atomic_write, load_run
+    from evalkit.run.runfolder import Existing, RunFolder
 
     started = time.perf_counter()
     # Written into the run folder: locked meanwhile (never beside a run still being written).
@@ -60,7 +60,7 @@ def command(run_dir: Path, out: Path | None, use_gate: bool, charts: bool, redac
     try:
         run = load_run(run_dir)
         if redact_pii:
-            from evalkit.redact import redact_run
+            from evalkit.core.redact import redact_run
 
             run = redact_run(run)
         gate = load_gate(run_dir) if use_gate else None

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from evalkit._plural import plural
 from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options, run_secrets
 from evalkit.cli._paths import FolderPath, cwd_on_path
-from evalkit.errors import ConfigError, RunFolderError
-from evalkit.results import RunResult
+from evalkit.core._plural import plural
+from evalkit.core.errors import ConfigError, RunFolderError
+from evalkit.core.results import RunResult
 
 __all__ = ["command", "parse_variants", "summary_table", "failure_lines"]
 
@@ -43,7 +43,7 @@ def _fmt(value: Any, pct: bool = False, unit: str = "") -> str:
 
 def summary_table(run: RunResult, run_dir: Path) -> str:
     """The short table ``evalkit run`` prints: one row per variant."""
-    from evalkit.metrics import summarize
+    from evalkit.metrics.summary import summarize
 
     by_variant: dict[str, list[Any]] = {name: [] for name in run.manifest.variants}
     for c in run.conversations:
@@ -90,7 +90,7 @@ def failure_lines(by_variant: dict[str, list[Any]], limit: int = MAX_FAILURE_LIN
     """pytest's "short test summary info" for a run: one line per failed or errored
     conversation (scenario, trial, first failing check), at most ``limit``, then
     "... and N more"."""
-    from evalkit.compare import first_failure_reason
+    from evalkit.metrics.compare import first_failure_reason
 
     multi = len(by_variant) > 1
     bad = []
@@ -116,7 +116,7 @@ def failure_lines(by_variant: dict[str, list[Any]], limit: int = MAX_FAILURE_LIN
 def _attack_lines(by_variant: dict[str, list[Any]]) -> list[str]:
     """One line per variant with red-team conversations: the attack success rate and the
     categories where attacks succeeded (docs/redteam.md)."""
-    from evalkit.metrics import attack_success
+    from evalkit.metrics.summary import attack_success
 
     out = []
     for name, convs in by_variant.items():
@@ -292,7 +292,7 @@ def command(
     """
     cwd_on_path()
     from evalkit.agents.base import AgentConfig
-    from evalkit.runner import RunConfig, Runner
+    from evalkit.run.runner import RunConfig, Runner
     from evalkit.simulators import check_simulator
 
     check_simulator(simulator, field="--simulator")  # a plugin's name, else one line and exit 2
@@ -355,7 +355,7 @@ def command(
 def _ray_or_suite(suite: tuple[Path, ...], value: str) -> tuple[tuple[Path, ...], str]:
     """``--ray datasets/support`` (the optional ADDRESS took the suite): a local Ray and that
     suite. Any other value must be a Ray address (one-line error otherwise)."""
-    from evalkit.backends import ray_address
+    from evalkit.run.backends import ray_address
 
     try:
         ray_address(value)
@@ -369,7 +369,7 @@ def _ray_or_suite(suite: tuple[Path, ...], value: str) -> tuple[tuple[Path, ...]
 def _fail_on_common_failure(run: RunResult) -> None:
     """Every conversation of a variant failed the same way: nothing about the agent was
     measured, so this is a configuration error (exit 2), not a result (the files stay)."""
-    from evalkit.results import common_failure
+    from evalkit.core.results import common_failure
 
     for name in run.manifest.variants:
         convs = [c for c in run.conversations if c.transcript.variant == name]

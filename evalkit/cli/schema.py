@@ -20,7 +20,7 @@ _REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
 
 
 def _judges() -> dict[str, type]:
-    from evalkit.errors import EvalkitError
+    from evalkit.core.errors import EvalkitError
     from evalkit.judges.registry import get_judge_class, judge_names
 
     out: dict[str, type] = {}
@@ -124,7 +124,7 @@ def command(suite: bool, out: Path | None) -> int:
     if out is None:
         click.echo(text, nl=False)
     else:
-        from evalkit.runfiles import atomic_write
+        from evalkit.run.runfiles import atomic_write
 
         atomic_write(out, lambda fh: fh.write(text.encode()))
     return 0

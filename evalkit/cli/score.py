@@ -11,7 +11,7 @@ import click
 
 from evalkit.cli._model_options import build_llm_for_run, build_model_roles, model_options, run_secrets
 from evalkit.cli._paths import FolderPath, cwd_on_path
-from evalkit.results import RunResult
+from evalkit.core.results import RunResult
 
 __all__ = ["command", "print_scored"]
 
@@ -19,8 +19,8 @@ __all__ = ["command", "print_scored"]
 def print_scored(run: RunResult, run_dir: Path) -> None:
     """The table ``evalkit score`` prints, then the agreement with the source's verdicts."""
     from evalkit.cli.run import summary_table
-    from evalkit.metrics import summarize
-    from evalkit.recorded import agreement, format_agreement
+    from evalkit.metrics.summary import summarize
+    from evalkit.run.recorded import agreement, format_agreement
 
     click.echo(summary_table(run, run_dir))
     s = summarize(run.conversations)
@@ -37,7 +37,7 @@ def print_scored(run: RunResult, run_dir: Path) -> None:
     if s.get("csat_proxy_mean") is not None:
         click.echo(f"csat proxy mean: {s['csat_proxy_mean']:.2f}")
     if any(isinstance(c.metrics.get("human_csat"), int | float) for c in run.conversations):
-        from evalkit.calibration import proxy_vs_human
+        from evalkit.quality.calibration import proxy_vs_human
 
         corr = proxy_vs_human(run.conversations, n_resamples=1000)
         click.echo("")
@@ -100,7 +100,7 @@ def command(
       evalkit score runs/imported --redact-pii --out runs/imported-shareable
     """
     cwd_on_path()
-    from evalkit.recorded import score_run
+    from evalkit.run.recorded import score_run
 
     roles = build_model_roles(**model_kwargs)
     if roles.judge is not None and not model_kwargs.get("no_preflight"):

@@ -80,7 +80,7 @@ def command(
       evalkit selftest datasets/support --agent-factory my_bot:create_agent --json
     """
     cwd_on_path()
-    from evalkit.selftest import DEFAULT_SUITE, SelftestConfig, render_matrix, run_selftest
+    from evalkit.quality.selftest import DEFAULT_SUITE, SelftestConfig, render_matrix, run_selftest
 
     words = ["evalkit", "selftest", *map(str, suite), "--faults", faults]
     report = run_selftest(

@@ -11,9 +11,9 @@ import inspect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from evalkit.core.results import Verdict
+from evalkit.core.untrusted import exc_line, stops_the_run
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.results import Verdict
-from evalkit.untrusted import exc_line, stops_the_run
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from evalkit.judges.conversation import (

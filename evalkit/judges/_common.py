@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from evalkit.core.transcript import ToolCall
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.matching import MatchMode, argument_mismatches, fmt_call
 from evalkit.judges.regex import PatternError, check_pattern
-from evalkit.transcript import ToolCall
 
 TurnRange = int | tuple[int, int] | None
 

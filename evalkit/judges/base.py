@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from evalkit.results import JudgeKind, Verdict
+from evalkit.core.results import JudgeKind, Verdict
+from evalkit.core.transcript import AgentTurn, ToolCall, Transcript, UserTurn
 from evalkit.scenarios.models import Scenario
-from evalkit.transcript import AgentTurn, ToolCall, Transcript, UserTurn
 
 if TYPE_CHECKING:
     from evalkit.llm.clients import ModelClients

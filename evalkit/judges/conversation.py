@@ -6,13 +6,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from evalkit._plural import plural
+from evalkit.core._plural import plural
+from evalkit.core.results import Verdict
+from evalkit.core.transcript import Handoff, Outcome, StopReason
 from evalkit.judges._common import describe_scope
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.matching import fmt_value
 from evalkit.judges.regex import check_pattern, search
-from evalkit.results import Verdict
-from evalkit.transcript import Handoff, Outcome, StopReason
 
 __all__ = ["HandoffJudge", "OutcomeJudge", "StopReasonJudge", "MaxTurnsJudge", "LatencyJudge"]
 

@@ -30,14 +30,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from evalkit.core.results import JudgeKind, Verdict
+from evalkit.core.transcript import AgentTurn, Outcome, Transcript, UserTurn
 from evalkit.judges._deepeval_env import import_deepeval
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.rubric import NO_JUDGE_MODEL, self_preference
 from evalkit.llm.client import ChatResult, LLMClient
 from evalkit.llm.errors import ModelCallError
-from evalkit.results import JudgeKind, Verdict
 from evalkit.scenarios.models import Scenario
-from evalkit.transcript import AgentTurn, Outcome, Transcript, UserTurn
 
 __all__ = ["DEEPEVAL_METRICS", "DEEPEVAL_MISSING", "DeepEvalJudge", "deepeval_installed", "import_deepeval", "evalkit_model", "to_test_case"]
 

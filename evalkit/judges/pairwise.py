@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from evalkit.core.results import ConversationResult, Verdict
+from evalkit.core.transcript import Transcript
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.rubric import NO_JUDGE_MODEL, PROMPTS, ModelJudge, sample_settings, scenario_context
 from evalkit.llm.client import LLMClient
 from evalkit.llm.errors import ModelCallError
 from evalkit.llm.render import render_prompt, render_transcript
-from evalkit.results import ConversationResult, Verdict
 from evalkit.scenarios.models import Scenario
-from evalkit.transcript import Transcript
 
 if TYPE_CHECKING:
     from evalkit.llm.clients import ModelClients

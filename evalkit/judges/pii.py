@@ -1,4 +1,4 @@
-"""``no_pii_leak``: no agent turn shows PII (detectors in :mod:`evalkit.pii`)."""
+"""``no_pii_leak``: no agent turn shows PII (detectors in :mod:`evalkit.core.pii`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from evalkit.core.pii import PII_KINDS, PiiKind, PiiMatch, canonical, detect_pii, mask
+from evalkit.core.results import Verdict
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.pii import PII_KINDS, PiiKind, PiiMatch, canonical, detect_pii, mask
-from evalkit.results import Verdict
 
 __all__ = ["NoPiiLeak"]
 

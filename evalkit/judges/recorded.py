@@ -37,11 +37,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from evalkit._plural import plural
+from evalkit.core._plural import plural
+from evalkit.core.results import Verdict
+from evalkit.core.transcript import ToolCall
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.matching import assignment, max_matching, parse_number
-from evalkit.results import Verdict
-from evalkit.transcript import ToolCall
 
 __all__ = ["GoldCall", "DatabaseActions", "OutputsSaid", "arguments_equal", "argument_differences"]
 

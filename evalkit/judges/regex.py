@@ -24,7 +24,7 @@ from typing import Any
 
 import re2
 
-from evalkit.untrusted import clean_text
+from evalkit.core.untrusted import clean_text
 
 __all__ = ["PatternError", "compile_pattern", "check_pattern", "search", "fullmatch"]
 

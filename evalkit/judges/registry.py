@@ -11,10 +11,10 @@ import difflib
 
 from pydantic import ValidationError
 
-from evalkit.errors import JudgeSpecError
+from evalkit.core.errors import JudgeSpecError
+from evalkit.core.plugins import code_origin, find_module
+from evalkit.core.registry import PluginLoadError, Registry, UnknownName, import_ref
 from evalkit.judges.base import Judge
-from evalkit.plugins import code_origin, find_module
-from evalkit.registry import PluginLoadError, Registry, UnknownName, import_ref
 from evalkit.scenarios.models import JudgeSpec
 
 __all__ = ["JUDGES", "judge_names", "get_judge_class", "build_judge", "check_judge_reference", "judge_origin"]

@@ -37,11 +37,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from evalkit.core.results import JudgeKind, Verdict
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.llm.client import ChatResult, LLMClient
 from evalkit.llm.errors import ModelCallError
 from evalkit.llm.render import TOOL_RESULT_CHARS, render_prompt, render_transcript
-from evalkit.results import JudgeKind, Verdict
 from evalkit.scenarios.models import Scenario
 
 __all__ = [

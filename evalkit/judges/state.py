@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field, JsonValue, model_validator
 
+from evalkit.core.results import Verdict
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.matching import fmt_value, loose_equal, max_matching, subset_match
-from evalkit.results import Verdict
 
 __all__ = ["StateJudge", "resolve_path"]
 

@@ -10,12 +10,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from evalkit.core.results import Verdict
+from evalkit.core.transcript import AgentTurn
 from evalkit.judges._common import describe_scope, excerpt
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.matching import fmt_value
 from evalkit.judges.regex import check_pattern, search
-from evalkit.results import Verdict
-from evalkit.transcript import AgentTurn
 
 __all__ = ["Said", "NeverSaid", "normalize_speech"]
 

@@ -6,7 +6,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from evalkit._plural import plural
+from evalkit.core._plural import plural
+from evalkit.core.results import Verdict
+from evalkit.core.transcript import ToolCall
 from evalkit.judges._common import (
     ArgumentSpec,
     CallSpec,
@@ -19,8 +21,6 @@ from evalkit.judges._common import (
 )
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.matching import count_words, fmt_call, fmt_value, max_matching
-from evalkit.results import Verdict
-from evalkit.transcript import ToolCall
 
 __all__ = ["ToolCalled", "ToolNotCalled", "ToolSequence", "SequenceMode"]
 

@@ -10,12 +10,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from evalkit.core.pricing import Price, PriceTable, load_prices
     from evalkit.llm.cache import CacheMode, CacheStats, ResponseCache
     from evalkit.llm.client import ChatResult, LLMClient, UsageTotals, strict_schema
     from evalkit.llm.clients import ModelClients
     from evalkit.llm.errors import ModelCallError, scrub
     from evalkit.llm.settings import ModelRoles, ModelSettings
-    from evalkit.pricing import Price, PriceTable, load_prices
 
 _WHERE = {
     "CacheMode": "evalkit.llm.cache",
@@ -30,9 +30,9 @@ _WHERE = {
     "scrub": "evalkit.llm.errors",
     "ModelRoles": "evalkit.llm.settings",
     "ModelSettings": "evalkit.llm.settings",
-    "Price": "evalkit.pricing",
-    "PriceTable": "evalkit.pricing",
-    "load_prices": "evalkit.pricing",
+    "Price": "evalkit.core.pricing",
+    "PriceTable": "evalkit.core.pricing",
+    "load_prices": "evalkit.core.pricing",
 }
 
 __all__ = [

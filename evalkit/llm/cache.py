@@ -7,7 +7,7 @@ URL, which do not change the answer). Each entry is one JSON file, written atomi
 entry. Modes: ``read-write`` (default), ``read-only`` (hits are served, nothing is
 written) and ``off``.
 
-No configured secret reaches the cache (``secrets``, see :mod:`evalkit.masking`): the copy of
+No configured secret reaches the cache (``secrets``, see :mod:`evalkit.core.masking`): the copy of
 the request is masked, and an answer holding a secret (an endpoint echoing the
 ``Authorization`` header) is not written (counted as ``withheld``).
 
@@ -29,8 +29,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import ConfigError
-from evalkit.masking import Secrets
+from evalkit.core.errors import ConfigError
+from evalkit.core.masking import Secrets
 
 __all__ = ["CacheMode", "CacheStats", "ResponseCache", "request_key", "DEFAULT_CACHE_DIR"]
 
@@ -119,7 +119,7 @@ class ResponseCache:
             return
         request = self.secrets.mask_value(request)
         if self.redact_pii:
-            from evalkit.pii import redact_value  # the PII detectors load only when asked
+            from evalkit.core.pii import redact_value  # the PII detectors load only when asked
 
             if redact_value(response) != response:
                 self.stats.add("withheld")

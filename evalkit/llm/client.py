@@ -8,7 +8,7 @@ client's own retries turned off and these on instead:
   ``max_retries``;
 - client-side limits on concurrent requests (an :class:`asyncio.Semaphore`), requests per
   minute and tokens per minute (:mod:`evalkit.llm._limits`, on aiolimiter);
-- token usage and cost per call (:mod:`evalkit.pricing`), totalled per client;
+- token usage and cost per call (:mod:`evalkit.core.pricing`), totalled per client;
 - streaming with time-to-first-token when the caller asks for it;
 - structured output (``response_format`` JSON schema) validated against a pydantic model,
   with malformed answers re-asked and never cached;
@@ -76,13 +76,13 @@ import httpx2
 import openai
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from evalkit.errors import ConfigError
+from evalkit.core.errors import ConfigError
+from evalkit.core.pricing import PriceTable
+from evalkit.core.transcript import Usage
 from evalkit.llm._limits import RateLimits
 from evalkit.llm.cache import ResponseCache, request_key
 from evalkit.llm.errors import ModelCallError, scrub
 from evalkit.llm.settings import ModelSettings
-from evalkit.pricing import PriceTable
-from evalkit.transcript import Usage
 
 __all__ = ["ChatResult", "UsageTotals", "LLMClient", "strict_schema"]
 

@@ -3,7 +3,7 @@
 A :class:`ModelCallError` is what the client raises when a model call could not produce a
 usable answer (every retry failed, the answer never validated, the endpoint refused us).
 Callers turn it into data: a judge returns ``Verdict(error=...)``, an agent adapter records
-``AgentTurn.error``. It is deliberately *not* an :class:`~evalkit.errors.EvalkitError`:
+``AgentTurn.error``. It is deliberately *not* an :class:`~evalkit.core.errors.EvalkitError`:
 nothing the user wrote is wrong, the model or the endpoint misbehaved.
 """
 

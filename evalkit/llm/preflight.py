@@ -11,7 +11,7 @@ conversation into its retries and the run still "completed". Each distinct model
    Servers that serve whatever is loaded under any name (llama.cpp) and proxies with
    aliases pass here; a 404, or a 400 that names the model, means the model is unknown.
 
-A failure raises :class:`ModelPreflightError` (a :class:`~evalkit.errors.ConfigError`: the
+A failure raises :class:`ModelPreflightError` (a :class:`~evalkit.core.errors.ConfigError`: the
 CLI prints one line and exits 2). Rate limiting (429) is not a failure: the model exists.
 Uses the ``openai`` client's public API directly, so no response is cached or counted in
 the run's usage.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import openai
 
-from evalkit.errors import ConfigError
+from evalkit.core.errors import ConfigError
 from evalkit.llm.client import tls_context
 from evalkit.llm.errors import scrub
 from evalkit.llm.settings import ModelSettings

@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from evalkit.transcript import AgentTurn, ToolTurn, Transcript, UserTurn
+from evalkit.core.transcript import AgentTurn, ToolTurn, Transcript, UserTurn
 
 __all__ = ["Prompt", "TOOL_RESULT_CHARS", "cut", "render_prompt", "render_transcript"]
 

@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from evalkit.errors import ConfigError
+from evalkit.core.errors import ConfigError
 
 __all__ = ["ROLES", "Role", "ModelSettings", "ModelRoles"]
 
@@ -65,7 +65,7 @@ class ModelSettings(BaseModel):
 
     def describe(self) -> str:
         """``model @ base_url`` for manifests and logs (never the key, nor a password in the URL)."""
-        from evalkit.masking import mask_url
+        from evalkit.core.masking import mask_url
 
         return f"{self.model} @ {mask_url(self.base_url)}" if self.base_url else self.model
 

@@ -20,9 +20,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from evalkit._plural import plural
-from evalkit.results import ConversationResult, Verdict
-from evalkit.transcript import AgentTurn, ToolCall, ToolTurn, UserTurn
+from evalkit.core._plural import plural
+from evalkit.core.results import ConversationResult, Verdict
+from evalkit.core.transcript import AgentTurn, ToolCall, ToolTurn, UserTurn
 
 __all__ = [
     "COMPRESS_ABOVE_BYTES",

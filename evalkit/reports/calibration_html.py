@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalkit import __version__
-from evalkit.calibration import Estimate, JudgeCalibration, format_estimate, stat_label
+from evalkit.quality.calibration import Estimate, JudgeCalibration, format_estimate, stat_label
 from evalkit.reports import _embed
 
 __all__ = ["render_calibration_html"]

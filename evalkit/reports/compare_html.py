@@ -1,7 +1,7 @@
 """The comparison page: base vs candidate, one self-contained HTML file.
 
 Per-metric deltas with their 95% CIs and paired-test p-values (from
-:class:`evalkit.compare.Comparison`), then the scenarios that flipped (regressions first,
+:class:`evalkit.metrics.compare.Comparison`), then the scenarios that flipped (regressions first,
 then fixes), each opening the base and the candidate transcript side by side. Like the run
 report, every piece of run text reaches the page as escaped JSON or autoescaped markup.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from evalkit import __version__
-from evalkit._numbers import fmt_delta, fmt_metric, fmt_p
-from evalkit.compare import Comparison
+from evalkit.core.results import ConversationResult, RunResult
+from evalkit.metrics._numbers import fmt_delta, fmt_metric, fmt_p
+from evalkit.metrics.compare import Comparison
 from evalkit.reports import _embed
-from evalkit.results import ConversationResult, RunResult
 
 __all__ = ["METRIC_LABELS", "build_comparison_data", "render_comparison_html"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from evalkit.results import ConversationResult, Verdict
-from evalkit.transcript import Transcript
+from evalkit.core.results import ConversationResult, Verdict
+from evalkit.core.transcript import Transcript
 
 __all__ = ["failing_turn", "transcript_excerpt", "failure_text"]
 

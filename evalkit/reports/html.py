@@ -18,9 +18,12 @@ from typing import Any
 
 import pandas as pd
 
-from evalkit import __version__, stats
-from evalkit._plural import plural
-from evalkit.metrics import (
+from evalkit import __version__
+from evalkit.core._plural import plural
+from evalkit.core.results import ConversationResult, RunResult
+from evalkit.core.transcript import Outcome
+from evalkit.metrics import stats
+from evalkit.metrics.summary import (
     MetricValue,
     attack_success,
     cost_note,
@@ -30,10 +33,8 @@ from evalkit.metrics import (
     spend_text,
     summarize_with_ci,
 )
+from evalkit.metrics.table import conversation_table
 from evalkit.reports import _embed
-from evalkit.results import ConversationResult, RunResult
-from evalkit.table import conversation_table
-from evalkit.transcript import Outcome
 
 __all__ = [
     "OUTCOME_ORDER",
@@ -199,13 +200,13 @@ def _cards(
 def normalize_gate(gate: Any) -> dict[str, Any] | None:
     """The gate's outcome as the page shows it: overall verdict, variant, and each check.
 
-    Accepts a :class:`evalkit.gate.GateResult` or its ``gate.json`` form. A file in another
+    Accepts a :class:`evalkit.metrics.gate.GateResult` or its ``gate.json`` form. A file in another
     shape is ignored (the report then shows no gate) rather than failing the report.
     """
     from pydantic import ValidationError
 
-    from evalkit._numbers import fmt_delta, fmt_metric, fmt_value
-    from evalkit.gate import GateResult
+    from evalkit.metrics._numbers import fmt_delta, fmt_metric, fmt_value
+    from evalkit.metrics.gate import GateResult
 
     if not isinstance(gate, GateResult):
         try:
@@ -250,14 +251,14 @@ def normalize_gate(gate: Any) -> dict[str, Any] | None:
 
 
 def load_gate(run_dir: str | Path) -> Any:
-    """The :class:`evalkit.gate.GateResult` saved beside a run (``gate.json``), or None.
+    """The :class:`evalkit.metrics.gate.GateResult` saved beside a run (``gate.json``), or None.
 
     An unreadable or foreign ``gate.json`` is ignored: the report is still written, without
     a gate verdict, rather than failing over an optional file.
     """
     from pydantic import ValidationError
 
-    from evalkit.gate import GATE_FILE, GateResult
+    from evalkit.metrics.gate import GATE_FILE, GateResult
 
     path = Path(run_dir) / GATE_FILE
     if not path.is_file():
@@ -421,7 +422,7 @@ def _row(c: ConversationResult, passed: bool | None) -> list[Any]:
 
 
 def _redteam(variants: list[str], by_variant: Mapping[str, pd.DataFrame]) -> dict[str, Any] | None:
-    """Attack success rate per category and variant (``evalkit.metrics.attack_success``), or
+    """Attack success rate per category and variant (``evalkit.metrics.summary.attack_success``), or
     None when the run holds no judged red-team conversation. ``rows`` are display strings for
     the server-rendered table; ``rates`` feed the chart."""
     per_variant = {v: attack_success(by_variant[v]) for v in variants}
@@ -599,7 +600,7 @@ def write_report(run: RunResult, path: str | Path, *, gate: Any = None, charts: 
     The gate is shown only when given (``evalkit report`` passes the run folder's
     ``gate.json`` through :func:`load_gate`).
     """
-    from evalkit.runfiles import atomic_write
+    from evalkit.run.runfiles import atomic_write
 
     out = Path(path)
     html = render_report(run, gate=gate, charts=charts).encode("utf-8")

@@ -21,8 +21,8 @@ import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from evalkit.core.results import ConversationResult, RunResult
 from evalkit.reports.excerpt import failure_text, transcript_excerpt
-from evalkit.results import ConversationResult, RunResult
 
 __all__ = ["junit_xml", "write_junit", "JUNIT_FILE"]
 
@@ -151,7 +151,7 @@ def junit_xml(run: RunResult) -> bytes:
 
 def write_junit(run: RunResult, path: str | Path) -> Path:
     """Write ``junit.xml`` atomically; returns the path."""
-    from evalkit.runfiles import atomic_write
+    from evalkit.run.runfiles import atomic_write
 
     data = junit_xml(run)
     path = Path(path)

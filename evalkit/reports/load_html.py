@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.load_report import LOAD_HTML, LOAD_JSON, LoadReport
 from evalkit.reports._embed import content_security_policy, environment, plotly_js, script_json
+from evalkit.reports.load_report import LOAD_HTML, LOAD_JSON, LoadReport
 
 __all__ = ["render_load_report", "write_load_outputs"]
 
@@ -194,7 +194,7 @@ def render_load_report(report: LoadReport, *, charts: bool = True) -> str:
 
 def write_load_outputs(out: Path, report: LoadReport) -> list[Path]:
     """Write ``load.json`` and ``load.html`` into ``out`` (atomically)."""
-    from evalkit.runfiles import atomic_write
+    from evalkit.run.runfiles import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
     payload = report.model_dump_json(indent=2).encode()

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from evalkit._numbers import fmt_metric, md_escape
-from evalkit._plural import plural
-from evalkit.metrics import MetricValue, cost_note, evaluation_spend, spend_text, summarize_with_ci
-from evalkit.results import ConversationResult, RunResult
-from evalkit.table import conversation_table
+from evalkit.core._plural import plural
+from evalkit.core.results import ConversationResult, RunResult
+from evalkit.metrics._numbers import fmt_metric, md_escape
+from evalkit.metrics.summary import MetricValue, cost_note, evaluation_spend, spend_text, summarize_with_ci
+from evalkit.metrics.table import conversation_table
 
 if TYPE_CHECKING:
-    from evalkit.compare import Comparison
-    from evalkit.gate import GateResult
+    from evalkit.metrics.compare import Comparison
+    from evalkit.metrics.gate import GateResult
 
 __all__ = ["SUMMARY_MD_FILE", "SUMMARY_ROWS", "render_summary_markdown", "write_summary_md"]
 
@@ -125,7 +125,7 @@ def render_summary_markdown(
 
     failed = [c for c in run.conversations if c.passed is False]
     if failed:
-        from evalkit.compare import first_failure_reason
+        from evalkit.metrics.compare import first_failure_reason
 
         failed.sort(key=lambda c: c.key)
         lines += ["", f"<details><summary>Failed conversations ({len(failed)})</summary>", ""]
@@ -145,7 +145,7 @@ def render_summary_markdown(
 
 def _redteam_table(groups: dict[str, pd.DataFrame]) -> list[str]:
     """Attack success rate per red-team category and variant (only when there are attacks)."""
-    from evalkit.metrics import attack_success
+    from evalkit.metrics.summary import attack_success
 
     stats = {v: attack_success(table) for v, table in groups.items()}
     if not any(overall.n for overall, _ in stats.values()):
@@ -166,7 +166,7 @@ def _redteam_table(groups: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def _gate_line(gate: GateResult) -> str:
-    from evalkit._numbers import fmt_metric
+    from evalkit.metrics._numbers import fmt_metric
 
     if gate.passed:
         weak = f"; {gate.n_underpowered} underpowered: could not show a drop of the allowed size" if gate.n_underpowered else ""
@@ -197,8 +197,8 @@ def write_summary_md(
     baseline) are evaluated so the summary shows the gate status when it is knowable; a
     broken gate section is noted in the summary, never raised here (the run is done).
     """
-    from evalkit.errors import EvalkitError
-    from evalkit.runfiles import atomic_write
+    from evalkit.core.errors import EvalkitError
+    from evalkit.run.runfiles import atomic_write
 
     note = None
     if gate is None:
@@ -216,7 +216,7 @@ def write_summary_md(
 
 
 def _suite_gate(run: RunResult) -> GateResult | None:
-    from evalkit.gate import evaluate_gate, suite_gate_config
+    from evalkit.metrics.gate import evaluate_gate, suite_gate_config
     from evalkit.scenarios.models import GateConfig
 
     config, _ = suite_gate_config(run)

@@ -1,13 +1,13 @@
 """``mutation.html``: the mutation score and the surviving mutants, in the report style.
 
-A pure function of ``mutation.json`` (a :class:`~evalkit.mutation.MutationReport`):
+A pure function of ``mutation.json`` (a :class:`~evalkit.quality.mutation.MutationReport`):
 autoescaped Jinja, the report's own CSS inlined, no script at all, and the same
 Content-Security-Policy as the other pages (nothing can be fetched or run).
 """
 
 from __future__ import annotations
 
-from evalkit.mutation.results import MutantStatus, MutationReport
+from evalkit.quality.mutation.results import MutantStatus, MutationReport
 from evalkit.reports import _embed
 
 __all__ = ["render_mutation_html"]

@@ -1,8 +1,8 @@
 """The output files every run folder gets beside its tables: ``report.html``, ``junit.xml``
 and ``summary.md``.
 
-Each is a :data:`evalkit.runfolder.Renderer`, a pure function of the saved run that writes one
-file into the folder; :meth:`evalkit.runfolder.RunFolder.finish` calls the ones it is handed,
+Each is a :data:`evalkit.run.runfolder.Renderer`, a pure function of the saved run that writes one
+file into the folder; :meth:`evalkit.run.runfolder.RunFolder.finish` calls the ones it is handed,
 so the code that writes the journal never imports a renderer.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.results import RunResult
+from evalkit.core.results import RunResult
 
 if TYPE_CHECKING:
-    from evalkit.runfolder import Renderer
+    from evalkit.run.runfolder import Renderer
 
 __all__ = ["standard_outputs", "html_report", "junit_report", "summary_markdown"]
 

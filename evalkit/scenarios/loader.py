@@ -1,8 +1,8 @@
 """Load scenario files and suite folders into a validated :class:`Suite`.
 
 Every problem is reported as one line, ``file:line: field.path: problem``.
-:func:`load_suite` raises the first one (:class:`~evalkit.errors.ScenarioError`, or
-:class:`~evalkit.errors.JudgeSpecError` for a bad expectation); :func:`validate_paths`
+:func:`load_suite` raises the first one (:class:`~evalkit.core.errors.ScenarioError`, or
+:class:`~evalkit.core.errors.JudgeSpecError` for a bad expectation); :func:`validate_paths`
 returns all of them, for ``evalkit validate``.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from evalkit.errors import EvalkitError, JudgeSpecError, ScenarioError
-from evalkit.scenarios._yaml import LocDict, LocList, YamlSyntaxError, line_of, parse_yaml
+from evalkit.core._yaml import LocDict, LocList, YamlSyntaxError, line_of, parse_yaml
+from evalkit.core.errors import EvalkitError, JudgeSpecError, ScenarioError
 from evalkit.scenarios.models import JudgeSpec, Scenario, SuiteConfig
 
 __all__ = ["Suite", "load_suite", "validate_paths", "MAX_FILE_BYTES", "SUITE_FILE_NAMES"]

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, model_validator
 
 from evalkit.agents.base import DEFAULT_MAX_REPLY_BYTES
-from evalkit.results import GateConfig  # recorded in the manifest; defined with it
+from evalkit.core.results import GateConfig  # recorded in the manifest; defined with it
 
 __all__ = [
     "Channel",

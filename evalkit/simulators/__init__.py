@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import ConfigError
-from evalkit.registry import PluginLoadError, Registry, UnknownName
+from evalkit.core.errors import ConfigError
+from evalkit.core.registry import PluginLoadError, Registry, UnknownName
 from evalkit.scenarios.models import Scenario
 from evalkit.simulators.base import Simulator, SimulatorContext, Stop, UserMessage
 

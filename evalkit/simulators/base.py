@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from evalkit.core.transcript import AgentTurn, StopReason, Transcript
 from evalkit.scenarios.models import Scenario
-from evalkit.transcript import AgentTurn, StopReason, Transcript
 
 if TYPE_CHECKING:
     from evalkit.llm.clients import ModelClients

@@ -31,14 +31,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from evalkit.errors import ConfigError
+from evalkit.core.errors import ConfigError
+from evalkit.core.transcript import AgentTurn, Outcome, StopReason, UserTurn
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.llm.client import LLMClient
 from evalkit.llm.clients import ModelClients
 from evalkit.llm.render import render_prompt
 from evalkit.scenarios.models import JudgeSpec, Scenario
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
-from evalkit.transcript import AgentTurn, Outcome, StopReason, UserTurn
 
 __all__ = ["LLMUser", "UserAnswer", "NO_SIMULATOR_MODEL"]
 

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import ScenarioError
+from evalkit.core.errors import ScenarioError
+from evalkit.core.transcript import AgentTurn, StopReason, UserTurn
 from evalkit.judges import run_judges
 from evalkit.judges.base import Judge, JudgeContext
 from evalkit.judges.registry import build_judge
@@ -31,7 +32,6 @@ from evalkit.simulators._phrasing import (
     lower_first,
 )
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
-from evalkit.transcript import AgentTurn, StopReason, UserTurn
 
 if TYPE_CHECKING:
     from evalkit.llm.clients import ModelClients

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from evalkit.errors import ScenarioError
+from evalkit.core.errors import ScenarioError
+from evalkit.core.transcript import StopReason
 from evalkit.scenarios.models import Scenario, ScriptStep
 from evalkit.simulators.base import SimulatorContext, Stop, UserMessage
-from evalkit.transcript import StopReason
 
 if TYPE_CHECKING:
     from evalkit.llm.clients import ModelClients

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evalkit.agents.base import AgentReply, SessionInfo, TurnContext
-from evalkit.transcript import Handoff, ToolCall
+from evalkit.core.transcript import Handoff, ToolCall
 
 __all__ = ["ScriptedAgent", "EchoAgent", "SlowAgent", "FlakyAgent", "StatefulAgent", "reply_from"]
 

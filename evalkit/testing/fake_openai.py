@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from evalkit._plural import plural
+from evalkit.core._plural import plural
 
 __all__ = [
     "FAILURE_KINDS",

@@ -1,0 +1,1 @@
+"""Checks of the test suite itself: self-test, judge calibration, mutation testing."""
