@@ -6,6 +6,7 @@ every ``import`` statement of a module, wherever it sits.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -92,3 +93,51 @@ def test_the_circle_finder_sees_a_lazy_circle() -> None:
     graph.add_import(importer="pkg.b", imported="pkg.a", line_number=9, line_contents="    from pkg import a")
     graph.add_import(importer="pkg.c", imported="pkg.a", line_number=1, line_contents="from pkg import a")
     assert _cycles(graph, "pkg") == [["pkg.a", "pkg.b"]]
+
+
+# docs/architecture.md: the one-page picture names every package, and its table of what each
+# package imports covers what the code imports.
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+_ROW = re.compile(r"^\| `(?P<pkg>[a-z_]+)/` \| (?P<owns>.*) \| (?P<imports>[^|]*) \|$", re.M)
+
+
+def _subpackages() -> set[str]:
+    return {p.parent.name for p in (ROOT / "evalkit").glob("*/__init__.py")}
+
+
+def _doc_table() -> dict[str, set[str]]:
+    rows = {m["pkg"]: set(re.findall(r"`([a-z_]+)/`", m["imports"])) for m in _ROW.finditer(ARCHITECTURE.read_text("utf-8"))}
+    assert rows, "docs/architecture.md has no package table"
+    return rows
+
+
+def test_architecture_doc_names_every_package_and_only_real_ones() -> None:
+    table = _doc_table()
+    assert set(table) == _subpackages(), (
+        f"docs/architecture.md's table lists {sorted(table)}; evalkit/ has {sorted(_subpackages())}"
+    )
+    text = ARCHITECTURE.read_text("utf-8")
+    named = set(re.findall(r"`([a-z_]+(?:/[a-z_]+)*(?:/|\.py))`", text))
+    missing = sorted(n for n in named if not ((ROOT / "evalkit" / n).exists() or (ROOT / n).exists()))
+    assert missing == [], f"docs/architecture.md names paths that are not under evalkit/: {missing}"
+    words = set(re.findall(r"\b([a-z_]+)/", text))
+    assert _subpackages() <= words
+
+
+def test_architecture_doc_lists_every_package_dependency() -> None:
+    graph = grimp.build_graph("evalkit", cache_dir=None)
+    actual: dict[str, set[str]] = {}
+    for module in graph.modules:
+        parts = module.split(".")
+        if len(parts) < 3:
+            continue  # evalkit itself and top-level modules (__main__) are not packages
+        for imported in graph.find_modules_directly_imported_by(module):
+            other = imported.split(".")
+            if len(other) >= 2 and other[1] in _subpackages() and other[1] != parts[1]:
+                actual.setdefault(parts[1], set()).add(other[1])
+    table = _doc_table()
+    undeclared = {pkg: sorted(deps - table.get(pkg, set())) for pkg, deps in actual.items() if deps - table.get(pkg, set())}
+    assert undeclared == {}, f"imports missing from the table in docs/architecture.md: {undeclared}"
+    stale = {pkg: sorted(deps - actual.get(pkg, set())) for pkg, deps in table.items() if deps - actual.get(pkg, set())}
+    assert stale == {}, f"docs/architecture.md lists imports the code no longer has: {stale}"
