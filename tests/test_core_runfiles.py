@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from evalkit.core.errors import RunFolderError
+from evalkit.core.files import atomic_write
 from evalkit.core.results import ConversationResult, RunManifest, RunResult, Verdict
 from evalkit.core.transcript import AgentTurn, Handoff, Outcome, StopReason, Transcript, Usage, UserTurn
 from evalkit.metrics.summary import HEADLINE_METRICS
 from evalkit.metrics.table import TABLE_COLUMNS, conversation_table
 from evalkit.run.runfiles import (
     JOURNAL,
-    atomic_write,
     load_run,
     read_journal,
     summary_dict,

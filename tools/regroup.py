@@ -146,13 +146,6 @@ name = "judges and reports never import the loop"
 type = "forbidden"
 source_modules = ["evalkit.judges", "evalkit.reports"]
 forbidden_modules = ["evalkit.run"]
-# Renderers write their one file through the run folder's atomic writer, and RunFolder.finish is
-# handed them typed as its Renderer: the run folder's file format, not the loop.
-ignore_imports = [
-  "evalkit.reports.* -> evalkit.run.runfiles",
-  "evalkit.reports.outputs -> evalkit.run.runfolder",
-]
-unmatched_ignore_imports_alerting = "warn"
 
 [[tool.importlinter.contracts]]
 name = "the model client imports no judge"

@@ -80,7 +80,8 @@ def command(run_dir: Path, judges: tuple[str, ...], label_files: tuple[Path, ...
             folder.write_file(CALIBRATION_PAGE, html)
         target = Path(run_dir)
     else:
-        from evalkit.run.runfiles import atomic_write, write_json
+        from evalkit.core.files import atomic_write
+        from evalkit.run.runfiles import write_json
 
         target = Path(out)
         target.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ def _render(fmt: str, cmp, base_run, cand_run) -> str:  # type: ignore[no-untype
 
 def _write_text(path: Path, text: str) -> None:
     """Atomically (temp file + rename): a crash never leaves half a comparison behind."""
-    from evalkit.run.runfiles import atomic_write
+    from evalkit.core.files import atomic_write
 
     data = text.encode("utf-8")
     atomic_write(path, lambda fh: fh.write(data))

@@ -50,8 +50,9 @@ def command(run_dir: Path, out: Path | None, use_gate: bool, charts: bool, redac
     Reads manifest.json and conversations.jsonl; a missing or corrupt run folder is a
     one-line error (exit 2).
     """
+    from evalkit.core.files import atomic_write
     from evalkit.reports.html import load_gate, render_report
-    from evalkit.run.runfiles import atomic_write, load_run
+    from evalkit.run.runfiles import load_run
     from evalkit.run.runfolder import Existing, RunFolder
 
     started = time.perf_counter()

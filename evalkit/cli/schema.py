@@ -124,7 +124,7 @@ def command(suite: bool, out: Path | None) -> int:
     if out is None:
         click.echo(text, nl=False)
     else:
-        from evalkit.run.runfiles import atomic_write
+        from evalkit.core.files import atomic_write
 
         atomic_write(out, lambda fh: fh.write(text.encode()))
     return 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -16,6 +17,7 @@ __all__ = [
     "ConversationResult",
     "RunManifest",
     "RunResult",
+    "Renderer",
     "common_failure",
 ]
 
@@ -176,3 +178,8 @@ def common_failure(conversations: Iterable[ConversationResult]) -> str | None:
     if len(convs) < 2 or len(errors) != 1:
         return None
     return errors.pop()
+
+
+# Writes one output file (report.html, junit.xml, ...) of a run into a folder; returns its path
+# (RunFolder.finish calls the ones it is handed, so the run never imports a renderer).
+Renderer = Callable[[RunResult, Path], Path]

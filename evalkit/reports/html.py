@@ -600,7 +600,7 @@ def write_report(run: RunResult, path: str | Path, *, gate: Any = None, charts: 
     The gate is shown only when given (``evalkit report`` passes the run folder's
     ``gate.json`` through :func:`load_gate`).
     """
-    from evalkit.run.runfiles import atomic_write
+    from evalkit.core.files import atomic_write
 
     out = Path(path)
     html = render_report(run, gate=gate, charts=charts).encode("utf-8")

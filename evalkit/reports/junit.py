@@ -151,7 +151,7 @@ def junit_xml(run: RunResult) -> bytes:
 
 def write_junit(run: RunResult, path: str | Path) -> Path:
     """Write ``junit.xml`` atomically; returns the path."""
-    from evalkit.run.runfiles import atomic_write
+    from evalkit.core.files import atomic_write
 
     data = junit_xml(run)
     path = Path(path)

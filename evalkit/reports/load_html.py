@@ -194,7 +194,7 @@ def render_load_report(report: LoadReport, *, charts: bool = True) -> str:
 
 def write_load_outputs(out: Path, report: LoadReport) -> list[Path]:
     """Write ``load.json`` and ``load.html`` into ``out`` (atomically)."""
-    from evalkit.run.runfiles import atomic_write
+    from evalkit.core.files import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
     payload = report.model_dump_json(indent=2).encode()

@@ -198,7 +198,7 @@ def write_summary_md(
     broken gate section is noted in the summary, never raised here (the run is done).
     """
     from evalkit.core.errors import EvalkitError
-    from evalkit.run.runfiles import atomic_write
+    from evalkit.core.files import atomic_write
 
     note = None
     if gate is None:

@@ -1,7 +1,7 @@
 """The output files every run folder gets beside its tables: ``report.html``, ``junit.xml``
 and ``summary.md``.
 
-Each is a :data:`evalkit.run.runfolder.Renderer`, a pure function of the saved run that writes one
+Each is a :data:`evalkit.core.results.Renderer`, a pure function of the saved run that writes one
 file into the folder; :meth:`evalkit.run.runfolder.RunFolder.finish` calls the ones it is handed,
 so the code that writes the journal never imports a renderer.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from evalkit.core.results import RunResult
 
 if TYPE_CHECKING:
-    from evalkit.run.runfolder import Renderer
+    from evalkit.core.results import Renderer
 
 __all__ = ["standard_outputs", "html_report", "junit_report", "summary_markdown"]
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,6 +22,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from evalkit.core.errors import RunFolderError
+from evalkit.core.files import atomic_write
 from evalkit.core.results import ConversationResult, RunManifest, RunResult
 from evalkit.core.untrusted import clean_value
 
@@ -34,8 +33,6 @@ __all__ = [
     "VERDICTS",
     "SUMMARY",
     "VERDICT_COLUMNS",
-    "atomic_write",
-    "remove_stale_temps",
     "write_json",
     "open_nofollow",
     "read_manifest",
@@ -53,82 +50,6 @@ JOURNAL = "conversations.jsonl"
 RESULTS = "results.parquet"
 VERDICTS = "verdicts.parquet"
 SUMMARY = "summary.json"
-
-
-# -- atomic writes ---------------------------------------------------------------------
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# Read once: os.umask can only be read by setting it, which is not thread-safe mid-run.
-_UMASK = _current_umask()
-
-
-def _on(path: Path, exc: OSError) -> OSError:
-    """The same error naming ``path`` (not a temp file, or nothing), for the one-line message."""
-    return OSError(exc.errno, exc.strerror or str(exc), str(path))
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write ``path`` through a temp file in the same folder, fsync it, then rename it.
-
-    A full disk or a read-only folder raises :class:`OSError` naming ``path``; the old file,
-    if any, is left untouched and no temp file stays behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)  # its error names the folder: keep it
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise _on(path, exc) from None
-    try:
-        # mkstemp makes the file 0600; a run folder is shared (CI artifacts, a team's server).
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise _on(path, exc) from None
-        raise
-    _fsync_dir(path.parent)
-
-
-def remove_stale_temps(run_dir: Path) -> list[Path]:
-    """Delete temp files an interrupted :func:`atomic_write` left in ``run_dir`` (only ours:
-    ``.<name>.<random>.tmp``); returns them. Call it only when no other writer is active."""
-    removed = []
-    for tmp in Path(run_dir).glob(".*.*.tmp"):
-        try:
-            tmp.unlink()
-            removed.append(tmp)
-        except OSError:  # gone already, or not ours to delete: harmless either way
-            pass
-    return removed
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not every platform lets a folder be opened.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -28,7 +28,7 @@ import logging
 import os
 import platform
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
@@ -38,8 +38,9 @@ import portalocker
 
 from evalkit.core._clock import now_iso
 from evalkit.core.errors import ConfigError, RunFolderError
+from evalkit.core.files import atomic_write, remove_stale_temps
 from evalkit.core.masking import Secrets
-from evalkit.core.results import ConversationResult, RunManifest, RunResult
+from evalkit.core.results import ConversationResult, Renderer, RunManifest, RunResult
 from evalkit.metrics.table import conversation_table
 from evalkit.run.runfiles import (
     JOURNAL,
@@ -47,24 +48,20 @@ from evalkit.run.runfiles import (
     RESULTS,
     SUMMARY,
     VERDICTS,
-    atomic_write,
     open_nofollow,
     read_manifest,
-    remove_stale_temps,
     scan_journal,
     summary_dict,
     verdicts_frame,
     write_json,
 )
 
-__all__ = ["LOCK_FILE", "Existing", "Renderer", "RunFolder"]
+__all__ = ["LOCK_FILE", "Existing", "RunFolder"]
 
 log = logging.getLogger("evalkit")
 
 LOCK_FILE = ".evalkit.lock"
 
-# Writes one output file (report.html, junit.xml, ...) of a run into a folder; returns its path.
-Renderer = Callable[[RunResult, Path], Path]
 
 
 class Existing(StrEnum):

@@ -34,7 +34,7 @@ from evalkit.agents.session import AgentCrash, agent_threads, call_maybe_async
 from evalkit.core._clock import now_iso, now_stamp
 from evalkit.core.errors import ConfigError, EvalkitError, RunFolderError
 from evalkit.core.masking import Secrets
-from evalkit.core.results import ConversationResult, RunManifest, RunResult
+from evalkit.core.results import ConversationResult, Renderer, RunManifest, RunResult
 from evalkit.core.transcript import Outcome
 from evalkit.core.untrusted import clean_value, exc_line
 from evalkit.run.backends import (
@@ -48,7 +48,7 @@ from evalkit.run.backends import (
     play_sharded,
 )
 from evalkit.run.play import Limits, LoopStalls, Observer, play
-from evalkit.run.runfolder import Existing, Renderer, RunFolder
+from evalkit.run.runfolder import Existing, RunFolder
 from evalkit.run.scoring import score_transcript
 from evalkit.scenarios.fingerprint import suite_hash
 from evalkit.scenarios.loader import Suite, load_suite
