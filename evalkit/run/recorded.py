@@ -75,9 +75,8 @@ def _score_into(
     command: str | None,
     redact_pii: bool,
 ) -> RunResult:
-    from evalkit.integrations.importers import SCENARIOS_FILE
     from evalkit.reports.outputs import standard_outputs
-    from evalkit.run.runfiles import load_run
+    from evalkit.run.runfiles import SCENARIOS_FILE, load_run
     from evalkit.run.scoring import score_transcript
     from evalkit.scenarios.fingerprint import suite_hash
     from evalkit.scenarios.loader import load_suite
@@ -161,7 +160,7 @@ def _score_into(
 
 def _scenario_paths(run_dir: Path, suites: list[str], given: str | Path | None) -> list[Path]:
     """``--scenarios``, else the imported ``scenarios.yaml``, else the suites the run was played from."""
-    from evalkit.integrations.importers import SCENARIOS_FILE
+    from evalkit.run.runfiles import SCENARIOS_FILE
 
     if given is not None:
         return [Path(given)]

@@ -32,6 +32,7 @@ __all__ = [
     "RESULTS",
     "VERDICTS",
     "SUMMARY",
+    "SCENARIOS_FILE",
     "VERDICT_COLUMNS",
     "write_json",
     "open_nofollow",
@@ -50,6 +51,8 @@ JOURNAL = "conversations.jsonl"
 RESULTS = "results.parquet"
 VERDICTS = "verdicts.parquet"
 SUMMARY = "summary.json"
+# The scenarios an imported run was scored against (evalkit import writes it; score reads it).
+SCENARIOS_FILE = "scenarios.yaml"
 
 
 def write_json(path: Path, data: Any) -> None:

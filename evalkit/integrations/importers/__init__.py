@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
-    "SCENARIOS_FILE",
     "Imported",
     "ImportFormatError",
     "Recording",
@@ -53,8 +52,6 @@ FORMATS = Registry("format", "evalkit.importers", {
     "uss": "evalkit.integrations.importers.uss",
     "deepeval": "evalkit.integrations.importers.deepeval",
 })
-
-SCENARIOS_FILE = "scenarios.yaml"
 
 
 def read_recordings(fmt: str, path: str | Path, **options: Any) -> Imported:
@@ -93,6 +90,7 @@ def write_imported(
 ) -> RunResult:
     """Write ``imported`` as a run folder in ``out`` (refuses to overwrite a run unless ``force``)."""
     from evalkit.quality.calibration import LABELS_FILE
+    from evalkit.run.runfiles import SCENARIOS_FILE
     from evalkit.run.runfolder import Existing, RunFolder
 
     folder = RunFolder(out, command=command).claim(
@@ -110,6 +108,7 @@ def _write_run(folder: RunFolder, imported: Imported, command: str | None) -> Ru
     from evalkit.judges.csat import csat_proxy
     from evalkit.quality.calibration import LABELS_FILE, HumanLabel, labels_csv
     from evalkit.reports.outputs import standard_outputs
+    from evalkit.run.runfiles import SCENARIOS_FILE
     from evalkit.scenarios.fingerprint import suite_hash
 
     out = folder.path
