@@ -15,6 +15,11 @@ of arithmetic). The arithmetic below is the documented behaviour of those two cl
 sample whenever scikit-learn is installed. numpy (already required by pandas) does the
 matrix product.
 
+``Router.repaired`` (used by ``predict``) maps a word the router never learned to the closest
+word it did, with the standard library's ``difflib``: the candidates are the artifact's own
+word lists (a few hundred words), so a spelling library (pyspellchecker is a training-only
+extra) would add a run-time dependency for a smaller, less relevant vocabulary.
+
 :class:`TextIndex` is the same TF-IDF representation fitted at run time on a handful of
 documents (the FAQ entries of the store, which can be swapped), ranked by cosine similarity.
 """
