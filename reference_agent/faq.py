@@ -7,9 +7,17 @@ learned router knows from thousands of real phrasings: the probability of each B
 intent ("check_cancellation_fee", "delivery_period"...) is credited to the FAQ entries that
 answer it (``faq_links`` in the router artifact). Misspelt words are mapped to the closest FAQ
 word first (words the dictionary knows are left alone). An entry's keyword phrases found word for word in the question add to
-its similarity. Below :data:`MIN_SCORE` nothing is
-returned, so a question on a topic the FAQ does not cover gets "I don't have an answer"
-instead of the nearest entry on another topic.
+its similarity.
+
+When the router is sure of a Bitext FAQ intent (probability >= ``_SURE``), the entries linked
+to that intent rank before every other entry, whatever their similarity: the classifier
+learned the topic from thousands of labelled phrasings, the TF-IDF index sees a few short
+documents, so a question that shares more words with another entry ("can I get the invoice
+for the cancellation fee?") is still answered on the labelled topic. Similarity decides
+among the linked entries, and alone when the router is not sure or the store has none of
+the linked entries (a swapped fixture folder). Below :data:`MIN_SCORE` nothing is returned,
+so a question on a topic the FAQ does not cover gets "I don't have an answer" instead of the
+nearest entry on another topic.
 """
 
 from __future__ import annotations
@@ -84,6 +92,10 @@ def rank_faq(question: str, entries: Sequence[dict[str, Any]]) -> list[tuple[flo
     # ("where can I download the bill" -> invoice).
     sure = {links[0]: p for label, links in router.faq_links.items()
             if (p := prediction.label_probabilities.get(label, 0.0)) >= _SURE}
+    # ... and its entries come first: the classifier learned the topic from thousands of
+    # labelled phrasings, the index sees a few short documents.
+    labelled = {faq_id for label, links in router.faq_links.items()
+                if prediction.label_probabilities.get(label, 0.0) >= _SURE for faq_id in links}
     padded = _words(text)
     scored = []
     for sim, entry in zip(similarities, entries, strict=True):
@@ -92,4 +104,4 @@ def rank_faq(question: str, entries: Sequence[dict[str, Any]]) -> list[tuple[flo
         score = (sim + _KEYWORD * min(hits, 2)) * (1.0 + _CREDIT * credit.get(entry["faq_id"], 0.0))
         score += _SURE_CREDIT * sure.get(entry["faq_id"], 0.0)
         scored.append((score, entry))
-    return sorted(scored, key=lambda x: -x[0])
+    return sorted(scored, key=lambda x: (x[1]["faq_id"] not in labelled, -x[0]))

@@ -15,6 +15,11 @@ of arithmetic). The arithmetic below is the documented behaviour of those two cl
 sample whenever scikit-learn is installed. numpy (already required by pandas) does the
 matrix product.
 
+``Router.repaired`` (used by ``predict``) maps a word the router never learned to the closest
+word it did, with the standard library's ``difflib``: the candidates are the artifact's own
+word lists (a few hundred words), so a spelling library (pyspellchecker is a training-only
+extra) would add a run-time dependency for a smaller, less relevant vocabulary.
+
 :class:`TextIndex` is the same TF-IDF representation fitted at run time on a handful of
 documents (the FAQ entries of the store, which can be swapped), ranked by cosine similarity.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import difflib
 import functools
 import json
 import math
@@ -40,6 +46,18 @@ ARTIFACT = Path(__file__).with_name("data") / "router.json"
 FORMAT = "reference-agent-router/1"
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's whitespace normalisation for char_wb
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
+_ALPHA = re.compile(r"(?<![\w'])[a-z]+(?![\w'])")  # a word of letters only (not "i'm", not "ord2")
+_REPAIR_CUTOFF = 0.8  # difflib ratio a repair needs (the phrase rules' and the FAQ's cutoff)
+
+
+def _closest(word: str, candidates: Sequence[str]) -> str:
+    """The one candidate closest to ``word`` (difflib ratio >= the cutoff), or ``word`` when
+    there is none or two tie."""
+    best = difflib.get_close_matches(word, candidates, n=2, cutoff=_REPAIR_CUTOFF)
+    if not best:
+        return word
+    ratios = [difflib.SequenceMatcher(None, word, b).ratio() for b in best]
+    return word if len(best) == 2 and ratios[0] == ratios[1] else best[0]
 
 
 def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
@@ -207,6 +225,9 @@ class Router:
         self.seen_words: frozenset[str] = frozenset(data.get("seen_words", ()))  # type: ignore[call-overload]
         self.faq_links: dict[str, list[str]] = dict(data.get("faq_links", {}))  # type: ignore[call-overload]
         self.thresholds = Thresholds(**data.get("thresholds", {}))  # type: ignore[arg-type]
+        # what a misspelt word may be repaired to (``repaired``): correctly spelled and learned
+        self._learned_words = tuple(sorted(w for w in self.known_words & self.seen_words if w.isalpha()))
+        self._repairs: dict[str, str] = {}
 
     def coverage(self, text: str) -> float:
         """The share of the text's words the router has evidence about: seen in training, or
@@ -240,11 +261,29 @@ class Router:
             return cached
         if len(self._cache) >= 2048:
             self._cache.clear()
-        prediction = self._cache[text] = self._predict(text)
+        prediction = self._cache[text] = self._predict(self.repaired(text))
         return prediction
 
     def _predict(self, text: str) -> RoutePrediction:
         return RoutePrediction.from_probabilities(self.labels, self.routes, self.probabilities(text))
+
+    def repaired(self, text: str) -> str:
+        """``text`` with each word the router has no evidence about (never seen in two
+        training texts, not a dictionary word) replaced by the one closest word it has learned
+        (a dictionary word seen in training): "redfund" -> "refund", "statsu" -> "status".
+        A dictionary word is never changed, nor a typo the training texts already teach
+        ("cancle"), nor one that two learned words explain equally well (left as it is)."""
+        return _ALPHA.sub(lambda m: self._repair_word(m.group(0)), text)
+
+    def _repair_word(self, word: str) -> str:
+        if len(word) < 4 or word in self.known_words or word in self.seen_words:
+            return word
+        cached = self._repairs.get(word)
+        if cached is None:
+            if len(self._repairs) >= 4096:
+                self._repairs.clear()
+            cached = self._repairs[word] = _closest(word, self._learned_words)
+        return cached
 
 
 # use_router(): a router trained elsewhere (cross-validation folds), for the code inside the block

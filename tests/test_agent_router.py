@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from reference_agent.agent import SupportAgent
+from reference_agent.faq import MIN_SCORE as FAQ_MIN_SCORE
 from reference_agent.faq import rank_faq
 from reference_agent.nlu import analyze, route_intent, router_text
 from reference_agent.router import (
@@ -224,6 +225,30 @@ def test_faq_retrieval_answers_the_asked_topic(question, faq_id):
     assert ranked[0][1]["faq_id"] == faq_id
 
 
+def _decoy(question: str) -> dict:
+    """An entry that shares every word of the question (and names them as keywords)."""
+    return {"faq_id": "decoy", "question": question, "answer": "-", "keywords": question.split()[-3:]}
+
+
+def test_a_faq_topic_the_router_is_sure_of_outranks_a_closer_wording():
+    question = "where can i download the bill for my purchase"  # the router: get_invoice, p > 0.6
+    entries = [*open_store().faq_entries(), _decoy(question)]
+    ranked = rank_faq(question, entries)
+    by_score = max(ranked, key=lambda x: x[0])
+    assert by_score[1]["faq_id"] == "decoy"  # similarity alone would answer with the decoy ...
+    assert ranked[0][1]["faq_id"] == "invoice" and ranked[0][0] >= FAQ_MIN_SCORE  # ... the label wins
+
+
+@pytest.mark.parametrize("question,drop", [
+    ("what is the population of Brazil", ()),  # the router is sure of no FAQ topic
+    ("where can i download the bill for my purchase", ("invoice",)),  # this store has no invoice entry
+])
+def test_similarity_decides_when_the_router_names_no_topic_this_faq_has(question, drop):
+    entries = [e for e in open_store().faq_entries() if e["faq_id"] not in drop]
+    ranked = rank_faq(question, [*entries, _decoy(question)])
+    assert ranked[0][1]["faq_id"] == "decoy"
+
+
 @pytest.mark.parametrize("question", [
     "can you recommend a good restaurant nearby?",
     "what is the population of Brazil",
@@ -247,6 +272,30 @@ def test_faq_says_it_has_no_answer_rather_than_another_topic(question):
 def test_typo_repair_never_changes_a_dictionary_word(text, not_intent):
     analysis = analyze(text)
     assert not_intent not in analysis.intents and not analysis.scores.get(not_intent)
+
+
+def test_the_router_never_repairs_a_dictionary_word():
+    router = load_router()
+    words = sorted(router.known_words)[::25]  # every 25th: some 1,300 words of every letter
+    text = " ".join(words)
+    assert router.repaired(text) == text
+
+
+@pytest.mark.parametrize("text,repaired", [
+    ("i need help tracking ym redfund", "i need help tracking ym refund"),
+    ("the statsu of my purchase", "the status of my purchase"),
+    ("how do i cancle a purchase?", "how do i cancle a purchase?"),  # a typo the training texts teach
+    ("my ord-12345 at zzzzqx", "my ord-12345 at zzzzqx"),  # nothing close: left as it is
+])
+def test_the_router_repairs_words_it_never_learned(text, repaired):
+    assert load_router().repaired(text) == repaired
+
+
+def test_a_repair_two_learned_words_explain_equally_is_not_made():
+    from reference_agent.router import _closest
+
+    assert _closest("refunt", ["refund", "refune"]) == "refunt"  # "refund" and "refune" tie
+    assert _closest("refunt", ["refund", "order"]) == "refund"
 
 
 def test_a_typo_an_ordinary_word_explains_as_well_is_not_read_as_an_action():
