@@ -194,16 +194,18 @@ class _Journal(RunObserver):
     """Appends each scored conversation to the run folder's journal, the resume point. The
     folder masks it (secrets, and PII when asked); only the masked copy is kept."""
 
-    def __init__(self, folder: RunFolder, kept: list[ConversationResult]) -> None:
+    def __init__(self, folder: RunFolder, kept: list[ConversationResult] | None) -> None:
         self.folder = folder
-        self.kept = kept
+        self.kept = kept  # None: keep nothing in memory (the journal is read back at the end)
 
     async def on_result(self, result: ConversationResult) -> None:
         await self.on_results([result])
 
     async def on_results(self, results: Sequence[ConversationResult]) -> None:
         # fsync takes milliseconds: off the event loop, and one fsync for a worker's batch.
-        self.kept.extend(await asyncio.to_thread(self._append, results))
+        written = await asyncio.to_thread(self._append, results)
+        if self.kept is not None:
+            self.kept.extend(written)
 
     def _append(self, results: Sequence[ConversationResult]) -> list[ConversationResult]:
         try:
@@ -408,17 +410,26 @@ class Runner:
         )
         started = time.monotonic()
         results: list[ConversationResult] = []
+        # Past one process the driver keeps no finished conversation in memory while they stream
+        # in (its memory stays flat however long the run); the tables and the report are made
+        # from the journal, read back once at the end.
+        keep = self._backend is None
         try:
             # Manifest first, then the journal (a torn last line is cut off before appending).
-            results += folder.begin(manifest)
+            previous = folder.begin(manifest)
+            if keep:
+                results += previous
+            del previous
             progress = _Progress(len(todo), cfg.progress, cfg.progress_stream)
             # The journal first: a conversation is reported only once it is on disk.
-            observers = [_Journal(folder, results), progress]
+            observers = [_Journal(folder, results if keep else None), progress]
             observers += [o for o in cfg.observers if isinstance(o, RunObserver)]
             await self._run_jobs(todo, observers, run_id, resumes, turn_timeout, conv_timeout)
             progress.finish()
         finally:
             await self._close_resources()
+        if not keep:
+            results = await asyncio.to_thread(folder.journal_so_far, run_id)
 
         order = {j.key: j.order for j in jobs}
         results.sort(key=lambda r: order.get(r.key, (1 << 30, 0, 0)))
