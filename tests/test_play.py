@@ -320,3 +320,33 @@ def test_a_run_folder_written_before_error_kinds_resumes_and_scores(
     scored = cli("score", str(out), "--scenarios", str(suite))
     assert scored.returncode == 0, scored.stderr
     assert "ERROR  hangs trial 0: agent error: turn 1: no reply within 0.2s (turn timeout)" in scored.stdout
+
+
+def test_a_slow_session_start_names_another_agent_that_held_the_event_loop() -> None:
+    """Opening the session timed out while another conversation's async agent blocked the event
+    loop: the error says so (as a turn timeout does) instead of blaming this agent alone."""
+    from types import SimpleNamespace
+
+    from evalkit.run.play import LoopStalls
+    from evalkit.simulators import make_simulator
+
+    stalls = LoopStalls()
+
+    async def slow_start(_info: SessionInfo) -> Echo:
+        # The stall of another conversation, noted while this session is being created.
+        clock = SimpleNamespace(longest_s=1.2, longest_at=time.monotonic())
+        stalls.note(SessionInfo(session_id="other-7", scenario_id="x"), 3, clock)  # type: ignore[arg-type]
+        await asyncio.sleep(5)
+        return Echo()
+
+    sc = scenario("hi")
+    info = SessionInfo(session_id="sess-1", scenario_id=sc.id)
+    t = asyncio.run(play(sc, lambda: make_simulator(sc, kind="auto", seed=0), slow_start, info, Limits(max_turns=3, turn_timeout_s=0.2), stalls=stalls))
+    assert t.stop_reason is StopReason.timeout
+    assert t.error is not None and t.error.startswith("creating the agent took longer than 0.2s; meanwhile the "
+                                                      "event loop was blocked for 1.2s by the agent of "
+                                                      "conversation other-7 (turn 3)")
+    # Without another agent's stall the message stays plain.
+    t = asyncio.run(play(sc, lambda: make_simulator(sc, kind="auto", seed=0), slow_start, SessionInfo(session_id="other-7", scenario_id=sc.id),
+        Limits(max_turns=3, turn_timeout_s=0.2), stalls=LoopStalls()))
+    assert t.error == "creating the agent took longer than 0.2s"

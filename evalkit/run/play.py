@@ -179,18 +179,24 @@ class LoopStalls:
                 "(blocking code such as time.sleep or a sync HTTP client in a coroutine; make "
                 "respond() a plain def to run it in a thread, or await the call)"
             )
+        return error + self.meanwhile(info, t0, "this turn's")
+
+    def meanwhile(self, info: SessionInfo, t0: float, whose: str) -> str:
+        """"; meanwhile the event loop was blocked ... by the agent of conversation X" when
+        another conversation's agent held the loop since ``t0`` (else ""): a timeout it caused
+        is said, never blamed on this conversation."""
         now = time.monotonic()
         others = [
             st for st in self._stalls if st.end > t0 and st.start < now and st.session_id != info.session_id
         ]
-        if others:
-            worst = max(others, key=lambda st: st.end - st.start)
-            return (
-                f"{error}; meanwhile the event loop was blocked for {worst.end - worst.start:.1f}s by "
-                f"the agent of conversation {worst.session_id} (turn {worst.turn}), so this turn's "
-                "time is not all its own"
-            )
-        return error
+        if not others:
+            return ""
+        worst = max(others, key=lambda st: st.end - st.start)
+        return (
+            f"; meanwhile the event loop was blocked for {worst.end - worst.start:.1f}s by "
+            f"the agent of conversation {worst.session_id} (turn {worst.turn}), so {whose} "
+            "time is not all its own"
+        )
 
 
 # -- outcome -------------------------------------------------------------------------------
@@ -323,11 +329,16 @@ class _Conversation:
             simulator = _make_user(self.user)
         except Exception as exc:  # a simulator that cannot play this scenario: recorded
             return self._fail(StopReason.simulator_error, f"simulator could not start: {_exc_line(exc)}")
+        t0 = time.monotonic()
         try:
             async with asyncio.timeout(turn_timeout):
                 agent = await call_maybe_async(self.new_session, info)
         except TimeoutError:
-            return self._fail(StopReason.timeout, f"creating the agent took longer than {turn_timeout:g}s")
+            return self._fail(
+                StopReason.timeout,
+                f"creating the agent took longer than {turn_timeout:g}s"
+                + self.stalls.meanwhile(info, t0, "its"),
+            )
         except Exception as exc:
             return self._fail(StopReason.agent_error, f"creating the agent failed: {_exc_line(exc)}")
         self.session = agent
@@ -338,11 +349,15 @@ class _Conversation:
             )
         reset = getattr(agent, "reset", None)
         if callable(reset):  # e.g. a factory handing out pooled agents: start each one clean
+            t0 = time.monotonic()
             try:
                 async with asyncio.timeout(turn_timeout):
                     await call_maybe_async(reset)
             except TimeoutError:
-                return self._fail(StopReason.timeout, f"reset() took longer than {turn_timeout:g}s")
+                return self._fail(
+                    StopReason.timeout,
+                    f"reset() took longer than {turn_timeout:g}s" + self.stalls.meanwhile(info, t0, "its"),
+                )
             except Exception as exc:
                 return self._fail(StopReason.agent_error, f"reset() failed: {_exc_line(exc)}")
         accepts_handoff = scenario.user.persona is not None and scenario.user.persona.goal.accept_handoff
