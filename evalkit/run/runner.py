@@ -355,8 +355,7 @@ class Runner:
         jobs = self._plan(suite, variants, seed, trials_flag)
         # Nothing is written until the setup is known to be good (suite, agents, simulators),
         # so a typo never leaves a half-made run folder behind.
-        previous = folder.journal_so_far(run_id) if old is not None else []
-        done = {r.key for r in previous}
+        done = {r.key for r in folder.journal_so_far(run_id)} if old is not None else set()
         todo = [j for j in jobs if j.key not in done]
         resumes = int(old.extra.get("resumes", 0)) + 1 if old is not None else 0  # type: ignore[arg-type]
         self._redact = self._resolve_redact(old)
@@ -416,10 +415,10 @@ class Runner:
         keep = self._backend is None
         try:
             # Manifest first, then the journal (a torn last line is cut off before appending).
-            previous = folder.begin(manifest)
+            already = folder.begin(manifest)  # a resume's conversations
             if keep:
-                results += previous
-            del previous
+                results += already
+            del already  # past one process, not held while the run streams
             progress = _Progress(len(todo), cfg.progress, cfg.progress_stream)
             # The journal first: a conversation is reported only once it is on disk.
             observers = [_Journal(folder, results if keep else None), progress]
