@@ -82,12 +82,11 @@ class Ender:
 def test_concurrency_overlaps_conversations(tmp_path: Path) -> None:
     suite = script_suite(tmp_path / "suite", 12, steps=2)
     Tracker.peak = 0
-    started = time.monotonic()
     result = run([suite], "test_core_runner:Tracker?delay_ms=100", out=tmp_path / "r", concurrency=6)
-    wall = time.monotonic() - started
     assert len(result.conversations) == 12 and result.manifest.status == "complete"
+    # Six conversations were in flight at once (measured by the agent, not by a clock, so a
+    # loaded machine cannot fail it); the speed it buys is benchmarks/workers.py's business.
     assert Tracker.peak == 6
-    assert wall < 12 * 2 * 0.1 * 0.75  # serial would take 2.4 s; 6-wide takes ~0.4 s
     latencies = [a.latency_ms for c in result.conversations for a in c.transcript.agent_turns]
     assert all(95 <= x < 1000 for x in latencies)
 

@@ -104,7 +104,8 @@ def test_script_keeps_the_specs_prompt_and_tool_budget_and_composes_with_faults(
                            max_tool_iterations=2, faults="leak_email")
     assert adapter.agent is not None
     engine = adapter.agent.engine
-    assert isinstance(engine, LLMEngine) and engine.model == "scripted"
+    # By name: another test may have imported the agent's modules afresh.
+    assert type(engine).__name__ == "LLMEngine" and engine.model == "scripted"
     assert engine.prompt_name == "support_v1" and engine.max_tool_iterations == 2
     assert EMAIL in adapter.agent.reply("hi").text  # the seeded fault still applies
 
@@ -112,7 +113,7 @@ def test_script_keeps_the_specs_prompt_and_tool_budget_and_composes_with_faults(
 def test_without_a_script_the_spec_decides():
     adapter = create_agent(session(None))
     assert adapter.agent is not None and adapter.agent.scripted is None
-    assert not isinstance(adapter.agent.engine, LLMEngine)
+    assert type(adapter.agent.engine).__name__ == "RulesEngine"
 
 
 def test_a_bad_script_is_a_one_line_agent_error_naming_the_field():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -410,43 +411,51 @@ def test_idle_sessions_expire():
 
 
 class _SlowAgent(_CountingAgent):
-    overlaps = 0
+    overlaps = 0  # replies of one session that ran at once (must stay 0)
+    in_flight = 0  # replies of all sessions running now
+    peak = 0
+    lock = threading.Lock()
 
     def reply(self, message: str, *, on_token=None) -> _Reply:
         import time
 
+        lock = _SlowAgent.lock
         # Two replies of the SAME session at once would be a race on its dialog state.
         self.busy = getattr(self, "busy", 0) + 1
         if self.busy > 1:
             _SlowAgent.overlaps += 1
+        with lock:
+            _SlowAgent.in_flight += 1
+            _SlowAgent.peak = max(_SlowAgent.peak, _SlowAgent.in_flight)
         time.sleep(0.3)
+        with lock:
+            _SlowAgent.in_flight -= 1
         self.busy -= 1
         return super().reply(message, on_token=on_token)
 
 
 def test_one_session_answers_in_order_while_others_run_concurrently():
     import asyncio
-    import time
 
     import httpx
     from _service_server import serve
 
-    async def go(base: str) -> tuple[list[str], float]:
+    async def go(base: str) -> list[str]:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             TokenJar().install(client)
             await client.post("/v1/sessions/one/messages", json={"message": "first"})  # the session and its token
-            t0 = time.perf_counter()
             same = [client.post("/v1/sessions/one/messages", json={"message": f"same {i}"}) for i in range(3)]
             others = [client.post(f"/v1/sessions/o{i}/messages", json={"message": "other"}) for i in range(3)]
             replies = await asyncio.gather(*same, *others)
-            return [r.json()["content"] for r in replies], time.perf_counter() - t0
+            return [r.json()["content"] for r in replies]
 
+    _SlowAgent.peak = _SlowAgent.in_flight = 0
     with serve(agent_factory=_SlowAgent) as (_app, base):
-        contents, elapsed = asyncio.run(go(base))
+        contents = asyncio.run(go(base))
     assert sorted(contents[:3]) == ["web 2", "web 3", "web 4"]  # one session: strictly one at a time
     assert _SlowAgent.overlaps == 0
-    # 3 x 0.3 s for the one session; all six one after the other would take 1.8 s.
-    assert elapsed < 1.5
+    # Other sessions ran beside the busy one (counted by the agents, not timed: no flake under load).
+    assert _SlowAgent.peak >= 2
 
 
 def test_state_reports_the_sessions_redacted_analytics_lines(client):
