@@ -21,7 +21,8 @@ Configuration (arguments win over environment): ``model`` (``REFERENCE_AGENT_MOD
 ``EVALKIT_AGENT_MODEL``, ``EVALKIT_MODEL``), ``base_url`` (``REFERENCE_AGENT_BASE_URL``,
 ``EVALKIT_AGENT_BASE_URL``, ``EVALKIT_BASE_URL``, ``OPENAI_BASE_URL``), ``cheap_model``
 (``REFERENCE_AGENT_CHEAP_MODEL``), ``prompt`` (``REFERENCE_AGENT_PROMPT``, default
-``support_v2``); the key (``api_key``) from ``REFERENCE_AGENT_API_KEY`` or ``OPENAI_API_KEY``. This module
+``support_v2``), or ``client`` (an ``openai.OpenAI`` to use as is, e.g. a
+:class:`~reference_agent.scripted_model.ScriptedModel`'s for ``model="scripted"``); the key (``api_key``) from ``REFERENCE_AGENT_API_KEY`` or ``OPENAI_API_KEY``. This module
 uses the ``openai`` package directly: the reference agent does not import evalkit.
 """
 
@@ -39,6 +40,7 @@ import openai
 
 from reference_agent.engine import Conversation, Draft, Engine, EngineUnavailableError
 from reference_agent.nlu import Analysis
+from reference_agent.scripted_model import SCRIPTED_MODEL
 from reference_agent.tools import TOOL_SCHEMAS
 
 __all__ = ["LLMEngine", "PROMPTS_DIR", "prompt_names", "load_prompt"]
@@ -142,6 +144,7 @@ class LLMEngine(Engine):
         stream: bool = True,
         timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
+        client: openai.OpenAI | None = None,
     ) -> None:
         env = os.environ if env is None else env
         self.model = _first(model, env.get("REFERENCE_AGENT_MODEL"), env.get("EVALKIT_AGENT_MODEL"),
@@ -161,8 +164,16 @@ class LLMEngine(Engine):
         self.max_tool_iterations = max_tool_iterations
         self.temperature = temperature
         self.stream = stream
-        key = _first(api_key, env.get("REFERENCE_AGENT_API_KEY"), env.get("OPENAI_API_KEY")) or "not-needed"
-        self.client = _client(self.base_url, key, timeout)
+        if client is not None:
+            self.client = client
+        elif self.model == SCRIPTED_MODEL:
+            # Never send a scripted conversation to a real endpoint under the name "scripted".
+            raise EngineUnavailableError(
+                "engine: model 'scripted' plays the conversation's initial_state.model_script; give one "
+                "(see reference_agent/scripted_model.py)")
+        else:
+            key = _first(api_key, env.get("REFERENCE_AGENT_API_KEY"), env.get("OPENAI_API_KEY")) or "not-needed"
+            self.client = _client(self.base_url, key, timeout)
         self.history: list[dict[str, Any]] = []
 
     def reset(self) -> None:
