@@ -253,10 +253,11 @@ class ChannelMessages(Judge):
                 turn=problems[0][0],
                 problems=len(problems),
             )
+        whose = "its reply" if len(turns) == 1 else "their replies"
         return self.verdict(
             True,
-            f"{n_messages} message{'s' if n_messages != 1 else ''} on {fmt_turns(turns)}, each "
-            f"non-empty and at most {self.max_chars:,} characters, carry the replies whole with no needless split",
+            f"{fmt_turns(turns)} sent {whose} whole in {n_messages} message{'s' if n_messages != 1 else ''} "
+            f"of at most {self.max_chars:,} characters, with no needless split",
             messages=n_messages,
         )
 
