@@ -7,9 +7,10 @@ options come from the agent spec's query string, e.g.
 The LLM engine takes its model options the same way:
 ``reference_agent:create_agent?engine=llm&model=gpt-4o-mini&prompt=support_v1&cheap_model=...&base_url=...``;
 what the spec leaves out comes from the run's model flags (``--agent-model`` / ``--model``,
-``--base-url``), which evalkit hands over as ``agent_config``. ``model=scripted`` plays the
-scenario's ``initial_state.model_script`` instead of calling a model (offline; see
-``reference_agent.scripted_model``).
+``--base-url``), which evalkit hands over as ``agent_config``. The scenario's
+``initial_state`` goes to the agent: one with a ``model_script`` runs the LLM engine on that
+script instead of a model, whatever the spec says (offline; see
+``reference_agent.scripted_model``), so seeded faults (``?faults=``) still apply to it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from reference_agent.agent import AgentResponse, SupportAgent
 from reference_agent.analytics import TurnLogger, TurnRecord, logger_from_env
 from reference_agent.engine import EngineUnavailableError
 from reference_agent.faults import UnknownFaultError
-from reference_agent.scripted_model import SCRIPTED_MODEL, ModelScriptError, ScriptedModel
+from reference_agent.scripted_model import ModelScriptError
 
 __all__ = ["ReferenceAgentAdapter", "create_agent"]
 
@@ -37,12 +38,10 @@ def _agent(engine_options: dict[str, Any] | None = None, **kwargs: Any) -> Suppo
 
             kwargs["engine"] = LLMEngine(**engine_options)  # a fresh engine per conversation
         return SupportAgent(**kwargs)
+    except ModelScriptError as err:
+        raise AgentSpecError(str(err), field="initial_state") from None
     except (UnknownFaultError, EngineUnavailableError, ValueError) as err:
         raise AgentSpecError(str(err), field="reference_agent") from None
-
-
-def _scripted(engine: str, options: dict[str, Any] | None) -> bool:
-    return engine == "llm" and bool(options) and (options or {}).get("model") == SCRIPTED_MODEL
 
 
 def _email(customer: Any) -> str | None:
@@ -82,26 +81,19 @@ class ReferenceAgentAdapter:
         self.channel = channel
         self.agent: SupportAgent | None = None
         self.analytics = _ConversationAnalytics()
-        self.scripted: ScriptedModel | None = None  # model=scripted: the conversation's model script
         if session is not None:
             self.agent = self._build(session)
 
     def _build(self, session: SessionInfo) -> SupportAgent:
-        options = self.engine_options
-        if _scripted(self.engine, options):
-            try:
-                self.scripted = ScriptedModel((session.initial_state or {}).get("model_script"))
-            except ModelScriptError as err:
-                raise AgentSpecError(f"scenario {session.scenario_id}: {err}", field="initial_state") from None
-            options = {**(options or {}), "client": self.scripted.client()}
         return _agent(
-            options,
+            self.engine_options,
             session_id=session.session_id,
             channel=self.channel or session.channel or "web",
             customer_email=_email(session.customer),
             engine=self.engine,
             faults=self.faults or (),
             analytics=self.analytics,
+            initial_state=session.initial_state,
         )
 
     def respond(self, ctx: TurnContext) -> AgentReply:
@@ -128,8 +120,6 @@ class ReferenceAgentAdapter:
     def reset(self) -> None:
         if self.agent is not None:
             self.agent.reset()
-        if self.scripted is not None:
-            self.scripted.requests.clear()  # the script starts over with the conversation
         self.analytics.records.clear()
 
 
@@ -195,8 +185,6 @@ def create_agent(
         options = _from_config(options, agent_config)
     adapter = ReferenceAgentAdapter(session, engine=engine, faults=faults, channel=channel, engine_options=options)
     if session is None:
-        # Validate options now so a bad spec fails before the run starts (a scripted model's
-        # script comes with each conversation: a one-line stand-in here).
-        check = {**options, "client": ScriptedModel([{"say": "-"}]).client()} if _scripted(engine, options) else options
-        _agent(check, session_id="validate", engine=engine, faults=faults or (), channel=channel or "web").close()
+        # Validate options now so a bad spec fails before the run starts.
+        _agent(options, session_id="validate", engine=engine, faults=faults or (), channel=channel or "web").close()
     return adapter

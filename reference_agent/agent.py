@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ from reference_agent.engine import Conversation, Draft, Engine, make_engine
 from reference_agent.faults import ActiveFaults, parse_faults
 from reference_agent.memory import Profile, ProfileStore, ShortTermMemory, detect_language, detect_style
 from reference_agent.nlu import Analysis, analyze
+from reference_agent.scripted_model import ScriptedModel, scripted_engine
 from reference_agent.store import Store, open_store
 from reference_agent.system_prompt import SYSTEM_PROMPT
 from reference_agent.tools import ToolContext
@@ -84,6 +85,9 @@ class SupportAgent:
     trusted front end): an email is then only a claim, and the agent shows or changes
     nothing of an account until the customer proves an order (its id and the postcode it
     ships to). Off in-process, where the caller signs the customer in.
+    ``initial_state``: what a test harness starts the conversation with; the agent reads
+    ``model_script`` (the model's replies, in order: the conversation runs the LLM engine on
+    that script instead of a model; see ``reference_agent.scripted_model``).
     """
 
     def __init__(
@@ -98,13 +102,18 @@ class SupportAgent:
         profile_store: ProfileStore | None = None,
         analytics: TurnLogger | None = None,
         verify_identity: bool = False,
+        initial_state: Mapping[str, Any] | None = None,
     ) -> None:
         if channel not in CHANNELS:
             raise ValueError(f"channel: unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
         self.session_id = session_id
         self.channel = channel
         self.faults = parse_faults(faults)
-        self.engine = make_engine(engine)
+        self.scripted: ScriptedModel | None = None
+        if initial_state and "model_script" in initial_state:
+            self.engine, self.scripted = scripted_engine(initial_state["model_script"], engine)
+        else:
+            self.engine = make_engine(engine)
         self._own_store = store is None
         self.store = store if store is not None else open_store()
         self._shared_profiles = profile_store
@@ -190,6 +199,8 @@ class SupportAgent:
         if self._own_store:
             self.store.close()
             self.store = open_store()
+        if self.scripted is not None:
+            self.scripted.requests.clear()  # the script starts over with the conversation
         self._start()
 
     def close(self) -> None:

@@ -219,7 +219,10 @@ class RulesEngine(Engine):
             task = st.task
             if task is not None and intent not in ("human", "complaint"):
                 intent = task.intent
-            return self._hand_off(conv, trigger, intent, task.order_id if task else st.order_id)
+            # The order this very message names ("a human about ORD-10001, now") goes on the
+            # ticket, before the one the conversation was about.
+            named = analysis.entities.order_ids[0] if analysis.entities.order_ids else None
+            return self._hand_off(conv, trigger, intent, named or (task.order_id if task else st.order_id))
 
         new_tasks = self._tasks_from(analysis, message, conv)
         if st.awaiting in ("clarify", "offer_human"):

@@ -547,6 +547,11 @@ def _classify(text: str) -> _Decision:
         return _Decision(rule_intent, scores, prediction)
     label, intent, kind = route_action(text, prediction, scores)
     step = router.thresholds.decide(prediction, kind)
+    if step == "clarify" and rule_intent == "human" and scores.get("human", 0.0) >= 2 \
+            and "handoff" in (prediction.route, prediction.route_probabilities[1][0]):
+        # An explicit request for a person ("a human about ORD-10001, now") is never turned
+        # into a question when the router itself is torn between a handoff and something else.
+        return _Decision(rule_intent, scores, prediction)
     if step == "clarify":
         options = (label, _best_label(prediction, prediction.route_probabilities[1][0]))
         return _Decision("clarify", _without_tasks(scores), prediction, label, options)

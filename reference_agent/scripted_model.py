@@ -5,7 +5,6 @@ quotes the system prompt or another customer's phone number, a tool call with a 
 order id, a 9,000-character answer on WhatsApp) cannot wait for a hosted model to do it. It
 scripts the model instead::
 
-    agent: "reference_agent:create_agent?engine=llm&model=scripted"
     initial_state:
       model_script:
         - call: {name: check_order_status, arguments: {order_id: ORD-1001}}
@@ -15,7 +14,10 @@ Every model call of the LLM engine takes the next entry, in order: ``say`` (the 
 in words), ``call`` (one tool call) or ``calls`` (several, answered in one round); ``say`` may
 come with ``call``/``calls`` (text beside the tool calls). The engine runs exactly as against
 a hosted model: the tools, their argument checks, the output guardrail and the channel
-formatting are the agent's own. A call past the end of the script answers HTTP 500, which
+formatting are the agent's own. The script comes with the conversation
+(``SupportAgent(initial_state={"model_script": [...]})``, which evalkit's adapter and the HTTP
+service pass on), so it composes with everything else the conversation is given: its channel,
+its customer, seeded faults. A call past the end of the script answers HTTP 500, which
 the engine reports as a failed turn (never a crash), so an agent that calls the model more
 often than the scenario expects shows up in the transcript.
 
@@ -31,14 +33,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
-import openai
+if TYPE_CHECKING:  # imported when a script is played: the agent and the service start without them
+    import httpx2
+    import openai
 
-__all__ = ["SCRIPTED_MODEL", "ModelScriptError", "ScriptedModel"]
+__all__ = ["SCRIPTED_MODEL", "ModelScriptError", "ScriptedModel", "scripted_engine"]
 
-SCRIPTED_MODEL = "scripted"  # the model name that selects a script: ?engine=llm&model=scripted
+SCRIPTED_MODEL = "scripted"  # the model name a scripted conversation reports (usage["model"])
 _FIELD = "initial_state.model_script"
 _KEYS = ("say", "call", "calls")
 
@@ -103,12 +106,17 @@ class ScriptedModel:
 
     def client(self, timeout: float = 10.0) -> openai.OpenAI:
         """A client whose every chat completion is the script's next reply."""
+        import httpx2
+        import openai
+
         http = openai.DefaultHttpxClient(transport=httpx2.MockTransport(self._handle))
         return openai.OpenAI(base_url="http://scripted-model.invalid/v1", api_key="scripted", max_retries=0,
                              timeout=timeout, http_client=http)
 
     # ------------------------------------------------------------------ the fake endpoint
     def _handle(self, request: httpx2.Request) -> httpx2.Response:
+        import httpx2
+
         body = json.loads(request.content or b"{}")
         n = len(self.requests)
         self.requests.append(body)
@@ -159,3 +167,17 @@ class ScriptedModel:
         parts.append(chunk([], usage))
         parts.append("data: [DONE]\n\n")
         return "".join(parts).encode("utf-8")
+
+
+def scripted_engine(script: Any, like: Any = None) -> tuple[Any, ScriptedModel]:
+    """An LLM engine that plays ``script`` (and the script), with the prompt and tool budget of
+    ``like`` when that is an LLM engine (the script replaces its model, endpoint and key)."""
+    from reference_agent.llm_engine import LLMEngine
+
+    model = ScriptedModel(script)
+    if isinstance(like, LLMEngine):
+        engine = LLMEngine(model=SCRIPTED_MODEL, client=model.client(), prompt=like.prompt_name,
+                           max_tool_iterations=like.max_tool_iterations)
+    else:
+        engine = LLMEngine(model=SCRIPTED_MODEL, client=model.client())
+    return engine, model

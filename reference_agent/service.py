@@ -62,6 +62,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from reference_agent.scripted_model import ModelScriptError
+
 __all__ = [
     "CHANNELS",
     "DEFAULT_ALLOWED_HOSTS",
@@ -653,6 +655,11 @@ def create_app(
         req = _parse_message(data, config, wants_sse)
         verified = _vouched(request, identity_key)
         token = _session_token(request)
+        if token is None and req.initial_state and "model_script" in req.initial_state and not verified:
+            # A scripted model puts any words in the agent's mouth: only for a trusted caller
+            # (a test harness holding the identity key), never for the public.
+            raise BadRequest(403, "field 'initial_state.model_script': only a caller holding the identity key "
+                                  "may script the model")
         if token is not None:
             found = pool.get(session_id, token)
             if found is None:
@@ -672,6 +679,8 @@ def create_app(
                 raise BadRequest(503, f"the service is at its limit of {config.max_sessions} live sessions; "
                                       f"retry in {full.retry_after} s", headers={"Retry-After": str(full.retry_after)},
                                  ) from None
+            except ModelScriptError as err:
+                raise BadRequest(422, str(err)) from None
             except Exception as exc:  # noqa: BLE001 - the agent failing to start is the agent's failure
                 log.exception("agent for session %s could not start", session_id)
                 return _error(500, f"agent could not start: {type(exc).__name__}: {exc}")

@@ -29,6 +29,19 @@ def test_explicit_request(text):
     assert calls([r], "escalate_to_human")[0]["arguments"]["reason"] == "customer asked for a human"
 
 
+@pytest.mark.parametrize(("text", "order_id"), [
+    ("I want to speak to a human about my order ORD-10010 right now", "ORD-10010"),
+    ("get me a human agent, order ORD-10001", "ORD-10001"),
+    ("Please call me back about ORD-10002.", "ORD-10002"),
+])
+def test_explicit_request_naming_an_order_puts_it_on_the_ticket(text, order_id):
+    a = agent()
+    r = a.reply(text)
+    ticket = _assert_handoff(a, r, "customer asked for a human")
+    assert ticket["order_id"] == order_id and f"order={order_id}" in ticket["summary"]
+    assert not calls([r], "check_order_status")
+
+
 def test_complaint():
     a = agent()
     _assert_handoff(a, a.reply("I want to file a complaint about your delivery service"), "complaint")

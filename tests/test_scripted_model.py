@@ -92,23 +92,38 @@ def session(script, scenario="sc") -> SessionInfo:
 
 
 def test_adapter_plays_the_scenarios_script_and_restarts_it_on_reset():
-    adapter = create_agent(session([{"say": "First."}]), engine="llm", model="scripted")
-    assert adapter.agent is not None
+    adapter = create_agent(session([{"say": "First."}]))  # the rules engine's spec: the script wins
+    assert adapter.agent is not None and adapter.agent.scripted is not None
     assert adapter.agent.reply("hi").text == "First."
     adapter.reset()
     assert adapter.agent.reply("hi").text == "First."
 
 
-def test_adapter_without_a_script_is_a_one_line_spec_error():
+def test_script_keeps_the_specs_prompt_and_tool_budget_and_composes_with_faults():
+    adapter = create_agent(session([{"say": "ok"}]), engine="llm", model="gpt-4o-mini", prompt="support_v1",
+                           max_tool_iterations=2, faults="leak_email")
+    assert adapter.agent is not None
+    engine = adapter.agent.engine
+    assert isinstance(engine, LLMEngine) and engine.model == "scripted"
+    assert engine.prompt_name == "support_v1" and engine.max_tool_iterations == 2
+    assert EMAIL in adapter.agent.reply("hi").text  # the seeded fault still applies
+
+
+def test_without_a_script_the_spec_decides():
+    adapter = create_agent(session(None))
+    assert adapter.agent is not None and adapter.agent.scripted is None
+    assert not isinstance(adapter.agent.engine, LLMEngine)
+
+
+def test_a_bad_script_is_a_one_line_agent_error_naming_the_field():
     with pytest.raises(AgentSpecError) as err:
-        create_agent(session(None, scenario="no-script"), engine="llm", model="scripted")
-    assert "scenario no-script: initial_state.model_script: must be a non-empty list" in str(err.value)
+        create_agent(session([{"sey": "x"}], scenario="bad"))
+    assert "initial_state.model_script[0]: unknown key 'sey'" in str(err.value)
 
 
-def test_spec_validation_accepts_scripted_and_still_checks_the_other_options():
-    create_agent(engine="llm", model="scripted", prompt="support_v1")  # no session yet: no script needed
-    with pytest.raises(AgentSpecError, match="prompt 'nope' not found"):
-        create_agent(engine="llm", model="scripted", prompt="nope")
+def test_model_name_scripted_without_a_script_is_refused_at_spec_time():
+    with pytest.raises(AgentSpecError, match="initial_state.model_script"):
+        create_agent(engine="llm", model="scripted")
 
 
 def test_output_guardrail_holds_against_the_scripted_model():

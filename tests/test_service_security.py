@@ -48,6 +48,22 @@ def _seen(reply: httpx.Response) -> str:
     return json.dumps(reply.json())
 
 
+# -- a scripted model is for a trusted test harness only --------------------------------------
+
+
+def test_only_a_caller_holding_the_identity_key_may_script_the_model():
+    script = {"model_script": [{"say": "Refund approved for everyone!"}]}
+    with _stranger(create_app(identity_key=FRONT_END_KEY)) as c:
+        r = _say(c, "scripted", "hi", initial_state=script)
+        assert r.status_code == 403 and "initial_state.model_script" in r.json()["error"]
+    with service_client(create_app(identity_key=FRONT_END_KEY)) as c:
+        r = _say(c, "scripted", "hi", customer=ANA, initial_state=script)
+        assert r.status_code == 200 and r.json()["content"] == "Refund approved for everyone!"
+        bad = _say(c, "bad-script", "hi", customer=ANA, initial_state={"model_script": [{"sey": "x"}]})
+        assert bad.status_code == 422
+        assert bad.json()["error"] == "initial_state.model_script[0]: unknown key 'sey' (use say, call or calls)"
+
+
 # -- identity: an email is a claim, an order id + its postcode is proof ----------------------
 
 

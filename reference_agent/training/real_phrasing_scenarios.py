@@ -127,7 +127,7 @@ def main() -> None:
     with open('../shared/data/bitext/customer_service_train.csv', newline='', encoding='utf-8') as _fh:
         rows = list(csv.DictReader(_fh))
     rng = random.Random(2026)
-    by = {}
+    by: dict[str, list[dict[str, str]]] = {}
     for r in rows:
         if 'W' in r['flags'] or '\n' in r['utterance'] or len(r['utterance']) > 140:
             continue  # no profanity, one line, readable
