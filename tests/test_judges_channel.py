@@ -140,6 +140,9 @@ def test_turns_without_messages_are_skipped_and_never_pass():
     # A turn that does report them is still checked next to one that does not.
     t = convo(("hi", "Hello there."), ("more", sent(REPLY, [P1])))
     assert run({"channel_messages": MAX}, t).passed is False
+    # A failed turn is not a split to judge.
+    failed = agent("", metadata={"messages": [""]}, error="agent raised ValueError")
+    assert run({"channel_messages": MAX}, convo(("hi", failed))).passed is None
 
 
 def test_the_channel_filter_skips_other_channels():

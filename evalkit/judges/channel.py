@@ -225,7 +225,8 @@ class ChannelMessages(Judge):
     def evaluate(self, ctx: JudgeContext) -> Verdict:
         if self.channel is not None and ctx.transcript.channel != self.channel:
             return self.skip(f"the conversation is on {ctx.transcript.channel}, not {self.channel}")
-        reported = [(n, a) for n, a in ctx.agent_turns() if "messages" in a.metadata]
+        # A failed turn (agent raised, timed out) is reported as such elsewhere, not as a split.
+        reported = [(n, a) for n, a in ctx.agent_turns() if "messages" in a.metadata and a.error is None]
         if not reported:
             return self.skip(
                 f"no agent turn{describe_scope(ctx)} reports the messages it sent (metadata 'messages')"
