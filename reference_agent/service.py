@@ -536,10 +536,19 @@ def to_protocol_reply(resp: Any) -> dict[str, Any]:
         "content": getattr(resp, "text", "") or "",
         "tool_calls": [_jsonable(c) for c in (getattr(resp, "tool_calls", None) or [])],
         "handoff": _jsonable(getattr(resp, "handoff", None)),
-        "usage": _jsonable(getattr(resp, "usage", None)),
+        "usage": _protocol_usage(getattr(resp, "usage", None)),
         "end_conversation": bool(getattr(resp, "end_conversation", False)),
         "metadata": _jsonable(metadata),
     }
+
+
+def _protocol_usage(usage: Any) -> dict[str, Any] | None:
+    """The protocol's usage fields only: the LLM engine's usage also names the model, its
+    calls and errors, which the protocol's ``usage`` object does not take (evalkit's HTTP
+    adapter refuses a reply carrying them, as the in-process adapter never sends them)."""
+    if not usage:
+        return None
+    return _jsonable({k: usage[k] for k in ("prompt_tokens", "completion_tokens", "cost_usd") if k in usage})
 
 
 def _jsonable(value: Any) -> Any:

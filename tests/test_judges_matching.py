@@ -76,6 +76,7 @@ def test_every_builtin_is_registered_and_loadable():
         "said",
         "never_said",
         "no_pii_leak",
+        "channel_messages",
     }
     assert expected <= set(JUDGES.builtin)
     for name in expected:
@@ -98,6 +99,7 @@ def test_every_builtin_is_registered_and_loadable():
         ({"tool_not_called": "cancel_order"}, "tool", "cancel_order"),
         ({"tool_sequence": ["a", "b"]}, "calls", None),
         ({"no_pii_leak": ["email"]}, "kinds", ["email"]),
+        ({"channel_messages": 4000}, "max_chars", 4000),
     ],
 )
 def test_scalar_specs_map_to_the_primary_field(spec, field, value):
@@ -119,6 +121,7 @@ MINIMAL_ARGS = {
     "said": {"contains": "x"},
     "never_said": {"contains": "x"},
     "no_pii_leak": {},
+    "channel_messages": {"max_chars": 4000},
 }
 
 

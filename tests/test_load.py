@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from _http_helpers import send_json
+from _service_client import FRONT_END_KEY
 
 from evalkit.core.errors import ConfigError
 from evalkit.reports.load_html import write_load_outputs
@@ -36,8 +37,11 @@ def _check_counts(r: LoadReport) -> None:
 def test_ramped_load_against_the_reference_service(tmp_path: Path) -> None:
     from tests._service_server import serve
 
-    with serve() as (_app, base):
-        config = LoadConfig(suite=[SUITE], agent=base, users=6, ramp_s=1.5, duration_s=3.0, steps=3,
+    # The identity key lets the load play the suite's scripted-model scenarios too (a scripted
+    # model is refused to a caller without it).
+    with serve(identity_key=FRONT_END_KEY) as (_app, base):
+        agent = base.replace("http://", f"http://evalkit:{FRONT_END_KEY}@")
+        config = LoadConfig(suite=[SUITE], agent=agent, users=6, ramp_s=1.5, duration_s=3.0, steps=3,
                             turn_timeout_s=5.0, progress=False, handle_signals=False)
         started = time.monotonic()
         report = LoadTest(config).run_sync()

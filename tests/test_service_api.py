@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reference_agent.service import create_app
+from reference_agent.service import create_app, to_protocol_reply
 
 ANA = "ana.silva@example.com"
 BEN = "ben.carter@example.com"
@@ -466,3 +466,16 @@ def test_state_reports_the_sessions_redacted_analytics_lines(client):
     # Only this session's lines.
     post(client, "an2", "hello")
     assert len(client.get("/v1/sessions/an/state").json()["end_state"]["analytics"]) == 1
+
+
+def test_reply_usage_carries_only_the_protocols_fields():
+    # The LLM engine's usage also names the model and counts its calls; the protocol's usage
+    # object takes three fields, and evalkit's HTTP adapter refuses a reply with more.
+    @dataclass
+    class _Resp:
+        text: str = "hi"
+        usage: dict[str, Any] = field(default_factory=lambda: {
+            "prompt_tokens": 12, "completion_tokens": 3, "cost_usd": None, "model": "scripted", "model_calls": 1})
+
+    assert to_protocol_reply(_Resp())["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "cost_usd": None}
+    assert to_protocol_reply(_Resp(usage={}))["usage"] is None

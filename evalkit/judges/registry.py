@@ -34,6 +34,7 @@ JUDGES = Registry("judge", "evalkit.judges", {
     "said": "evalkit.judges.text:Said",
     "never_said": "evalkit.judges.text:NeverSaid",
     "no_pii_leak": "evalkit.judges.pii:NoPiiLeak",
+    "channel_messages": "evalkit.judges.channel:ChannelMessages",
     "rubric": "evalkit.judges.rubric:RubricJudge",
     "goal_completion": "evalkit.judges.llm_builtin:GoalCompletion",
     "policy_adherence": "evalkit.judges.llm_builtin:PolicyAdherence",
