@@ -5,8 +5,8 @@ and rendered per channel:
 
 * ``web``: Markdown as is.
 * ``whatsapp``: plain text (no Markdown), split into messages of at most
-  :data:`WHATSAPP_LIMIT` characters (WhatsApp's cap is 4,096) on paragraph, then sentence,
-  then word boundaries.
+  :data:`WHATSAPP_LIMIT` characters (WhatsApp's cap is 4,096) on paragraph, then sentence
+  (or line), then word boundaries.
 * ``slack``: Slack mrkdwn: ``*bold*``, ``<url|text>`` links, ``•`` bullets.
 * ``voice``: no Markdown, no URLs, ids and codes spelled out character by character
   ("ORD-10001" -> "O R D 1 0 0 0 1"), dollar amounts spoken ("$25.50" -> "25 dollars and
@@ -66,7 +66,8 @@ def split_messages(text: str, limit: int = WHATSAPP_LIMIT) -> list[str]:
         if len(para) <= limit:
             pieces.append(para)
             continue
-        for sentence in re.split(r"(?<=[.!?])\s+", para):
+        # A list or an address block is a paragraph of lines: a line ends where a sentence does.
+        for sentence in re.split(r"(?<=[.!?])\s+|\n", para):
             while len(sentence) > limit:
                 cut = sentence.rfind(" ", 0, limit)
                 cut = cut if cut > 0 else limit
