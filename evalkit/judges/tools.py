@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from evalkit.core._plural import plural
 from evalkit.core.results import Verdict
@@ -20,7 +20,7 @@ from evalkit.judges._common import (
     turn_range,
 )
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.judges.matching import count_words, fmt_call, fmt_value, max_matching
+from evalkit.judges.matching import count_words, fmt_call, fmt_value, max_matching, subset_match
 
 __all__ = ["ToolCalled", "ToolNotCalled", "ToolSequence", "SequenceMode"]
 
@@ -56,8 +56,9 @@ class _ToolJudge(ArgumentSpec, Judge):
 
 
 class ToolCalled(_ToolJudge):
-    """The agent called tool ``name`` (with matching ``arguments``) between ``min_count`` and
-    ``max_count`` times, optionally only within ``turns``."""
+    """The agent called tool ``name`` (with matching ``arguments``, and optionally a matching
+    ``result`` or ``error``) between ``min_count`` and ``max_count`` times, optionally only
+    within ``turns``."""
 
     name: ClassVar[str] = "tool_called"
 
@@ -67,11 +68,22 @@ class ToolCalled(_ToolJudge):
         default=None,
         description="true: only calls that returned without an error count; false: only failed calls.",
     )
+    error: str | None = Field(
+        default=None,
+        description="Only failed calls whose error contains this text count (e.g. an error code).",
+    )
+    result: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="Only calls whose result contains this: keys and values as a subset, "
+        "recursively (a list item in some item, a string as a substring).",
+    )
 
     @model_validator(mode="after")
     def _counts(self) -> ToolCalled:
         if self.max_count is not None and self.max_count < self.min_count:
             raise ValueError(f"max_count {self.max_count} is below min_count {self.min_count}")
+        if self.error is not None and self.succeeded is True:
+            raise ValueError("'error' counts only failed calls; it cannot go with 'succeeded: true'")
         return self
 
     def _expectation(self) -> str:
@@ -87,12 +99,21 @@ class ToolCalled(_ToolJudge):
         out = self.mismatches(call)
         if self.succeeded is True and call.error is not None:
             out.append(f"it failed: {fmt_value(call.error)}")
-        elif self.succeeded is False and call.error is None:
+        elif (self.succeeded is False or self.error is not None) and call.error is None:
             out.append("it succeeded")
+        elif self.error is not None and call.error is not None and self.error not in call.error:
+            out.append(f"its error {fmt_value(call.error)} does not contain {fmt_value(self.error)}")
+        if self.result is not None and not subset_match(self.result, call.result):
+            out.append(f"its result {fmt_value(call.result)} does not contain {fmt_value(self.result)}")
         return out
 
     def expected_label(self) -> str:
-        how = {True: " (succeeding)", False: " (failing)", None: ""}[self.succeeded]
+        if self.error is not None:
+            how = f" (failing with {fmt_value(self.error)})"
+        else:
+            how = {True: " (succeeding)", False: " (failing)", None: ""}[self.succeeded]
+        if self.result is not None:
+            how += f" (returning {fmt_value(self.result)})"
         return super().expected_label() + how
 
     def evaluate(self, ctx: JudgeContext) -> Verdict:
