@@ -24,6 +24,7 @@ Every tool returns a JSON-serialisable dict. A refusal or bad input is a result 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ def days_since_delivery(order: dict[str, Any], today: date) -> int | None:
 
 def _owned_order(ctx: ToolContext, order_id: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(order, None) when the caller may act on it, else (None, error result)."""
-    if not isinstance(order_id, str) or not ORDER_ID_RE.match(order_id):
+    if not isinstance(order_id, str) or not ORDER_ID_RE.fullmatch(order_id):
         return None, _error(
             "invalid_order_id",
             f"{order_id!r} is not a valid order id; order ids look like ORD-12345 (ORD- and 5 digits).",
@@ -242,15 +243,27 @@ def initiate_return(ctx: ToolContext, order_id: Any = None, reason: Any = None) 
             "label_url": ret["label_url"], "days_since_delivery": days}
 
 
+def _dollars(amount: Any) -> float | None:
+    """``amount`` when it is a JSON number of dollars and whole cents (finite, at most two
+    decimals), else None. A string, a bool or a third decimal is refused, never guessed at:
+    rounding 25.005 or reading "1_0" as 10 would refund what nobody asked for."""
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        return None
+    try:
+        value = float(amount)
+    except OverflowError:  # an integer past the float range (a model repeating digits)
+        return None
+    return value if math.isfinite(value) and round(value, 2) == value else None
+
+
 def request_refund(ctx: ToolContext, order_id: Any = None, amount: Any = None) -> dict[str, Any]:
     order, err = _owned_order(ctx, order_id)
     if err:
         return err
     assert order is not None
-    try:
-        value = round(float(amount), 2)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return _error("invalid_amount", f"{amount!r} is not an amount in dollars.")
+    value = _dollars(amount)
+    if value is None:
+        return _error("invalid_amount", f"{amount!r} is not an amount in dollars and cents; send a number such as 25.00.")
     refusal = refund_refusal(ctx, order, value)
     if refusal:
         return refusal
@@ -304,7 +317,7 @@ def escalate_to_human(
     if not isinstance(reason, str) or not reason.strip():
         return _error("reason_required", "A reason for the escalation is required.")
     customer = ctx.customer
-    oid = order_id if isinstance(order_id, str) and ORDER_ID_RE.match(order_id) else None
+    oid = order_id if isinstance(order_id, str) and ORDER_ID_RE.fullmatch(order_id) else None
     priority = "high" if any(w in reason.lower() for w in ("refund over", "complaint", "frustrat")) else "normal"
     ticket = ctx.store.create_ticket(
         reason.strip(),

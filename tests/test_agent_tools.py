@@ -29,7 +29,8 @@ def test_schemas_are_openai_function_schemas():
         json.dumps(s)
 
 
-@pytest.mark.parametrize("bad", ["10001", "ord-10001", "ORD-1001", "ORD-100011", "ORD 10001", "", None, 10001])
+@pytest.mark.parametrize("bad", ["10001", "ord-10001", "ORD-1001", "ORD-100011", "ORD 10001", "", None, 10001,
+                                 " ORD-10001 ", "ORD-10001\n"])
 def test_malformed_order_ids_are_rejected(ctx, bad):
     result = call_tool(ctx, "check_order_status", {"order_id": bad})
     assert result["error"] == "invalid_order_id"
@@ -75,6 +76,16 @@ def test_return_needs_delivered_order_a_reason_and_only_once(ctx):
     assert "return_id" in call_tool(ctx, "initiate_return", {"order_id": "ORD-10002", "reason": "damaged"})
     assert call_tool(ctx, "initiate_return", {"order_id": "ORD-10002", "reason": "damaged"})["error"] == "return_exists"
     assert len(ctx.store.end_state()["returns"]) == 1
+
+
+@pytest.mark.parametrize("amount", ["25", "1_0", "NaN", True, None, [25], float("nan"), float("inf"), 25.005,
+                                    500.004, 10**400])
+def test_refund_amount_must_be_a_number_of_whole_cents(ctx, amount):
+    """A string, a bool, NaN, infinity, a third decimal or an integer past the float range is
+    refused, never parsed, rounded or crashed on; nothing is stored."""
+    r = call_tool(ctx, "request_refund", {"order_id": "ORD-10008", "amount": amount})
+    assert r["error"] == "invalid_amount" and "dollars and cents" in r["message"]
+    assert ctx.store.end_state()["refunds"] == []
 
 
 def test_refund_limit_is_500(ctx):
