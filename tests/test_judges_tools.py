@@ -286,3 +286,22 @@ def test_tool_called_result_is_matched_as_a_subset():
     v = run({"tool_called": {"name": "lookup_faq", "result": {"matches": [{"faq_id": "returns-policy", "score": 0.7}]}}}, t)
     assert not v.passed and "(returning " in v.reason and "its result" in v.reason and "does not contain" in v.reason
     assert not run({"tool_called": {"name": "lookup_faq", "result": {"missing": None}}}, t).passed
+
+
+def test_tool_not_called_with_error_or_result():
+    from evalkit.core.transcript import ToolCall
+
+    faq = ToolCall(name="lookup_faq", arguments={"question": "shipping"},
+                   result={"matches": [{"faq_id": "shipping-times"}, {"faq_id": "shipping-cost"}]})
+    failed = ToolCall(name="lookup_faq", arguments={"question": ""}, result={"error": "question_required"},
+                      error="question_required: Ask a question to look up.")
+    t = convo(("x", agent("a")), ("y", agent("b")))
+    t.turns[1].tool_calls.append(faq)
+    assert run({"tool_not_called": {"name": "lookup_faq", "result": {"matches": [{"faq_id": "return-shipping"}]}}},
+               t).passed
+    assert run({"tool_not_called": {"name": "lookup_faq", "error": "question_required"}}, t).passed
+    v = run({"tool_not_called": {"name": "lookup_faq", "result": {"matches": [{"faq_id": "shipping-cost"}]}}}, t)
+    assert not v.passed and v.turn == 1 and "(returning " in v.reason
+    t.turns[3].tool_calls.append(failed)
+    v = run({"tool_not_called": {"name": "lookup_faq", "error": "question_required"}}, t)
+    assert not v.passed and v.turn == 2 and "(failing with 'question_required')" in v.reason

@@ -43,6 +43,15 @@ class _ToolJudge(ArgumentSpec, Judge):
     turns: TurnRange = Field(
         default=None, description="Only look at this exchange number, or [from, to] (inclusive)."
     )
+    error: str | None = Field(
+        default=None,
+        description="Only failed calls whose error contains this text count (e.g. an error code).",
+    )
+    result: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="Only calls whose result contains this: keys and values as a subset, "
+        "recursively (a list item in some item, a string as a substring).",
+    )
 
     primary: ClassVar[str | None] = "name"
 
@@ -51,8 +60,25 @@ class _ToolJudge(ArgumentSpec, Judge):
     def _turns(cls, value: Any) -> Any:
         return check_range(value)
 
+    def _problems(self, call: ToolCall) -> list[str]:
+        """Why a call of the right tool does not count (its arguments, error or result)."""
+        out = self.mismatches(call)
+        if self.error is not None:
+            if call.error is None:
+                out.append("it succeeded")
+            elif self.error not in call.error:
+                out.append(f"its error {fmt_value(call.error)} does not contain {fmt_value(self.error)}")
+        if self.result is not None and not subset_match(self.result, call.result):
+            out.append(f"its result {fmt_value(call.result)} does not contain {fmt_value(self.result)}")
+        return out
+
     def expected_label(self) -> str:
-        return fmt_call(self.tool, self.arguments) if self.arguments else self.tool
+        label = fmt_call(self.tool, self.arguments) if self.arguments else self.tool
+        if self.error is not None:
+            label += f" (failing with {fmt_value(self.error)})"
+        if self.result is not None:
+            label += f" (returning {fmt_value(self.result)})"
+        return label
 
 
 class ToolCalled(_ToolJudge):
@@ -67,15 +93,6 @@ class ToolCalled(_ToolJudge):
     succeeded: bool | None = Field(
         default=None,
         description="true: only calls that returned without an error count; false: only failed calls.",
-    )
-    error: str | None = Field(
-        default=None,
-        description="Only failed calls whose error contains this text count (e.g. an error code).",
-    )
-    result: dict[str, JsonValue] | None = Field(
-        default=None,
-        description="Only calls whose result contains this: keys and values as a subset, "
-        "recursively (a list item in some item, a string as a substring).",
     )
 
     @model_validator(mode="after")
@@ -96,24 +113,15 @@ class ToolCalled(_ToolJudge):
 
     def _problems(self, call: ToolCall) -> list[str]:
         """Why a call of the right tool does not count (arguments, or its success)."""
-        out = self.mismatches(call)
+        out = super()._problems(call)
         if self.succeeded is True and call.error is not None:
             out.append(f"it failed: {fmt_value(call.error)}")
-        elif (self.succeeded is False or self.error is not None) and call.error is None:
+        elif self.succeeded is False and call.error is None and self.error is None:
             out.append("it succeeded")
-        elif self.error is not None and call.error is not None and self.error not in call.error:
-            out.append(f"its error {fmt_value(call.error)} does not contain {fmt_value(self.error)}")
-        if self.result is not None and not subset_match(self.result, call.result):
-            out.append(f"its result {fmt_value(call.result)} does not contain {fmt_value(self.result)}")
         return out
 
     def expected_label(self) -> str:
-        if self.error is not None:
-            how = f" (failing with {fmt_value(self.error)})"
-        else:
-            how = {True: " (succeeding)", False: " (failing)", None: ""}[self.succeeded]
-        if self.result is not None:
-            how += f" (returning {fmt_value(self.result)})"
+        how = {True: " (succeeding)", False: " (failing)", None: ""}[self.succeeded]
         return super().expected_label() + how
 
     def evaluate(self, ctx: JudgeContext) -> Verdict:
@@ -166,15 +174,15 @@ class ToolCalled(_ToolJudge):
 
 
 class ToolNotCalled(_ToolJudge):
-    """The agent never called tool ``name`` (or never with matching ``arguments``), optionally
-    only within ``turns``."""
+    """The agent never called tool ``name`` (or never with matching ``arguments``, ``error`` or
+    ``result``), optionally only within ``turns``."""
 
     name: ClassVar[str] = "tool_not_called"
 
     def evaluate(self, ctx: JudgeContext) -> Verdict:
         scope = describe_scope(ctx, self.turns)
         hits = [
-            (n, c) for n, c in _calls_in_scope(ctx, self.turns) if c.name == self.tool and self.matches(c)
+            (n, c) for n, c in _calls_in_scope(ctx, self.turns) if c.name == self.tool and not self._problems(c)
         ]
         label = self.expected_label()
         if not hits:
