@@ -9,8 +9,9 @@ The rules live HERE, inside the tools, not only in the dialog manager, so that a
   day 0 and day 30 is the LAST day a return is accepted (31 days after is refused);
 * one open return per order;
 * refunds only for delivered, returned or lost-in-transit orders, for at most what is
-  left to refund; refunds over $500 are never granted by the bot (the tool answers
-  ``refund_requires_human`` and the dialog escalates);
+  left to refund, of an amount that is a JSON number of whole cents; refunds over $500
+  are never granted by the bot (the tool answers ``refund_requires_human`` and the dialog
+  escalates);
 * only ``pending`` orders can be cancelled or have their shipping address changed.
 
 Each rule is written once, in :func:`return_refusal`, :func:`refund_refusal` and
@@ -388,7 +389,7 @@ TOOL_SCHEMAS: list[dict[str, Any]] = [
             "Refund an amount in USD for a delivered, returned or lost order. Refunds over $500 cannot be "
             "granted by the assistant: escalate them to a human. Ask the customer to confirm first.",
             {"order_id": _ORDER_ID,
-             "amount": {"type": "number", "description": "Amount in US dollars, e.g. 25.00.", "exclusiveMinimum": 0}},
+             "amount": {"type": "number", "description": "Amount in US dollars and cents (at most two decimals), e.g. 25.00.", "exclusiveMinimum": 0}},
             ["order_id", "amount"]),
     _schema("cancel_order",
             "Cancel an order. Only pending orders can be cancelled. Ask the customer to confirm first.",
