@@ -45,7 +45,8 @@ class ToolRunner:
         self.ctx = ctx
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, name: str, **arguments: Any) -> dict[str, Any]:
+    def __call__(self, name: str, /, **arguments: Any) -> dict[str, Any]:
+        # ``name`` is positional-only: a model may send an argument called "name" too.
         result = call_tool(self.ctx, name, arguments)
         error = f"{result['error']}: {result.get('message', '')}".strip(": ") if "error" in result else None
         self.calls.append({"name": name, "arguments": dict(arguments), "result": result, "error": error})

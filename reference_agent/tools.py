@@ -9,8 +9,9 @@ The rules live HERE, inside the tools, not only in the dialog manager, so that a
   day 0 and day 30 is the LAST day a return is accepted (31 days after is refused);
 * one open return per order;
 * refunds only for delivered, returned or lost-in-transit orders, for at most what is
-  left to refund; refunds over $500 are never granted by the bot (the tool answers
-  ``refund_requires_human`` and the dialog escalates);
+  left to refund, of an amount that is a JSON number of whole cents; refunds over $500
+  are never granted by the bot (the tool answers ``refund_requires_human`` and the dialog
+  escalates);
 * only ``pending`` orders can be cancelled or have their shipping address changed.
 
 Each rule is written once, in :func:`return_refusal`, :func:`refund_refusal` and
@@ -24,6 +25,7 @@ Every tool returns a JSON-serialisable dict. A refusal or bad input is a result 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,7 +94,7 @@ def days_since_delivery(order: dict[str, Any], today: date) -> int | None:
 
 def _owned_order(ctx: ToolContext, order_id: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(order, None) when the caller may act on it, else (None, error result)."""
-    if not isinstance(order_id, str) or not ORDER_ID_RE.match(order_id):
+    if not isinstance(order_id, str) or not ORDER_ID_RE.fullmatch(order_id):
         return None, _error(
             "invalid_order_id",
             f"{order_id!r} is not a valid order id; order ids look like ORD-12345 (ORD- and 5 digits).",
@@ -242,15 +244,27 @@ def initiate_return(ctx: ToolContext, order_id: Any = None, reason: Any = None) 
             "label_url": ret["label_url"], "days_since_delivery": days}
 
 
+def _dollars(amount: Any) -> float | None:
+    """``amount`` when it is a JSON number of dollars and whole cents (finite, at most two
+    decimals), else None. A string, a bool or a third decimal is refused, never guessed at:
+    rounding 25.005 or reading "1_0" as 10 would refund what nobody asked for."""
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        return None
+    try:
+        value = float(amount)
+    except OverflowError:  # an integer past the float range (a model repeating digits)
+        return None
+    return value if math.isfinite(value) and round(value, 2) == value else None
+
+
 def request_refund(ctx: ToolContext, order_id: Any = None, amount: Any = None) -> dict[str, Any]:
     order, err = _owned_order(ctx, order_id)
     if err:
         return err
     assert order is not None
-    try:
-        value = round(float(amount), 2)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return _error("invalid_amount", f"{amount!r} is not an amount in dollars.")
+    value = _dollars(amount)
+    if value is None:
+        return _error("invalid_amount", f"{amount!r} is not an amount in dollars and cents; send a number such as 25.00.")
     refusal = refund_refusal(ctx, order, value)
     if refusal:
         return refusal
@@ -304,7 +318,7 @@ def escalate_to_human(
     if not isinstance(reason, str) or not reason.strip():
         return _error("reason_required", "A reason for the escalation is required.")
     customer = ctx.customer
-    oid = order_id if isinstance(order_id, str) and ORDER_ID_RE.match(order_id) else None
+    oid = order_id if isinstance(order_id, str) and ORDER_ID_RE.fullmatch(order_id) else None
     priority = "high" if any(w in reason.lower() for w in ("refund over", "complaint", "frustrat")) else "normal"
     ticket = ctx.store.create_ticket(
         reason.strip(),
@@ -375,7 +389,7 @@ TOOL_SCHEMAS: list[dict[str, Any]] = [
             "Refund an amount in USD for a delivered, returned or lost order. Refunds over $500 cannot be "
             "granted by the assistant: escalate them to a human. Ask the customer to confirm first.",
             {"order_id": _ORDER_ID,
-             "amount": {"type": "number", "description": "Amount in US dollars, e.g. 25.00.", "exclusiveMinimum": 0}},
+             "amount": {"type": "number", "description": "Amount in US dollars and cents (at most two decimals), e.g. 25.00.", "exclusiveMinimum": 0}},
             ["order_id", "amount"]),
     _schema("cancel_order",
             "Cancel an order. Only pending orders can be cancelled. Ask the customer to confirm first.",

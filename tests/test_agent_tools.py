@@ -29,7 +29,8 @@ def test_schemas_are_openai_function_schemas():
         json.dumps(s)
 
 
-@pytest.mark.parametrize("bad", ["10001", "ord-10001", "ORD-1001", "ORD-100011", "ORD 10001", "", None, 10001])
+@pytest.mark.parametrize("bad", ["10001", "ord-10001", "ORD-1001", "ORD-100011", "ORD 10001", "", None, 10001,
+                                 " ORD-10001 ", "ORD-10001\n"])
 def test_malformed_order_ids_are_rejected(ctx, bad):
     result = call_tool(ctx, "check_order_status", {"order_id": bad})
     assert result["error"] == "invalid_order_id"
@@ -75,6 +76,16 @@ def test_return_needs_delivered_order_a_reason_and_only_once(ctx):
     assert "return_id" in call_tool(ctx, "initiate_return", {"order_id": "ORD-10002", "reason": "damaged"})
     assert call_tool(ctx, "initiate_return", {"order_id": "ORD-10002", "reason": "damaged"})["error"] == "return_exists"
     assert len(ctx.store.end_state()["returns"]) == 1
+
+
+@pytest.mark.parametrize("amount", ["25", "1_0", "NaN", True, None, [25], float("nan"), float("inf"), 25.005,
+                                    500.004, 10**400])
+def test_refund_amount_must_be_a_number_of_whole_cents(ctx, amount):
+    """A string, a bool, NaN, infinity, a third decimal or an integer past the float range is
+    refused, never parsed, rounded or crashed on; nothing is stored."""
+    r = call_tool(ctx, "request_refund", {"order_id": "ORD-10008", "amount": amount})
+    assert r["error"] == "invalid_amount" and "dollars and cents" in r["message"]
+    assert ctx.store.end_state()["refunds"] == []
 
 
 def test_refund_limit_is_500(ctx):
@@ -134,6 +145,14 @@ def test_lookup_faq(ctx, question, faq_id):
     assert r["matches"][0]["faq_id"] == faq_id
 
 
+def test_lookup_faq_offers_the_best_three_with_scores_to_two_decimals(ctx):
+    """"shipping" matches four entries above the minimum score: the model gets the best three."""
+    matches = call_tool(ctx, "lookup_faq", {"question": "shipping"})["matches"]
+    assert [m["faq_id"] for m in matches] == ["shipping-times", "shipping-cost", "delivery-options"]
+    assert all(m["score"] == round(m["score"], 2) for m in matches)
+    assert matches[0]["score"] > matches[1]["score"] > matches[2]["score"]
+
+
 def test_lookup_faq_without_match(ctx):
     assert call_tool(ctx, "lookup_faq", {"question": "xyzzy plugh"})["matches"] == []
 
@@ -149,3 +168,65 @@ def test_escalate_creates_ticket(ctx):
 def test_unknown_tool_and_arguments(ctx):
     assert call_tool(ctx, "delete_everything", {})["error"] == "unknown_tool"
     assert call_tool(ctx, "cancel_order", {"order_id": "ORD-10006", "force": True})["error"] == "invalid_arguments"
+
+
+# What the model is told (the JSON schema) and what the tools accept must agree: a tool that
+# refuses what its schema allows, or accepts what it forbids, teaches the model the wrong
+# contract. (tool, arguments, valid): valid for both, or refused by both, the tools with an
+# argument error. The tools also refuse what a schema cannot say (a blank reason, a third
+# decimal, an address without a number): see test_tools_refuse_more_than_the_schema_says.
+_ARGUMENT_ERRORS = {"invalid_arguments", "invalid_order_id", "invalid_amount", "invalid_address",
+                    "reason_required", "question_required"}
+_SCHEMA_CASES = [
+    ("check_order_status", {"order_id": "ORD-10001"}, True),
+    ("check_order_status", {"order_id": "ORD-1001"}, False),
+    ("check_order_status", {"order_id": 10001}, False),
+    ("check_order_status", {}, False),
+    ("check_order_status", {"order_id": "ORD-10001", "verbose": True}, False),
+    ("request_refund", {"order_id": "ORD-10002", "amount": 0.5}, True),
+    ("request_refund", {"order_id": "ORD-10002", "amount": 25}, True),
+    ("request_refund", {"order_id": "ORD-10002", "amount": 0}, False),
+    ("request_refund", {"order_id": "ORD-10002", "amount": -5}, False),
+    ("request_refund", {"order_id": "ORD-10002", "amount": "25"}, False),
+    ("request_refund", {"order_id": "ORD-10002", "amount": True}, False),
+    ("request_refund", {"order_id": "ORD-10002"}, False),
+    ("request_refund", {"order_id": "ORD-10002", "amount": 5, "currency": "USD"}, False),
+    ("initiate_return", {"order_id": "ORD-10002", "reason": "damaged"}, True),
+    ("initiate_return", {"order_id": "ORD-10002"}, False),
+    ("initiate_return", {"order_id": "ORD-10002", "reason": 3}, False),
+    ("update_shipping_address", {"order_id": "ORD-10006", "address": "1 Elm St"}, True),
+    ("update_shipping_address", {"order_id": "ORD-10006", "address": 12345678}, False),
+    ("cancel_order", {"order_id": "ORD-10006", "force": True}, False),
+    ("lookup_faq", {"question": "shipping"}, True),
+    ("lookup_faq", {}, False),
+    ("escalate_to_human", {"reason": "complaint"}, True),
+    ("escalate_to_human", {"reason": "complaint", "order_id": "ORD-10001", "summary": "late"}, True),
+    ("escalate_to_human", {"reason": "complaint", "name": "Ana"}, False),
+    ("escalate_to_human", {"summary": "late"}, False),
+]
+
+
+def _schema_of(name):
+    return next(s for s in TOOL_SCHEMAS if s["function"]["name"] == name)["function"]["parameters"]
+
+
+@pytest.mark.parametrize(("name", "arguments", "valid"), _SCHEMA_CASES)
+def test_the_schema_the_model_is_shown_agrees_with_what_the_tools_accept(ctx, name, arguments, valid):
+    jsonschema = pytest.importorskip("jsonschema")  # in [dev] (through ray); the agent does not need it
+    assert jsonschema.Draft202012Validator(_schema_of(name)).is_valid(arguments) is valid
+    result = call_tool(ctx, name, arguments)
+    assert (result.get("error") not in _ARGUMENT_ERRORS) is valid, result
+
+
+@pytest.mark.parametrize(("name", "arguments"), [
+    ("initiate_return", {"order_id": "ORD-10002", "reason": "  "}),
+    ("request_refund", {"order_id": "ORD-10002", "amount": 25.005}),
+    ("update_shipping_address", {"order_id": "ORD-10006", "address": "Main Street"}),
+    ("update_shipping_address", {"order_id": "ORD-10006", "address": "12 Main"}),
+    ("lookup_faq", {"question": ""}),
+    ("escalate_to_human", {"reason": ""}),
+])
+def test_tools_refuse_more_than_the_schema_says(ctx, name, arguments):
+    jsonschema = pytest.importorskip("jsonschema")
+    assert jsonschema.Draft202012Validator(_schema_of(name)).is_valid(arguments)
+    assert call_tool(ctx, name, arguments)["error"] in _ARGUMENT_ERRORS

@@ -242,3 +242,66 @@ def test_tool_called_succeeded_counts_only_calls_without_error():
     t.turns[3].tool_calls.append(ok)
     v = run({"tool_called": {"name": "initiate_return", "succeeded": True}}, t)
     assert v.passed and "turn 2" in v.reason
+
+
+def test_tool_called_error_counts_only_calls_failing_with_that_error():
+    from evalkit.core.transcript import ToolCall
+
+    bad_id = ToolCall(name="request_refund", arguments={"order_id": "ORD-1001"},
+                      result={"error": "invalid_order_id"}, error="invalid_order_id: 'ORD-1001' is not valid")
+    bad_amount = ToolCall(name="request_refund", arguments={"order_id": "ORD-10001", "amount": "25"},
+                          result={"error": "invalid_amount"}, error="invalid_amount: '25' is not an amount")
+    ok = ToolCall(name="request_refund", arguments={"order_id": "ORD-10001", "amount": 25},
+                  result={"refund_id": "REF-1", "amount": 25.0})
+    t = convo(("x", agent("a")), ("y", agent("b")))
+    t.turns[1].tool_calls.append(bad_id)
+    assert run({"tool_called": {"name": "request_refund", "error": "invalid_order_id"}}, t).passed
+    v = run({"tool_called": {"name": "request_refund", "error": "invalid_amount"}}, t)
+    assert not v.passed and v.turn == 1
+    assert "expected request_refund (failing with 'invalid_amount') at least once" in v.reason
+    assert """(its error "invalid_order_id: 'ORD-1001' is not valid" does not contain 'invalid_amount')""" in v.reason
+    t.turns[3].tool_calls.extend([bad_amount, ok])
+    assert run({"tool_called": {"name": "request_refund", "error": "invalid_amount",
+                                "arguments": {"amount": "25"}}}, t).passed
+    # a call that succeeded never counts as failing with an error
+    v = run({"tool_called": {"name": "request_refund", "arguments": {"amount": 25}, "error": "invalid"}}, t)
+    assert not v.passed and "it succeeded" in v.reason
+    assert run({"tool_called": {"name": "request_refund", "error": "invalid", "max_count": 2}}, t).passed
+    assert not run({"tool_called": {"name": "request_refund", "error": "invalid", "max_count": 1}}, t).passed
+    with pytest.raises(JudgeSpecError, match="cannot go with 'succeeded: true'"):
+        judge({"tool_called": {"name": "request_refund", "error": "x", "succeeded": True}})
+
+
+def test_tool_called_result_is_matched_as_a_subset():
+    from evalkit.core.transcript import ToolCall
+
+    faq = ToolCall(name="lookup_faq", arguments={"question": "returns"},
+                   result={"matches": [{"faq_id": "returns-policy", "score": 0.71, "answer": "Within 30 days."},
+                                       {"faq_id": "refund-time", "score": 0.4}]})
+    t = convo(("x", agent("a", tools=[])))
+    t.turns[1].tool_calls.append(faq)
+    assert run({"tool_called": {"name": "lookup_faq", "result": {"matches": [{"faq_id": "returns-policy"}]}}}, t).passed
+    assert run({"tool_called": {"name": "lookup_faq",
+                                "result": {"matches": [{"faq_id": "refund-time"}, {"answer": "30 days"}]}}}, t).passed
+    v = run({"tool_called": {"name": "lookup_faq", "result": {"matches": [{"faq_id": "returns-policy", "score": 0.7}]}}}, t)
+    assert not v.passed and "(returning " in v.reason and "its result" in v.reason and "does not contain" in v.reason
+    assert not run({"tool_called": {"name": "lookup_faq", "result": {"missing": None}}}, t).passed
+
+
+def test_tool_not_called_with_error_or_result():
+    from evalkit.core.transcript import ToolCall
+
+    faq = ToolCall(name="lookup_faq", arguments={"question": "shipping"},
+                   result={"matches": [{"faq_id": "shipping-times"}, {"faq_id": "shipping-cost"}]})
+    failed = ToolCall(name="lookup_faq", arguments={"question": ""}, result={"error": "question_required"},
+                      error="question_required: Ask a question to look up.")
+    t = convo(("x", agent("a")), ("y", agent("b")))
+    t.turns[1].tool_calls.append(faq)
+    assert run({"tool_not_called": {"name": "lookup_faq", "result": {"matches": [{"faq_id": "return-shipping"}]}}},
+               t).passed
+    assert run({"tool_not_called": {"name": "lookup_faq", "error": "question_required"}}, t).passed
+    v = run({"tool_not_called": {"name": "lookup_faq", "result": {"matches": [{"faq_id": "shipping-cost"}]}}}, t)
+    assert not v.passed and v.turn == 1 and "(returning " in v.reason
+    t.turns[3].tool_calls.append(failed)
+    v = run({"tool_not_called": {"name": "lookup_faq", "error": "question_required"}}, t)
+    assert not v.passed and v.turn == 2 and "(failing with 'question_required')" in v.reason

@@ -133,3 +133,14 @@ def test_output_guardrail_holds_against_the_scripted_model():
     r = a.reply("hi")
     assert "bob@gmail.com" not in r.text and "4111" not in r.text
     assert r.text == "Mail [email removed] or see card [card removed]." and r.messages == [r.text]
+
+
+@pytest.mark.parametrize("extra", ["name", "self", "ctx", "force"])
+def test_an_unknown_argument_is_a_refusal_whatever_its_name(extra):
+    """A model's extra argument called ``name`` once collided with the tool runner's own
+    parameter (a TypeError that failed the turn); every unknown argument is now refused."""
+    a, _ = agent([{"call": {"name": "escalate_to_human", "arguments": {"reason": "complaint", extra: "Ana"}}},
+                  {"say": "Sorry."}])
+    r = a.reply("I want a human")
+    assert r.text == "Sorry." and r.tool_calls[0]["error"].startswith("invalid_arguments")
+    assert extra in r.tool_calls[0]["error"] and r.handoff is None

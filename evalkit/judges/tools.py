@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from evalkit.core._plural import plural
 from evalkit.core.results import Verdict
@@ -20,7 +20,7 @@ from evalkit.judges._common import (
     turn_range,
 )
 from evalkit.judges.base import Judge, JudgeContext
-from evalkit.judges.matching import count_words, fmt_call, fmt_value, max_matching
+from evalkit.judges.matching import count_words, fmt_call, fmt_value, max_matching, subset_match
 
 __all__ = ["ToolCalled", "ToolNotCalled", "ToolSequence", "SequenceMode"]
 
@@ -43,6 +43,15 @@ class _ToolJudge(ArgumentSpec, Judge):
     turns: TurnRange = Field(
         default=None, description="Only look at this exchange number, or [from, to] (inclusive)."
     )
+    error: str | None = Field(
+        default=None,
+        description="Only failed calls whose error contains this text count (e.g. an error code).",
+    )
+    result: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="Only calls whose result contains this: keys and values as a subset, "
+        "recursively (a list item in some item, a string as a substring).",
+    )
 
     primary: ClassVar[str | None] = "name"
 
@@ -51,13 +60,31 @@ class _ToolJudge(ArgumentSpec, Judge):
     def _turns(cls, value: Any) -> Any:
         return check_range(value)
 
+    def _problems(self, call: ToolCall) -> list[str]:
+        """Why a call of the right tool does not count (its arguments, error or result)."""
+        out = self.mismatches(call)
+        if self.error is not None:
+            if call.error is None:
+                out.append("it succeeded")
+            elif self.error not in call.error:
+                out.append(f"its error {fmt_value(call.error)} does not contain {fmt_value(self.error)}")
+        if self.result is not None and not subset_match(self.result, call.result):
+            out.append(f"its result {fmt_value(call.result)} does not contain {fmt_value(self.result)}")
+        return out
+
     def expected_label(self) -> str:
-        return fmt_call(self.tool, self.arguments) if self.arguments else self.tool
+        label = fmt_call(self.tool, self.arguments) if self.arguments else self.tool
+        if self.error is not None:
+            label += f" (failing with {fmt_value(self.error)})"
+        if self.result is not None:
+            label += f" (returning {fmt_value(self.result)})"
+        return label
 
 
 class ToolCalled(_ToolJudge):
-    """The agent called tool ``name`` (with matching ``arguments``) between ``min_count`` and
-    ``max_count`` times, optionally only within ``turns``."""
+    """The agent called tool ``name`` (with matching ``arguments``, and optionally a matching
+    ``result`` or ``error``) between ``min_count`` and ``max_count`` times, optionally only
+    within ``turns``."""
 
     name: ClassVar[str] = "tool_called"
 
@@ -72,6 +99,8 @@ class ToolCalled(_ToolJudge):
     def _counts(self) -> ToolCalled:
         if self.max_count is not None and self.max_count < self.min_count:
             raise ValueError(f"max_count {self.max_count} is below min_count {self.min_count}")
+        if self.error is not None and self.succeeded is True:
+            raise ValueError("'error' counts only failed calls; it cannot go with 'succeeded: true'")
         return self
 
     def _expectation(self) -> str:
@@ -84,10 +113,10 @@ class ToolCalled(_ToolJudge):
 
     def _problems(self, call: ToolCall) -> list[str]:
         """Why a call of the right tool does not count (arguments, or its success)."""
-        out = self.mismatches(call)
+        out = super()._problems(call)
         if self.succeeded is True and call.error is not None:
             out.append(f"it failed: {fmt_value(call.error)}")
-        elif self.succeeded is False and call.error is None:
+        elif self.succeeded is False and call.error is None and self.error is None:
             out.append("it succeeded")
         return out
 
@@ -145,15 +174,15 @@ class ToolCalled(_ToolJudge):
 
 
 class ToolNotCalled(_ToolJudge):
-    """The agent never called tool ``name`` (or never with matching ``arguments``), optionally
-    only within ``turns``."""
+    """The agent never called tool ``name`` (or never with matching ``arguments``, ``error`` or
+    ``result``), optionally only within ``turns``."""
 
     name: ClassVar[str] = "tool_not_called"
 
     def evaluate(self, ctx: JudgeContext) -> Verdict:
         scope = describe_scope(ctx, self.turns)
         hits = [
-            (n, c) for n, c in _calls_in_scope(ctx, self.turns) if c.name == self.tool and self.matches(c)
+            (n, c) for n, c in _calls_in_scope(ctx, self.turns) if c.name == self.tool and not self._problems(c)
         ]
         label = self.expected_label()
         if not hits:
