@@ -30,6 +30,7 @@ from evalkit.quality.mutation import (  # noqa: E402
     run_mutation,
 )
 from evalkit.quality.mutation.prompt import split_instructions  # noqa: E402
+from evalkit.quality.mutation.results import render_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -202,6 +203,19 @@ def test_equivalents_are_excluded_from_the_score(tiny: Path) -> None:
     assert second.totals.survived == first.totals.survived - 1
     scored = second.totals.generated - second.totals.equivalent
     assert second.totals.score == round((second.totals.killed + second.totals.timeout) / scored, 4)
+
+
+def test_equivalents_matching_no_mutant_of_their_module_are_reported_stale(tiny: Path) -> None:
+    first = run_mutation(_config(tiny))
+    module = first.mutants[0].module
+    (tiny / "eq.yaml").write_text(
+        f"equivalents:\n  - id: {first.mutants[0].id}\n    module: {module}\n    reason: still there\n"
+        f"  - id: 0000deadbeef\n    module: {module}\n    reason: the line it named is gone\n"
+        "  - id: 1111deadbeef\n    module: other/module.py\n    reason: not mutated in this run\n"
+    )
+    second = run_mutation(_config(tiny, equivalents=tiny / "eq.yaml"))
+    assert second.stale_equivalents == ["0000deadbeef"]
+    assert "equivalents matching no mutant" in render_text(second) and "0000deadbeef" in render_text(second)
 
 
 def test_bad_equivalents_file_is_one_line_naming_the_field(tmp_path: Path) -> None:

@@ -117,6 +117,8 @@ class MutationReport(_Model):
     # scenario id -> mutants it killed first
     scenarios: dict[str, int] = Field(default_factory=dict)
     mutants: list[MutantResult] = Field(default_factory=list)
+    # Equivalents-file ids for a mutated module that match no mutant of it (code changed: review)
+    stale_equivalents: list[str] = Field(default_factory=list)
     interrupted: bool = False
 
 
@@ -216,6 +218,11 @@ def render_text(report: MutationReport, *, survivors: int = 10) -> str:
         )
     if report.clean_failing:
         lines.append(f"clean agent fails (cannot kill anything): {', '.join(report.clean_failing)}")
+    if report.stale_equivalents:
+        lines.append(
+            f"equivalents matching no mutant (the code changed; review or delete them): "
+            f"{', '.join(report.stale_equivalents)}"
+        )
     alive = [m for m in report.mutants if m.status == MutantStatus.survived]
     if alive:
         lines.append("")

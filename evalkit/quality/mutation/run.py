@@ -333,6 +333,11 @@ def run_mutation(config: MutateConfig) -> MutationReport:
     # 2. the mutants
     mutants = _mutants(targets, operators if operators is not None else list(CORE_OPERATORS), cache)
     generated = len(mutants)
+    # Entries for a module mutated here that match none of its mutants: the code changed under
+    # them (or the id was mistyped). Listed so they get reviewed, never silently applied.
+    mutated_modules = {t.display for t in targets}
+    ids = {m.id for m in mutants}
+    stale = sorted(e.id for e in equivalents.values() if e.module in mutated_modules and e.id not in ids)
     if config.sample is not None and config.sample < generated:
         chosen = set(random.Random(config.seed).sample(range(generated), config.sample))
         mutants = [m for i, m in enumerate(mutants) if i in chosen]
@@ -492,6 +497,7 @@ def run_mutation(config: MutateConfig) -> MutationReport:
         judges=dict(judges.most_common()),
         scenarios=dict(scenarios.most_common()),
         mutants=ordered,
+        stale_equivalents=stale,
         interrupted=interrupted,
     )
 
