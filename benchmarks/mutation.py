@@ -89,6 +89,8 @@ def main() -> None:
     )
     if first.clean_failing:
         print(f"clean agent fails (no oracle there): {', '.join(first.clean_failing)}")
+    if first.stale_equivalents:
+        print(f"stale equivalents (match no mutant any more): {', '.join(first.stale_equivalents)}")
 
 
 if __name__ == "__main__":
