@@ -76,12 +76,27 @@ class PiiMatch:
 
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-# Not inside a longer code: DHL tracking numbers ("JD" + 16 digits) pass the Luhn check
-# about one time in ten, and a shipped order's tracking number must not become "[card removed]".
-_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
+# Not inside a longer code: DHL tracking numbers ("JD" + 16 digits) and the first 16 digits of
+# a USPS number printed in groups ("9400 1489 3252 8809 5701 54") pass the Luhn check about one
+# time in ten, and a shipped order's tracking number must not become "[card removed]".
+_CARD = re.compile(r"(?<![\w-])(?<!\d[ -])(?:\d[ -]?){12,18}\d(?![\w-])(?![ -]\d)")
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
 _NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECASE)
-_PHONE = re.compile(r"(?<![\w-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?![\w-])")
+# Separators inside a phone number: spaces, dots, ASCII dashes and the Unicode hyphens and
+# dashes models like to write (U+2010 to U+2015, e.g. the non-breaking hyphen U+2011).
+_SEP = r"[\s.\-\u2010-\u2015]"
+_PHONE = re.compile(
+    rf"(?<![\w\-\u2010-\u2015])(?:"
+    # an optional country code (+1, 00 1, 011 44) or US trunk prefix (1-555-...), then
+    # area code and number in groups: +1 (555) 431-3471, 555.431.3471, 1-555-431-3471
+    rf"(?:(?:\+|00|011){_SEP}?\d{{1,3}}{_SEP}?|1{_SEP})?"
+    rf"(?:\(\d{{2,4}}\){_SEP}?|\d{{2,4}}{_SEP})\d{{3,4}}{_SEP}?\d{{3,4}}"
+    rf"|\+\d{{10,15}}"  # E.164, written without separators: +15554313471
+    rf")(?![\w\-\u2010-\u2015])")
+# A bare run of 10 or 11 digits ("5554313471") is a phone only when it spells a known number:
+# the output check compares it with other customers' phones; find_pii does not read it (it
+# is as likely an invoice or tracking number).
+_BARE_PHONE = re.compile(r"(?<![\w+-])\d{10,11}(?![\w-])")
 _LABELS = {"email": "[EMAIL]", "phone": "[PHONE]", "card": "[CARD]", "national_id": "[NATIONAL_ID]"}
 
 
@@ -205,7 +220,9 @@ def detect_injection(text: str) -> str | None:
         return "encoded"
     for token in _B64.findall(text):
         try:
-            decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True).decode("utf-8")
+            # Re-padded from scratch: a payload pasted with too many "=" must decode too.
+            data = token.rstrip("=")
+            decoded = base64.b64decode(data + "=" * (-len(data) % 4), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             continue
         if decoded.isprintable() and _plain_injection(decoded):
@@ -261,7 +278,8 @@ _LEAK_SHINGLES = 3  # this many distinct 6-word runs of the prompt in a reply = 
 _PUBLIC = (
     "Is there anything else I can help you with? Shall I go ahead and ...? (yes/no) "
     "Returns are accepted only within 30 days of delivery. Refunds over $500 "
-    "Only pending orders can be cancelled or re-addressed. Order ids look like ORD-12345."
+    "Only pending orders can be cancelled or re-addressed. Customers may act only on their own orders. "
+    "Order ids look like ORD-12345."
 )
 
 
@@ -330,7 +348,7 @@ def check_output(
             return "[phone removed]"
         return m.group(0)
 
-    out = _PHONE.sub(phone_sub, out)
+    out = _BARE_PHONE.sub(phone_sub, _PHONE.sub(phone_sub, out))
 
     def national_id_sub(m: re.Match[str]) -> str:
         result.removed.append("national_id")
