@@ -1,12 +1,14 @@
 """Guardrails: PII redaction, prompt-injection detection, banned topics, output checks.
 
 * :func:`find_pii` / :func:`redact` run on every user message BEFORE anything is logged
-  or stored (analytics, memory, ticket summaries): emails, phone numbers, payment card
-  numbers (only digit runs that pass the Luhn check) and national ids (US SSN, UK NINO).
+  or stored (analytics, memory, ticket summaries): emails, phone numbers (grouped, E.164, or
+  bare digits right after a phone word), payment card numbers (only digit runs that pass the
+  Luhn check) and national ids (US SSN, UK NINO).
 * :func:`detect_injection` catches "ignore previous instructions", role-play jailbreaks
   ("pretend you are DAN", "developer mode"), system-prompt extraction ("print your system
-  prompt") and encoded payloads (base64, hex or rot13 text that decodes to one of those, and
-  look-alike spellings: Unicode homoglyphs, full-width letters, zero-width characters, leetspeak).
+  prompt") and encoded payloads (base64, hex bytes in the usual dump formats, URL-encoding or
+  rot13 text that decodes to one of those, and look-alike spellings: Unicode homoglyphs,
+  full-width letters, zero-width characters, leetspeak).
 * :func:`detect_banned_topic` recognises requests for medical diagnosis, legal advice or
   financial recommendations; the agent answers with a safe redirect.
 * :func:`check_output` is the last step before a reply leaves the agent: it removes
@@ -93,10 +95,13 @@ _PHONE = re.compile(
     rf"(?:\(\d{{2,4}}\){_SEP}?|\d{{2,4}}{_SEP})\d{{3,4}}{_SEP}?\d{{3,4}}"
     rf"|\+\d{{10,15}}"  # E.164, written without separators: +15554313471
     rf")(?![\w\-\u2010-\u2015])")
-# A bare run of 10 or 11 digits ("5554313471") is a phone only when it spells a known number:
-# the output check compares it with other customers' phones; find_pii does not read it (it
-# is as likely an invoice or tracking number).
+# A bare run of 10 or 11 digits ("5554313471") is as likely an invoice or a reference: the
+# output check removes it when it spells another customer's phone, find_pii when a phone
+# word comes right before it ("call me on", "my number is", "mobile:").
 _BARE_PHONE = re.compile(r"(?<![\w+-])\d{10,11}(?![\w-])")
+_PHONE_CUE = re.compile(
+    r"(?:\b(?:phone|mobile|cell|tel|telephone|call|ring|text|sms|whatsapp|fax|reach)\b|\bmy number\b)"
+    r"(?:\s+(?:me|us|him|her|them|on|at|is|was|number|no))*[\s:#.]*$", re.I)
 _LABELS = {"email": "[EMAIL]", "phone": "[PHONE]", "card": "[CARD]", "national_id": "[NATIONAL_ID]"}
 
 
@@ -139,6 +144,9 @@ def find_pii(text: str) -> list[PiiMatch]:
     for m in _PHONE.finditer(text):
         if sum(c.isdigit() for c in m.group(0)) >= 10:
             add("phone", m)
+    for m in _BARE_PHONE.finditer(text):
+        if _PHONE_CUE.search(text, 0, m.start()):
+            add("phone", m)
     return sorted(found, key=lambda p: p.start)
 
 
@@ -174,7 +182,10 @@ _INJECTION = [
     ("sys_tag", re.compile(r"(^|\s)(system|assistant)\s*:\s*|<\|?(system|im_start)\|?>|\[system\]", re.I)),
 ]
 _B64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
-_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){12,}\b")
+# Twelve or more hex bytes, written together (69676e6f72...) or the ways byte dumps are
+# pasted: spaced or colon-separated (69 67 6e), with 0x or \x prefixes, or URL-encoded (%69%67).
+_HEX_BYTE = r"(?:0x|\\x|%)?([0-9a-fA-F]{2})"
+_HEX = re.compile(rf"(?<![\w\\%])(?:{_HEX_BYTE}[\s:,-]?){{11,}}{_HEX_BYTE}(?!\w)")
 _ROT13_HINT = re.compile(r"\b(rot13|rot-13|caesar|base64|decode (this|the following)|encoded)\b", re.I)
 
 
@@ -227,9 +238,9 @@ def detect_injection(text: str) -> str | None:
             continue
         if decoded.isprintable() and _plain_injection(decoded):
             return "encoded"
-    for token in _HEX.findall(text):
+    for m in _HEX.finditer(text):
         try:
-            decoded = bytes.fromhex(token).decode("utf-8")
+            decoded = bytes.fromhex("".join(re.findall(_HEX_BYTE, m.group(0)))).decode("utf-8")
         except (ValueError, UnicodeDecodeError):
             continue
         if decoded.isprintable() and _plain_injection(decoded):
