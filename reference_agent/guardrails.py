@@ -309,6 +309,24 @@ def quotes_system_prompt(text: str) -> bool:
     return len(_shingles(text) & _PROMPT_SHINGLES) >= _LEAK_SHINGLES
 
 
+# How a model spells out an address it was told not to write: "ben dot carter at example dot
+# com", "ben.carter [at] example [dot] com".
+_AT = r"\s*(?:@|\(at\)|\[at\]|\sat\s)\s*"
+_DOT = r"\s*(?:\.|\(dot\)|\[dot\]|\sdot\s)\s*"
+
+
+def _spelled_out(emails: AbstractSet[str]) -> re.Pattern[str] | None:
+    """One pattern for these addresses written with words for "@" and "." (None: no address)."""
+    if not emails:
+        return None
+
+    def spelled(address: str) -> str:
+        local, _, domain = address.partition("@")
+        return _AT.join(_DOT.join(re.escape(p) for p in part.split(".")) for part in (local, domain))
+
+    return re.compile(rf"(?<![\w.])(?:{'|'.join(spelled(e) for e in sorted(emails))})(?!\w)", re.I)
+
+
 @functools.lru_cache(maxsize=4096)
 def _phone_key(phone: str) -> str:
     """The last 10 digits: how two spellings of one phone number compare equal."""
@@ -350,6 +368,13 @@ def check_output(
         return m.group(0)
 
     out = _EMAIL.sub(email_sub, text)
+    spelled = _spelled_out(other_emails)  # only known addresses: "at" and "dot" are ordinary words
+
+    def spelled_sub(m: re.Match[str]) -> str:
+        result.removed.append("email")
+        return "[email removed]"
+
+    out = spelled.sub(spelled_sub, out) if spelled else out
     # Phones are compared by their digits, so "+1 (555) 431-3471" matches "+1-555-431-3471".
     other_digits = {_phone_key(p) for p in other_phones}
 

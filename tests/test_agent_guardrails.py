@@ -207,3 +207,14 @@ def test_hex_that_decodes_to_no_instruction_is_not_an_injection():
 ])
 def test_bare_digit_phone_is_redacted_only_after_a_phone_word(text, redacted):
     assert g.redact(text) == redacted
+
+
+def test_output_check_removes_another_customers_email_spelled_out():
+    others = {"ben.carter@example.com", "chloe.nguyen@example.com"}
+    res = g.check_output("Write to ben dot carter at example dot com or Chloe.Nguyen [at] example [dot] com.",
+                         own_email="ana.silva@example.com", other_emails=others, other_phones=set())
+    assert res.text == "Write to [email removed] or [email removed]." and res.removed == ["email", "email"]
+    # "at" and "dot" are ordinary words: only a known address spelled out is removed
+    for text in ("Ben dot carter at example dot company", "ana dot silva at example dot com", "look at example.com"):
+        kept = g.check_output(text, own_email="ana.silva@example.com", other_emails=others, other_phones=set())
+        assert kept.text == text and kept.removed == []
