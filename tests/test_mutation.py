@@ -159,6 +159,13 @@ def test_mutants_are_played_in_workers_and_never_touch_the_files(tiny: Path) -> 
     assert report.judges.get("said", 0) >= 1
 
 
+def test_the_callers_own_imports_of_the_agent_survive_a_run(tiny: Path) -> None:
+    import tinybot.policy  # the caller (a test, a notebook) holds the agent's classes already
+
+    run_mutation(_config(tiny, sample=1, seed=1))
+    assert sys.modules["tinybot.policy"] is tinybot.policy
+
+
 def test_an_endless_loop_is_killed_by_timeout_and_counted_apart(tiny: Path) -> None:
     report = run_mutation(
         _config(tiny, operators=["core/ReplaceBinaryOperator_Sub_Add"], timeout_s=3.0, cache=None)

@@ -84,13 +84,18 @@ def _failed_verdicts(result: Any) -> list[dict[str, Any]]:
 def warm_up(suite: Any, plays: Sequence[Play], seed: int, packages: Sequence[str]) -> None:
     """Play one conversation in the driver so the modules every worker needs (runner,
     judges, simulators, the agent's own dependencies) are imported once before forking;
-    the agent's packages are dropped again (each worker imports its own copy)."""
+    what the warm-up imported of the agent's packages is dropped again (each worker imports
+    its own copy), and what the caller had imported is put back as it was: a process that
+    runs ``run_mutation`` keeps the classes it already holds (``isinstance`` still works)."""
+    tops = set(packages)
+    before = {name: mod for name, mod in sys.modules.items() if name.split(".")[0] in tops}
     try:
         asyncio.run(_play_all(suite, plays[:1], seed, lambda *_: True))
     except Exception:  # a broken agent is reported by the clean run, with its reason
         pass
     finally:
         purge(packages)
+        sys.modules.update(before)
 
 
 # -- jobs (run in the child) ------------------------------------------------------------------
