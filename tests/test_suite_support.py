@@ -131,3 +131,14 @@ def test_reference_agent_passes_the_whole_suite(tmp_path):
         if c.passed is not True
     }
     assert failed == {}
+
+
+def test_bundled_yaml_parses_the_same_without_the_c_parser():
+    """evalkit uses libyaml when PyYAML has it; a machine without it must read the same files."""
+    import yaml
+
+    from evalkit.core._yaml import parse_yaml
+
+    for path in sorted(SUITE.parent.rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=yaml.SafeLoader) == parse_yaml(text), path.name
