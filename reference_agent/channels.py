@@ -68,6 +68,7 @@ def split_messages(text: str, limit: int = WHATSAPP_LIMIT) -> list[str]:
             continue
         # A list or an address block is a paragraph of lines: a line ends where a sentence does.
         for sentence in re.split(r"(?<=[.!?])\s+|\n", para):
+            sentence = sentence.strip()  # a cut never leaves a message of blanks
             while len(sentence) > limit:
                 cut = sentence.rfind(" ", 0, limit)
                 cut = cut if cut > 0 else limit

@@ -72,6 +72,12 @@ def test_whatsapp_splits_a_long_list_between_lines_never_inside_one():
     assert [line for m in parts for line in m.split("\n") if line] == lines
 
 
+def test_whatsapp_never_sends_a_blank_message_for_a_reply_that_starts_with_spaces():
+    parts = split_messages("  " + "x" * 4500 + " done.", limit=4000)
+    assert all(p.strip() for p in parts)
+    assert "".join(parts).replace(" ", "").replace("\n", "") == "x" * 4500 + "done."
+
+
 def test_whatsapp_split_passes_channel_messages_on_long_prose():
     """The splitter keeps paragraphs, sentences and words whole when they fit, loses nothing
     and packs messages full, on prose of every size around the limit (evalkit's judge)."""
