@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import Field, JsonValue
 
+from evalkit.core.strict import StrictModel
 from evalkit.core.transcript import SCHEMA_VERSION, Transcript
 
 __all__ = [
@@ -22,10 +23,6 @@ __all__ = [
 ]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class JudgeKind(StrEnum):
     """What kind of evidence a verdict is.
 
@@ -38,7 +35,7 @@ class JudgeKind(StrEnum):
     proxy = "proxy"
 
 
-class Verdict(_Model):
+class Verdict(StrictModel):
     """One judge's conclusion on one conversation.
 
     ``skipped`` says honestly that the judge could not run (and why); a skipped verdict
@@ -65,7 +62,7 @@ class Verdict(_Model):
         return cls(judge=judge, skipped=why, reason=f"skipped: {why}", kind=kind)
 
 
-class ConversationResult(_Model):
+class ConversationResult(StrictModel):
     """A transcript with its verdicts and per-conversation metrics (one journal line)."""
 
     schema_version: int = SCHEMA_VERSION
@@ -107,7 +104,7 @@ class ConversationResult(_Model):
 
 # A run records its suite's thresholds in the manifest, so the gate never depends on
 # where it is run from; the scenario format (suite.yaml ``gate:``) uses the same model.
-class GateConfig(_Model):
+class GateConfig(StrictModel):
     """CI gate thresholds (also settable by flags on ``evalkit gate``)."""
 
     min: dict[str, float] = Field(default_factory=dict)
@@ -121,7 +118,7 @@ class GateConfig(_Model):
         return not (self.min or self.max or self.max_drop or self.no_new_failures)
 
 
-class RunManifest(_Model):
+class RunManifest(StrictModel):
     """How a run was made: enough to reproduce it and to label its report."""
 
     schema_version: int = SCHEMA_VERSION
@@ -154,7 +151,7 @@ class RunManifest(_Model):
     extra: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-class RunResult(_Model):
+class RunResult(StrictModel):
     """A whole run: the manifest and every finished conversation."""
 
     manifest: RunManifest

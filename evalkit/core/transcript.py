@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import Field, JsonValue
+
+from evalkit.core.strict import StrictModel
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -23,10 +25,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Outcome(StrEnum):
@@ -71,7 +69,7 @@ class TurnError(StrEnum):
     too_large = "too_large"  # the reply was larger than max_reply_bytes
 
 
-class ToolCall(_Model):
+class ToolCall(StrictModel):
     """One tool call the agent made, with its arguments and what it returned."""
 
     name: str
@@ -81,7 +79,7 @@ class ToolCall(_Model):
     id: str | None = None
 
 
-class Usage(_Model):
+class Usage(StrictModel):
     """Model tokens (and their cost, when priced) spent producing one reply."""
 
     prompt_tokens: int = 0
@@ -93,14 +91,14 @@ class Usage(_Model):
         return self.prompt_tokens + self.completion_tokens
 
 
-class Handoff(_Model):
+class Handoff(StrictModel):
     """The agent handed the conversation to a human."""
 
     ticket_id: str | None = None
     reason: str | None = None
 
 
-class UserTurn(_Model):
+class UserTurn(StrictModel):
     role: Literal["user"] = "user"
     content: str
     # Offline simulators may record what they meant to do (e.g. "answer_fact:order_id").
@@ -109,7 +107,7 @@ class UserTurn(_Model):
     notes: list[str] = Field(default_factory=list)
 
 
-class AgentTurn(_Model):
+class AgentTurn(StrictModel):
     role: Literal["agent"] = "agent"
     content: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
@@ -126,7 +124,7 @@ class AgentTurn(_Model):
     notes: list[str] = Field(default_factory=list)
 
 
-class ToolTurn(_Model):
+class ToolTurn(StrictModel):
     """A tool result recorded as its own message (imported recordings only)."""
 
     role: Literal["tool"] = "tool"
@@ -138,7 +136,7 @@ class ToolTurn(_Model):
 Turn = Annotated[UserTurn | AgentTurn | ToolTurn, Field(discriminator="role")]
 
 
-class Transcript(_Model):
+class Transcript(StrictModel):
     """Everything one conversation produced: turns, end state and how it ended."""
 
     schema_version: int = SCHEMA_VERSION

@@ -29,11 +29,12 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from evalkit.core._plural import plural
 from evalkit.core.errors import ConfigError
 from evalkit.core.results import ConversationResult, RunResult
+from evalkit.core.strict import StrictModel
 from evalkit.metrics import stats
 from evalkit.metrics import summary as registry
 from evalkit.metrics.summary import (
@@ -71,11 +72,7 @@ COMPARED_METRICS = tuple(m.name for m in registry.METRICS if m.compared and not 
 ConversationKey = tuple[str, str, int]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RunRef(_Model):
+class RunRef(StrictModel):
     """One side of a comparison."""
 
     run_id: str
@@ -85,7 +82,7 @@ class RunRef(_Model):
     n_conversations: int = 0
 
 
-class MetricDelta(_Model):
+class MetricDelta(StrictModel):
     """One metric on both sides, the difference with its CI, and a paired test."""
 
     metric: str
@@ -109,7 +106,7 @@ class MetricDelta(_Model):
         return stats.Interval(self.ci_low, self.ci_high).excludes_zero()
 
 
-class FlippedScenario(_Model):
+class FlippedScenario(StrictModel):
     """A scenario whose majority verdict changed between the two sides."""
 
     scenario_id: str
@@ -128,7 +125,7 @@ class FlippedScenario(_Model):
     cand_reason: str | None = None
 
 
-class Comparison(_Model):
+class Comparison(StrictModel):
     """Base vs candidate: what ``evalkit compare`` saves as ``comparison.json``."""
 
     schema_version: int = COMPARISON_SCHEMA_VERSION

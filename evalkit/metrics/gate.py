@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from evalkit.core._plural import plural
 from evalkit.core._yaml import YamlSyntaxError, parse_yaml
 from evalkit.core.errors import ConfigError
 from evalkit.core.results import RunResult
+from evalkit.core.strict import StrictModel
 from evalkit.metrics.compare import Comparison, MetricDelta, compare_runs, select_variant
 from evalkit.metrics.summary import (
     DEFAULT_SLOW_TURN_MS,
@@ -73,11 +74,7 @@ CheckKind = Literal["min", "max", "max_drop", "no_new_failures", "complete", "ch
 _PASS_HAT = re.compile(r"^pass_hat_([1-9][0-9]*)$")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class GateCheck(_Model):
+class GateCheck(StrictModel):
     """One line of the gate table."""
 
     metric: str
@@ -108,7 +105,7 @@ class GateCheck(_Model):
         return _value_text(self)
 
 
-class GateResult(_Model):
+class GateResult(StrictModel):
     """All checks of one gate evaluation (saved as ``gate.json`` in the run folder)."""
 
     run_id: str

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from evalkit.core._plural import plural
 from evalkit.core.errors import ConfigError
 from evalkit.core.results import ConversationResult, JudgeKind, RunResult, Verdict
+from evalkit.core.strict import StrictModel
 
 __all__ = [
     "CLEAN",
@@ -187,11 +188,7 @@ def fault_spec(factory: str, fault: FaultChoice | None) -> str:
 
 
 # -- the result (selftest.json) ------------------------------------------------------------
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class JudgeHit(_Model):
+class JudgeHit(StrictModel):
     """A deterministic verdict that failed with a fault on (and passed on the clean agent)."""
 
     judge: str
@@ -200,7 +197,7 @@ class JudgeHit(_Model):
     reason: str = ""
 
 
-class Catch(_Model):
+class Catch(StrictModel):
     """One scenario that caught a fault: the trials that failed and the verdicts that failed."""
 
     scenario_id: str
@@ -208,7 +205,7 @@ class Catch(_Model):
     verdicts: list[JudgeHit] = Field(default_factory=list)
 
 
-class VariantResult(_Model):
+class VariantResult(StrictModel):
     """The clean agent's result, or one fault's detection row."""
 
     variant: str
@@ -230,7 +227,7 @@ class VariantResult(_Model):
     caught: bool = False
 
 
-class SelftestReport(_Model):
+class SelftestReport(StrictModel):
     """What ``evalkit selftest`` found (written as ``selftest.json``)."""
 
     schema_version: int = 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from evalkit.core.strict import StrictModel
 
 __all__ = [
     "LOAD_JSON",
@@ -26,11 +26,7 @@ LOAD_JSON = "load.json"
 LOAD_HTML = "load.html"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LoadSettings(_Model):
+class LoadSettings(StrictModel):
     """The options the test ran with."""
 
     users: int
@@ -45,7 +41,7 @@ class LoadSettings(_Model):
     seed: int
 
 
-class LoadStep(_Model):
+class LoadStep(StrictModel):
     """One concurrency level: every agent turn sent while ``users`` users were running."""
 
     step: int  # 1-based
@@ -71,7 +67,7 @@ class LoadStep(_Model):
     over_budget: bool | None  # p95 above the latency budget (None: no successful turn)
 
 
-class LoadTotals(_Model):
+class LoadTotals(StrictModel):
     """The whole test. ``requests == ok + errors + timeouts``; ``cancelled`` turns (cut by
     the hard stop) are counted apart and in no step."""
 
@@ -96,7 +92,7 @@ class LoadTotals(_Model):
     ttft_p95_ms: float | None
 
 
-class LoadBudget(_Model):
+class LoadBudget(StrictModel):
     """Where the p95 latency crossed the budget."""
 
     latency_budget_ms: float
@@ -106,12 +102,12 @@ class LoadBudget(_Model):
     max_users_within_budget: int | None  # the highest concurrency before that
 
 
-class LoadErrorCount(_Model):
+class LoadErrorCount(StrictModel):
     message: str
     count: int
 
 
-class LoadReport(_Model):
+class LoadReport(StrictModel):
     """What ``evalkit load`` writes to ``load.json`` (``version`` 1)."""
 
     version: int = 1

@@ -10,10 +10,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, model_validator
+from pydantic import Field, JsonValue, PrivateAttr, model_validator
 
 from evalkit.agents.base import DEFAULT_MAX_REPLY_BYTES
 from evalkit.core.results import GateConfig  # recorded in the manifest; defined with it
+from evalkit.core.strict import StrictModel
 
 __all__ = [
     "Channel",
@@ -29,10 +30,6 @@ __all__ = [
 ]
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Channel(StrEnum):
@@ -52,7 +49,7 @@ def _json_keys(value: Any) -> Any:
     return value
 
 
-class JudgeSpec(_Model):
+class JudgeSpec(StrictModel):
     """One expectation: a judge name (or ``module:Class``) and its arguments.
 
     Written in YAML as a one-key mapping, ``- tool_called: {name: cancel_order}``; a judge
@@ -95,7 +92,7 @@ class JudgeSpec(_Model):
         return f"{self.name}({hint})" if hint else self.name
 
 
-class ScriptStep(_Model):
+class ScriptStep(StrictModel):
     """One scripted user message and the expectations checked on the agent's reply to it."""
 
     say: str
@@ -107,7 +104,7 @@ class ScriptStep(_Model):
         return {"say": data} if isinstance(data, str) else data
 
 
-class PersonaTraits(_Model):
+class PersonaTraits(StrictModel):
     tone: Literal["polite", "impatient", "angry", "confused", "terse"] = "polite"
     verbosity: Literal["low", "normal", "high"] = "normal"
     typo_rate: float = Field(default=0.0, ge=0.0, le=0.5)
@@ -118,7 +115,7 @@ class PersonaTraits(_Model):
     language: str = "en"
 
 
-class Goal(_Model):
+class Goal(StrictModel):
     """What the simulated user wants, and what "met" looks like (checkable offline)."""
 
     description: str
@@ -133,7 +130,7 @@ class Goal(_Model):
     accept_handoff: bool = True
 
 
-class Persona(_Model):
+class Persona(StrictModel):
     """A simulated user: traits, a goal, and facts revealed only when asked."""
 
     name: str | None = None
@@ -148,7 +145,7 @@ class Persona(_Model):
     max_turns: int = Field(default=12, ge=1, le=200)
 
 
-class UserSpec(_Model):
+class UserSpec(StrictModel):
     """The user side of a scenario: a script or a persona, exactly one."""
 
     script: list[ScriptStep] | None = None
@@ -163,7 +160,7 @@ class UserSpec(_Model):
         return self
 
 
-class Scenario(_Model):
+class Scenario(StrictModel):
     """One conversation to play against the agent, and what must be true of it."""
 
     id: str = Field(pattern=_ID_PATTERN)
@@ -190,7 +187,7 @@ class Scenario(_Model):
         return "script" if self.user.script is not None else "persona"
 
 
-class SuiteConfig(_Model):
+class SuiteConfig(StrictModel):
     """``suite.yaml``: defaults for every scenario in the folder."""
 
     name: str | None = None

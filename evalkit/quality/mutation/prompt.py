@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from evalkit.core.errors import ConfigError
+from evalkit.core.strict import StrictModel
 
 __all__ = [
     "PROMPT_JSON",
@@ -77,11 +78,7 @@ def _without(text: str, units: list[str], drop: int) -> str:
     return "\n".join(kept) + "\n"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Instruction(_Model):
+class Instruction(StrictModel):
     """One instruction and whether the suite depends on it."""
 
     index: int
@@ -91,7 +88,7 @@ class Instruction(_Model):
     judges: list[str] = Field(default_factory=list)
 
 
-class PromptMutationReport(_Model):
+class PromptMutationReport(StrictModel):
     """``prompt-mutation.json``."""
 
     schema_version: int = 1

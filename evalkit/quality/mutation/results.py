@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from evalkit.core.errors import ConfigError
+from evalkit.core.strict import StrictModel
 
 __all__ = [
     "EQUIVALENTS_FILE",
@@ -35,10 +36,6 @@ __all__ = [
 EQUIVALENTS_FILE = "mutation-equivalents.yaml"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class MutantStatus(enum.StrEnum):
     """How a mutant ended."""
 
@@ -48,7 +45,7 @@ class MutantStatus(enum.StrEnum):
     equivalent = "equivalent"
 
 
-class KillingVerdict(_Model):
+class KillingVerdict(StrictModel):
     """A failed deterministic verdict (or the agent's error) in the killing conversation."""
 
     judge: str
@@ -56,7 +53,7 @@ class KillingVerdict(_Model):
     reason: str = ""
 
 
-class MutantResult(_Model):
+class MutantResult(StrictModel):
     """One mutant and what the suite did to it."""
 
     id: str
@@ -79,7 +76,7 @@ class MutantResult(_Model):
     equivalent_reason: str | None = None
 
 
-class ModuleScore(_Model):
+class ModuleScore(StrictModel):
     """The counts and the score of one module."""
 
     module: str
@@ -92,7 +89,7 @@ class ModuleScore(_Model):
     score: float | None = None  # (killed + timeout) / (generated - equivalent)
 
 
-class MutationReport(_Model):
+class MutationReport(StrictModel):
     """The whole mutation run (``mutation.json``)."""
 
     schema_version: int = 1
@@ -142,7 +139,7 @@ def score(name: str, results: Iterable[MutantResult]) -> ModuleScore:
 
 
 # -- equivalents --------------------------------------------------------------------------------
-class Equivalent(_Model):
+class Equivalent(StrictModel):
     """A survivor declared equivalent: it cannot change what the agent does."""
 
     id: str
@@ -151,7 +148,7 @@ class Equivalent(_Model):
     reason: str = Field(min_length=1)
 
 
-class EquivalentsFile(_Model):
+class EquivalentsFile(StrictModel):
     """``mutation-equivalents.yaml``: kept in the repository, reviewed like code."""
 
     equivalents: list[Equivalent] = Field(default_factory=list)
